@@ -1,0 +1,287 @@
+import type { KV } from "@nats-io/kv";
+import type { MsgHdrs } from "@nats-io/transport-node";
+import { z } from "zod";
+import {
+  COMMANDS,
+  CommandId,
+  ConflictError,
+  decideMessage,
+  decideRoom,
+  decideUser,
+  InvalidError,
+  NatterError,
+  NotFoundError,
+  type CommandMeta,
+  type DomainEvent,
+  type MessageCommand,
+  type MessageState,
+  type RoomCommand,
+  type RoomState,
+  type UserCommand,
+  type UserState,
+} from "../domain/index.ts";
+import {
+  AggregateRepository,
+  childTrace,
+  commandKey,
+  encodeEvent,
+  H,
+  messageSubject,
+  roomSubject,
+  userSubject,
+  type Aggregate,
+  type AggregateSpec,
+  type EventEnvelope,
+  type EventStore,
+} from "../streams/index.ts";
+import { messageSpec, roomSpec, userSpec } from "./aggregateSpecs.ts";
+import { KeyedQueue } from "./keyedQueue.ts";
+import type { CommandSubject } from "./subject.ts";
+
+/** The reply to a command (DESIGN.md, "Commands"). */
+export type CommandReply =
+  | { ok: true; result: Record<string, unknown>; seq: number }
+  | { ok: false; error: { code: string; message: string; details?: Record<string, unknown> } };
+
+/** The largest command body accepted, in bytes. A body of 8,000 characters fits with room to spare. */
+export const MAX_COMMAND_BYTES = 64 * 1024;
+
+export type CommandHandlerOptions = {
+  /** Attempts at one command when appends conflict, before answering `conflict`. */
+  maxAttempts?: number;
+  /** The clock, for the decision's `now`. */
+  now?: () => Date;
+};
+
+/** What one command came with besides its subject. */
+export type CommandRequest = { subject: CommandSubject; data: Uint8Array; headers: MsgHdrs | undefined };
+
+/** How a command ended, for the log line and metrics. */
+export type CommandOutcome = {
+  reply: CommandReply;
+  commandId: string | undefined;
+  attempts: number;
+  replayed: boolean;
+  /** An unexpected error behind an `unavailable` reply, for the log. */
+  fault?: unknown;
+};
+
+const commandIdOnly = z.object({ commandId: CommandId.schema });
+
+type Plan = {
+  /** The aggregate the command changes. */
+  subject: string;
+  /** Decides on the loaded aggregate (and whatever else it loads fresh); returns the events. */
+  decide: (agg: Aggregate<unknown>) => Promise<DomainEvent[]>;
+  spec: AggregateSpec<unknown>;
+};
+
+/** The result member of a reply, from the event a command appended. */
+export function resultOf(event: DomainEvent, seq: number): Record<string, unknown> {
+  switch (event.type) {
+    case "RoomCreated":
+      return { roomId: event.data.roomId };
+    case "MessagePosted":
+      return { messageId: event.data.messageId, seq };
+    default:
+      return {};
+  }
+}
+
+function zodDetails(err: z.ZodError): Record<string, unknown> {
+  return { fields: err.issues.map((i) => ({ path: i.path.join("."), message: i.message, code: i.code })) };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Validates, authorizes, decides and appends one command, answering exactly what DESIGN.md
+ * promises: the same commandId gives the same answer and one set of events, however far apart.
+ * Within the duplicate window JetStream's `Nats-Msg-Id` catches a repeat; after it, the
+ * aggregate's remembered command ids and the command index do.
+ */
+export class CommandHandler {
+  private readonly queue = new KeyedQueue();
+  private readonly maxAttempts: number;
+  private readonly now: () => Date;
+  private readonly pendingIndexWrites = new Set<Promise<unknown>>();
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly repo: AggregateRepository,
+    private readonly commandIndex: KV | undefined,
+    options: CommandHandlerOptions = {},
+  ) {
+    this.maxAttempts = options.maxAttempts ?? 8;
+    this.now = options.now ?? (() => new Date());
+  }
+
+  /** Handles one command; never throws: every failure is a typed error reply. */
+  async handle(req: CommandRequest): Promise<CommandOutcome> {
+    let commandId: string | undefined;
+    try {
+      if (req.data.length > MAX_COMMAND_BYTES) {
+        throw new InvalidError(`the command is ${req.data.length} bytes; at most ${MAX_COMMAND_BYTES} are accepted`);
+      }
+      let body: unknown;
+      try {
+        body = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(req.data));
+      } catch {
+        throw new InvalidError("the command body is not valid JSON");
+      }
+      if (typeof body !== "object" || body === null || Array.isArray(body)) throw new InvalidError("the command body must be a JSON object");
+      const idCheck = commandIdOnly.safeParse(body);
+      if (!idCheck.success) throw new InvalidError("commandId is missing or not a valid id (use a ULID)", { details: zodDetails(idCheck.error) });
+      commandId = idCheck.data.commandId;
+      const { commandId: _, ...rest } = body as Record<string, unknown>;
+      const definition = COMMANDS.get(req.subject.action)!;
+      const parsed = definition.body.safeParse(rest);
+      if (!parsed.success) throw new InvalidError(`invalid ${req.subject.action} command`, { details: zodDetails(parsed.error) });
+      const meta: CommandMeta = { commandId: idCheck.data.commandId, actor: req.subject.userId, privilege: req.subject.privilege, now: this.now().toISOString() };
+      const plan = this.plan(definition.aggregate, definition.action, parsed.data as Record<string, unknown>, meta);
+      return await this.queue.run(plan.subject, () => this.execute(plan, meta, req.headers));
+    } catch (err) {
+      const outcome: CommandOutcome = { reply: errorReply(err), commandId, attempts: 0, replayed: false };
+      if (!(err instanceof NatterError) || err.code === "unavailable") outcome.fault = err;
+      return outcome;
+    }
+  }
+
+  /** Waits for command-index and snapshot writes under way. */
+  async flush(): Promise<void> {
+    await Promise.allSettled([...this.pendingIndexWrites]);
+    await this.repo.flush();
+  }
+
+  private plan(aggregate: string, action: string, data: Record<string, unknown>, meta: CommandMeta): Plan {
+    switch (aggregate) {
+      case "room": {
+        const roomId = (data["roomId"] as string | undefined) ?? meta.commandId;
+        const command = { type: action, data, meta } as RoomCommand;
+        return {
+          subject: roomSubject(roomId),
+          spec: roomSpec as AggregateSpec<unknown>,
+          decide: async (agg) => decideRoom(command, agg.state as RoomState),
+        };
+      }
+      case "msg": {
+        const roomId = data["roomId"] as string;
+        const messageId = (data["messageId"] as string | undefined) ?? meta.commandId;
+        const threadRootId = data["threadRootId"] as string | undefined;
+        const command = { type: action, data, meta } as MessageCommand;
+        return {
+          subject: messageSubject(roomId, messageId),
+          spec: messageSpec as AggregateSpec<unknown>,
+          // Another aggregate's state guards the decision but not the append: read it fresh.
+          decide: async (agg) => {
+            const [room, root] = await Promise.all([
+              this.repo.load(roomSubject(roomId), roomSpec, { fresh: true }),
+              threadRootId === undefined ? undefined : this.repo.load(messageSubject(roomId, threadRootId), messageSpec, { fresh: true }),
+            ]);
+            const context = root === undefined ? { room: room.state } : { room: room.state, threadRoot: root.state };
+            return decideMessage(command, agg.state as MessageState, context);
+          },
+        };
+      }
+      case "user": {
+        const command = { type: action, data, meta } as UserCommand;
+        return {
+          subject: userSubject(meta.actor),
+          spec: userSpec as AggregateSpec<unknown>,
+          decide: async (agg) => decideUser(command, agg.state as UserState),
+        };
+      }
+      default:
+        throw new InvalidError(`unknown aggregate ${aggregate}`);
+    }
+  }
+
+  private async execute(plan: Plan, meta: CommandMeta, headers: MsgHdrs | undefined): Promise<CommandOutcome> {
+    const key = commandKey(meta.actor, meta.commandId);
+    const indexKey = `${meta.actor}.${meta.commandId}`;
+    const indexed = this.commandIndex?.get(indexKey).catch(() => null) ?? Promise.resolve(null);
+    let fresh = false;
+    for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
+      const [agg, hit] = await Promise.all([this.repo.load(plan.subject, plan.spec, { fresh }), attempt === 1 ? indexed : null]);
+      const remembered = agg.commands.get(key) ?? (hit?.operation === "PUT" ? hit.json<{ seq: number }>().seq : undefined);
+      if (remembered !== undefined) return { reply: await this.replay(remembered, meta), commandId: meta.commandId, attempts: attempt, replayed: true };
+
+      let events: DomainEvent[];
+      try {
+        events = await plan.decide(agg);
+      } catch (err) {
+        // A refusal must not rest on a stale cache: look again before answering it.
+        if (!fresh && err instanceof NatterError) {
+          const seq = agg.seq;
+          await this.repo.refresh(agg, plan.spec);
+          if (agg.seq !== seq || agg.commands.has(key)) {
+            fresh = true;
+            attempt--;
+            continue;
+          }
+        }
+        throw err;
+      }
+      if (events.length === 0) {
+        if (!fresh) {
+          const seq = agg.seq;
+          await this.repo.refresh(agg, plan.spec);
+          if (agg.seq !== seq) {
+            fresh = true;
+            attempt--;
+            continue;
+          }
+        }
+        return { reply: { ok: true, result: {}, seq: agg.seq }, commandId: meta.commandId, attempts: attempt, replayed: false };
+      }
+      if (events.length !== 1) throw new Error(`a decision appended ${events.length} events; natter appends exactly one`);
+      const event = events[0]!;
+      const trace = childTrace({ traceparent: headers?.get(H.traceparent), tracestate: headers?.get(H.tracestate) });
+      const correlationId = headers?.get(H.correlation) || meta.commandId;
+      const encoded = encodeEvent(event, { actor: meta.actor, commandId: meta.commandId, correlationId, causationId: meta.commandId, trace });
+      if (encoded.subject !== plan.subject) throw new Error(`event ${event.type} belongs on ${encoded.subject}, not ${plan.subject}`);
+      try {
+        const ack = await this.store.append(encoded, agg.seq);
+        if (ack.duplicate) {
+          this.repo.evict(plan.subject);
+          return { reply: await this.replay(ack.seq, meta), commandId: meta.commandId, attempts: attempt, replayed: true };
+        }
+        this.repo.applied(agg, plan.spec, event, ack.seq, key);
+        this.index(indexKey, ack.seq, plan.subject);
+        return { reply: { ok: true, result: resultOf(event, ack.seq), seq: ack.seq }, commandId: meta.commandId, attempts: attempt, replayed: false };
+      } catch (err) {
+        if (!(err instanceof ConflictError)) throw err;
+        fresh = true;
+        // Back off a little, with jitter, so instances racing on one aggregate spread out.
+        if (attempt > 1) await sleep(Math.random() * 2 ** Math.min(attempt, 6));
+      }
+    }
+    throw new ConflictError(`the aggregate kept changing; gave up after ${this.maxAttempts} attempts`, { details: { subject: plan.subject } });
+  }
+
+  /** The first answer to a command already applied at `seq`. */
+  private async replay(seq: number, meta: CommandMeta): Promise<CommandReply> {
+    const envelope: EventEnvelope | null = await this.store.readEvent(seq);
+    if (envelope === null || envelope.commandId !== meta.commandId || envelope.actor !== meta.actor) {
+      throw new NotFoundError(`command ${meta.commandId} was recorded at ${seq} but that event is not its own`);
+    }
+    return { ok: true, result: resultOf(envelope.event, seq), seq };
+  }
+
+  private index(key: string, seq: number, subject: string): void {
+    if (this.commandIndex === undefined) return;
+    const write = this.commandIndex.put(key, JSON.stringify({ seq, subject })).catch(() => {
+      // The aggregate remembers the command too; the index only makes the lookup cheap.
+    });
+    this.pendingIndexWrites.add(write);
+    void write.finally(() => this.pendingIndexWrites.delete(write));
+  }
+}
+
+/** Any thrown value as an error reply: NatterErrors as they are, anything else as `unavailable`. */
+export function errorReply(err: unknown): CommandReply {
+  if (err instanceof NatterError) return { ok: false, error: err.toJSON() };
+  return { ok: false, error: { code: "unavailable", message: "the command could not be handled; try again" } };
+}

@@ -1,0 +1,122 @@
+import { jetstream, jetstreamManager, JetStreamApiError, JetStreamError, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { ConflictError, UnavailableError, type StreamSeq } from "../domain/index.ts";
+import { decodeEvent, type EncodedEvent, type EventEnvelope } from "./envelope.ts";
+import { EVENT_STREAM } from "./subjects.ts";
+
+/** JetStream's API error code for a failed `Nats-Expected-Last-Subject-Sequence` check. */
+const WRONG_LAST_SEQUENCE = 10071;
+
+/** A direct get that found nothing answers with status 404. */
+function isNotFound(err: unknown): boolean {
+  return err instanceof JetStreamError && (err as JetStreamError & { code?: number }).code === 404;
+}
+
+/** The outcome of an append: the event's sequence, and whether JetStream had it already. */
+export type AppendResult = { seq: StreamSeq; duplicate: boolean };
+
+export type EventStoreOptions = {
+  /** Milliseconds to wait for JetStream before answering `unavailable`. */
+  timeoutMs?: number;
+  /** Events fetched per batched direct get request. */
+  batchSize?: number;
+};
+
+/**
+ * The event log on JetStream: appends with optimistic concurrency and reads an aggregate's events
+ * by batched direct get, which creates no consumer.
+ */
+export class EventStore {
+  readonly js: JetStreamClient;
+  private jsmPromise: Promise<JetStreamManager>;
+  private readonly timeoutMs: number;
+  private readonly batchSize: number;
+
+  constructor(
+    readonly nc: NatsConnection,
+    options: EventStoreOptions = {},
+  ) {
+    this.timeoutMs = options.timeoutMs ?? 5000;
+    this.batchSize = options.batchSize ?? 256;
+    this.js = jetstream(nc, { timeout: this.timeoutMs });
+    this.jsmPromise = jetstreamManager(nc, { timeout: this.timeoutMs, checkAPI: false });
+  }
+
+  /**
+   * Appends one event, expecting the aggregate's subject to be at `expectedSeq` (0: no event
+   * yet). Throws ConflictError when another append got there first; UnavailableError when
+   * JetStream does not answer. A repeat of an appended `Nats-Msg-Id` within the duplicate window
+   * resolves with the original's sequence and `duplicate: true`.
+   */
+  async append(encoded: EncodedEvent, expectedSeq: number): Promise<AppendResult> {
+    try {
+      const ack = await this.js.publish(encoded.subject, encoded.payload, {
+        headers: encoded.headers,
+        msgID: encoded.msgId,
+        expect: { lastSubjectSequence: expectedSeq },
+        timeout: this.timeoutMs,
+      });
+      return { seq: ack.seq as StreamSeq, duplicate: ack.duplicate };
+    } catch (err) {
+      if (err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE) {
+        throw new ConflictError(`${encoded.subject} changed since sequence ${expectedSeq}`, {
+          details: { subject: encoded.subject, expectedSeq },
+          cause: err,
+        });
+      }
+      throw new UnavailableError("the event log did not accept the event; try again", { cause: err });
+    }
+  }
+
+  /**
+   * The events of one subject after `afterSeq`, in order, upcast to their newest shape. Uses
+   * batched direct get (no consumer); resolves with [] when there are none.
+   */
+  async readSubject(subject: string, afterSeq = 0): Promise<EventEnvelope[]> {
+    const jsm = await this.jsmPromise;
+    const out: EventEnvelope[] = [];
+    let from = afterSeq + 1;
+    for (;;) {
+      let pending = 0;
+      let last = 0;
+      let got = 0;
+      try {
+        const iter = await jsm.direct.getBatch(EVENT_STREAM, { seq: from, next_by_subj: subject, batch: this.batchSize });
+        for await (const m of iter) {
+          out.push(decodeEvent(m));
+          pending = m.pending;
+          last = m.seq;
+          got++;
+        }
+      } catch (err) {
+        if (isNotFound(err)) return out;
+        throw new UnavailableError(`could not read ${subject} from the event log`, { cause: err });
+      }
+      if (got === 0 || pending <= 0) return out;
+      from = last + 1;
+    }
+  }
+
+  /** The event at `seq`, or null when there is none. */
+  async readEvent(seq: number): Promise<EventEnvelope | null> {
+    const jsm = await this.jsmPromise;
+    let m;
+    try {
+      m = await jsm.direct.getMessage(EVENT_STREAM, { seq });
+    } catch (err) {
+      throw new UnavailableError(`could not read event ${seq} from the event log`, { cause: err });
+    }
+    return m === null ? null : decodeEvent(m);
+  }
+
+  /** The sequence of the last event on `subject`, 0 when it has none. */
+  async lastSeqOf(subject: string): Promise<number> {
+    const jsm = await this.jsmPromise;
+    try {
+      const m = await jsm.direct.getMessage(EVENT_STREAM, { last_by_subj: subject });
+      return m?.seq ?? 0;
+    } catch (err) {
+      throw new UnavailableError(`could not read ${subject} from the event log`, { cause: err });
+    }
+  }
+}

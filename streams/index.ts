@@ -1,0 +1,22 @@
+export { AggregateRepository, commandKey } from "./aggregates.ts";
+export type { Aggregate, AggregateRepositoryOptions, AggregateSpec } from "./aggregates.ts";
+export { connectNats } from "./connect.ts";
+export { decodeEvent, encodeEvent, EnvelopeError, H, messageIdFor } from "./envelope.ts";
+export type { EncodedEvent, EventEnvelope, EventMeta, RawStoredMessage } from "./envelope.ts";
+export { EventStore } from "./eventStore.ts";
+export type { AppendResult, EventStoreOptions } from "./eventStore.ts";
+export { findNatsServerBinary, isSupportedNatsVersion, MIN_NATS_VERSION, startNatsServer, unsupportedVersionMessage } from "./natsServer.ts";
+export type { NatsServer, NatsServerOptions } from "./natsServer.ts";
+export {
+  BUCKETS,
+  checkEventStream,
+  DEFAULT_DUPLICATE_WINDOW_MS,
+  ensureBuckets,
+  ensureEventStream,
+  eventStreamConfig,
+  StreamConfigError,
+} from "./setup.ts";
+export type { BucketName, EventStreamOptions } from "./setup.ts";
+export { EVENT_STREAM, EVENT_SUBJECTS, messageSubject, roomSubject, subjectOf, timelineFilter, userSubject } from "./subjects.ts";
+export { childTrace, isTraceparent, traceIdOf } from "./trace.ts";
+export type { TraceContext } from "./trace.ts";

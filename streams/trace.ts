@@ -1,0 +1,34 @@
+import { randomBytes } from "node:crypto";
+
+/** A W3C trace context: the `traceparent` header and, when present, `tracestate`. */
+export type TraceContext = { traceparent: string; tracestate?: string };
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+/** True when `value` is a valid version-00 `traceparent` (not all-zero ids). */
+export function isTraceparent(value: string | undefined): value is string {
+  if (value === undefined) return false;
+  const m = TRACEPARENT.exec(value);
+  return m !== null && !/^0+$/.test(m[1]!) && !/^0+$/.test(m[2]!);
+}
+
+/**
+ * The context for a new span under `parent`: the same trace id and flags with a new span id, or
+ * a new sampled trace when `parent` is absent or malformed. `tracestate` passes through unchanged.
+ */
+export function childTrace(parent?: { traceparent?: string | undefined; tracestate?: string | undefined }): TraceContext {
+  const span = randomBytes(8).toString("hex");
+  const tp = parent?.traceparent;
+  if (isTraceparent(tp)) {
+    const [, traceId, , flags] = TRACEPARENT.exec(tp)!;
+    const ctx: TraceContext = { traceparent: `00-${traceId}-${span}-${flags}` };
+    if (parent?.tracestate) ctx.tracestate = parent.tracestate;
+    return ctx;
+  }
+  return { traceparent: `00-${randomBytes(16).toString("hex")}-${span}-01` };
+}
+
+/** The trace id of a valid `traceparent`, else undefined. */
+export function traceIdOf(traceparent: string | undefined): string | undefined {
+  return isTraceparent(traceparent) ? TRACEPARENT.exec(traceparent)![1] : undefined;
+}

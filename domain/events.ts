@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import { z } from "zod";
 import { MessageEdited, MessageDeleted, MessagePosted, MessageTranslated, ReactionAdded, ReactionRemoved, type MessageEvent } from "./message/events.ts";
 import {
   MemberBanned,
@@ -89,11 +89,18 @@ export function upcast(type: EventType, fromVersion: number, payload: unknown): 
   if (fromVersion > definition.version) {
     throw new Error(`${type}: schema version ${fromVersion} is newer than this code knows (${definition.version}); upgrade natter`);
   }
+  if (typeof payload !== "object" || payload === null || Array.isArray(payload)) {
+    throw new Error(`${type}: the payload of schema version ${fromVersion} is not a JSON object`);
+  }
   let data = payload as Record<string, unknown>;
   for (let v = fromVersion; v < definition.version; v++) {
     const up = definition.upcasters[v];
     if (up === undefined) throw new Error(`${type}: no upcaster from schema version ${v}`);
     data = up(data);
   }
-  return definition.schema.parse({ type, data }) as DomainEvent;
+  const result = definition.schema.safeParse({ type, data });
+  if (!result.success) {
+    throw new Error(`${type}: the payload of schema version ${fromVersion} does not fit the schema: ${z.prettifyError(result.error)}`, { cause: result.error });
+  }
+  return result.data as DomainEvent;
 }

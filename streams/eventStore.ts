@@ -1,7 +1,7 @@
 import { jetstream, jetstreamManager, JetStreamApiError, JetStreamError, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ConflictError, UnavailableError, type StreamSeq } from "../domain/index.ts";
-import { decodeEvent, type EncodedEvent, type EventEnvelope } from "./envelope.ts";
+import { decodeEvent, type EncodedEvent, type EventEnvelope, type RawStoredMessage } from "./envelope.ts";
 import { EVENT_STREAM } from "./subjects.ts";
 
 /** JetStream's API error code for a failed `Nats-Expected-Last-Subject-Sequence` check. */
@@ -80,10 +80,11 @@ export class EventStore {
       let pending = 0;
       let last = 0;
       let got = 0;
+      const raw: RawStoredMessage[] = [];
       try {
         const iter = await jsm.direct.getBatch(EVENT_STREAM, { seq: from, next_by_subj: subject, batch: this.batchSize });
         for await (const m of iter) {
-          out.push(decodeEvent(m));
+          raw.push(m);
           pending = m.pending;
           last = m.seq;
           got++;
@@ -92,6 +93,8 @@ export class EventStore {
         if (isNotFound(err)) return out;
         throw new UnavailableError(`could not read ${subject} from the event log`, { cause: err });
       }
+      // Decoding is outside the try: an unreadable event is an EnvelopeError, not an outage.
+      for (const m of raw) out.push(decodeEvent(m));
       if (got === 0 || pending <= 0) return out;
       from = last + 1;
     }

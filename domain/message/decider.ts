@@ -1,5 +1,5 @@
 import { assertNever, type Decider } from "../decider.ts";
-import { ForbiddenError, InvalidError, NotFoundError } from "../errors.ts";
+import { ConflictError, ForbiddenError, InvalidError, NotFoundError } from "../errors.ts";
 import type { MessageId, UserId } from "../ids.ts";
 import { canAct, isAdmin, moderates } from "../policy.ts";
 import type { RoomState } from "../room/state.ts";
@@ -52,7 +52,7 @@ export function evolveMessage(state: MessageState, event: MessageEvent): Message
   }
 }
 
-/** The room must exist, be open, and count the actor as a member: who is not, learns nothing. */
+/** The room must exist and count the actor as a member (callers check that it is open where that matters). */
 function requireMembership(command: MessageCommand, room: RoomState): void {
   if (!room.exists) throw new NotFoundError(`room ${command.data.roomId} does not exist`, { details: { roomId: command.data.roomId } });
   if (!room.members.has(command.meta.actor)) {
@@ -93,7 +93,7 @@ export function decideMessage(command: MessageCommand, state: MessageState, cont
   switch (command.type) {
     case "post": {
       if (state.exists) {
-        throw new InvalidError(`message ${state.messageId} exists already: choose another messageId`, { details: { messageId: state.messageId } });
+        throw new ConflictError(`message ${state.messageId} exists already: choose another messageId`, { details: { messageId: state.messageId } });
       }
       requireMembership(command, room);
       requireOpen(room);

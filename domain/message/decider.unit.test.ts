@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { ForbiddenError, InvalidError, NotFoundError } from "../errors.ts";
+import { ConflictError, ForbiddenError, InvalidError, NotFoundError } from "../errors.ts";
 import type { RoomEvent } from "../room/events.ts";
 import { givenMessage, messageFrom, messagePosted, meta, msg, room, roomCreated, user } from "../testing/given.ts";
 import type { MessageEvent } from "./events.ts";
@@ -96,7 +96,7 @@ describe("msg.post", () => {
   });
 
   test("a message id that is taken is refused", () => {
-    givenMessage([posted], inGeneral).when({ type: "post", data: { roomId, body: "again", messageId: m1 }, meta: meta("mick") }).thenThrows(InvalidError);
+    givenMessage([posted], inGeneral).when({ type: "post", data: { roomId, body: "again", messageId: m1 }, meta: meta("mick") }).thenThrows(ConflictError);
   });
 
   test("a member without a realm role does not post", () => {

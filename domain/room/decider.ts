@@ -24,7 +24,7 @@ export function evolveRoom(state: RoomState, event: RoomEvent): RoomState {
       state.topic = event.data.topic;
       return state;
     case "MemberJoined":
-      state.members.set(event.data.userId, "member");
+      state.members.set(event.data.userId, event.data.role ?? "member");
       state.invited.delete(event.data.userId);
       return state;
     case "MemberInvited":
@@ -125,13 +125,15 @@ export function decideRoom(command: RoomCommand, state: RoomState): RoomEvent[] 
 
   switch (command.type) {
     case "join": {
+      if (state.members.has(actor)) return [];
       requireOpen(state);
       requireNotDm(state, "joining");
-      if (state.members.has(actor)) return [];
       if (state.banned.has(actor)) throw new ForbiddenError("you are banned from this room");
       if (state.kind === "private" && !state.invited.has(actor) && !isAdmin(privilege)) {
         throw new ForbiddenError("this room is private: it is joined by invitation only");
       }
+      // A room its last owner left empty is taken over by whoever joins it first.
+      if (state.members.size === 0) return [{ type: "MemberJoined", data: { roomId: rid, userId: actor, role: "owner" } }];
       return [{ type: "MemberJoined", data: { roomId: rid, userId: actor } }];
     }
     case "leave": {

@@ -209,6 +209,14 @@ describe("room.leave", () => {
       .then([{ type: "MemberLeft", data: { roomId, userId: owen } }]);
   });
 
+  test("the first to join a room its last owner left becomes its owner", () => {
+    const alone = roomCreated("r1", "public", [["owen", "owner"]]);
+    const left = { type: "MemberLeft" as const, data: { roomId, userId: owen } };
+    givenRoom([alone, left])
+      .when({ type: "join", data: { roomId }, meta: meta("mick") })
+      .then([{ type: "MemberJoined", data: { roomId, userId: user("mick"), role: "owner" } }]);
+  });
+
   test("no one leaves a DM", () => {
     givenRoom([dm]).when({ type: "leave", data: { roomId }, meta: meta("mick") }).thenThrows(ForbiddenError);
   });

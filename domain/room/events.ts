@@ -29,7 +29,8 @@ export type RoomRenamed = z.infer<typeof RoomRenamed>;
 export const RoomTopicChanged = event("RoomTopicChanged", { roomId, topic: z.string(), previousTopic: z.string() });
 export type RoomTopicChanged = z.infer<typeof RoomTopicChanged>;
 
-export const MemberJoined = event("MemberJoined", { roomId, userId });
+/** `role` is absent for a plain member; `owner` when the joiner takes over a room its owners left. */
+export const MemberJoined = event("MemberJoined", { roomId, userId, role: role.optional() });
 export type MemberJoined = z.infer<typeof MemberJoined>;
 
 export const MemberInvited = event("MemberInvited", { roomId, userId, invitedBy: userId, reason });

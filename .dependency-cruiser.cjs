@@ -1,0 +1,46 @@
+/**
+ * The one-way imports of STYLE.md, checked in `npm test`:
+ * streams → domain; commands → domain, streams; projections → domain, streams;
+ * read-api → projections (the read-model schema), domain; replay → streams, projections, domain;
+ * domain imports nothing but zod (its tests may use the test tools).
+ */
+const TEST = "\\.test\\.ts$|/testing/";
+const allowedNpmInDomain = "^node_modules/(zod)/";
+
+/** A rule that `from` may import only from its own folder and `allowed`. */
+const only = (from, allowed) => ({
+  name: `${from}-imports`,
+  comment: `${from}/ may import only ${allowed.join(", ") || "itself"} (STYLE.md: imports flow one way)`,
+  severity: "error",
+  from: { path: `^${from}/`, pathNot: TEST },
+  to: { path: "^(domain|streams|commands|projections|read-api|auth|replay|web|bench|test)/", pathNot: `^(${[from, ...allowed].join("|")})/` },
+});
+
+module.exports = {
+  forbidden: [
+    {
+      name: "domain-is-pure",
+      comment: "domain/ imports nothing but zod: no NATS, no database, no node built-ins",
+      severity: "error",
+      from: { path: "^domain/", pathNot: TEST },
+      to: { pathNot: `^domain/|${allowedNpmInDomain}` },
+    },
+    only("streams", ["domain"]),
+    only("commands", ["domain", "streams"]),
+    only("projections", ["domain", "streams"]),
+    only("read-api", ["domain", "projections", "auth"]),
+    only("replay", ["domain", "streams", "projections"]),
+    {
+      name: "no-circular",
+      severity: "error",
+      from: {},
+      to: { circular: true },
+    },
+  ],
+  options: {
+    doNotFollow: { path: "node_modules" },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: "tsconfig.json" },
+    exclude: { path: "node_modules" },
+  },
+};

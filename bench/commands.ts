@@ -1,0 +1,419 @@
+/**
+ * The `commands` suite (issue 2): how close natter's command path comes to raw JetStream.
+ *
+ *  1. raw: windowed JetStream publishes with an expected last subject sequence over 1,000 subjects,
+ *     on a stream configured like CHAT_EVENTS (stream BENCH_RAW, subjects `raw.>`, on the same
+ *     server), with the same headers, payload size and `Nats-Msg-Id` as a MessagePosted event;
+ *  2. commands: `msg.post` end to end (request/reply through the command service) by 64 senders
+ *     over 1,000 rooms, a fixed count after a warm-up;
+ *  3. the ratio of (2) to (1);
+ *  4. latency at a steady rate (open loop: each request is scheduled on a fixed grid and timed from
+ *     its scheduled moment, so a stall is charged to every request it delays: no coordinated
+ *     omission).
+ *
+ * The command service runs in a child process (`node --import tsx service.ts commands`, which is
+ * what `tsx service.ts commands` runs) so that on a 2-core machine the bench client and the service
+ * do not share one event loop; `--in-process` runs it in the bench process instead.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdir } from "node:fs/promises";
+import { resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
+import { pino } from "pino";
+import { ulid } from "ulid";
+import { startCommandService, type CommandReply, type CommandService } from "../commands/index.ts";
+import { connectNats } from "../streams/connect.ts";
+import { EVENT_STREAM } from "../streams/subjects.ts";
+import { eventStreamConfig } from "../streams/setup.ts";
+import { CpuMeter, fmt, ms, parseOptions, Phase, say, startTempNats, summarize, verdict, windowed, type Suite, type TempNats } from "./lib.ts";
+
+const ROOT = resolve(import.meta.dirname, "..");
+
+/** Targets of issue 2. */
+const TARGET_RATIO = 0.5;
+const TARGET_P99_MS = 10;
+
+const defaults = {
+  /** Raw publishes measured, after rawWarmup. */
+  rawEvents: 100_000,
+  rawWarmup: 10_000,
+  /** Raw publishes in flight. */
+  window: 256,
+  /** Subjects (aggregates) the raw publishes spread over. */
+  subjects: 1000,
+  /** Rooms the posts spread over. */
+  rooms: 1000,
+  /** Concurrent senders, each a user with one request in flight. */
+  senders: 64,
+  /** Senders that join each room (each sender joins rooms × membersPerRoom / senders rooms). */
+  membersPerRoom: 4,
+  /** msg.post commands measured, after warmup. */
+  posts: 20_000,
+  warmup: 2_000,
+  /** Commands a second in the latency phase. */
+  rate: 1000,
+  /** Seconds measured in the latency phase, after latencyWarmup seconds at the same rate. */
+  duration: 10,
+  latencyWarmup: 1,
+  /** Run the command service in the bench process instead of a child process. */
+  inProcess: false,
+  /** Write a V8 CPU profile of the child service into this folder (node --cpu-prof). */
+  cpuProf: undefined as string | undefined,
+  /** Exit 1 when a target is missed. */
+  strict: false,
+};
+type Options = typeof defaults;
+
+const usage = `usage: npm run bench -- commands [options]
+
+Measures, on one private nats-server started in a temporary folder:
+  1. raw JetStream appends (expected last subject sequence, windowed) on a CHAT_EVENTS-like stream
+  2. msg.post commands/s end to end through the command service
+  3. the ratio of (2) to (1)                               target >= ${TARGET_RATIO}
+  4. command latency p50/p99 at a steady rate (open loop)  target p99 <= ${TARGET_P99_MS} ms at 1,000/s
+
+Options (defaults in brackets):
+  --raw-events N        raw publishes measured [${fmt(defaults.rawEvents)}]
+  --raw-warmup N        raw publishes before measuring [${fmt(defaults.rawWarmup)}]
+  --window N            raw publishes in flight [${defaults.window}]
+  --subjects N          subjects the raw publishes spread over [${fmt(defaults.subjects)}]
+  --rooms N             rooms the posts spread over [${fmt(defaults.rooms)}]
+  --senders N           concurrent senders (users), one request in flight each [${defaults.senders}]
+  --members-per-room N  senders joined to each room [${defaults.membersPerRoom}]
+  --posts N             msg.post commands measured [${fmt(defaults.posts)}]
+  --warmup N            msg.post commands before measuring [${fmt(defaults.warmup)}]
+  --rate N              commands/s in the latency phase [${fmt(defaults.rate)}]
+  --duration S          seconds measured in the latency phase [${defaults.duration}]
+  --latency-warmup S    seconds at the rate before measuring [${defaults.latencyWarmup}]
+  --in-process          run the command service in the bench process, not a child process
+  --cpu-prof DIR        write a CPU profile of the child service (node --cpu-prof) into DIR
+  --strict              exit 1 when a target is missed`;
+
+/** A body of typical length for a chat message. */
+function postBody(i: number): string {
+  return `benchmark message ${i}: the quick brown fox jumps over the lazy dog`;
+}
+
+/** The command service under test, in a child process or in this one. */
+type ServiceUnderTest = { pid: number | undefined; describe: string; stop(): Promise<void> };
+
+async function startChildService(url: string, cpuProfDir: string | undefined): Promise<ServiceUnderTest> {
+  const nodeArgs = ["--import", "tsx"];
+  if (cpuProfDir) {
+    await mkdir(cpuProfDir, { recursive: true });
+    nodeArgs.unshift("--cpu-prof", `--cpu-prof-dir=${resolve(cpuProfDir)}`);
+  }
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, "service.ts", "commands"], {
+    cwd: ROOT,
+    env: { ...process.env, NATS_URL: url, NATTER_RATE_LIMIT: "off", LOG_LEVEL: "warn" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  // Pass the service's warnings on, a few at most.
+  let forwarded = 0;
+  for (const stream of [child.stdout!, child.stderr!]) {
+    createInterface({ input: stream }).on("line", (line) => {
+      if (forwarded++ < 20) console.error(`[service] ${line}`);
+      else if (forwarded === 21) console.error("[service] (more lines suppressed)");
+    });
+  }
+  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  return {
+    pid: child.pid,
+    describe: `child process (node --import tsx service.ts commands, pid ${child.pid})${cpuProfDir ? `, CPU profile into ${cpuProfDir}` : ""}`,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill("SIGTERM");
+      const t = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+async function startInProcessService(url: string): Promise<ServiceUnderTest> {
+  const nc = await connectNats(url, { name: "natter-commands-bench" });
+  const service: CommandService = await startCommandService(nc, { log: pino({ level: "silent" }), rateLimit: "off" });
+  return {
+    pid: undefined,
+    describe: "in the bench process (its own connection)",
+    async stop() {
+      await service.drain();
+      await nc.close();
+    },
+  };
+}
+
+/** Waits until a command service answers on `cmd.>` (an invalid command: nothing is appended). */
+async function waitForService(nc: NatsConnection, timeoutMs = 60_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await nc.request("cmd.bench-probe.room.join", "{}", { timeout: 1000 });
+      return;
+    } catch (err) {
+      if (Date.now() > until) throw new Error(`the command service did not answer within ${timeoutMs / 1000} s: ${String(err)}`, { cause: err });
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+/** Sends one command and parses the reply. */
+async function send(nc: NatsConnection, userId: string, action: string, body: Record<string, unknown>): Promise<CommandReply> {
+  const m = await nc.request(`cmd.${userId}.${action}`, JSON.stringify({ commandId: ulid(), ...body }), { timeout: 10_000 });
+  return m.json<CommandReply>();
+}
+
+/** Counts error replies by code, for the phase's final line. */
+class Errors {
+  readonly byCode = new Map<string, number>();
+  add(code: string): void {
+    this.byCode.set(code, (this.byCode.get(code) ?? 0) + 1);
+  }
+  get total(): number {
+    let n = 0;
+    for (const v of this.byCode.values()) n += v;
+    return n;
+  }
+  toString(): string {
+    return [...this.byCode].map(([c, n]) => `${c}: ${n}`).join(", ");
+  }
+}
+
+/** Phase 1: raw JetStream appends. Returns events/s. */
+async function rawPhase(nc: NatsConnection, o: Options, cpu: CpuMeter): Promise<number> {
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ ...eventStreamConfig(), name: "BENCH_RAW", subjects: ["raw.>"], description: "natter bench: raw appends" });
+  const js = jetstream(nc, { timeout: 10_000 });
+  const subjects = Array.from({ length: o.subjects }, (_, i) => `raw.msg.r${String(i).padStart(4, "0")}`);
+  const lastSeq = new Array<number>(o.subjects).fill(0);
+  const pending = new Array<Promise<void> | undefined>(o.subjects).fill(undefined);
+  // The same shape as a MessagePosted event: JSON payload, natter's headers, Nats-Msg-Id.
+  const payload = new TextEncoder().encode(
+    JSON.stringify({ roomId: ulid(), messageId: ulid(), authorId: "sender-00", body: postBody(0), mentions: [] }),
+  );
+  const traceparent = `00-${"ab".repeat(16)}-${"cd".repeat(8)}-01`;
+  const errors = new Errors();
+
+  const publishAll = async (count: number, phase: Phase, offset: number): Promise<void> => {
+    await windowed(count, o.window, async (i) => {
+      const n = offset + i;
+      const s = n % o.subjects;
+      // Never two appends to one subject at once: the second must expect the first's sequence.
+      while (pending[s] !== undefined) await pending[s];
+      const commandId = ulid();
+      const h = natsHeaders();
+      h.set("Natter-Type", "MessagePosted");
+      h.set("Natter-Schema", "1");
+      h.set("Natter-Actor", "sender-00");
+      h.set("Natter-Command", commandId);
+      h.set("Natter-Correlation", commandId);
+      h.set("Natter-Causation", commandId);
+      h.set("traceparent", traceparent);
+      const p = js
+        .publish(subjects[s]!, payload, { headers: h, msgID: `sender-00:${commandId}`, expect: { lastSubjectSequence: lastSeq[s]! }, timeout: 10_000 })
+        .then(
+          (ack) => {
+            lastSeq[s] = ack.seq;
+            phase.done++;
+          },
+          (err: unknown) => {
+            errors.add((err as { code?: unknown }).code !== undefined ? `js ${String((err as { code?: unknown }).code)}` : String(err));
+            phase.errors++;
+          },
+        )
+        .finally(() => {
+          pending[s] = undefined;
+        });
+      pending[s] = p;
+      await p;
+    });
+  };
+
+  const warm = new Phase("raw warm-up", o.rawWarmup);
+  await publishAll(o.rawWarmup, warm, 0);
+  warm.end();
+  await cpu.start();
+  const phase = new Phase(`raw append (window ${o.window}, ${fmt(o.subjects)} subjects)`, o.rawEvents);
+  await publishAll(o.rawEvents, phase, o.rawWarmup);
+  const elapsed = phase.end(`${await cpu.report()}${errors.total ? `; errors ${errors}` : ""}`);
+  if (errors.total > 0) throw new Error(`raw phase: ${errors.total} publishes failed (${errors})`);
+  return phase.done / elapsed;
+}
+
+/** Which rooms a sender joins and posts in: rooms r with r % groups === s % groups. */
+function roomsOf(sender: number, o: Options): number[] {
+  const groups = Math.max(1, Math.floor(o.senders / o.membersPerRoom));
+  const out: number[] = [];
+  for (let r = sender % groups; r < o.rooms; r += groups) out.push(r);
+  return out;
+}
+
+export const commandsSuite: Suite = {
+  about: "raw JetStream appends vs msg.post commands/s, and command latency at 1,000/s",
+  usage,
+  async run(args) {
+    let o: Options;
+    try {
+      o = parseOptions(args, defaults);
+    } catch (err) {
+      console.error(`error: ${(err as Error).message}\n\n${usage}`);
+      return 2;
+    }
+    if (o.senders < 1 || o.rooms < 1 || o.subjects < 1 || o.window < 1 || o.rate < 1 || o.membersPerRoom < 1 || o.membersPerRoom > o.senders) {
+      console.error("error: senders, rooms, subjects, window and rate must be at least 1, and members-per-room between 1 and senders");
+      return 2;
+    }
+
+    let server: TempNats | undefined;
+    let nc: NatsConnection | undefined;
+    let service: ServiceUnderTest | undefined;
+    try {
+      server = await startTempNats();
+      say(`nats-server ${server.version} at ${server.url}, store ${server.dir}`);
+      nc = await connectNats(server.url, { name: "natter-bench" });
+
+      // 1. Raw JetStream.
+      const cpuRaw = new CpuMeter({ server: server.process.pid, bench: process.pid });
+      const rawRate = await rawPhase(nc, o, cpuRaw);
+
+      // The command service.
+      service = o.inProcess ? await startInProcessService(server.url) : await startChildService(server.url, o.cpuProf);
+      await waitForService(nc);
+      say(`command service ready: ${service.describe}`);
+      const cpu = new CpuMeter({ server: server.process.pid, service: service.pid, bench: process.pid });
+
+      // Rooms and members.
+      const roomIds = Array.from({ length: o.rooms }, (_, i) => `bench-room-${String(i).padStart(4, "0")}`);
+      const senderIds = Array.from({ length: o.senders }, (_, i) => `sender-${String(i).padStart(2, "0")}`);
+      const senderRooms = senderIds.map((_, s) => roomsOf(s, o));
+      const setupErrors = new Errors();
+      const expectOk = (r: CommandReply, phase: Phase, errors: Errors): boolean => {
+        if (r.ok) {
+          phase.done++;
+          return true;
+        }
+        errors.add(r.error.code);
+        phase.errors++;
+        return false;
+      };
+      const create = new Phase("setup: room.create", o.rooms);
+      await windowed(o.rooms, o.senders, async (i) => {
+        expectOk(await send(nc!, "bench-owner", "room.create", { name: `bench ${i}`, kind: "public", roomId: roomIds[i] }), create, setupErrors);
+      });
+      create.end();
+      const joins = senderRooms.flatMap((rooms, s) => rooms.map((r) => [s, r] as const));
+      const join = new Phase(`setup: room.join (${o.membersPerRoom} senders per room)`, joins.length);
+      await windowed(joins.length, o.senders, async (i) => {
+        const [s, r] = joins[i]!;
+        expectOk(await send(nc!, senderIds[s]!, "room.join", { roomId: roomIds[r] }), join, setupErrors);
+      });
+      join.end();
+      if (setupErrors.total > 0) throw new Error(`setup failed: ${setupErrors}`);
+
+      // 2. msg.post, closed loop: each sender keeps one request in flight, rooms round-robin.
+      let posted = 0;
+      const postRun = async (name: string, count: number, measure: boolean): Promise<{ rate: number; errors: Errors }> => {
+        const errors = new Errors();
+        const phase = new Phase(name, count);
+        if (measure) await cpu.start();
+        let next = 0;
+        await Promise.all(
+          senderIds.map(async (user, s) => {
+            const rooms = senderRooms[s]!;
+            let turn = 0;
+            while (next < count) {
+              next++;
+              const r = rooms[turn++ % rooms.length]!;
+              try {
+                expectOk(await send(nc!, user, "msg.post", { roomId: roomIds[r], body: postBody(posted++) }), phase, errors);
+              } catch (err) {
+                errors.add(String(err));
+                phase.errors++;
+              }
+            }
+          }),
+        );
+        const elapsed = phase.end(measure ? await cpu.report() : "");
+        if (errors.total > 0) say(`  errors: ${errors}`);
+        return { rate: phase.done / elapsed, errors };
+      };
+      await postRun(`msg.post warm-up (${o.senders} senders)`, o.warmup, false);
+      const posts = await postRun(`msg.post (${o.senders} senders, ${fmt(o.rooms)} rooms)`, o.posts, true);
+
+      // 4. Latency at a steady rate, open loop.
+      const interval = 1000 / o.rate;
+      const warmCount = Math.round(o.latencyWarmup * o.rate);
+      const total = warmCount + Math.round(o.duration * o.rate);
+      const latencies: number[] = [];
+      const latErrors = new Errors();
+      const steady = new Phase(`msg.post at ${fmt(o.rate)}/s open loop (${o.latencyWarmup} s warm-up + ${o.duration} s)`, total);
+      let maxBehind = 0;
+      await cpu.start();
+      await new Promise<void>((resolveAll) => {
+        let settled = 0;
+        const t0 = performance.now() + 20;
+        let i = 0;
+        const fire = (k: number, scheduled: number): void => {
+          const s = k % o.senders;
+          const rooms = senderRooms[s]!;
+          const r = rooms[Math.floor(k / o.senders) % rooms.length]!;
+          send(nc!, senderIds[s]!, "msg.post", { roomId: roomIds[r], body: postBody(posted++) })
+            .then(
+              (reply) => {
+                const latency = performance.now() - scheduled;
+                if (expectOk(reply, steady, latErrors) && k >= warmCount) latencies.push(latency);
+              },
+              (err: unknown) => {
+                latErrors.add(String(err));
+                steady.errors++;
+              },
+            )
+            .finally(() => {
+              if (++settled === total) resolveAll();
+            });
+        };
+        const tick = (): void => {
+          const now = performance.now();
+          while (i < total && t0 + i * interval <= now) {
+            maxBehind = Math.max(maxBehind, now - (t0 + i * interval));
+            fire(i, t0 + i * interval);
+            i++;
+          }
+          if (i < total) setTimeout(tick, Math.max(0, Math.min(1, t0 + i * interval - performance.now())));
+        };
+        tick();
+      });
+      const steadyElapsed = steady.end(`${await cpu.report()}; sender up to ${ms(maxBehind)} behind schedule`);
+      if (latErrors.total > 0) say(`  errors: ${latErrors}`);
+      const lat = summarize(latencies);
+
+      // Check the log holds what was appended.
+      const info = await (await jetstreamManager(nc)).streams.info(EVENT_STREAM);
+      const expected = o.rooms + joins.length + o.warmup + o.posts + total - posts.errors.total - latErrors.total;
+      say(`${EVENT_STREAM}: ${fmt(info.state.messages)} events (expected ${fmt(expected)}), ${fmt(info.state.bytes / 1e6, 1)} MB`);
+
+      // Results.
+      const ratio = posts.rate / rawRate;
+      const ratioOk = ratio >= TARGET_RATIO;
+      const latOk = lat.p99 <= TARGET_P99_MS && o.rate >= 1000 && latErrors.total === 0;
+      const achieved = steady.done / steadyElapsed;
+      console.log("");
+      console.log(`results (nats-server ${server.version}; command service ${o.inProcess ? "in process" : "in a child process"})`);
+      console.log(`  1. raw JetStream append, expected last subject seq, window ${o.window}, ${fmt(o.subjects)} subjects: ${fmt(rawRate)} events/s`);
+      console.log(`  2. msg.post end to end, ${o.senders} senders, ${fmt(o.rooms)} rooms, ${fmt(o.posts)} posts:       ${fmt(posts.rate)} commands/s`);
+      console.log(`  3. ratio (2)/(1): ${ratio.toFixed(3)}   target >= ${TARGET_RATIO}   ${verdict(ratioOk)}`);
+      console.log(
+        `  4. latency at ${fmt(o.rate)}/s open loop (${fmt(lat.count)} commands, achieved ${fmt(achieved)}/s): ` +
+          `p50 ${ms(lat.p50)}, p90 ${ms(lat.p90)}, p99 ${ms(lat.p99)}, p99.9 ${ms(lat.p999)}, max ${ms(lat.max)}   ` +
+          `target p99 <= ${TARGET_P99_MS} ms   ${verdict(latOk)}`,
+      );
+      return o.strict && !(ratioOk && latOk) ? 1 : 0;
+    } finally {
+      await service?.stop().catch((err: unknown) => console.error(`stopping the command service: ${String(err)}`));
+      await nc?.close().catch(() => undefined);
+      await server?.stop().catch((err: unknown) => console.error(`stopping nats-server: ${String(err)}`));
+    }
+  },
+};

@@ -1,0 +1,203 @@
+import { headers } from "@nats-io/transport-node";
+import { pino } from "pino";
+import { ulid } from "ulid";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { AggregateRepository, childTrace, connectNats, ensureBuckets, EventStore, H, traceIdOf } from "../streams/index.ts";
+import { mustSend, sendCommand } from "../test/commandClient.ts";
+import { startCommandHarness, type CommandHarness } from "../test/commandHarness.ts";
+import { roomSpec } from "./aggregateSpecs.ts";
+import { CommandHandler } from "./handler.ts";
+import { startCommandService } from "./service.ts";
+import { parseCommandSubject } from "./subject.ts";
+
+let h: CommandHarness;
+beforeAll(async () => {
+  h = await startCommandHarness();
+});
+afterAll(async () => {
+  await h.stop();
+});
+
+async function publicRoom(owner = "owner"): Promise<string> {
+  return (await mustSend(h.nc, owner, "room.create", { name: `room ${ulid()}`, kind: "public" })).result["roomId"] as string;
+}
+
+describe("concurrency", () => {
+  test("50 concurrent joins of one room from 50 users: 50 MemberJoined, none twice", async () => {
+    const roomId = await publicRoom();
+    const users = Array.from({ length: 50 }, (_, i) => `joiner${i}`);
+    const replies = await Promise.all(users.map((u) => sendCommand(h.nc, u, "room.join", { roomId })));
+    expect(replies.every((r) => r.ok)).toBe(true);
+    const events = await h.store.readSubject(`ev.room.${roomId}`);
+    const joins = events.filter((e) => e.type === "MemberJoined").map((e) => (e.event.data as { userId: string }).userId);
+    expect(joins.sort()).toEqual([...users].sort());
+    const room = await new AggregateRepository(h.store, undefined).load(`ev.room.${roomId}`, roomSpec);
+    expect(room.state.members.size).toBe(51);
+    expect(new Set(replies.map((r) => (r.ok ? r.seq : 0))).size).toBe(50);
+  });
+
+  test("two instances deciding on one aggregate at once: one append wins, the other retries and ends right", async () => {
+    const roomId = await publicRoom();
+    const buckets = await ensureBuckets(h.nc);
+    const a = new CommandHandler(h.store, new AggregateRepository(h.store, undefined), buckets.commands);
+    const b = new CommandHandler(h.store, new AggregateRepository(h.store, undefined), buckets.commands);
+    const join = (handler: CommandHandler, user: string) =>
+      handler.handle({ subject: parseCommandSubject(`cmd.${user}.room.join`), data: new TextEncoder().encode(JSON.stringify({ commandId: ulid(), roomId })), headers: undefined });
+    // Warm both caches at the same sequence, so both decide on the same state.
+    await Promise.all([join(a, "warm-a"), join(b, "warm-a")]);
+    const [ra, rb] = await Promise.all([join(a, "racer-a"), join(b, "racer-b")]);
+    expect(ra.reply.ok && rb.reply.ok).toBe(true);
+    expect(Math.max(ra.attempts, rb.attempts)).toBeGreaterThan(1);
+    const members = (await new AggregateRepository(h.store, undefined).load(`ev.room.${roomId}`, roomSpec)).state.members;
+    expect([...members.keys()].sort()).toEqual(["owner", "racer-a", "racer-b", "warm-a"]);
+  });
+
+  test("a refusal is never decided on a stale cache", async () => {
+    const roomId = await publicRoom();
+    const buckets = await ensureBuckets(h.nc);
+    const stale = new CommandHandler(h.store, new AggregateRepository(h.store, undefined), buckets.commands);
+    const send = (user: string, action: string, body: object) =>
+      stale.handle({ subject: parseCommandSubject(`cmd.${user}.${action}`), data: new TextEncoder().encode(JSON.stringify({ commandId: ulid(), ...body })), headers: undefined });
+    await send("owner", "room.topic", { roomId, topic: "warm the cache" });
+    // bob joins through the other instance; the stale one has not seen it.
+    await mustSend(h.nc, "bob", "room.join", { roomId });
+    const left = await send("bob", "room.leave", { roomId });
+    expect(left.reply.ok).toBe(true);
+    const events = await h.store.readSubject(`ev.room.${roomId}`);
+    expect(events.at(-1)?.type).toBe("MemberLeft");
+  });
+});
+
+describe("idempotency", () => {
+  test("one commandId sent three times (plain, after a restart, after the duplicate window): one event, three identical replies", async () => {
+    // A server of its own with a 1 s duplicate window.
+    const own = await startCommandHarness({ stream: { duplicateWindowMs: 1000 } });
+    try {
+      const roomId = (await mustSend(own.nc, "alice", "room.create", { name: "idem", kind: "public" })).result["roomId"] as string;
+      const commandId = ulid();
+      const body = { roomId, body: "exactly once" };
+      const first = await sendCommand(own.nc, "alice", "msg.post", body, { commandId });
+
+      await own.service.drain();
+      const nc2 = await connectNats(own.server.url);
+      let service2 = await startCommandService(nc2, { log: pino({ level: "silent" }), rateLimit: "off" });
+      const second = await sendCommand(nc2, "alice", "msg.post", body, { commandId });
+
+      // Waiting for time to pass is the point here: the server forgets the message id after 1 s.
+      await new Promise((r) => setTimeout(r, 1500));
+      await service2.drain();
+      service2 = await startCommandService(nc2, { log: pino({ level: "silent" }), rateLimit: "off" });
+      const third = await sendCommand(nc2, "alice", "msg.post", body, { commandId });
+      await service2.drain();
+      await nc2.close();
+
+      expect(first.ok).toBe(true);
+      expect(second).toEqual(first);
+      expect(third).toEqual(first);
+      const carrying = (await own.allEvents()).filter((e) => e.commandId === commandId);
+      expect(carrying).toHaveLength(1);
+      // The message id is derived from the command id, so all three name one message.
+      expect(first.ok && first.result["messageId"]).toBe(commandId);
+    } finally {
+      await own.nc.close();
+      await own.server.stop();
+    }
+  });
+
+  test("a commandId reused for another aggregate answers the first command (the command index)", async () => {
+    const r1 = await publicRoom();
+    const r2 = await publicRoom();
+    const commandId = ulid();
+    const first = await sendCommand(h.nc, "dora", "room.join", { roomId: r1 }, { commandId });
+    const again = await sendCommand(h.nc, "dora", "room.join", { roomId: r2 }, { commandId });
+    expect(again).toEqual(first);
+    expect((await h.allEvents()).filter((e) => e.commandId === commandId)).toHaveLength(1);
+  });
+
+  test("two users may use the same commandId independently", async () => {
+    const roomId = await publicRoom();
+    const commandId = ulid();
+    const a = await sendCommand(h.nc, "erin", "room.join", { roomId }, { commandId });
+    const b = await sendCommand(h.nc, "fred", "room.join", { roomId }, { commandId });
+    expect(a.ok && b.ok && a.seq !== b.seq).toBe(true);
+  });
+});
+
+describe("the reply contract", () => {
+  test("field-level details for an invalid body, and nothing appended", async () => {
+    const before = await h.eventCount();
+    const r = await sendCommand(h.nc, "alice", "room.create", { name: "", kind: "nope", extra: 1 });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.error.code).toBe("invalid");
+    const paths = (r.error.details?.["fields"] as { path: string }[]).map((f) => f.path).sort();
+    expect(paths).toEqual(["", "kind", "name"]);
+    expect(await h.eventCount()).toBe(before);
+  });
+
+  test("a body over the size limit is refused", async () => {
+    const roomId = await publicRoom();
+    const r = await sendCommand(h.nc, "owner", "msg.post", { roomId, body: "x".repeat(70_000) });
+    expect(r).toMatchObject({ ok: false, error: { code: "invalid" } });
+    const r2 = await sendCommand(h.nc, "owner", "msg.post", { roomId, body: "x".repeat(8001) });
+    expect(r2).toMatchObject({ ok: false, error: { code: "invalid" } });
+    const r3 = await sendCommand(h.nc, "owner", "msg.post", { roomId, body: "x".repeat(8000) });
+    expect(r3.ok).toBe(true);
+  });
+
+  test("the admin subject moderates a room the admin is not in; the user subject does not", async () => {
+    const roomId = await publicRoom();
+    await mustSend(h.nc, "gina", "room.join", { roomId });
+    const asUser = await sendCommand(h.nc, "root", "room.remove", { roomId, userId: "gina" });
+    expect(asUser).toMatchObject({ ok: false, error: { code: "forbidden" } });
+    const asAdmin = await sendCommand(h.nc, "root", "room.remove", { roomId, userId: "gina" }, { admin: true });
+    expect(asAdmin.ok).toBe(true);
+  });
+
+  test("the request's trace context and correlation id reach the event", async () => {
+    const roomId = await publicRoom();
+    const parent = childTrace();
+    const hdrs = headers();
+    hdrs.set(H.traceparent, parent.traceparent);
+    hdrs.set(H.correlation, "corr-xyz");
+    const r = await sendCommand(h.nc, "owner", "msg.post", { roomId, body: "traced" }, { headers: hdrs });
+    expect(r.ok).toBe(true);
+    const e = await h.store.readEvent(r.ok ? r.seq : 0);
+    expect(traceIdOf(e!.traceparent)).toBe(traceIdOf(parent.traceparent));
+    expect(e!.correlationId).toBe("corr-xyz");
+    expect(e!.causationId).toBe(e!.commandId);
+  });
+
+  test("reacting twice is a no-op answered ok with the current sequence", async () => {
+    const roomId = await publicRoom();
+    const post = await mustSend(h.nc, "owner", "msg.post", { roomId, body: "react to me" });
+    const messageId = post.result["messageId"];
+    const first = await mustSend(h.nc, "owner", "msg.react", { roomId, messageId, emoji: "👍" });
+    const second = await mustSend(h.nc, "owner", "msg.react", { roomId, messageId, emoji: "👍" });
+    expect(second.seq).toBe(first.seq);
+    const events = await h.store.readSubject(`ev.msg.${roomId}.${messageId}`);
+    expect(events.map((e) => e.type)).toEqual(["MessagePosted", "ReactionAdded"]);
+  });
+});
+
+describe("rate limits", () => {
+  test("over the burst: rate_limited with retryAfterMs, nothing appended", async () => {
+    const own = await startCommandHarness({ rateLimit: { burst: 5, perSecond: 1 } });
+    try {
+      const roomId = (await mustSend(own.nc, "hank", "room.create", { name: "limits", kind: "public" })).result["roomId"];
+      const replies = [];
+      for (let i = 0; i < 6; i++) replies.push(await sendCommand(own.nc, "hank", "msg.post", { roomId, body: `m${i}` }));
+      expect(replies.slice(0, 4).every((r) => r.ok)).toBe(true);
+      const limited = replies[4]!;
+      expect(limited).toMatchObject({ ok: false, error: { code: "rate_limited" } });
+      const retry = !limited.ok && (limited.error.details?.["retryAfterMs"] as number);
+      expect(retry).toBeGreaterThan(0);
+      expect(retry).toBeLessThanOrEqual(1000);
+      expect(await own.eventCount()).toBe(5);
+      // Another user is not limited by hank's bucket.
+      expect((await sendCommand(own.nc, "ivy", "room.join", { roomId })).ok).toBe(true);
+    } finally {
+      await own.stop();
+    }
+  });
+});

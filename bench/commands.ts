@@ -22,12 +22,11 @@ import { createInterface } from "node:readline";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
-import { ulid } from "ulid";
 import { startCommandService, type CommandReply, type CommandService } from "../commands/index.ts";
 import { connectNats } from "../streams/connect.ts";
 import { EVENT_STREAM } from "../streams/subjects.ts";
 import { eventStreamConfig } from "../streams/setup.ts";
-import { CpuMeter, fmt, ms, parseOptions, Phase, say, startTempNats, summarize, verdict, windowed, type Suite, type TempNats } from "./lib.ts";
+import { CpuMeter, fastUlid, fmt, ms, parseOptions, Phase, say, startTempNats, summarize, verdict, windowed, type Suite, type TempNats } from "./lib.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 
@@ -161,7 +160,7 @@ async function waitForService(nc: NatsConnection, timeoutMs = 60_000): Promise<v
 
 /** Sends one command and parses the reply. */
 async function send(nc: NatsConnection, userId: string, action: string, body: Record<string, unknown>): Promise<CommandReply> {
-  const m = await nc.request(`cmd.${userId}.${action}`, JSON.stringify({ commandId: ulid(), ...body }), { timeout: 10_000 });
+  const m = await nc.request(`cmd.${userId}.${action}`, JSON.stringify({ commandId: fastUlid(), ...body }), { timeout: 10_000 });
   return m.json<CommandReply>();
 }
 
@@ -191,7 +190,7 @@ async function rawPhase(nc: NatsConnection, o: Options, cpu: CpuMeter): Promise<
   const pending = new Array<Promise<void> | undefined>(o.subjects).fill(undefined);
   // The same shape as a MessagePosted event: JSON payload, natter's headers, Nats-Msg-Id.
   const payload = new TextEncoder().encode(
-    JSON.stringify({ roomId: ulid(), messageId: ulid(), authorId: "sender-00", body: postBody(0), mentions: [] }),
+    JSON.stringify({ roomId: fastUlid(), messageId: fastUlid(), authorId: "sender-00", body: postBody(0), mentions: [] }),
   );
   const traceparent = `00-${"ab".repeat(16)}-${"cd".repeat(8)}-01`;
   const errors = new Errors();
@@ -202,7 +201,7 @@ async function rawPhase(nc: NatsConnection, o: Options, cpu: CpuMeter): Promise<
       const s = n % o.subjects;
       // Never two appends to one subject at once: the second must expect the first's sequence.
       while (pending[s] !== undefined) await pending[s];
-      const commandId = ulid();
+      const commandId = fastUlid();
       const h = natsHeaders();
       h.set("Natter-Type", "MessagePosted");
       h.set("Natter-Schema", "1");

@@ -180,6 +180,28 @@ describe("the reply contract", () => {
   });
 });
 
+describe("logging", () => {
+  test("one line per command with its id, user, outcome and duration", async () => {
+    const lines: Record<string, unknown>[] = [];
+    const log = pino({ level: "info" }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
+    const own = await startCommandHarness({ log });
+    try {
+      const roomId = (await mustSend(own.nc, "logger", "room.create", { name: "logs", kind: "public" })).result["roomId"];
+      for (let i = 0; i < 20; i++) await sendCommand(own.nc, "logger", "msg.post", { roomId, body: `line ${i}` });
+      await sendCommand(own.nc, "logger", "room.join", { roomId: "no-such-room" });
+      await sendCommand(own.nc, "logger", "room.join", { roomId: "bad.id" });
+    } finally {
+      await own.stop();
+    }
+    const commandLines = lines.filter((l) => l["msg"] === "command");
+    expect(commandLines).toHaveLength(23);
+    for (const l of commandLines) {
+      expect(l).toMatchObject({ cmd: expect.any(String), user: "logger", action: expect.any(String), ms: expect.any(Number) });
+    }
+    expect(commandLines.map((l) => l["outcome"])).toEqual([...Array(21).fill("ok"), "not_found", "invalid"]);
+  });
+});
+
 describe("rate limits", () => {
   test("over the burst: rate_limited with retryAfterMs, nothing appended", async () => {
     const own = await startCommandHarness({ rateLimit: { burst: 5, perSecond: 1 } });

@@ -1,0 +1,28 @@
+import { expect, test } from "vitest";
+import { ConfigError, loadConfig } from "./config.ts";
+
+test("defaults: embedded everything, port 8080, rate limit 30/10", () => {
+  const c = loadConfig({});
+  expect(c).toMatchObject({ natsUrl: undefined, databaseUrl: undefined, oidcIssuer: undefined, port: 8080, natsPort: 4222, natsWsPort: 9222, rateLimit: { burst: 30, perSecond: 10 }, streamReplicas: 1, logLevel: "info" });
+  expect(c.dataDir).toMatch(/\/data$/);
+  expect(Object.isFrozen(c)).toBe(true);
+});
+
+test("every bad variable is named at once", () => {
+  const err = (() => {
+    try {
+      loadConfig({ PORT: "eighty", NATS_URL: "http://x", NATTER_RATE_LIMIT: "lots", NATTER_NATS_PORT: "70000", DATABASE_URL: "not a url", LOG_LEVEL: "loud" });
+    } catch (e) {
+      return e;
+    }
+  })();
+  expect(err).toBeInstanceOf(ConfigError);
+  const problems = (err as ConfigError).problems.join("\n");
+  for (const name of ["PORT", "NATS_URL", "NATTER_RATE_LIMIT", "NATTER_NATS_PORT", "DATABASE_URL", "LOG_LEVEL"]) expect(problems).toContain(`${name}:`);
+  expect((err as ConfigError).problems).toHaveLength(6);
+});
+
+test("values are taken as given", () => {
+  const c = loadConfig({ NATS_URL: "nats://a:4222,nats://b:4222", NATTER_RATE_LIMIT: "off", PORT: "9000", NATTER_DATA_DIR: "/tmp/natter-x" });
+  expect(c).toMatchObject({ natsUrl: "nats://a:4222,nats://b:4222", rateLimit: "off", port: 9000, dataDir: "/tmp/natter-x" });
+});

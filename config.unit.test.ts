@@ -15,6 +15,7 @@ test("every bad variable is named at once", () => {
     } catch (e) {
       return e;
     }
+    return undefined;
   })();
   expect(err).toBeInstanceOf(ConfigError);
   const problems = (err as ConfigError).problems.join("\n");

@@ -3,9 +3,13 @@ import type { Logger } from "pino";
 import { pino } from "pino";
 import type { Config } from "./config.ts";
 
-/** The process's logger: JSON lines on stdout at the configured level. */
+/**
+ * The process's logger: JSON lines on stdout at the configured level. Written synchronously, a few
+ * microseconds a line: pino's default asynchronous stdout loses the lines still being written when
+ * the process exits (onShutdown's process.exit), and a shutdown is when they matter.
+ */
 export function createLogger(config: Pick<Config, "logLevel">, name: string): Logger {
-  return pino({ name, level: config.logLevel, base: { part: name } });
+  return pino({ name, level: config.logLevel, base: { part: name } }, pino.destination({ dest: 1, sync: true }));
 }
 
 /** True when a TCP port can be listened on at `host`. */

@@ -17,7 +17,9 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir } from "node:fs/promises";
+import { cpus, loadavg } from "node:os";
 import { resolve } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
@@ -270,7 +272,7 @@ export const commandsSuite: Suite = {
     let service: ServiceUnderTest | undefined;
     try {
       server = await startTempNats();
-      say(`nats-server ${server.version} at ${server.url}, store ${server.dir}`);
+      say(`nats-server ${server.version} at ${server.url}, store ${server.dir}; ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(2)}`);
       nc = await connectNats(server.url, { name: "natter-bench" });
 
       // 1. Raw JetStream.
@@ -346,10 +348,13 @@ export const commandsSuite: Suite = {
       const warmCount = Math.round(o.latencyWarmup * o.rate);
       const total = warmCount + Math.round(o.duration * o.rate);
       const latencies: number[] = [];
+      const bySecond: number[][] = Array.from({ length: Math.ceil(o.duration) }, () => []);
+      const loopDelay = monitorEventLoopDelay({ resolution: 1 });
       const latErrors = new Errors();
       const steady = new Phase(`msg.post at ${fmt(o.rate)}/s open loop (${o.latencyWarmup} s warm-up + ${o.duration} s)`, total);
       let maxBehind = 0;
       await cpu.start();
+      loopDelay.enable();
       await new Promise<void>((resolveAll) => {
         let settled = 0;
         const t0 = performance.now() + 20;
@@ -362,7 +367,10 @@ export const commandsSuite: Suite = {
             .then(
               (reply) => {
                 const latency = performance.now() - scheduled;
-                if (expectOk(reply, steady, latErrors) && k >= warmCount) latencies.push(latency);
+                if (expectOk(reply, steady, latErrors) && k >= warmCount) {
+                  latencies.push(latency);
+                  bySecond[Math.min(bySecond.length - 1, Math.floor((k - warmCount) / o.rate))]!.push(latency);
+                }
               },
               (err: unknown) => {
                 latErrors.add(String(err));
@@ -384,9 +392,15 @@ export const commandsSuite: Suite = {
         };
         tick();
       });
-      const steadyElapsed = steady.end(`${await cpu.report()}; sender up to ${ms(maxBehind)} behind schedule`);
+      loopDelay.disable();
+      const steadyElapsed = steady.end(`${await cpu.report()}`);
       if (latErrors.total > 0) say(`  errors: ${latErrors}`);
       const lat = summarize(latencies);
+      const seconds = bySecond.map((l) => summarize(l).p99);
+      say(
+        `  p99 per second: ${seconds.map((v) => v.toFixed(1)).join(" ")} ms; ` +
+          `bench event loop: sends up to ${ms(maxBehind)} late, delay p99 ${ms(loopDelay.percentile(99) / 1e6)}, max ${ms(loopDelay.max / 1e6)}`,
+      );
 
       // Check the log holds what was appended.
       const info = await (await jetstreamManager(nc)).streams.info(EVENT_STREAM);
@@ -395,6 +409,12 @@ export const commandsSuite: Suite = {
 
       // Results.
       const ratio = posts.rate / rawRate;
+      if (CpuMeter.worstOthers > 0.15) {
+        console.log(
+          `\nWARNING: other processes used up to ${Math.round(CpuMeter.worstOthers * 100)}% of one core during a measured phase ` +
+            `(${cpus().length} cores): these figures are disturbed; run again on a quiet machine.`,
+        );
+      }
       const ratioOk = ratio >= TARGET_RATIO;
       const latOk = lat.p99 <= TARGET_P99_MS && o.rate >= 1000 && latErrors.total === 0;
       const achieved = steady.done / steadyElapsed;

@@ -189,10 +189,27 @@ export async function cpuSeconds(pid: number): Promise<number | undefined> {
   }
 }
 
-/** Measures CPU used by named processes across a phase. */
+/** Busy CPU seconds of the whole machine (all cores), from /proc/stat; undefined where there is none. */
+export async function machineBusySeconds(): Promise<number | undefined> {
+  try {
+    const line = (await readFile("/proc/stat", "utf8")).split("\n")[0]!;
+    const [, user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).map(Number);
+    return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Measures CPU used by named processes across a phase, and by everything else on the machine
+ * (other processes competing for the cores make a run's figures unreliable).
+ */
 export class CpuMeter {
   private before = new Map<string, number>();
+  private machineBefore: number | undefined;
   private t0 = performance.now();
+  /** The largest share of one core that other processes used in a reported phase. */
+  static worstOthers = 0;
 
   constructor(private readonly pids: Record<string, number | undefined>) {}
 
@@ -203,16 +220,27 @@ export class CpuMeter {
       const s = pid === undefined ? undefined : await cpuSeconds(pid);
       if (s !== undefined) this.before.set(name, s);
     }
+    this.machineBefore = await machineBusySeconds();
   }
 
-  /** "server 95%, service 100%, bench 40%": CPU per process as a share of one core. */
+  /** "cpu: server 95%, service 100%, bench 40%, others 3% of one core". */
   async report(): Promise<string> {
+    const machine = await machineBusySeconds();
     const wall = (performance.now() - this.t0) / 1000;
     const parts: string[] = [];
+    let ours = 0;
     for (const [name, pid] of Object.entries(this.pids)) {
       const b = this.before.get(name);
       const s = pid === undefined ? undefined : await cpuSeconds(pid);
-      if (b !== undefined && s !== undefined) parts.push(`${name} ${Math.round(((s - b) / wall) * 100)}%`);
+      if (b !== undefined && s !== undefined) {
+        ours += s - b;
+        parts.push(`${name} ${Math.round(((s - b) / wall) * 100)}%`);
+      }
+    }
+    if (machine !== undefined && this.machineBefore !== undefined) {
+      const others = Math.max(0, (machine - this.machineBefore - ours) / wall);
+      CpuMeter.worstOthers = Math.max(CpuMeter.worstOthers, others);
+      parts.push(`others ${Math.round(others * 100)}%`);
     }
     return parts.length ? `cpu: ${parts.join(", ")} of one core` : "";
   }

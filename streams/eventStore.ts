@@ -112,6 +112,17 @@ export class EventStore {
     return m === null ? null : decodeEvent(m);
   }
 
+  /** The sequence of the first event at or after `fromSeq` whose subject matches `filter`, or null. */
+  async nextSeqMatching(filter: string, fromSeq: number): Promise<number | null> {
+    const jsm = await this.jsmPromise;
+    try {
+      const m = await jsm.direct.getMessage(EVENT_STREAM, { seq: fromSeq, next_by_subj: filter });
+      return m?.seq ?? null;
+    } catch (err) {
+      throw new UnavailableError(`could not read the event log after ${fromSeq}`, { cause: err });
+    }
+  }
+
   /** The sequence of the last event on `subject`, 0 when it has none. */
   async lastSeqOf(subject: string): Promise<number> {
     const jsm = await this.jsmPromise;

@@ -1,15 +1,14 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 
 /** The repository root, where `npm start` and `npm run service` run. */
 export const ROOT = resolve(import.meta.dirname, "..");
-const TSX = join(ROOT, "node_modules", ".bin", "tsx");
 
 /** How a child process ended. */
 export type Exit = { code: number | null; signal: NodeJS.Signals | null };
 
-/** A natter entry point run with tsx as a child process, its stdout read line by line. */
+/** A natter entry point run as a child process, as npm runs it, its stdout read line by line. */
 export type TsxChild = {
   readonly process: ChildProcess;
   /** Every stdout line so far. */
@@ -43,9 +42,14 @@ export function childEnv(overrides: Record<string, string | undefined> = {}): No
   return env;
 }
 
-/** Runs `tsx <script> ...args` in the repository root with `env` (see childEnv). */
+/**
+ * Runs `node --import tsx <script> ...args` in the repository root with `env` (see childEnv), as
+ * `npm start` and `npm run service` do. Not the tsx CLI: that runs the script in a second process,
+ * so a SIGKILL would leave the script running as an orphan, and a SIGTERM is relayed with only
+ * 30 ms for a busy script to acknowledge it before tsx kills it.
+ */
 export function spawnTsx(script: string, args: string[], env: NodeJS.ProcessEnv): TsxChild {
-  const child = spawn(TSX, [script, ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
   const lines: string[] = [];
   let partial = "";
   let stderr = "";
@@ -131,7 +135,7 @@ export function spawnTsx(script: string, args: string[], env: NodeJS.ProcessEnv)
   };
 }
 
-/** Runs `tsx <script> ...args` to its end (killed after `timeoutMs`) and resolves with its exit and output. */
+/** Runs `node --import tsx <script> ...args` to its end (killed after `timeoutMs`) and resolves with its exit and output. */
 export async function runTsx(
   script: string,
   args: string[],
@@ -155,14 +159,14 @@ export function logLine(line: string): Record<string, unknown> | undefined {
   }
 }
 
-/** A command-service child process (`tsx service.ts commands`) and its readiness. */
+/** A command-service child process (`npm run service -- commands`) and its readiness. */
 export type CommandServiceChild = TsxChild & {
   /** Resolves once it logged "command service ready"; rejects if it exits first. */
   readonly ready: Promise<void>;
 };
 
 /**
- * Starts `tsx service.ts commands` against `natsUrl` with rate limiting off and info logs, as
+ * Starts `node --import tsx service.ts commands` against `natsUrl` with rate limiting off and info logs, as
  * `npm run service -- commands` would.
  */
 export function spawnCommandService(natsUrl: string, env: Record<string, string> = {}): CommandServiceChild {

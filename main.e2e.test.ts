@@ -1,0 +1,90 @@
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, inject, test } from "vitest";
+import { portIsFree } from "./runtime.ts";
+import { connectNats, EventStore } from "./streams/index.ts";
+import { childEnv, freePort, runTsx, spawnTsx, type TsxChild } from "./test/childProcess.ts";
+import { mustSend } from "./test/commandClient.ts";
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function tempDataDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "natter-main-"));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** `npm start`'s environment: nothing configured but the data dir and ports; the test's nats-server binary. */
+function startEnv(dataDir: string, vars: Record<string, string>): NodeJS.ProcessEnv {
+  return childEnv({ NATTER_DATA_DIR: dataDir, NATTER_NATS_SERVER: inject("natsServerBinary"), ...vars });
+}
+
+describe("npm start on embedded defaults", () => {
+  test("comes up, answers /healthz and commands over the printed NATS URL, stops on SIGTERM with 0", async () => {
+    const dataDir = await tempDataDir();
+    const [port, natsPort, wsPort] = [await freePort(), await freePort(), await freePort()];
+    const natter: TsxChild = spawnTsx("main.ts", [], startEnv(dataDir, { PORT: String(port), NATTER_NATS_PORT: String(natsPort), NATTER_NATS_WS_PORT: String(wsPort) }));
+    // SIGTERM, not SIGKILL: main stops its embedded nats-server on the way out.
+    cleanups.push(() => natter.stop("SIGTERM"));
+
+    await natter.waitForLine((l) => l === "natter is up", 30_000);
+    const natsLine = await natter.waitForLine((l) => l.startsWith("  NATS "));
+    const natsUrl = /nats:\/\/\S+/.exec(natsLine)?.[0];
+    expect(natsUrl).toBe(`nats://127.0.0.1:${natsPort}`);
+    expect(natter.lines).toContain(`  NATS WebSocket ws://localhost:${wsPort}`);
+    expect(existsSync(join(dataDir, "nats", "jetstream"))).toBe(true);
+
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ status: "ok", nats: "connected" });
+
+    const nc = await connectNats(natsUrl!);
+    cleanups.push(() => nc.close());
+    const created = await mustSend(nc, "alice", "room.create", { name: "general", kind: "public" });
+    const roomId = created.result["roomId"] as string;
+    const posted = await mustSend(nc, "alice", "msg.post", { roomId, body: "hello from npm start" });
+    expect(posted.result["seq"]).toBe(posted.seq);
+    const events = await new EventStore(nc).readSubject("ev.>");
+    expect(events.map((e) => [e.type, e.seq])).toEqual([
+      ["RoomCreated", created.seq],
+      ["MessagePosted", posted.seq],
+    ]);
+    await nc.close();
+
+    const exit = await natter.stop("SIGTERM");
+    expect(exit, natter.stderr()).toEqual({ code: 0, signal: null });
+    // Its embedded nats-server stopped with it.
+    expect(await portIsFree(natsPort)).toBe(true);
+  });
+
+  test("a taken PORT makes it exit non-zero with a message naming PORT", async () => {
+    const dataDir = await tempDataDir();
+    const taken: Server = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "0.0.0.0", resolve));
+    cleanups.push(() => new Promise((resolve) => taken.close(resolve)));
+    const port = (taken.address() as { port: number }).port;
+    const [natsPort, wsPort] = [await freePort(), await freePort()];
+
+    const r = await runTsx("main.ts", [], startEnv(dataDir, { PORT: String(port), NATTER_NATS_PORT: String(natsPort), NATTER_NATS_WS_PORT: String(wsPort) }));
+    expect(r.code).not.toBe(0);
+    expect(r.code).not.toBeNull();
+    expect(r.stderr).toMatch(new RegExp(`port ${port} is taken: set PORT\\b`));
+    expect(r.stdout).not.toContain("natter is up");
+  });
+
+  test("an invalid NATTER_RATE_LIMIT makes it exit non-zero with a message naming the variable", async () => {
+    const dataDir = await tempDataDir();
+    const r = await runTsx("main.ts", [], startEnv(dataDir, { PORT: String(await freePort()), NATTER_RATE_LIMIT: "lots" }));
+    expect(r.code).not.toBe(0);
+    expect(r.code).not.toBeNull();
+    expect(r.stderr).toContain("NATTER_RATE_LIMIT");
+    expect(r.stderr).toContain('"lots"');
+    expect(r.stdout).not.toContain("natter is up");
+  });
+});

@@ -1,0 +1,68 @@
+import { Kvm, type KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { StorageType } from "@nats-io/jetstream";
+
+/** The bucket of projection leases and control keys. */
+export const LOCK_BUCKET = "natter_locks";
+
+/** Opens the lease bucket; entries expire `ttlMs` after their last write. */
+export async function openLockBucket(nc: NatsConnection, ttlMs: number): Promise<KV> {
+  return new Kvm(nc).create(LOCK_BUCKET, { history: 1, ttl: ttlMs, storage: StorageType.File, description: "natter: projection leases" });
+}
+
+/**
+ * A lease on a key of the lock bucket: at most one holder at a time. The holder renews it every
+ * third of the bucket's TTL; a holder that dies loses it when the TTL runs out, and a standby
+ * takes it then. `lost` turns true the moment a renewal fails: stop writing then.
+ */
+export class Lease {
+  private revision = 0;
+  private timer: NodeJS.Timeout | undefined;
+  lost = false;
+
+  constructor(
+    private readonly kv: KV,
+    readonly key: string,
+    readonly owner: string,
+    private readonly ttlMs: number,
+  ) {}
+
+  /** Takes the lease if no one holds it. */
+  async tryAcquire(): Promise<boolean> {
+    try {
+      this.revision = await this.kv.create(this.key, this.owner);
+    } catch {
+      return false;
+    }
+    this.lost = false;
+    this.timer = setInterval(() => void this.renew(), Math.max(100, Math.floor(this.ttlMs / 3)));
+    return true;
+  }
+
+  private async renew(): Promise<void> {
+    try {
+      this.revision = await this.kv.update(this.key, this.owner, this.revision);
+    } catch {
+      this.lost = true;
+      clearInterval(this.timer);
+    }
+  }
+
+  /** Gives the lease up at once, so a standby need not wait for the TTL. */
+  async release(): Promise<void> {
+    clearInterval(this.timer);
+    if (this.lost || this.revision === 0) return;
+    try {
+      await this.kv.delete(this.key, { previousSeq: this.revision });
+    } catch {
+      // Someone else holds it already, or the bucket is gone: nothing to give up.
+    }
+    this.revision = 0;
+  }
+
+  /** Who holds the key now, if anyone. */
+  static async holder(kv: KV, key: string): Promise<string | null> {
+    const e = await kv.get(key);
+    return e === null || e.operation !== "PUT" ? null : e.string();
+  }
+}

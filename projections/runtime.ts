@@ -1,0 +1,329 @@
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
+import { Kvm, type KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import { Registry } from "prom-client";
+import { decodeEvent, EVENT_STREAM, type EventEnvelope } from "../streams/index.ts";
+import type { Db } from "./db.ts";
+import { Lease, openLockBucket } from "./lock.ts";
+import { projectionMetrics, type ProjectionMetrics } from "./metrics.ts";
+import { applyBatch, CheckpointMovedError, listParked, parkEvents, prepareSchema, readCheckpoint, type ParkedEvent } from "./pgStore.ts";
+import type { KvProjection, PgProjection, Projection } from "./projection.ts";
+
+/** What to do with an event that keeps failing. */
+export type PoisonPolicy = "hold" | "halt";
+
+export type ProjectorOptions = {
+  log: Logger;
+  /** The database, for PostgreSQL projections. */
+  db?: Db;
+  /** The KV buckets a KV projection writes, by name. */
+  buckets?: Record<string, KV>;
+  /** `hold` (default): park the event, hold later events of its aggregate, go on with the rest. `halt`: stop at it. */
+  poison?: PoisonPolicy;
+  /** Attempts at a failing event before it is parked. */
+  attempts?: number;
+  /** The first retry's delay; each next one is four times longer. */
+  retryDelayMs?: number;
+  /** Events applied per transaction at most. */
+  batchSize?: number;
+  /** The lease's time to live: a dead active instance is replaced within about this long. */
+  leaseMs?: number;
+  /** How often a standby tries to take over. */
+  standbyPollMs?: number;
+  /** Where the metrics go. */
+  registry?: Registry;
+};
+
+/** The state of a projector instance. */
+export type ProjectorStatus = "starting" | "standby" | "active" | "halted" | "stopped";
+
+/** The subject on which a projector announces the checkpoint it committed. */
+export const appliedSubject = (name: string): string => `natter.projection.${name}.applied`;
+/** The bucket where KV projections keep their checkpoints. */
+export const KV_CHECKPOINTS = "natter_checkpoints";
+/** The consumer of a projection. */
+export const consumerName = (name: string): string => `natter_${name}`;
+/** The lease key of a projection, and the key that asks its active instance to step aside. */
+export const leaseKey = (name: string): string => `projection.${name}`;
+export const yieldKey = (name: string): string => `yield.${name}`;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+/**
+ * Runs one projection: takes its lease (or stands by until it can), reads its durable consumer
+ * from the checkpoint on, applies events in stream order in batches, and parks poison events.
+ */
+export class Projector {
+  status: ProjectorStatus = "starting";
+  /** The last sequence this instance knows applied. */
+  checkpoint = 0;
+  private stopped = false;
+  private running: Promise<void> | undefined;
+  private messages: ConsumerMessages | undefined;
+  private lease: Lease | undefined;
+  private readonly metrics: ProjectionMetrics;
+  private readonly owner = `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  private held = new Set<string>();
+  private yieldRequested = false;
+  private kvCheckpoints: KV | undefined;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    readonly projection: Projection,
+    private readonly options: ProjectorOptions,
+  ) {
+    this.metrics = projectionMetrics(options.registry ?? new Registry());
+    if (projection.kind === "pg" && options.db === undefined) throw new Error(`projection ${projection.name} needs a database`);
+    if (projection.kind === "kv" && options.buckets === undefined) throw new Error(`projection ${projection.name} needs its KV buckets`);
+  }
+
+  private get log(): Logger {
+    return this.options.log;
+  }
+
+  /** Starts the loop in the background; resolves once it runs. */
+  start(): void {
+    this.running = this.loop().catch((err: unknown) => {
+      this.log.error({ err, projection: this.projection.name }, "projector stopped on an error");
+      this.status = "stopped";
+    });
+  }
+
+  /** Stops taking events, finishes the batch under way, gives the lease up. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.messages?.stop();
+    await this.running;
+  }
+
+  private async loop(): Promise<void> {
+    const leaseMs = this.options.leaseMs ?? 5000;
+    const locks = await openLockBucket(this.nc, leaseMs);
+    const watch = await locks.watch({ key: yieldKey(this.projection.name) });
+    void (async () => {
+      for await (const e of watch) {
+        this.yieldRequested = e.operation === "PUT";
+        if (this.yieldRequested) this.messages?.stop();
+      }
+    })();
+    try {
+      while (!this.stopped) {
+        if (this.yieldRequested) {
+          this.status = "standby";
+          await sleep(this.options.standbyPollMs ?? 250);
+          continue;
+        }
+        const lease = new Lease(locks, leaseKey(this.projection.name), this.owner, leaseMs);
+        if (!(await lease.tryAcquire())) {
+          this.status = "standby";
+          await sleep(this.options.standbyPollMs ?? 500);
+          continue;
+        }
+        this.lease = lease;
+        this.metrics.active.set({ projection: this.projection.name }, 1);
+        try {
+          await this.runActive();
+        } catch (err) {
+          if (!(err instanceof CheckpointMovedError)) throw err;
+          this.log.warn({ projection: this.projection.name, err: errorText(err) }, "another instance moved the checkpoint: standing by");
+        } finally {
+          this.metrics.active.set({ projection: this.projection.name }, 0);
+          this.messages?.stop();
+          await lease.release();
+          this.lease = undefined;
+        }
+      }
+    } finally {
+      watch.stop();
+      this.status = "stopped";
+    }
+  }
+
+  /** While the lease holds: catch up from the checkpoint and follow the log. */
+  private async runActive(): Promise<void> {
+    const p = this.projection;
+    let startAfter: number;
+    if (p.kind === "pg") {
+      const db = this.options.db!;
+      const cp = await prepareSchema(db, p, p.liveSchema);
+      if (cp.version !== p.version) {
+        this.log.error(
+          { projection: p.name, live: cp.version, code: p.version },
+          `the live ${p.name} read model is version ${cp.version}, this code builds version ${p.version}: run "npm run replay -- rebuild ${p.name}"`,
+        );
+        this.status = "standby";
+        await sleep(10_000);
+        return;
+      }
+      startAfter = cp.seq;
+      await this.refreshHeld();
+    } else {
+      this.kvCheckpoints ??= await new Kvm(this.nc).create(KV_CHECKPOINTS, { history: 1, storage: StorageType.File });
+      const stored = await this.kvCheckpoints.get(p.name);
+      startAfter = stored?.operation === "PUT" ? Number(stored.string()) : 0;
+    }
+    this.checkpoint = startAfter;
+    const jsm = await jetstreamManager(this.nc);
+    const name = consumerName(p.name);
+    // The consumer is only a cursor: recreate it at the checkpoint, so nothing the previous
+    // holder took but did not apply waits for its ack timeout.
+    await jsm.consumers.delete(EVENT_STREAM, name).catch(() => false);
+    await jsm.consumers.add(EVENT_STREAM, {
+      durable_name: name,
+      filter_subjects: [...p.filterSubjects],
+      ack_policy: AckPolicy.All,
+      deliver_policy: startAfter > 0 ? DeliverPolicy.StartSequence : DeliverPolicy.All,
+      ...(startAfter > 0 ? { opt_start_seq: startAfter + 1 } : {}),
+      max_ack_pending: 20_000,
+      ack_wait: 30_000_000_000,
+      inactive_threshold: 0,
+    });
+    const consumer = await jetstream(this.nc).consumers.get(EVENT_STREAM, name);
+    const batchSize = this.options.batchSize ?? 500;
+    this.status = "active";
+    this.log.info({ projection: p.name, from: startAfter + 1 }, "projector active");
+    this.messages = await consumer.consume({ max_messages: batchSize * 2 });
+    let batch: JsMsg[] = [];
+    for await (const m of this.messages) {
+      batch.push(m);
+      if (this.messages.getPending() > 0 && batch.length < batchSize) continue;
+      if (this.lease?.lost || this.stopped || this.yieldRequested) break;
+      const halted = await this.process(batch);
+      batch = [];
+      if (halted) {
+        this.messages.stop();
+        await this.waitWhileHalted();
+        return;
+      }
+    }
+  }
+
+  /** Applies one batch of messages; true when the projection halted at a poison event. */
+  private async process(batch: JsMsg[]): Promise<boolean> {
+    const p = this.projection;
+    const last = batch.at(-1)!;
+    const events: EventEnvelope[] = [];
+    const undecodable: { m: JsMsg; error: string }[] = [];
+    for (const m of batch) {
+      if (m.seq <= this.checkpoint) continue;
+      try {
+        events.push(decodeEvent({ seq: m.seq, subject: m.subject, time: new Date(Math.floor(m.info.timestampNanos / 1e6)), header: m.headers, data: m.data }));
+      } catch (err) {
+        undecodable.push({ m, error: errorText(err) });
+      }
+    }
+    if (p.kind === "kv") {
+      for (const u of undecodable) this.log.error({ projection: p.name, seq: u.m.seq, error: u.error }, "undecodable event skipped");
+      await p.apply(this.options.buckets!, events);
+      this.checkpoint = last.seq;
+      await this.kvCheckpoints?.put(p.name, String(this.checkpoint));
+    } else if (undecodable.length === 0 && !events.some((e) => this.held.has(e.subject))) {
+      try {
+        if (events.length > 0) this.checkpoint = await applyBatch(this.options.db!, p, p.liveSchema, events, this.checkpoint);
+      } catch (err) {
+        if (err instanceof CheckpointMovedError) throw err;
+        this.log.warn({ projection: p.name, err: errorText(err), from: events[0]?.seq, to: events.at(-1)?.seq }, "batch failed: applying its events one by one");
+        if (await this.processOneByOne(p, events, [])) return true;
+      }
+    } else if (await this.processOneByOne(p, events, undecodable)) {
+      return true;
+    }
+    last.ack();
+    this.publishApplied(last, events.length);
+    return false;
+  }
+
+  /** Applies events one at a time with retries, parking those that keep failing. True when halted. */
+  private async processOneByOne(p: PgProjection, events: EventEnvelope[], undecodable: { m: JsMsg; error: string }[]): Promise<boolean> {
+    const db = this.options.db!;
+    const bad = new Map(undecodable.map((u) => [u.m.seq, u]));
+    const all = [...events.map((e) => ({ seq: e.seq, subject: e.subject, event: e as EventEnvelope | undefined })), ...undecodable.map((u) => ({ seq: u.m.seq, subject: u.m.subject, event: undefined }))].sort((a, b) => a.seq - b.seq);
+    for (const item of all) {
+      const type = item.event?.type ?? bad.get(item.seq)?.m.headers?.get("Natter-Type") ?? "unknown";
+      if (this.held.has(item.subject)) {
+        await this.refreshHeld();
+        if (this.held.has(item.subject)) {
+          await parkEvents(db, p.liveSchema, p.name, [{ seq: item.seq, subject: item.subject, type, status: "held", error: "waits behind an earlier parked event of its aggregate", attempts: 0 }], this.checkpoint, item.seq);
+          this.checkpoint = item.seq;
+          this.updateParkedMetric();
+          continue;
+        }
+      }
+      let error = bad.get(item.seq)?.error;
+      let attempts = 0;
+      if (item.event !== undefined) {
+        const max = this.options.attempts ?? 3;
+        for (attempts = 1; attempts <= max; attempts++) {
+          try {
+            this.checkpoint = await applyBatch(db, p, p.liveSchema, [item.event], this.checkpoint);
+            error = undefined;
+            break;
+          } catch (err) {
+            if (err instanceof CheckpointMovedError) throw err;
+            error = errorText(err);
+            if (attempts < max) await sleep((this.options.retryDelayMs ?? 100) * 4 ** (attempts - 1));
+          }
+        }
+        if (error === undefined) continue;
+        attempts = Math.min(attempts, this.options.attempts ?? 3);
+      }
+      const halt = (this.options.poison ?? "hold") === "halt";
+      this.log.error({ projection: p.name, seq: item.seq, subject: item.subject, type, error, halt }, halt ? "poison event: halting" : "poison event parked");
+      await parkEvents(db, p.liveSchema, p.name, [{ seq: item.seq, subject: item.subject, type, status: halt ? "halted" : "failed", error: error ?? "unknown error", attempts }], this.checkpoint, halt ? null : item.seq);
+      this.updateParkedMetric();
+      if (halt) return true;
+      this.checkpoint = item.seq;
+      this.held.add(item.subject);
+    }
+    return false;
+  }
+
+  /** Waits until the halting event is retried or skipped (by the replay CLI), or the lease is lost. */
+  private async waitWhileHalted(): Promise<void> {
+    this.status = "halted";
+    const p = this.projection as PgProjection;
+    while (!this.stopped && !this.lease?.lost && !this.yieldRequested) {
+      const parked = await listParked(this.options.db!, p.liveSchema);
+      if (!parked.some((x) => x.status === "halted")) return;
+      await sleep(500);
+    }
+  }
+
+  private async refreshHeld(): Promise<void> {
+    const p = this.projection;
+    if (p.kind !== "pg") return;
+    const parked = await listParked(this.options.db!, p.liveSchema);
+    this.held = new Set(parked.filter((x: ParkedEvent) => x.status !== "halted").map((x) => x.subject));
+    this.metrics.parked.set({ projection: p.name }, parked.length);
+  }
+
+  private updateParkedMetric(): void {
+    const p = this.projection;
+    if (p.kind !== "pg") return;
+    void listParked(this.options.db!, p.liveSchema).then(
+      (rows) => this.metrics.parked.set({ projection: p.name }, rows.length),
+      () => undefined,
+    );
+  }
+
+  private publishApplied(last: JsMsg, count: number): void {
+    const name = this.projection.name;
+    this.metrics.applied.inc({ projection: name }, count);
+    const pending = last.info.pending;
+    this.metrics.lagEvents.set({ projection: name }, pending);
+    this.metrics.lagSeconds.set({ projection: name }, pending > 0 ? Math.max(0, Date.now() - last.info.timestampNanos / 1e6) / 1000 : 0);
+    this.nc.publish(appliedSubject(name), JSON.stringify({ seq: this.checkpoint, pending }));
+  }
+
+  /** The checkpoint stored for this projection (PostgreSQL), or this instance's own (KV). */
+  async storedCheckpoint(): Promise<number> {
+    const p = this.projection;
+    if (p.kind === "kv") {
+      const e = await this.kvCheckpoints?.get(p.name);
+      return e?.operation === "PUT" ? Number(e.string()) : this.checkpoint;
+    }
+    return (await readCheckpoint(this.options.db!, p.liveSchema, p.name))?.seq ?? 0;
+  }
+}

@@ -2,7 +2,11 @@
  * `npm start`: every part of natter in one process tree, on embedded defaults where nothing is
  * configured (DESIGN.md, "Running").
  */
+import { rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
+import { collectDefaultMetrics, Registry } from "prom-client";
+import { openDatabase, startProjections } from "./projections/index.ts";
+import { runtimeFilePath } from "./replay/context.ts";
 import { join } from "node:path";
 import { startCommandService } from "./commands/index.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
@@ -31,7 +35,8 @@ async function main(): Promise<void> {
     natsUrl = embedded.url;
     log.info({ url: natsUrl, dir: join(config.dataDir, "nats") }, "embedded nats-server started");
   }
-  if (config.databaseUrl === undefined) log.info("DATABASE_URL is not set: read models arrive with the projections (issue 3); nothing uses a database yet");
+  const database = await openDatabase({ url: config.databaseUrl, pgliteDir: join(config.dataDir, "pglite") });
+  log.info({ database: database.where, kind: database.kind }, config.databaseUrl ? "database: PostgreSQL" : "DATABASE_URL is not set: read models in PGlite under the data dir");
   if (config.ollamaHost === undefined) log.info("OLLAMA_HOST is not set: translation is off");
 
   const nc = await connectNats(natsUrl, { name: "natter" });
@@ -41,7 +46,22 @@ async function main(): Promise<void> {
     stream: { replicas: config.streamReplicas },
   });
 
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const projections = await startProjections(nc, database.db, { log: createLogger(config, "projections"), registry, stream: { replicas: config.streamReplicas } });
+  await writeFile(
+    runtimeFilePath(config.dataDir),
+    JSON.stringify({ pid: process.pid, natsUrl, databaseUrl: config.databaseUrl ?? null, pgliteDir: config.databaseUrl ? null : join(config.dataDir, "pglite") }),
+  );
+
   const http = createServer((req, res) => {
+    if (req.url === "/metrics") {
+      void registry.metrics().then((text) => {
+        res.writeHead(200, { "content-type": registry.contentType });
+        res.end(text);
+      });
+      return;
+    }
     if (req.url === "/healthz") {
       const up = !nc.isClosed();
       res.writeHead(up ? 200 : 503, { "content-type": "application/json" });
@@ -65,8 +85,11 @@ async function main(): Promise<void> {
   onShutdown(log, async () => {
     http.close();
     await commands.drain();
+    await projections.stop();
     await nc.close();
+    await database.close();
     await embedded?.stop();
+    await rm(runtimeFilePath(config.dataDir), { force: true });
   });
 }
 

@@ -5,11 +5,26 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { startCommandService } from "./commands/index.ts";
+import { openDatabase, startProjections } from "./projections/index.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { createLogger, onShutdown } from "./runtime.ts";
 import { connectNats } from "./streams/index.ts";
 
 const PARTS: Record<string, { about: string; start: (nc: NatsConnection, config: Config) => Promise<{ drain(): Promise<void> }> }> = {
+  projections: {
+    about: "the projectors: PostgreSQL read models (DATABASE_URL) and KV membership shards; one active per projection, others stand by",
+    start: async (nc, config) => {
+      if (config.databaseUrl === undefined) throw new Error("DATABASE_URL is not set: projections run alone need PostgreSQL (PGlite serves one process only)");
+      const database = await openDatabase({ url: config.databaseUrl });
+      const service = await startProjections(nc, database.db, { log: createLogger(config, "projections"), stream: { replicas: config.streamReplicas } });
+      return {
+        async drain() {
+          await service.stop();
+          await database.close();
+        },
+      };
+    },
+  },
   commands: {
     about: "the command service: cmd.> and admincmd.> in queue group 'commands'",
     start: (nc, config) =>

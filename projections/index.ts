@@ -22,3 +22,7 @@ export { startProjections } from "./service.ts";
 export type { ProjectionService, ProjectionServiceOptions } from "./service.ts";
 export { timelineProjection } from "./timeline/projection.ts";
 export { timelineTables } from "./timeline/tables.ts";
+export { MaintenanceError, rebuild, rebuildKv, rebuildPg, resolveFailures, verify, verifyKv, verifyPg, withProjectionPaused } from "./maintenance.ts";
+export type { Difference, FailureResult, MaintenanceDeps, MaintenanceProgress, RebuildResult } from "./maintenance.ts";
+export { aggregateSubject, auditFromLog, auditFromReadModel, auditRowOf, matchesAudit } from "./audit/query.ts";
+export type { AuditFilter, AuditRow } from "./audit/query.ts";

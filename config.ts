@@ -20,6 +20,8 @@ export type Config = Readonly<{
   natsWsPort: number;
   /** Replicas of the event stream (1 on one server, 3 in a cluster). */
   streamReplicas: number;
+  /** The projectors' lease time to live: a dead active projector is replaced within about this long. */
+  projectionLeaseMs: number;
   logLevel: string;
 }>;
 
@@ -79,6 +81,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const replicasText = text("NATTER_STREAM_REPLICAS") ?? "1";
   const streamReplicas = Number(replicasText);
   if (![1, 3, 5].includes(streamReplicas)) problems.push(`NATTER_STREAM_REPLICAS: "${replicasText}" must be 1, 3 or 5`);
+  const leaseText = text("NATTER_PROJECTION_LEASE_MS") ?? "5000";
+  const projectionLeaseMs = Number(leaseText);
+  if (!Number.isInteger(projectionLeaseMs) || projectionLeaseMs < 300 || projectionLeaseMs > 600_000) {
+    problems.push(`NATTER_PROJECTION_LEASE_MS: "${leaseText}" must be a whole number of milliseconds from 300 to 600000`);
+  }
   const logLevel = text("LOG_LEVEL") ?? "info";
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL: "${logLevel}" must be one of ${LOG_LEVELS.join(", ")}`);
 
@@ -95,6 +102,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     natsPort: port("NATTER_NATS_PORT", 4222),
     natsWsPort: port("NATTER_NATS_WS_PORT", 9222),
     streamReplicas,
+    projectionLeaseMs,
     logLevel,
   });
   if (problems.length > 0) throw new ConfigError(problems);

@@ -16,7 +16,11 @@ const PARTS: Record<string, { about: string; start: (nc: NatsConnection, config:
     start: async (nc, config) => {
       if (config.databaseUrl === undefined) throw new Error("DATABASE_URL is not set: projections run alone need PostgreSQL (PGlite serves one process only)");
       const database = await openDatabase({ url: config.databaseUrl });
-      const service = await startProjections(nc, database.db, { log: createLogger(config, "projections"), stream: { replicas: config.streamReplicas } });
+      const service = await startProjections(nc, database.db, {
+        log: createLogger(config, "projections"),
+        stream: { replicas: config.streamReplicas },
+        leaseMs: config.projectionLeaseMs,
+      });
       return {
         async drain() {
           await service.stop();

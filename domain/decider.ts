@@ -14,6 +14,15 @@ export function assertNever(value: never): never {
   throw new Error(`unhandled case: ${JSON.stringify(value)}`);
 }
 
+/**
+ * True when free text can be kept in the read models: PostgreSQL's text and jsonb cannot hold the
+ * NUL character (U+0000), so an event carrying one could never be projected.
+ */
+export function storableText(text: string): boolean {
+  return !text.includes("\u0000");
+}
+export const NUL_REFUSED = { error: "text must not contain the NUL character (U+0000)" } as const;
+
 /** Trims a free-text field and folds runs of white space inside names. */
 export function cleanName(name: string): string {
   return name.trim().replace(/\s+/g, " ");

@@ -18,6 +18,7 @@ export async function openLockBucket(nc: NatsConnection, ttlMs: number): Promise
 export class Lease {
   private revision = 0;
   private timer: NodeJS.Timeout | undefined;
+  private renewing = false;
   lost = false;
 
   constructor(
@@ -25,6 +26,8 @@ export class Lease {
     readonly key: string,
     readonly owner: string,
     private readonly ttlMs: number,
+    /** Called once when a renewal fails: the holder must stop writing at once. */
+    private readonly onLost?: () => void,
   ) {}
 
   /** Takes the lease if no one holds it. */
@@ -35,16 +38,29 @@ export class Lease {
       return false;
     }
     this.lost = false;
-    this.timer = setInterval(() => void this.renew(), Math.max(100, Math.floor(this.ttlMs / 3)));
+    // The bucket's own TTL decides when the entry expires: the first process to open the bucket
+    // set it, and it may be shorter than this holder's idea of it.
+    const bucketTtl = await this.kv.status().then(
+      (s) => s.ttl,
+      () => 0,
+    );
+    const ttl = bucketTtl > 0 ? Math.min(bucketTtl, this.ttlMs) : this.ttlMs;
+    this.timer = setInterval(() => void this.renew(), Math.max(100, Math.floor(ttl / 3)));
     return true;
   }
 
   private async renew(): Promise<void> {
+    // A renewal still under way holds the revision the next one needs: never run two at once.
+    if (this.renewing || this.lost) return;
+    this.renewing = true;
     try {
       this.revision = await this.kv.update(this.key, this.owner, this.revision);
     } catch {
       this.lost = true;
       clearInterval(this.timer);
+      this.onLost?.();
+    } finally {
+      this.renewing = false;
     }
   }
 

@@ -49,7 +49,19 @@ export const leaseKey = (name: string): string => `projection.${name}`;
 export const yieldKey = (name: string): string => `yield.${name}`;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
+/**
+ * An error's message with its causes', innermost first: a database error arrives wrapped in the
+ * query builder's "Failed query: ..." (the statement and its parameters), and the reason a parked
+ * event failed is the cause.
+ */
+function errorText(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 5; e = e instanceof Error ? e.cause : undefined, depth++) {
+    const message = e instanceof Error ? e.message : String(e);
+    if (!parts.some((p) => p.includes(message))) parts.push(message);
+  }
+  return parts.reverse().join("; ");
+}
 
 /**
  * Runs one projection: takes its lease (or stands by until it can), reads its durable consumer
@@ -115,8 +127,13 @@ export class Projector {
           await sleep(this.options.standbyPollMs ?? 250);
           continue;
         }
-        const lease = new Lease(locks, leaseKey(this.projection.name), this.owner, leaseMs);
+        // Losing the lease ends the consume loop at once, even while no event arrives.
+        const lease = new Lease(locks, leaseKey(this.projection.name), this.owner, leaseMs, () => this.messages?.stop());
         if (!(await lease.tryAcquire())) {
+          if (this.status !== "standby") {
+            const holder = await Lease.holder(locks, leaseKey(this.projection.name)).catch(() => null);
+            this.log.info({ projection: this.projection.name, holder }, "projector standing by");
+          }
           this.status = "standby";
           await sleep(this.options.standbyPollMs ?? 500);
           continue;
@@ -170,7 +187,7 @@ export class Projector {
     // The consumer is only a cursor: recreate it at the checkpoint, so nothing the previous
     // holder took but did not apply waits for its ack timeout.
     await jsm.consumers.delete(EVENT_STREAM, name).catch(() => false);
-    await jsm.consumers.add(EVENT_STREAM, {
+    const info = await jsm.consumers.add(EVENT_STREAM, {
       durable_name: name,
       filter_subjects: [...p.filterSubjects],
       ack_policy: AckPolicy.All,
@@ -180,15 +197,23 @@ export class Projector {
       ack_wait: 30_000_000_000,
       inactive_threshold: 0,
     });
+    this.metrics.lagEvents.set({ projection: p.name }, info.num_pending);
+    if (info.num_pending === 0) this.metrics.lagSeconds.set({ projection: p.name }, 0);
     const consumer = await jetstream(this.nc).consumers.get(EVENT_STREAM, name);
     const batchSize = this.options.batchSize ?? 500;
     this.status = "active";
     this.log.info({ projection: p.name, from: startAfter + 1 }, "projector active");
     this.messages = await consumer.consume({ max_messages: batchSize * 2 });
+    // A stop or a yield request that came while the consumer was being set up stopped the previous
+    // iterator, not this one: without this, the loop would wait for the next event holding the lease.
+    if (this.stopped || this.yieldRequested) this.messages.stop();
     let batch: JsMsg[] = [];
     for await (const m of this.messages) {
       batch.push(m);
-      if (this.messages.getPending() > 0 && batch.length < batchSize) continue;
+      // Wait for more only while the server says more follow (m.info.pending): getPending() alone
+      // counts one message too many after the client queued a pull between two messages, and
+      // waiting on it would leave the tail of a backlog unapplied until the next event.
+      if (batch.length < batchSize && m.info.pending > 0 && this.messages.getPending() > 0) continue;
       if (this.lease?.lost || this.stopped || this.yieldRequested) break;
       const halted = await this.process(batch);
       batch = [];

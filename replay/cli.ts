@@ -161,6 +161,9 @@ program
       for (const p of projectionsFor(name)) {
         const nc = await ctx.nats();
         const db = p.kind === "pg" ? (await ctx.db()).db : undefined;
+        // Say so when an earlier run left a build behind: this run goes on from where it stopped.
+        const left = p.kind === "pg" ? await readCheckpoint(db!, `${p.liveSchema}__next`, p.name) : null;
+        if (left !== null && left.version === p.version && left.seq > 0) process.stderr.write(`${p.name}: resuming the build an earlier run left at seq ${left.seq}\n`);
         const bar = progressBar(p.name, opts.progress);
         try {
           const r = await rebuild({ nc, db, progress: (x) => bar.update(x) }, p, { keepOld: opts.keepOld });

@@ -1,6 +1,7 @@
 export { AggregateRepository, commandKey } from "./aggregates.ts";
 export type { Aggregate, AggregateRepositoryOptions, AggregateSpec } from "./aggregates.ts";
 export { connectNats } from "./connect.ts";
+export type { ServiceCredentials } from "./connect.ts";
 export { decodeEvent, encodeEvent, EnvelopeError, H, messageIdFor } from "./envelope.ts";
 export type { EncodedEvent, EventEnvelope, EventMeta, RawStoredMessage } from "./envelope.ts";
 export { EventStore } from "./eventStore.ts";

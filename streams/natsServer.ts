@@ -49,8 +49,12 @@ export type NatsServerOptions = {
   port?: number;
   /** WebSocket port; undefined for none, 0 picks a free one. */
   wsPort?: number;
+  /** Origins browsers may open the WebSocket from; undefined accepts any. */
+  wsAllowedOrigins?: readonly string[];
   /** Listen address. */
   host?: string;
+  /** The largest message a client may publish, in bytes (default 1 MiB). */
+  maxPayload?: number;
   /** Extra text appended to the generated config (accounts, authorization, limits). */
   extraConfig?: string;
   /** Seconds to wait for the server to listen. */
@@ -81,10 +85,11 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
   const lines = [
     `listen: "${host}:${port === 0 ? -1 : port}"`,
     `jetstream { store_dir: ${JSON.stringify(join(options.dir, "jetstream"))} }`,
-    `max_payload: 1MB`,
+    `max_payload: ${options.maxPayload ?? 1024 * 1024}`,
   ];
   if (options.wsPort !== undefined) {
-    lines.push(`websocket { host: "${host}", port: ${options.wsPort === 0 ? -1 : options.wsPort}, no_tls: true }`);
+    const origins = options.wsAllowedOrigins === undefined ? "" : `, allowed_origins: [ ${options.wsAllowedOrigins.map((o) => JSON.stringify(o)).join(", ")} ]`;
+    lines.push(`websocket { host: "${host}", port: ${options.wsPort === 0 ? -1 : options.wsPort}, no_tls: true${origins} }`);
   }
   if (options.extraConfig) lines.push(options.extraConfig);
   await writeFile(configFile, lines.join("\n") + "\n");

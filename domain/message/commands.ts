@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { MessageId, RoomId, UserId } from "../ids.ts";
+import { NUL_REFUSED, storableText } from "../decider.ts";
 import type { CommandMeta } from "../metadata.ts";
 
 /** Longest message body, in characters (UTF-16 code units, as JavaScript counts them). */
@@ -14,12 +15,14 @@ const messageId = MessageId.schema;
 const body = z
   .string()
   .max(MAX_BODY, { error: `body must be at most ${MAX_BODY} characters` })
-  .refine((s) => s.trim().length > 0, { error: "body must not be empty" });
+  .refine((s) => s.trim().length > 0, { error: "body must not be empty" })
+  .refine(storableText, NUL_REFUSED);
 const emoji = z
   .string()
   .min(1)
   .max(MAX_EMOJI)
-  .refine((s) => !/\s/.test(s), { error: "emoji must not contain white space" });
+  .refine((s) => !/\s/.test(s), { error: "emoji must not contain white space" })
+  .refine(storableText, NUL_REFUSED);
 
 /** The bodies of the message commands, besides `commandId`, keyed by action. */
 export const messageCommandBodies = {
@@ -31,7 +34,7 @@ export const messageCommandBodies = {
     mentions: z.array(UserId.schema).max(MAX_MENTIONS).optional(),
   }),
   edit: z.strictObject({ roomId, messageId, body }),
-  delete: z.strictObject({ roomId, messageId, reason: z.string().max(500).optional() }),
+  delete: z.strictObject({ roomId, messageId, reason: z.string().max(500).refine(storableText, NUL_REFUSED).optional() }),
   react: z.strictObject({ roomId, messageId, emoji }),
   unreact: z.strictObject({ roomId, messageId, emoji }),
 } as const;

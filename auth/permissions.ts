@@ -1,0 +1,73 @@
+import type { Permissions } from "@nats-io/jwt";
+import type { ServiceName } from "./keys.ts";
+
+/** A realm role as natter uses it: `admin`, `user`, or `none` (signed in, no role). */
+export type RealmRole = "admin" | "user" | "none";
+
+/** The largest message a user connection may publish, in bytes (a command is at most 64 KiB). */
+export const USER_MAX_PAYLOAD = 64 * 1024;
+/** The most subscriptions one user connection may hold. */
+export const USER_MAX_SUBS = 500;
+
+/** The inbox prefix a user's connection must use: `_INBOX.<userId>`. */
+export const userInboxPrefix = (userId: string): string => `_INBOX.${userId}`;
+
+/**
+ * A user's NATS permissions by realm role (DESIGN.md, "Auth"): publish only on their own
+ * `cmd.<uid>.>` (`admin`: also `admincmd.<uid>.>`; no role: only `cmd.<uid>.user.profile`) and
+ * `q.<uid>.>`, and the presence and typing subjects of their own; subscribe only to their own
+ * `deliver.<uid>.>`, the public rooms' `live.room.*` and their own inbox `_INBOX.<uid>.>`;
+ * one reply per request. Everything else is denied, explicitly for the sensitive subjects.
+ */
+export function userPermissions(userId: string, role: RealmRole): Permissions {
+  const pub =
+    role === "none"
+      ? [`cmd.${userId}.user.profile`, `q.${userId}.>`, `presence.${userId}`]
+      : [`cmd.${userId}.>`, `q.${userId}.>`, `presence.${userId}`, `typing.${userId}.>`, ...(role === "admin" ? [`admincmd.${userId}.>`] : [])];
+  // Allow wins over deny only where a subject is allowed and not denied: keep the user's own
+  // subjects out of the deny patterns by denying others' explicitly instead of wildcards that cover them.
+  const denyPub = ["ev.>", "$JS.>", "$KV.>", "$SYS.>", "$O.>", "_INBOX.>", "natter.>", "live.>", "deliver.>", ...(role === "admin" ? [] : ["admincmd.>"])];
+  return {
+    pub: { allow: pub, deny: denyPub },
+    sub: {
+      allow: [`deliver.${userId}.>`, "live.room.*", `${userInboxPrefix(userId)}.>`],
+      deny: ["ev.>", "$JS.>", "$KV.>", "$SYS.>", "$O.>", "natter.>", "cmd.>", "admincmd.>", "q.>"],
+    },
+    resp: { max: 1, ttl: 0 },
+  };
+}
+
+/** A service account's permissions: only what that part of natter needs. */
+export function servicePermissions(name: ServiceName): Permissions {
+  const inbox = `_INBOX_${name}.>`;
+  const js = ["$JS.API.INFO", "$JS.API.STREAM.INFO.*", "$JS.API.STREAM.CREATE.*", "$JS.API.STREAM.NAMES", "$JS.API.DIRECT.GET.>", "$JS.API.STREAM.MSG.GET.*"];
+  const kv = (buckets: string[]) => buckets.flatMap((b) => [`$KV.${b}.>`, `$JS.API.STREAM.INFO.KV_${b}`, `$JS.API.STREAM.CREATE.KV_${b}`, `$JS.API.DIRECT.GET.KV_${b}.>`, `$JS.API.CONSUMER.*.KV_${b}.>`, `$JS.API.CONSUMER.*.KV_${b}`]);
+  switch (name) {
+    case "commands":
+      return {
+        pub: { allow: [...js, "ev.>", ...kv(["snapshots", "commands", "members", "user_rooms"]), inbox] },
+        sub: { allow: ["cmd.>", "admincmd.>", inbox] },
+        resp: { max: 1, ttl: 0 },
+      };
+    case "projections":
+      return {
+        pub: {
+          allow: [...js, "$JS.API.CONSUMER.>", "$JS.ACK.>", "$JS.FC.>", "natter.projection.>", ...kv(["members", "user_rooms", "natter_locks", "natter_checkpoints", "snapshots", "commands"]), inbox],
+        },
+        sub: { allow: [inbox] },
+      };
+    case "replay":
+      return {
+        pub: { allow: ["$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "$KV.>", inbox] },
+        sub: { allow: [inbox, "natter.projection.>"] },
+      };
+    case "gateway":
+      return {
+        pub: { allow: ["cmd.>", "admincmd.>", "q.>", "live.>", "deliver.>", ...js, inbox] },
+        sub: { allow: [inbox, "natter.projection.>", "live.>", "deliver.>"] },
+      };
+  }
+}
+
+/** The inbox prefix a service connection must use: `_INBOX_<name>`. */
+export const serviceInboxPrefix = (name: ServiceName): string => `_INBOX_${name}`;

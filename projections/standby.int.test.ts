@@ -1,0 +1,105 @@
+import { sql } from "drizzle-orm";
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { EventStore } from "../streams/index.ts";
+import { logLine, type TsxChild } from "../test/childProcess.ts";
+import { mustSend } from "../test/commandClient.ts";
+import { startCommandHarness, type CommandHarness } from "../test/commandHarness.ts";
+import { openTestDatabase } from "../test/database.ts";
+import {
+  activeIn,
+  checkpointOf,
+  exactlyOnceFacts,
+  isLog,
+  lastSeq,
+  PROJECTION_NAMES,
+  projectorErrors,
+  spawnProjectionService,
+  startCommandLoad,
+  verifyAll,
+  waitAllApplied,
+  waitActive,
+} from "../test/projectionProcesses.ts";
+import { query } from "./db.ts";
+
+/** The projectors' lease TTL. */
+const LEASE_MS = 1500;
+/** How long a standby may take to replace a dead active one: the TTL, a standby poll (500 ms), and a start. */
+const TAKEOVER_MS = LEASE_MS + 500 + 3000;
+
+let h: CommandHarness;
+let database: Awaited<ReturnType<typeof openTestDatabase>>;
+const children: TsxChild[] = [];
+
+beforeAll(async () => {
+  h = await startCommandHarness();
+  database = await openTestDatabase();
+});
+afterAll(async () => {
+  await Promise.all(children.map((c) => c.stop("SIGKILL")));
+  await h?.stop();
+  await database?.close();
+});
+
+test("two projector processes: one active per projection, the other takes over when it is SIGKILLed, in order and once", async () => {
+  const url = database.url;
+  if (url === undefined) throw new Error("this test runs the projections as child processes: it needs a real PostgreSQL");
+  const start = () => {
+    const c = spawnProjectionService(h.server.url, url, LEASE_MS);
+    children.push(c);
+    return c;
+  };
+  const rooms: string[] = [];
+  for (const name of ["left", "right"]) {
+    const roomId = (await mustSend(h.nc, "owner", "room.create", { name, kind: "public" })).result["roomId"] as string;
+    for (const u of ["ann", "ben", "cat"]) await mustSend(h.nc, u, "room.join", { roomId });
+    rooms.push(roomId);
+  }
+
+  const a = start();
+  await waitActive(a);
+  const b = start();
+  const standing = await Promise.all(PROJECTION_NAMES.map((n) => b.waitForLine((l) => isLog(l, "projector standing by", n))));
+  // B knows who holds each lease: A.
+  for (const line of standing) expect(String(logLine(line)!["holder"])).toMatch(new RegExp(`^${a.process.pid}-`));
+
+  const load = startCommandLoad(h.nc, ["ann", "ben", "cat"], rooms);
+  try {
+    // A applies the load while B waits.
+    await waitAllApplied(h.nc, database.db, await lastSeq(h.nc));
+    expect(activeIn(b)).toEqual(new Set());
+
+    await a.stop("SIGKILL");
+    const killedAt = Date.now();
+    // Where A left off: nothing moves these until B takes over.
+    const left = Object.fromEntries(await Promise.all(PROJECTION_NAMES.map(async (n) => [n, await checkpointOf(h.nc, database.db, n)()] as const)));
+    const took = await Promise.all(
+      PROJECTION_NAMES.map(async (n) => {
+        const line = await b.waitForLine((l) => isLog(l, "projector active", n), TAKEOVER_MS + 5000);
+        return { projection: n, ms: Date.now() - killedAt, from: Number(logLine(line)!["from"]) };
+      }),
+    );
+    for (const t of took) {
+      expect(t.ms, `${t.projection} taken over after ${t.ms} ms`).toBeLessThan(TAKEOVER_MS);
+      // B goes on right after A's last committed checkpoint: no gap, no event twice.
+      expect(t.from, t.projection).toBe(left[t.projection]! + 1);
+    }
+    // B applies what comes after the takeover.
+    const after = await mustSend(h.nc, "ann", "msg.post", { roomId: rooms[0], body: "after the takeover" });
+    await waitAllApplied(h.nc, database.db, after.seq);
+  } finally {
+    await load.stop();
+  }
+  await waitAllApplied(h.nc, database.db);
+  expect(projectorErrors(b)).toEqual([]);
+
+  const facts = await exactlyOnceFacts(h.nc, database.db);
+  expect(facts.parked).toEqual([]);
+  expect(facts.auditRows).toBe(facts.streamSeqs.length);
+  expect(facts.auditSeqs).toEqual(facts.streamSeqs);
+  expect(facts.messageIds).toEqual(facts.postedIds);
+  // Order: every message sits at the sequence of its MessagePosted in the log.
+  const posted = (await new EventStore(h.nc).readSubject("ev.msg.>")).flatMap((e) => (e.event.type === "MessagePosted" ? [`${e.event.data.messageId}@${e.seq}`] : []));
+  const rows = await query<{ message_id: string; seq: string }>(database.db, sql`SELECT message_id, seq FROM natter_timeline.messages ORDER BY seq`);
+  expect(rows.map((r) => `${r.message_id}@${r.seq}`)).toEqual(posted);
+  expect(await verifyAll(h.nc, database.db, LEASE_MS)).toEqual([]);
+}, 90_000);

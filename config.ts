@@ -20,6 +20,10 @@ export type Config = Readonly<{
   natsWsPort: number;
   /** Replicas of the event stream (1 on one server, 3 in a cluster). */
   streamReplicas: number;
+  /** A file holding this part's NATS service nkey seed, when NATS requires credentials. */
+  natsSeedFile: string | undefined;
+  /** The auth callout's key file (made at first start). */
+  authKeysFile: string;
   /** The projectors' lease time to live: a dead active projector is replaced within about this long. */
   projectionLeaseMs: number;
   logLevel: string;
@@ -104,6 +108,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     streamReplicas,
     projectionLeaseMs,
     logLevel,
+    natsSeedFile: text("NATS_NKEY_SEED_FILE"),
+    authKeysFile: resolve(text("NATTER_AUTH_KEYS_FILE") ?? `${text("NATTER_DATA_DIR") ?? "./data"}/auth/nats-keys.json`),
   });
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

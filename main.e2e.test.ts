@@ -8,6 +8,9 @@ import { portIsFree } from "./runtime.ts";
 import { connectNats, EventStore } from "./streams/index.ts";
 import { childEnv, freePort, runTsx, spawnTsx, type TsxChild } from "./test/childProcess.ts";
 import { mustSend } from "./test/commandClient.ts";
+import { connect } from "@nats-io/transport-node";
+import { decodeJwt } from "jose";
+import { loadOrCreateAuthKeys, serviceInboxPrefix } from "./auth/index.ts";
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -44,18 +47,38 @@ describe("npm start on embedded defaults", () => {
     expect(health.status).toBe(200);
     expect(await health.json()).toMatchObject({ status: "ok", nats: "connected" });
 
-    const nc = await connectNats(natsUrl!);
+    // The whole path: the password grant at the development identity provider, NATS with the token.
+    const issuerLine = await natter.waitForLine((l) => l.startsWith("  issuer "));
+    const issuer = /http:\/\/\S+/.exec(issuerLine)![0];
+    const token = async (username: string, password: string) => {
+      const res = await fetch(`${issuer}/protocol/openid-connect/token`, {
+        method: "POST",
+        body: new URLSearchParams({ grant_type: "password", client_id: "natter-cli", username, password }),
+      });
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { access_token: string }).access_token;
+    };
+    const aliceToken = await token("alice", "alice123");
+    const alice = decodeJwt(aliceToken).sub!;
+    const nc = await connect({ servers: natsUrl!, token: aliceToken, inboxPrefix: `_INBOX.${alice}`, noAsyncTraces: true });
     cleanups.push(() => nc.close());
-    const created = await mustSend(nc, "alice", "room.create", { name: "general", kind: "public" });
+    const created = await mustSend(nc, alice, "room.create", { name: "general", kind: "public" });
     const roomId = created.result["roomId"] as string;
-    const posted = await mustSend(nc, "alice", "msg.post", { roomId, body: "hello from npm start" });
+    const posted = await mustSend(nc, alice, "msg.post", { roomId, body: "hello from npm start" });
     expect(posted.result["seq"]).toBe(posted.seq);
-    const events = await new EventStore(nc).readSubject("ev.>");
-    expect(events.map((e) => [e.type, e.seq])).toEqual([
-      ["RoomCreated", created.seq],
-      ["MessagePosted", posted.seq],
+
+    // Without a token nothing connects; the replay service key from the data dir reads the log.
+    await expect(connect({ servers: natsUrl!, maxReconnectAttempts: 0 })).rejects.toThrow(/Authorization Violation/);
+    const keys = await loadOrCreateAuthKeys(join(dataDir, "auth", "nats-keys.json"));
+    const replay = await connectNats(natsUrl!, { credentials: { seed: keys.services.replay.getSeed(), inboxPrefix: serviceInboxPrefix("replay") } });
+    cleanups.push(() => replay.close());
+    const events = await new EventStore(replay).readSubject("ev.>");
+    expect(events.map((e) => [e.type, e.seq, e.actor])).toEqual([
+      ["RoomCreated", created.seq, alice],
+      ["MessagePosted", posted.seq, alice],
     ]);
     await nc.close();
+    await replay.close();
 
     const exit = await natter.stop("SIGTERM");
     expect(exit, natter.stderr()).toEqual({ code: 0, signal: null });

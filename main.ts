@@ -2,16 +2,33 @@
  * `npm start`: every part of natter in one process tree, on embedded defaults where nothing is
  * configured (DESIGN.md, "Running").
  */
+import { existsSync } from "node:fs";
 import { rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
-import { collectDefaultMetrics, Registry } from "prom-client";
-import { openDatabase, startProjections } from "./projections/index.ts";
-import { runtimeFilePath } from "./replay/context.ts";
 import { join } from "node:path";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { collectDefaultMetrics, Registry } from "prom-client";
+import {
+  createTokenVerifier,
+  loadOrCreateAuthKeys,
+  NATS_MAX_PAYLOAD,
+  natsAuthConfig,
+  serviceInboxPrefix,
+  startAuthCallout,
+  startDevIdp,
+  type AuthKeys,
+  type DevIdp,
+  type ServiceName,
+} from "./auth/index.ts";
 import { startCommandService } from "./commands/index.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
+import { openDatabase, startProjections } from "./projections/index.ts";
+import { runtimeFilePath } from "./replay/context.ts";
 import { choosePort, createLogger, onShutdown, portIsFree } from "./runtime.ts";
 import { connectNats, startNatsServer, type NatsServer } from "./streams/index.ts";
+
+/** The path under PORT where the development identity provider answers. */
+const IDP_PATH = "/realms/natter";
 
 async function main(): Promise<void> {
   let config: Config;
@@ -23,61 +40,118 @@ async function main(): Promise<void> {
   }
   const log = createLogger(config, "natter");
   if (!(await portIsFree(config.port, "0.0.0.0"))) throw new Error(`port ${config.port} is taken: set PORT to a free port`);
+  const origin = `http://localhost:${config.port}`;
 
+  // NATS: the embedded server always runs with the auth callout; an external one does when this
+  // data dir (or NATTER_AUTH_KEYS_FILE) holds the callout's keys.
   let embedded: NatsServer | undefined;
   let natsUrl = config.natsUrl;
+  let keys: AuthKeys | undefined;
   if (natsUrl === undefined) {
+    keys = await loadOrCreateAuthKeys(config.authKeysFile);
     const client = await choosePort("NATTER_NATS_PORT", config.natsPort, process.env["NATTER_NATS_PORT"] !== undefined);
     const ws = await choosePort("NATTER_NATS_WS_PORT", config.natsWsPort, process.env["NATTER_NATS_WS_PORT"] !== undefined);
     if (client.moved) log.warn(`port ${config.natsPort} is taken: the embedded nats-server listens on ${client.port} (set NATTER_NATS_PORT to choose)`);
     if (ws.moved) log.warn(`port ${config.natsWsPort} is taken: NATS WebSocket listens on ${ws.port} (set NATTER_NATS_WS_PORT to choose)`);
-    embedded = await startNatsServer({ dir: join(config.dataDir, "nats"), port: client.port, wsPort: ws.port });
+    embedded = await startNatsServer({
+      dir: join(config.dataDir, "nats"),
+      port: client.port,
+      wsPort: ws.port,
+      wsAllowedOrigins: [origin, `http://127.0.0.1:${config.port}`],
+      maxPayload: NATS_MAX_PAYLOAD,
+      extraConfig: natsAuthConfig(keys),
+    });
     natsUrl = embedded.url;
-    log.info({ url: natsUrl, dir: join(config.dataDir, "nats") }, "embedded nats-server started");
+    log.info({ url: natsUrl, dir: join(config.dataDir, "nats") }, "embedded nats-server started (auth callout on)");
+  } else if (existsSync(config.authKeysFile)) {
+    keys = await loadOrCreateAuthKeys(config.authKeysFile);
   }
-  const database = await openDatabase({ url: config.databaseUrl, pgliteDir: join(config.dataDir, "pglite") });
-  log.info({ database: database.where, kind: database.kind }, config.databaseUrl ? "database: PostgreSQL" : "DATABASE_URL is not set: read models in PGlite under the data dir");
-  if (config.ollamaHost === undefined) log.info("OLLAMA_HOST is not set: translation is off");
 
-  const nc = await connectNats(natsUrl, { name: "natter" });
-  const commands = await startCommandService(nc, {
-    log: createLogger(config, "commands"),
-    rateLimit: config.rateLimit,
-    stream: { replicas: config.streamReplicas },
-  });
-
+  // Identity: Keycloak when OIDC_ISSUER is set, else the development identity provider.
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const projections = await startProjections(nc, database.db, { log: createLogger(config, "projections"), registry, stream: { replicas: config.streamReplicas } });
-  await writeFile(
-    runtimeFilePath(config.dataDir),
-    JSON.stringify({ pid: process.pid, natsUrl, databaseUrl: config.databaseUrl ?? null, pgliteDir: config.databaseUrl ? null : join(config.dataDir, "pglite") }),
-  );
+  let idp: DevIdp | undefined;
+  const issuer = config.oidcIssuer ?? `${origin}${IDP_PATH}`;
+  if (config.oidcIssuer === undefined) {
+    idp = await startDevIdp({ dataDir: config.dataDir, issuer, log: createLogger(config, "idp"), audience: config.oidcAudience });
+  }
 
+  let health = () => ({ status: "starting" as string });
   const http = createServer((req, res) => {
-    if (req.url === "/metrics") {
+    const path = (req.url ?? "/").split("?")[0]!;
+    if (idp !== undefined && (path === IDP_PATH || path.startsWith(`${IDP_PATH}/`))) {
+      idp.handle(req, res);
+      return;
+    }
+    if (path === "/metrics") {
       void registry.metrics().then((text) => {
         res.writeHead(200, { "content-type": registry.contentType });
         res.end(text);
       });
       return;
     }
-    if (req.url === "/healthz") {
-      const up = !nc.isClosed();
-      res.writeHead(up ? 200 : 503, { "content-type": "application/json" });
-      res.end(JSON.stringify({ status: up ? "ok" : "down", nats: up ? "connected" : "closed", commandsInFlight: commands.inFlight }));
+    if (path === "/healthz") {
+      const h = health();
+      res.writeHead(h.status === "ok" ? 200 : 503, { "content-type": "application/json" });
+      res.end(JSON.stringify(h));
       return;
     }
     res.writeHead(404, { "content-type": "application/json" });
-    res.end(JSON.stringify({ error: { code: "not_found", message: `no such path: ${req.url}` } }));
+    res.end(JSON.stringify({ error: { code: "not_found", message: `no such path: ${path}` } }));
   });
   await new Promise<void>((resolve) => http.listen(config.port, "0.0.0.0", resolve));
 
+  const connections: NatsConnection[] = [];
+  const connectAs = async (name: ServiceName | "callout" | undefined) => {
+    const credentials =
+      keys === undefined || name === undefined
+        ? undefined
+        : name === "callout"
+          ? { seed: keys.callout.getSeed(), inboxPrefix: "_INBOX_callout" }
+          : { seed: keys.services[name].getSeed(), inboxPrefix: serviceInboxPrefix(name) };
+    const nc = await connectNats(natsUrl!, { name: `natter-${name ?? "main"}`, ...(credentials ? { credentials } : {}) });
+    connections.push(nc);
+    return nc;
+  };
+
+  const callout =
+    keys === undefined
+      ? undefined
+      : await startAuthCallout(await connectAs("callout"), {
+          keys,
+          verify: ((v) => (t: string) => v.verify(t))(createTokenVerifier({ issuer, audience: config.oidcAudience, log: createLogger(config, "auth") })),
+          log: createLogger(config, "auth"),
+          registry,
+        });
+
+  const database = await openDatabase({ url: config.databaseUrl, pgliteDir: join(config.dataDir, "pglite") });
+  log.info({ database: database.where, kind: database.kind }, config.databaseUrl ? "database: PostgreSQL" : "DATABASE_URL is not set: read models in PGlite under the data dir");
+  if (config.ollamaHost === undefined) log.info("OLLAMA_HOST is not set: translation is off");
+
+  const commandsNc = await connectAs(keys ? "commands" : undefined);
+  const commands = await startCommandService(commandsNc, { log: createLogger(config, "commands"), rateLimit: config.rateLimit, stream: { replicas: config.streamReplicas } });
+  const projectionsNc = keys ? await connectAs("projections") : commandsNc;
+  const projections = await startProjections(projectionsNc, database.db, {
+    log: createLogger(config, "projections"),
+    registry,
+    stream: { replicas: config.streamReplicas },
+    leaseMs: config.projectionLeaseMs,
+  });
+  await writeFile(
+    runtimeFilePath(config.dataDir),
+    JSON.stringify({ pid: process.pid, natsUrl, databaseUrl: config.databaseUrl ?? null, pgliteDir: config.databaseUrl ? null : join(config.dataDir, "pglite") }),
+  );
+  health = () => {
+    const up = connections.every((c) => !c.isClosed());
+    return { status: up ? "ok" : "down", nats: up ? "connected" : "closed", commandsInFlight: commands.inFlight, auth: callout ? "callout" : "off" };
+  };
+
   const lines = [
     "natter is up",
-    `  web / health   http://localhost:${config.port}/healthz`,
+    `  web / health   ${origin}/healthz`,
     `  NATS           ${natsUrl}`,
     ...(embedded?.wsPort ? [`  NATS WebSocket ws://localhost:${embedded.wsPort}`] : []),
+    `  issuer         ${issuer}${idp ? " (development identity provider: alice, bob, charlie)" : ""}`,
     `  data           ${config.dataDir}`,
   ];
   console.log(lines.join("\n"));
@@ -86,8 +160,10 @@ async function main(): Promise<void> {
     http.close();
     await commands.drain();
     await projections.stop();
-    await nc.close();
+    await callout?.drain();
+    await Promise.all(connections.map((c) => c.close()));
     await database.close();
+    await idp?.close();
     await embedded?.stop();
     await rm(runtimeFilePath(config.dataDir), { force: true });
   });

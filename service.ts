@@ -8,10 +8,39 @@ import { startCommandService } from "./commands/index.ts";
 import { openDatabase, startProjections } from "./projections/index.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { createLogger, onShutdown } from "./runtime.ts";
-import { connectNats } from "./streams/index.ts";
+import { readFile } from "node:fs/promises";
+import { connectNats, type ServiceCredentials } from "./streams/index.ts";
+import { createTokenVerifier, loadOrCreateAuthKeys, serviceInboxPrefix, startAuthCallout, type ServiceName } from "./auth/index.ts";
 
-const PARTS: Record<string, { about: string; start: (nc: NatsConnection, config: Config) => Promise<{ drain(): Promise<void> }> }> = {
+type Part = {
+  about: string;
+  /** How the part signs in to NATS when the server requires credentials. */
+  credentials: (config: Config) => Promise<ServiceCredentials | undefined>;
+  start: (nc: NatsConnection, config: Config) => Promise<{ drain(): Promise<void> }>;
+};
+
+/** A service account's credentials from NATS_NKEY_SEED_FILE, when set. */
+const seedFile =
+  (name: ServiceName) =>
+  async (config: Config): Promise<ServiceCredentials | undefined> =>
+    config.natsSeedFile === undefined ? undefined : { seed: new TextEncoder().encode((await readFile(config.natsSeedFile, "utf8")).trim()), inboxPrefix: serviceInboxPrefix(name) };
+
+const PARTS: Record<string, Part> = {
+  auth: {
+    about: "the NATS auth callout: checks access tokens (OIDC_ISSUER) and service keys (NATTER_AUTH_KEYS_FILE)",
+    credentials: async (config) => {
+      const keys = await loadOrCreateAuthKeys(config.authKeysFile);
+      return { seed: keys.callout.getSeed(), inboxPrefix: "_INBOX_callout" };
+    },
+    start: async (nc, config) => {
+      if (config.oidcIssuer === undefined) throw new Error("OIDC_ISSUER is not set: the auth callout run alone checks tokens of a real issuer (npm start runs the development one)");
+      const keys = await loadOrCreateAuthKeys(config.authKeysFile);
+      const verifier = createTokenVerifier({ issuer: config.oidcIssuer, audience: config.oidcAudience, log: createLogger(config, "auth") });
+      return startAuthCallout(nc, { keys, verify: (t) => verifier.verify(t), log: createLogger(config, "auth") });
+    },
+  },
   projections: {
+    credentials: seedFile("projections"),
     about: "the projectors: PostgreSQL read models (DATABASE_URL) and KV membership shards; one active per projection, others stand by",
     start: async (nc, config) => {
       if (config.databaseUrl === undefined) throw new Error("DATABASE_URL is not set: projections run alone need PostgreSQL (PGlite serves one process only)");
@@ -30,6 +59,7 @@ const PARTS: Record<string, { about: string; start: (nc: NatsConnection, config:
     },
   },
   commands: {
+    credentials: seedFile("commands"),
     about: "the command service: cmd.> and admincmd.> in queue group 'commands'",
     start: (nc, config) =>
       startCommandService(nc, { log: createLogger(config, "commands"), rateLimit: config.rateLimit, stream: { replicas: config.streamReplicas } }),
@@ -68,7 +98,8 @@ async function main(argv: string[]): Promise<void> {
     process.exit(2);
   }
   const log = createLogger(config, name);
-  const nc = await connectNats(config.natsUrl, { name: `natter-${name}` });
+  const credentials = await part.credentials(config);
+  const nc = await connectNats(config.natsUrl, { name: `natter-${name}`, ...(credentials ? { credentials } : {}) });
   const running = await part.start(nc, config);
   onShutdown(log, async () => {
     await running.drain();

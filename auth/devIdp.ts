@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { DevIdpKeyFile, loadOrCreateCookieKeys, publicJwk } from "./devIdpKeys.ts";
+import { DevIdpKeyFile, loadOrCreateCookieKeys } from "./devIdpKeys.ts";
 import type { PrivateSigningJwk } from "./devIdpKeys.ts";
 import { errorPage, loginPage } from "./devIdpPages.ts";
-import { createDevProvider, ROUTES } from "./devIdpProvider.ts";
+import { createDevProvider, grantEverything, ROUTES } from "./devIdpProvider.ts";
 import type { DevProviderSetup } from "./devIdpProvider.ts";
 import { DevIdpStore } from "./devIdpStore.ts";
 import { DevUserDirectory } from "./devIdpUsers.ts";
@@ -72,6 +72,10 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   const accessTtl = options.accessTokenTtlSeconds ?? DEFAULTS.accessTokenTtlSeconds;
   const refreshTtl = options.refreshTokenTtlSeconds ?? DEFAULTS.refreshTokenTtlSeconds;
   const redirectUris = [...(options.redirectUris ?? [`${issuerUrl.origin}/`, `${issuerUrl.origin}/callback`])];
+  if (issuerUrl.protocol !== "http:" && issuerUrl.protocol !== "https:") throw new Error(`development IdP: the issuer must be an http(s) URL, got ${issuer}`);
+  for (const [name, v] of [["accessTokenTtlSeconds", accessTtl], ["refreshTokenTtlSeconds", refreshTtl]] as const) {
+    if (!Number.isInteger(v) || v < 10) throw new RangeError(`development IdP: ${name} must be an integer of at least 10, got ${v}`);
+  }
 
   const idpDir = join(dataDir, "idp");
   const keyFile = new DevIdpKeyFile(idpDir, log);
@@ -84,7 +88,6 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     { issuer, users: users.size, keys: idpDir },
     "DEVELOPMENT identity provider: for development and tests only, never for production (set OIDC_ISSUER to use Keycloak)",
   );
-
 
   const setup: DevProviderSetup = { issuer, prefix, audience, accessTtl, refreshTtl, redirectUris, users, store, cookieKeys, log };
   const build = (signingKeys: readonly PrivateSigningJwk[]) => {
@@ -113,8 +116,12 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       if (details.prompt.name === "login") {
         return sendHtml(res, 200, loginPage({ action: `${base}/login`, abortAction: `${base}/abort`, clientId }));
       }
-      // Consent is settled by loadExistingGrant; anything else left is accepted as it is.
-      return provider.interactionFinished(req, res, {}, { mergeWithLastSubmission: true });
+      // Consent is normally settled by loadExistingGrant; should it be asked, natter's own clients get it all.
+      const accountId = details.session?.accountId;
+      const found = details.grantId ? await provider.Grant.find(details.grantId) : undefined;
+      const grant = found ?? new provider.Grant({ accountId, clientId });
+      grantEverything(grant);
+      return provider.interactionFinished(req, res, { consent: { grantId: await grant.save() } }, { mergeWithLastSubmission: true });
     }
     if (req.method !== "POST") return sendHtml(res, 405, errorPage("Not allowed", "Use the form."));
     if (action === "/abort") {
@@ -161,7 +168,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       rotating = rotating.catch(() => undefined).then(async () => {
         keys = await keyFile.rotate(keys);
         current = build(keys);
-        log.info({ kid: keys[0]?.kid, published: keys.map((k) => publicJwk(k).kid) }, "development IdP: signing key rotated");
+        log.info({ kid: keys[0]?.kid, published: keys.map((k) => k.kid) }, "development IdP: signing key rotated");
       });
       return rotating;
     },

@@ -71,11 +71,6 @@ export async function loadOrCreateCookieKeys(dir: string, log: Logger): Promise<
   return keys;
 }
 
-/** The public half of a signing key, as published in the JWKS. */
-export function publicJwk(k: PrivateSigningJwk): { kty: "RSA"; kid: string; alg: "RS256"; use: "sig"; n: string; e: string } {
-  return { kty: k.kty, kid: k.kid, alg: k.alg, use: k.use, n: k.n, e: k.e };
-}
-
 async function newSigningKey(): Promise<PrivateSigningJwk> {
   const { privateKey } = await generateRsa("rsa", { modulusLength: 2048 });
   const jwk = privateKey.export({ format: "jwk" });

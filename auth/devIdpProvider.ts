@@ -21,6 +21,12 @@ export const ROUTES = {
   introspection: "/protocol/openid-connect/token/introspect",
 } as const;
 
+/** Grants all that natter's realm offers: its OpenID scopes, and the same scopes for natter's API. */
+export function grantEverything(grant: InstanceType<Provider["Grant"]>): void {
+  grant.addOIDCScope(OIDC_SCOPES);
+  grant.addResourceScope(RESOURCE, OIDC_SCOPES);
+}
+
 type ResourceServerClass = new (identifier: string, info: ResourceServer) => ResourceServer;
 
 /** What the development IdP's oidc-provider is made of, besides its signing keys. */
@@ -191,8 +197,7 @@ export function createDevProvider(setup: DevProviderSetup, signingKeys: readonly
       const grantId = result?.consent?.grantId ?? session?.grantIdFor(client.clientId);
       let grant = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
       if (!grant || grant.accountId !== accountId) grant = new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId });
-      grant.addOIDCScope(OIDC_SCOPES);
-      grant.addResourceScope(RESOURCE, OIDC_SCOPES);
+      grantEverything(grant);
       await grant.save();
       return grant;
     },

@@ -1,28 +1,51 @@
-import { pino } from "pino";
-import { expect, test } from "vitest";
-import { startCommandHarness } from "../test/commandHarness.ts";
-import { openTestDatabase } from "../test/database.ts";
+import { afterAll, beforeAll, expect, test } from "vitest";
+import type { TsxChild } from "../test/childProcess.ts";
 import { mustSend } from "../test/commandClient.ts";
-import { startProjections } from "./service.ts";
-import { readCheckpoint } from "./pgStore.ts";
-import { waitForApplied } from "./readYourWrites.ts";
-import { timelineProjection } from "./timeline/projection.ts";
+import { startCommandHarness, type CommandHarness } from "../test/commandHarness.ts";
+import { openTestDatabase } from "../test/database.ts";
+import { exactlyOnceFacts, spawnProjectionService, startCommandLoad, verifyAll, waitAllApplied, waitActive } from "../test/projectionProcesses.ts";
 
-test("backlog", async () => {
-  const h = await startCommandHarness();
-  const database = await openTestDatabase();
-  const roomId = (await mustSend(h.nc, "alice", "room.create", { name: "g", kind: "public" })).result["roomId"] as string;
-  let last = 0;
-  for (let i = 0; i < 40; i++) {
-    const rs = await Promise.all(Array.from({ length: 50 }, (_, j) => mustSend(h.nc, "alice", "msg.post", { roomId, body: `m${i}-${j}` })));
-    last = Math.max(last, ...rs.map((r) => r.seq));
+const LEASE_MS = 1500;
+let h: CommandHarness;
+let database: Awaited<ReturnType<typeof openTestDatabase>>;
+const children: TsxChild[] = [];
+beforeAll(async () => { h = await startCommandHarness(); database = await openTestDatabase(); });
+afterAll(async () => { for (const c of children) { c.process.kill("SIGCONT"); } await Promise.all(children.map((c) => c.stop("SIGKILL"))); await h?.stop(); await database?.close(); });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test("sigstop", async () => {
+  const url = database.url!;
+  const rooms: string[] = [];
+  const users = ["ann", "ben", "cat", "dan", "eve", "fay"];
+  for (const name of ["one", "two"]) {
+    const roomId = (await mustSend(h.nc, "owner", "room.create", { name, kind: "public" })).result["roomId"] as string;
+    for (const u of users) await mustSend(h.nc, u, "room.join", { roomId });
+    rooms.push(roomId);
   }
-  const t0 = Date.now();
-  const ps = await startProjections(h.nc, database.db, { log: pino({ level: "silent" }), only: ["timeline"], leaseMs: 2000 });
-  const ok = await waitForApplied(h.nc, h.store, timelineProjection, async () => (await readCheckpoint(database.db, "natter_timeline", "timeline"))?.seq ?? 0, last, 15000);
-  console.log("caught up", ok, Date.now() - t0, "cp", (await readCheckpoint(database.db, "natter_timeline", "timeline"))?.seq, "last", last);
-  await ps.stop();
-  await h.stop();
-  await database.close();
-  expect(ok).toBe(true);
-});
+  const a = spawnProjectionService(h.server.url, url, LEASE_MS); children.push(a);
+  await waitActive(a);
+  const b = spawnProjectionService(h.server.url, url, LEASE_MS); children.push(b);
+  const load = startCommandLoad(h.nc, users, rooms);
+  let x = a, y = b;
+  for (let k = 0; k < 6; k++) {
+    await sleep(1000);
+    x.process.kill("SIGSTOP");
+    await sleep(LEASE_MS + 1500 + Math.random() * 1000);
+    x.process.kill("SIGCONT");
+    [x, y] = [y, x];
+  }
+  await load.stop();
+  await sleep(3000);
+  const fs = await import("node:fs");
+  try { await waitAllApplied(h.nc, database.db, undefined, 20_000); } finally {
+    fs.writeFileSync("/tmp/scratch/a.log", a.lines.join("\n") + "\n" + a.stderr());
+    fs.writeFileSync("/tmp/scratch/b.log", b.lines.join("\n") + "\n" + b.stderr());
+  }
+  const facts = await exactlyOnceFacts(h.nc, database.db);
+  console.log("A", a.lines.filter((l) => /active|standing|another|lost|error/.test(l)).length, "B", b.lines.filter((l) => /active|standing|another/.test(l)).length);
+  console.log(a.lines.filter((l) => /another|warn|error/i.test(l)).slice(0, 5), b.lines.filter((l) => /another|warn|error/i.test(l)).slice(0, 5));
+  expect(facts.parked).toEqual([]);
+  expect(facts.auditSeqs).toEqual(facts.streamSeqs);
+  expect(facts.messageIds).toEqual(facts.postedIds);
+  expect(await verifyAll(h.nc, database.db, LEASE_MS)).toEqual([]);
+}, 120_000);

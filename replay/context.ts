@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { loadConfig, type Config } from "../config.ts";
 import { openDatabase, type Database } from "../projections/index.ts";
+import { loadOrCreateAuthKeys, serviceInboxPrefix } from "../auth/index.ts";
 import { connectNats } from "../streams/index.ts";
 
 /** What `npm start` writes to its data dir so that tools find the embedded servers. */
@@ -46,7 +47,11 @@ export class CliContext {
     if (this.nc) return this.nc;
     const url = this.config.natsUrl ?? running(this.config.dataDir)?.natsUrl;
     if (url === undefined) throw new UsageError(`NATS_URL is not set and no natter is running with data dir ${this.config.dataDir}: set NATS_URL, or start natter (npm start)`);
-    this.nc = await connectNats(url, { name: "natter-replay", maxReconnectAttempts: 2 });
+    // Where this data dir holds the auth callout's keys, sign in as the replay service account.
+    const credentials = existsSync(this.config.authKeysFile)
+      ? { seed: (await loadOrCreateAuthKeys(this.config.authKeysFile)).services.replay.getSeed(), inboxPrefix: serviceInboxPrefix("replay") }
+      : undefined;
+    this.nc = await connectNats(url, { name: "natter-replay", maxReconnectAttempts: 2, ...(credentials ? { credentials } : {}) });
     return this.nc;
   }
 

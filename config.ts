@@ -10,6 +10,8 @@ export type Config = Readonly<{
   /** The OIDC issuer; undefined: the built-in development identity provider. */
   oidcIssuer: string | undefined;
   oidcAudience: string;
+  /** The issuer's JWKS URL, when discovery at the issuer's public URL cannot be reached from here (containers). */
+  oidcJwksUri: string | undefined;
   /** Ollama for translation; undefined: translation off. */
   ollamaHost: string | undefined;
   otelEndpoint: string | undefined;
@@ -98,6 +100,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: url("DATABASE_URL", ["postgres:", "postgresql:"]),
     oidcIssuer: url("OIDC_ISSUER", ["https:", "http:"]),
     oidcAudience: text("OIDC_AUDIENCE") ?? "natter",
+    oidcJwksUri: url("OIDC_JWKS_URI", ["https:", "http:"]),
     ollamaHost: url("OLLAMA_HOST", ["http:", "https:"]),
     otelEndpoint: url("OTEL_EXPORTER_OTLP_ENDPOINT", ["http:", "https:"]),
     dataDir: resolve(text("NATTER_DATA_DIR") ?? "./data"),

@@ -99,7 +99,11 @@ async function main(): Promise<void> {
     res.writeHead(404, { "content-type": "application/json" });
     res.end(JSON.stringify({ error: { code: "not_found", message: `no such path: ${path}` } }));
   });
-  await new Promise<void>((resolve) => http.listen(config.port, "0.0.0.0", resolve));
+  // Dual stack: "localhost" may resolve to ::1 first, and the verifier fetches the issuer by name.
+  await new Promise<void>((resolve, reject) => {
+    http.once("error", (err) => reject(new Error(`cannot listen on port ${config.port} (${(err as Error).message}): set PORT to a free port`)));
+    http.listen(config.port, "::", resolve);
+  });
 
   const connections: NatsConnection[] = [];
   const connectAs = async (name: ServiceName | "callout" | undefined) => {
@@ -119,7 +123,9 @@ async function main(): Promise<void> {
       ? undefined
       : await startAuthCallout(await connectAs("callout"), {
           keys,
-          verify: ((v) => (t: string) => v.verify(t))(createTokenVerifier({ issuer, audience: config.oidcAudience, log: createLogger(config, "auth") })),
+          verify: ((v) => (t: string) => v.verify(t))(
+            createTokenVerifier({ issuer, audience: config.oidcAudience, jwksUri: config.oidcJwksUri, log: createLogger(config, "auth") }),
+          ),
           log: createLogger(config, "auth"),
           registry,
         });
@@ -155,6 +161,14 @@ async function main(): Promise<void> {
     `  data           ${config.dataDir}`,
   ];
   console.log(lines.join("\n"));
+
+  // SIGHUP rotates the development identity provider's signing key (the previous one stays published).
+  process.on("SIGHUP", () => {
+    void idp?.rotateKeys().then(
+      () => log.info("identity provider: signing key rotated"),
+      (err: unknown) => log.error({ err }, "identity provider: key rotation failed"),
+    );
+  });
 
   onShutdown(log, async () => {
     http.close();

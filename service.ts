@@ -35,7 +35,7 @@ const PARTS: Record<string, Part> = {
     start: async (nc, config) => {
       if (config.oidcIssuer === undefined) throw new Error("OIDC_ISSUER is not set: the auth callout run alone checks tokens of a real issuer (npm start runs the development one)");
       const keys = await loadOrCreateAuthKeys(config.authKeysFile);
-      const verifier = createTokenVerifier({ issuer: config.oidcIssuer, audience: config.oidcAudience, log: createLogger(config, "auth") });
+      const verifier = createTokenVerifier({ issuer: config.oidcIssuer, audience: config.oidcAudience, jwksUri: config.oidcJwksUri, log: createLogger(config, "auth") });
       return startAuthCallout(nc, { keys, verify: (t) => verifier.verify(t), log: createLogger(config, "auth") });
     },
   },

@@ -41,7 +41,7 @@ export function natsAuthConfig(keys: AuthKeys, options: NatsAuthConfigOptions = 
     `  }`,
     `}`,
     `max_connections: ${options.maxConnections ?? 20000}`,
-    `max_control_line: 4KB`,
+    `max_control_line: 32KB`,
     `ping_interval: "20s"`,
   ];
   if (options.monitorPort !== undefined) lines.push(`http: "127.0.0.1:${options.monitorPort}"`);

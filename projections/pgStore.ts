@@ -70,6 +70,11 @@ export async function applyBatch(db: Db, projection: PgProjection, schema: strin
   const last = events.at(-1)?.seq ?? expected;
   await db.transaction(async (tx) => {
     await lockProjection(tx, schema);
+    // Check before applying (the lock keeps it so until the commit): an instance that lost its
+    // lease would otherwise meet the rows the new one wrote (a duplicate key) and take its own
+    // batch for a poison event.
+    const at = await query<{ seq: string }>(tx, sql`SELECT seq FROM ${ident(schema)}.checkpoint WHERE projection = ${projection.name}`);
+    if (Number(at[0]?.seq) !== expected) throw new CheckpointMovedError(schema, expected);
     await projection.apply(tx, schema, events);
     await advanceCheckpoint(tx, schema, projection.name, expected, last);
   });

@@ -60,7 +60,17 @@ function errorText(err: unknown): string {
     const message = e instanceof Error ? e.message : String(e);
     if (!parts.some((p) => p.includes(message))) parts.push(message);
   }
-  return parts.reverse().join("; ");
+  // A failed multi-row insert lists every parameter of the batch: keep the head of it.
+  const text = parts.reverse().join("; ");
+  return text.length > 2000 ? `${text.slice(0, 2000)}…` : text;
+}
+
+/** Deliveries of this instance's consumer went to another process (see runActive). */
+class ConsumerSharedError extends Error {
+  constructor(projection: string, expected: number, got: number) {
+    super(`the consumer of ${projection} delivered #${got} where #${expected} was next: another process pulled from it`);
+    this.name = "ConsumerSharedError";
+  }
 }
 
 /**
@@ -143,8 +153,13 @@ export class Projector {
         try {
           await this.runActive();
         } catch (err) {
-          if (!(err instanceof CheckpointMovedError)) throw err;
-          this.log.warn({ projection: this.projection.name, err: errorText(err) }, "another instance moved the checkpoint: standing by");
+          if (err instanceof ConsumerSharedError) {
+            this.log.warn({ projection: this.projection.name, err: errorText(err) }, "another process pulled from this projection's consumer: starting over from the checkpoint");
+          } else if (err instanceof CheckpointMovedError) {
+            this.log.warn({ projection: this.projection.name, err: errorText(err) }, "another instance moved the checkpoint: standing by");
+          } else {
+            throw err;
+          }
         } finally {
           this.metrics.active.set({ projection: this.projection.name }, 0);
           this.messages?.stop();
@@ -208,7 +223,15 @@ export class Projector {
     // iterator, not this one: without this, the loop would wait for the next event holding the lease.
     if (this.stopped || this.yieldRequested) this.messages.stop();
     let batch: JsMsg[] = [];
+    let delivered = 0;
     for await (const m of this.messages) {
+      // This consumer is new and only this instance should pull from it, so its deliveries come
+      // numbered 1, 2, 3... A gap means another process pulled some: an instance that lost its
+      // lease while paused, whose client re-pulled from the consumer of the same name. Going on
+      // would skip the events it took (and acknowledging past them would drop them for good):
+      // start over from the checkpoint with a new consumer.
+      if (m.info.deliverySequence !== delivered + 1) throw new ConsumerSharedError(p.name, delivered + 1, m.info.deliverySequence);
+      delivered = m.info.deliverySequence;
       batch.push(m);
       // Wait for more only while the server says more follow (m.info.pending): getPending() alone
       // counts one message too many after the client queued a pull between two messages, and

@@ -37,7 +37,12 @@ test("sigstop", async () => {
   await load.stop();
   await sleep(3000);
   const fs = await import("node:fs");
-  try { await waitAllApplied(h.nc, database.db, undefined, 20_000); } finally {
+  try { await waitAllApplied(h.nc, database.db, undefined, 20_000); } catch (e) {
+    const { jetstreamManager } = await import("@nats-io/jetstream");
+    const jsm = await jetstreamManager(h.nc);
+    for await (const ci of jsm.consumers.list("CHAT_EVENTS")) console.log("CI", ci.name, JSON.stringify({ pending: ci.num_pending, ack: ci.num_ack_pending, waiting: ci.num_waiting, delivered: ci.delivered, floor: ci.ack_floor, redelivered: ci.num_redelivered }));
+    throw e;
+  } finally {
     fs.writeFileSync("/tmp/scratch/a.log", a.lines.join("\n") + "\n" + a.stderr());
     fs.writeFileSync("/tmp/scratch/b.log", b.lines.join("\n") + "\n" + b.stderr());
   }

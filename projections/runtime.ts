@@ -1,4 +1,4 @@
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiError, StorageType, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
@@ -48,6 +48,9 @@ export const consumerName = (name: string): string => `natter_${name}`;
 export const leaseKey = (name: string): string => `projection.${name}`;
 export const yieldKey = (name: string): string => `yield.${name}`;
 
+/** JetStream's API error code for a failed compare-and-set (`Nats-Expected-Last-Subject-Sequence`). */
+const WRONG_LAST_SEQUENCE = 10071;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /**
  * An error's message with its causes', innermost first: a database error arrives wrapped in the
@@ -90,6 +93,7 @@ export class Projector {
   private held = new Set<string>();
   private yieldRequested = false;
   private kvCheckpoints: KV | undefined;
+  private kvCheckpointRevision = 0;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -195,6 +199,7 @@ export class Projector {
       this.kvCheckpoints ??= await new Kvm(this.nc).create(KV_CHECKPOINTS, { history: 1, storage: StorageType.File });
       const stored = await this.kvCheckpoints.get(p.name);
       startAfter = stored?.operation === "PUT" ? Number(stored.string()) : 0;
+      this.kvCheckpointRevision = stored?.revision ?? 0;
     }
     this.checkpoint = startAfter;
     const jsm = await jetstreamManager(this.nc);
@@ -265,8 +270,7 @@ export class Projector {
     if (p.kind === "kv") {
       for (const u of undecodable) this.log.error({ projection: p.name, seq: u.m.seq, error: u.error }, "undecodable event skipped");
       await p.apply(this.options.buckets!, events);
-      this.checkpoint = last.seq;
-      await this.kvCheckpoints?.put(p.name, String(this.checkpoint));
+      await this.putKvCheckpoint(last.seq);
     } else if (undecodable.length === 0 && !events.some((e) => this.held.has(e.subject))) {
       try {
         if (events.length > 0) this.checkpoint = await applyBatch(this.options.db!, p, p.liveSchema, events, this.checkpoint);
@@ -326,6 +330,23 @@ export class Projector {
       this.held.add(item.subject);
     }
     return false;
+  }
+
+  /**
+   * Moves a KV projection's checkpoint, compare-and-set on the revision this instance read or wrote
+   * last, so that an instance that lost its lease (paused, then resumed in the middle of a batch)
+   * cannot move it back behind the one that took over. Throws CheckpointMovedError then.
+   */
+  private async putKvCheckpoint(seq: number): Promise<void> {
+    const kv = this.kvCheckpoints!;
+    try {
+      this.kvCheckpointRevision =
+        this.kvCheckpointRevision === 0 ? await kv.create(this.projection.name, String(seq)) : await kv.update(this.projection.name, String(seq), this.kvCheckpointRevision);
+    } catch (err) {
+      if (err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE) throw new CheckpointMovedError(KV_CHECKPOINTS, this.checkpoint);
+      throw err;
+    }
+    this.checkpoint = seq;
   }
 
   /** Waits until the halting event is retried or skipped (by the replay CLI), or the lease is lost. */

@@ -1,8 +1,8 @@
-import { decode, encodeAuthorizationResponse, encodeUser, type AuthorizationRequest, type User } from "@nats-io/jwt";
-import { fromPublic } from "@nats-io/nkeys";
+import { encodeAuthorizationResponse, encodeUser, type AuthorizationRequest, type ClaimsData, type User } from "@nats-io/jwt";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { Counter, Histogram, Registry } from "prom-client";
+import { fastSigner, verifyByNkey, XkeyCipher } from "./fastKeys.ts";
 import type { AuthKeys, ServiceName } from "./keys.ts";
 import { SERVICE_NAMES } from "./keys.ts";
 import { servicePermissions, USER_MAX_PAYLOAD, USER_MAX_SUBS, userPermissions, type RealmRole } from "./permissions.ts";
@@ -37,6 +37,20 @@ export type AuthCallout = { readonly inFlight: number; drain(): Promise<void> };
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
+/**
+ * Reads the server's authorization request JWT and checks its signature by the server's nkey
+ * (the JWT's `iss`), natively. Throws when it is not one.
+ */
+function decodeRequest(jwt: string): AuthorizationRequest {
+  const [h, p, sig] = jwt.split(".");
+  if (h === undefined || p === undefined || sig === undefined) throw new Refusal("bad_request", "the authorization request is not a JWT");
+  const claims = JSON.parse(Buffer.from(p, "base64url").toString("utf8")) as ClaimsData<AuthorizationRequest>;
+  if (!verifyByNkey(claims.iss, enc.encode(`${h}.${p}`), Buffer.from(sig, "base64url"))) {
+    throw new Refusal("bad_request", "the authorization request's signature does not match its server");
+  }
+  return claims.nats as AuthorizationRequest;
+}
+
 class Refusal extends Error {
   constructor(
     readonly outcome: string,
@@ -65,6 +79,8 @@ export async function startAuthCallout(nc: NatsConnection, options: AuthCalloutO
     registers: [registry],
   });
   const services = new Map<string, ServiceName>(SERVICE_NAMES.map((n) => [keys.services[n].getPublicKey(), n]));
+  const issuer = fastSigner(keys.issuer);
+  const cipher = new XkeyCipher(keys.xkey);
   const maxConcurrent = options.maxConcurrent ?? 256;
   const timeoutMs = options.timeoutMs ?? 3000;
   let inFlight = 0;
@@ -77,10 +93,10 @@ export async function startAuthCallout(nc: NatsConnection, options: AuthCalloutO
       if (service === undefined) throw new Refusal("unknown_service", `nkey ${opts.nkey} is not a natter service`);
       const nonce = req.client_info.nonce;
       if (!nonce || !opts.sig) throw new Refusal("bad_signature", "no signed nonce");
-      const ok = fromPublic(opts.nkey).verify(enc.encode(nonce), Buffer.from(opts.sig, "base64url"));
+      const ok = verifyByNkey(opts.nkey, enc.encode(nonce), Buffer.from(opts.sig, "base64url"));
       if (!ok) throw new Refusal("bad_signature", `service ${service} signature does not match`);
       const user: Partial<User> = { ...servicePermissions(service) };
-      const jwt = await encodeUser(`svc-${service}`, req.user_nkey, keys.issuer, user, { aud: CHAT_ACCOUNT });
+      const jwt = await encodeUser(`svc-${service}`, req.user_nkey, issuer, user, { aud: CHAT_ACCOUNT });
       return { jwt, who: `svc-${service}`, kind: "service" };
     }
     const token = opts.auth_token ?? opts.pass;
@@ -101,7 +117,7 @@ export async function startAuthCallout(nc: NatsConnection, options: AuthCalloutO
       data: -1,
       allowed_connection_types: ["STANDARD", "WEBSOCKET"],
     };
-    const jwt = await encodeUser(checked.userId, req.user_nkey, keys.issuer, user, { aud: CHAT_ACCOUNT, exp: checked.exp });
+    const jwt = await encodeUser(checked.userId, req.user_nkey, issuer, user, { aud: CHAT_ACCOUNT, exp: checked.exp });
     return { jwt, who: checked.userId, kind: checked.realmRole };
   }
 
@@ -111,16 +127,15 @@ export async function startAuthCallout(nc: NatsConnection, options: AuthCalloutO
     let req: AuthorizationRequest | undefined;
     const answer = async (data: { jwt: string } | { error: string }) => {
       if (req === undefined || !serverXkey) return;
-      const body = await encodeAuthorizationResponse(req.user_nkey, req.server_id.id, keys.issuer, data, {});
-      m.respond(keys.xkey.seal(enc.encode(body), serverXkey));
+      const body = await encodeAuthorizationResponse(req.user_nkey, req.server_id.id, issuer, data, {});
+      m.respond(cipher.seal(enc.encode(body), serverXkey));
     };
     let outcome = "ok";
     try {
       if (!serverXkey) throw new Refusal("not_encrypted", "the request is not encrypted: configure the callout's xkey in nats-server");
-      const opened = keys.xkey.open(m.data, serverXkey);
+      const opened = cipher.open(m.data, serverXkey);
       if (opened === null) throw new Refusal("not_encrypted", "the request does not open with the callout's xkey");
-      const claims = decode<AuthorizationRequest>(dec.decode(opened));
-      req = claims.nats as AuthorizationRequest;
+      req = decodeRequest(dec.decode(opened));
       if (inFlight > maxConcurrent) throw new Refusal("overloaded", "the auth service is overloaded: try again in a moment");
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {

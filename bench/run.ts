@@ -4,12 +4,14 @@
  * met or not: each is printed PASS or MISS; `--strict` makes a miss exit 1), 1 when it failed,
  * 2 for a usage error (an unknown suite or option).
  */
+import { authSuite } from "./auth.ts";
 import { commandsSuite } from "./commands.ts";
 import type { Suite } from "./lib.ts";
 
 /** The suites, by name. Later issues add theirs here. */
 const SUITES: Record<string, Suite> = {
   commands: commandsSuite,
+  auth: authSuite,
 };
 
 const usage = `usage: npm run bench -- <suite> [options]

@@ -201,11 +201,11 @@ describe("a rebuild killed mid-way", () => {
       });
       return { isLocked, tx };
     };
-    /** Resolves once `n` sessions wait for an advisory lock (nothing announces it: look, up to a deadline). */
+    /** Resolves once `n` sessions wait for an advisory lock in this database (nothing announces it: look, up to a deadline). */
     const waitingForLock = async (n: number) => {
       const deadline = Date.now() + 30_000;
       for (;;) {
-        const [row] = await query<{ n: number }>(db, sql`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`);
+        const [row] = await query<{ n: number }>(db, sql`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`);
         if (row!.n >= n) return;
         if (Date.now() > deadline) throw new Error(`${n} sessions never waited for the build lock`);
         await new Promise((r) => setTimeout(r, 50));

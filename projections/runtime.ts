@@ -68,10 +68,10 @@ function errorText(err: unknown): string {
   return text.length > 2000 ? `${text.slice(0, 2000)}…` : text;
 }
 
-/** Deliveries of this instance's consumer went to another process (see runActive). */
+/** Another process used this instance's consumer: pulled from it, or set it up at the same moment (see runActive). */
 class ConsumerSharedError extends Error {
-  constructor(projection: string, expected: number, got: number) {
-    super(`the consumer of ${projection} delivered #${got} where #${expected} was next: another process pulled from it`);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = "ConsumerSharedError";
   }
 }
@@ -134,6 +134,7 @@ export class Projector {
         if (this.yieldRequested) this.messages?.stop();
       }
     })();
+    let failures = 0;
     try {
       while (!this.stopped) {
         if (this.yieldRequested) {
@@ -156,13 +157,17 @@ export class Projector {
         this.metrics.active.set({ projection: this.projection.name }, 1);
         try {
           await this.runActive();
+          failures = 0;
         } catch (err) {
           if (err instanceof ConsumerSharedError) {
             this.log.warn({ projection: this.projection.name, err: errorText(err) }, "another process pulled from this projection's consumer: starting over from the checkpoint");
           } else if (err instanceof CheckpointMovedError) {
             this.log.warn({ projection: this.projection.name, err: errorText(err) }, "another instance moved the checkpoint: standing by");
           } else {
-            throw err;
+            // A database or NATS failure: give the lease up and try again, rather than leave the
+            // projection dead in a process that looks alive.
+            this.log.error({ projection: this.projection.name, err: errorText(err) }, "projector failed: trying again");
+            failures++;
           }
         } finally {
           this.metrics.active.set({ projection: this.projection.name }, 0);
@@ -170,6 +175,7 @@ export class Projector {
           await lease.release();
           this.lease = undefined;
         }
+        if (failures > 0 && !this.stopped) await sleep(Math.min(30_000, 500 * 2 ** Math.min(failures, 6)));
       }
     } finally {
       watch.stop();
@@ -207,7 +213,8 @@ export class Projector {
     // The consumer is only a cursor: recreate it at the checkpoint, so nothing the previous
     // holder took but did not apply waits for its ack timeout.
     await jsm.consumers.delete(EVENT_STREAM, name).catch(() => false);
-    const info = await jsm.consumers.add(EVENT_STREAM, {
+    const info = await jsm.consumers
+      .add(EVENT_STREAM, {
       durable_name: name,
       filter_subjects: [...p.filterSubjects],
       ack_policy: AckPolicy.All,
@@ -216,7 +223,12 @@ export class Projector {
       max_ack_pending: 20_000,
       ack_wait: 30_000_000_000,
       inactive_threshold: 0,
-    });
+      })
+      .catch((err: unknown) => {
+        // An instance that lost its lease while paused here, resumed, recreated it meanwhile.
+        if (err instanceof JetStreamApiError) throw new ConsumerSharedError(`the consumer of ${p.name} could not be set up: ${err.message}`, { cause: err });
+        throw err;
+      });
     this.metrics.lagEvents.set({ projection: p.name }, info.num_pending);
     if (info.num_pending === 0) this.metrics.lagSeconds.set({ projection: p.name }, 0);
     const consumer = await jetstream(this.nc).consumers.get(EVENT_STREAM, name);
@@ -235,7 +247,9 @@ export class Projector {
       // lease while paused, whose client re-pulled from the consumer of the same name. Going on
       // would skip the events it took (and acknowledging past them would drop them for good):
       // start over from the checkpoint with a new consumer.
-      if (m.info.deliverySequence !== delivered + 1) throw new ConsumerSharedError(p.name, delivered + 1, m.info.deliverySequence);
+      if (m.info.deliverySequence !== delivered + 1) {
+        throw new ConsumerSharedError(`the consumer of ${p.name} delivered #${m.info.deliverySequence} where #${delivered + 1} was next: another process pulled from it`);
+      }
       delivered = m.info.deliverySequence;
       batch.push(m);
       // Wait for more only while the server says more follow (m.info.pending): getPending() alone
@@ -343,7 +357,7 @@ export class Projector {
       this.kvCheckpointRevision =
         this.kvCheckpointRevision === 0 ? await kv.create(this.projection.name, String(seq)) : await kv.update(this.projection.name, String(seq), this.kvCheckpointRevision);
     } catch (err) {
-      if (err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE) throw new CheckpointMovedError(KV_CHECKPOINTS, this.checkpoint);
+      if (err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE) throw new CheckpointMovedError(`${this.projection.name} (in ${KV_CHECKPOINTS})`, this.checkpoint);
       throw err;
     }
     this.checkpoint = seq;

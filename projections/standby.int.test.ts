@@ -20,6 +20,8 @@ import {
   waitActive,
 } from "../test/projectionProcesses.ts";
 import { query } from "./db.ts";
+import { Lease, openLockBucket } from "./lock.ts";
+import { leaseKey } from "./runtime.ts";
 
 /** The projectors' lease TTL. */
 const LEASE_MS = 1500;
@@ -29,10 +31,16 @@ const TAKEOVER_MS = LEASE_MS + 500 + 3000;
 let h: CommandHarness;
 let database: Awaited<ReturnType<typeof openTestDatabase>>;
 const children: TsxChild[] = [];
+const rooms: string[] = [];
 
 beforeAll(async () => {
   h = await startCommandHarness();
   database = await openTestDatabase();
+  for (const name of ["left", "right"]) {
+    const roomId = (await mustSend(h.nc, "owner", "room.create", { name, kind: "public" })).result["roomId"] as string;
+    for (const u of ["ann", "ben", "cat"]) await mustSend(h.nc, u, "room.join", { roomId });
+    rooms.push(roomId);
+  }
 });
 afterAll(async () => {
   await Promise.all(children.map((c) => c.stop("SIGKILL")));
@@ -40,21 +48,30 @@ afterAll(async () => {
   await database?.close();
 });
 
-test("two projector processes: one active per projection, the other takes over when it is SIGKILLed, in order and once", async () => {
+/** A projector process (`npm run service -- projections`) against the test's NATS and database. */
+function start(): TsxChild {
   const url = database.url;
   if (url === undefined) throw new Error("this test runs the projections as child processes: it needs a real PostgreSQL");
-  const start = () => {
-    const c = spawnProjectionService(h.server.url, url, LEASE_MS);
-    children.push(c);
-    return c;
-  };
-  const rooms: string[] = [];
-  for (const name of ["left", "right"]) {
-    const roomId = (await mustSend(h.nc, "owner", "room.create", { name, kind: "public" })).result["roomId"] as string;
-    for (const u of ["ann", "ben", "cat"]) await mustSend(h.nc, u, "room.join", { roomId });
-    rooms.push(roomId);
-  }
+  const c = spawnProjectionService(h.server.url, url, LEASE_MS);
+  children.push(c);
+  return c;
+}
 
+/** The exactly-once checks: audit rows against the log, messages at their log positions, no parked event, verify clean. */
+async function expectAppliedOnceInOrder(): Promise<void> {
+  const facts = await exactlyOnceFacts(h.nc, database.db);
+  expect(facts.parked).toEqual([]);
+  expect(facts.auditRows).toBe(facts.streamSeqs.length);
+  expect(facts.auditSeqs).toEqual(facts.streamSeqs);
+  expect(facts.messageIds).toEqual(facts.postedIds);
+  // Order: every message sits at the sequence of its MessagePosted in the log.
+  const posted = (await new EventStore(h.nc).readSubject("ev.msg.>")).flatMap((e) => (e.event.type === "MessagePosted" ? [`${e.event.data.messageId}@${e.seq}`] : []));
+  const rows = await query<{ message_id: string; seq: string }>(database.db, sql`SELECT message_id, seq FROM natter_timeline.messages ORDER BY seq`);
+  expect(rows.map((r) => `${r.message_id}@${r.seq}`)).toEqual(posted);
+  expect(await verifyAll(h.nc, database.db, LEASE_MS)).toEqual([]);
+}
+
+test("two projector processes: one active per projection, the other takes over when it is SIGKILLed, in order and once", async () => {
   const a = start();
   await waitActive(a);
   const b = start();
@@ -91,15 +108,58 @@ test("two projector processes: one active per projection, the other takes over w
   }
   await waitAllApplied(h.nc, database.db);
   expect(projectorErrors(b)).toEqual([]);
+  await expectAppliedOnceInOrder();
+}, 90_000);
 
-  const facts = await exactlyOnceFacts(h.nc, database.db);
-  expect(facts.parked).toEqual([]);
-  expect(facts.auditRows).toBe(facts.streamSeqs.length);
-  expect(facts.auditSeqs).toEqual(facts.streamSeqs);
-  expect(facts.messageIds).toEqual(facts.postedIds);
-  // Order: every message sits at the sequence of its MessagePosted in the log.
-  const posted = (await new EventStore(h.nc).readSubject("ev.msg.>")).flatMap((e) => (e.event.type === "MessagePosted" ? [`${e.event.data.messageId}@${e.seq}`] : []));
-  const rows = await query<{ message_id: string; seq: string }>(database.db, sql`SELECT message_id, seq FROM natter_timeline.messages ORDER BY seq`);
-  expect(rows.map((r) => `${r.message_id}@${r.seq}`)).toEqual(posted);
-  expect(await verifyAll(h.nc, database.db, LEASE_MS)).toEqual([]);
+test("an active process paused past its lease and then resumed writes nothing stale: nothing lost, nothing twice", async () => {
+  // Only the two processes of this test.
+  await Promise.all(children.map((c) => c.stop("SIGKILL")));
+  const first = start();
+  await waitActive(first);
+  const pair = [first, start()];
+  const locks = await openLockBucket(h.nc, LEASE_MS);
+  /** The pid holding each projection's lease. */
+  const holders = async () => Promise.all(PROJECTION_NAMES.map(async (n) => Number((await Lease.holder(locks, leaseKey(n)))?.split("-")[0])));
+  /** Waits until `pid` holds every lease; nothing announces that to the test, so poll with a deadline. */
+  const waitHolder = async (pid: number) => {
+    const deadline = Date.now() + TAKEOVER_MS + 10_000;
+    while (!(await holders()).every((x) => x === pid)) {
+      if (Date.now() > deadline) throw new Error(`pid ${pid} did not take every lease: ${(await holders()).join(", ")}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  await waitHolder(pair[0]!.process.pid!);
+  await Promise.all(PROJECTION_NAMES.map((n) => pair[1]!.waitForLine((l) => isLog(l, "projector standing by", n))));
+
+  const load = startCommandLoad(h.nc, ["ann", "ben", "cat"], rooms);
+  try {
+    for (let k = 0; k < 4; k++) {
+      const [paused, other] = k % 2 === 0 ? [pair[0]!, pair[1]!] : [pair[1]!, pair[0]!];
+      // Frozen in the middle of its work (a long GC pause, a stalled VM): its leases run out and
+      // the other takes over. Resumed, it finishes the batch it had begun, and its client pulls again.
+      paused.process.kill("SIGSTOP");
+      try {
+        await waitHolder(other.process.pid!);
+      } finally {
+        paused.process.kill("SIGCONT");
+      }
+    }
+  } finally {
+    await load.stop();
+  }
+  try { await waitAllApplied(h.nc, database.db, undefined, 15_000); } catch (e) {
+    const fs = await import("node:fs");
+    fs.writeFileSync("/tmp/scratch/p0.log", pair[0]!.lines.join("\n"));
+    fs.writeFileSync("/tmp/scratch/p1.log", pair[1]!.lines.join("\n"));
+    const { jetstreamManager } = await import("@nats-io/jetstream");
+    const jsm = await jetstreamManager(h.nc);
+    for await (const ci of jsm.consumers.list("CHAT_EVENTS")) console.log("CI", ci.name, JSON.stringify({ pending: ci.num_pending, ack: ci.num_ack_pending, waiting: ci.num_waiting, delivered: ci.delivered, floor: ci.ack_floor, redelivered: ci.num_redelivered }));
+    console.log("HOLDERS", await holders(), pair.map((c) => c.process.pid));
+    throw e;
+  }
+  for (const c of pair) {
+    expect(c.running()).toBe(true);
+    expect(projectorErrors(c)).toEqual([]);
+  }
+  await expectAppliedOnceInOrder();
 }, 90_000);

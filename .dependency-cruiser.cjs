@@ -1,8 +1,9 @@
 /**
  * The one-way imports of STYLE.md, checked in `npm test`:
  * streams → domain; commands → domain, streams; projections → domain, streams;
- * read-api → projections (the read-model schema), domain; replay → streams, projections, domain;
- * domain imports nothing but zod (its tests may use the test tools).
+ * read-api → projections (the read-model schema), domain, auth; replay → streams, projections,
+ * domain, auth (its service credentials); auth → domain (ids, errors); domain imports nothing but
+ * zod (its tests may use the test tools).
  */
 const TEST = "\\.test\\.ts$|/testing/";
 const allowedNpmInDomain = "^node_modules/(zod)/";
@@ -29,7 +30,8 @@ module.exports = {
     only("commands", ["domain", "streams"]),
     only("projections", ["domain", "streams"]),
     only("read-api", ["domain", "projections", "auth"]),
-    only("replay", ["domain", "streams", "projections"]),
+    only("replay", ["domain", "streams", "projections", "auth"]),
+    only("auth", ["domain"]),
     {
       name: "no-circular",
       severity: "error",

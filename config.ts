@@ -20,6 +20,8 @@ export type Config = Readonly<{
   rateLimit: RateLimit;
   natsPort: number;
   natsWsPort: number;
+  /** The embedded nats-server's monitoring port, on loopback only. */
+  natsMonitorPort: number;
   /** Replicas of the event stream (1 on one server, 3 in a cluster). */
   streamReplicas: number;
   /** A file holding this part's NATS service nkey seed, when NATS requires credentials. */
@@ -108,6 +110,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rateLimit,
     natsPort: port("NATTER_NATS_PORT", 4222),
     natsWsPort: port("NATTER_NATS_WS_PORT", 9222),
+    natsMonitorPort: port("NATTER_NATS_MONITOR_PORT", 8222),
     streamReplicas,
     projectionLeaseMs,
     logLevel,

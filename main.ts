@@ -47,10 +47,12 @@ async function main(): Promise<void> {
   let embedded: NatsServer | undefined;
   let natsUrl = config.natsUrl;
   let keys: AuthKeys | undefined;
+  let monitor: { port: number } | undefined;
   if (natsUrl === undefined) {
     keys = await loadOrCreateAuthKeys(config.authKeysFile);
     const client = await choosePort("NATTER_NATS_PORT", config.natsPort, process.env["NATTER_NATS_PORT"] !== undefined);
     const ws = await choosePort("NATTER_NATS_WS_PORT", config.natsWsPort, process.env["NATTER_NATS_WS_PORT"] !== undefined);
+    monitor = await choosePort("NATTER_NATS_MONITOR_PORT", config.natsMonitorPort, process.env["NATTER_NATS_MONITOR_PORT"] !== undefined);
     if (client.moved) log.warn(`port ${config.natsPort} is taken: the embedded nats-server listens on ${client.port} (set NATTER_NATS_PORT to choose)`);
     if (ws.moved) log.warn(`port ${config.natsWsPort} is taken: NATS WebSocket listens on ${ws.port} (set NATTER_NATS_WS_PORT to choose)`);
     embedded = await startNatsServer({
@@ -59,7 +61,7 @@ async function main(): Promise<void> {
       wsPort: ws.port,
       wsAllowedOrigins: [origin, `http://127.0.0.1:${config.port}`],
       maxPayload: NATS_MAX_PAYLOAD,
-      extraConfig: natsAuthConfig(keys),
+      extraConfig: natsAuthConfig(keys, { monitorPort: monitor.port }),
     });
     natsUrl = embedded.url;
     log.info({ url: natsUrl, dir: join(config.dataDir, "nats") }, "embedded nats-server started (auth callout on)");
@@ -157,6 +159,7 @@ async function main(): Promise<void> {
     `  web / health   ${origin}/healthz`,
     `  NATS           ${natsUrl}`,
     ...(embedded?.wsPort ? [`  NATS WebSocket ws://localhost:${embedded.wsPort}`] : []),
+    ...(embedded ? [`  NATS monitor   http://127.0.0.1:${monitor!.port} (loopback only)`] : []),
     `  issuer         ${issuer}${idp ? " (development identity provider: alice, bob, charlie)" : ""}`,
     `  data           ${config.dataDir}`,
   ];

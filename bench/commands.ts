@@ -28,7 +28,7 @@ import { startCommandService, type CommandReply, type CommandService } from "../
 import { connectNats } from "../streams/connect.ts";
 import { EVENT_STREAM } from "../streams/subjects.ts";
 import { eventStreamConfig } from "../streams/setup.ts";
-import { CpuMeter, fastUlid, fmt, ms, parseOptions, Phase, say, startTempNats, summarize, verdict, windowed, type Suite, type TempNats } from "./lib.ts";
+import { CpuMeter, fastUlid, fmt, ms, onInterrupt, parseOptions, Phase, say, startTempNats, summarize, verdict, windowed, type Suite, type TempNats } from "./lib.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 
@@ -270,6 +270,13 @@ export const commandsSuite: Suite = {
     let server: TempNats | undefined;
     let nc: NatsConnection | undefined;
     let service: ServiceUnderTest | undefined;
+    const cleanup = async (): Promise<void> => {
+      await service?.stop().catch((err: unknown) => console.error(`stopping the command service: ${String(err)}`));
+      await nc?.close().catch(() => undefined);
+      await server?.stop().catch((err: unknown) => console.error(`stopping nats-server: ${String(err)}`));
+    };
+    // Ctrl-C: stop the service and the server and remove the temporary folder before exiting.
+    const removeInterrupt = onInterrupt(cleanup);
     try {
       server = await startTempNats();
       say(`nats-server ${server.version} at ${server.url}, store ${server.dir}; ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(2)}`);
@@ -430,9 +437,8 @@ export const commandsSuite: Suite = {
       );
       return o.strict && !(ratioOk && latOk) ? 1 : 0;
     } finally {
-      await service?.stop().catch((err: unknown) => console.error(`stopping the command service: ${String(err)}`));
-      await nc?.close().catch(() => undefined);
-      await server?.stop().catch((err: unknown) => console.error(`stopping nats-server: ${String(err)}`));
+      await cleanup();
+      removeInterrupt();
     }
   },
 };

@@ -246,6 +246,26 @@ export class CpuMeter {
   }
 }
 
+/**
+ * Runs `cleanup` on SIGINT or SIGTERM, then exits 130; returns a function that removes the handler.
+ * A second signal exits at once.
+ */
+export function onInterrupt(cleanup: () => Promise<void>): () => void {
+  let stopping = false;
+  const handler = (): void => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    console.error("\ninterrupted: stopping the service and nats-server, removing the temporary folder");
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.on("SIGINT", handler);
+  process.on("SIGTERM", handler);
+  return () => {
+    process.off("SIGINT", handler);
+    process.off("SIGTERM", handler);
+  };
+}
+
 /** PASS or MISS for a target. */
 export function verdict(ok: boolean): string {
   return ok ? "PASS" : "MISS";

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { checkReadSideProperty, COMMON_EVENT_TYPES } from "../test/projectionProperty.ts";
+import { checkReadSideProperty } from "../test/projectionProperty.ts";
 import { startSystem, type SystemHarness } from "../test/systemHarness.ts";
 
 let s: SystemHarness;

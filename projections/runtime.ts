@@ -155,19 +155,21 @@ export class Projector {
         }
         this.lease = lease;
         this.metrics.active.set({ projection: this.projection.name }, 1);
+        let failed = false;
         try {
           await this.runActive();
           failures = 0;
         } catch (err) {
           if (err instanceof ConsumerSharedError) {
-            this.log.warn({ projection: this.projection.name, err: errorText(err) }, "another process pulled from this projection's consumer: starting over from the checkpoint");
+            this.log.warn({ projection: this.projection.name, err: errorText(err) }, "another process used this projection's consumer: starting over from the checkpoint");
           } else if (err instanceof CheckpointMovedError) {
             this.log.warn({ projection: this.projection.name, err: errorText(err) }, "another instance moved the checkpoint: standing by");
           } else {
             // A database or NATS failure: give the lease up and try again, rather than leave the
             // projection dead in a process that looks alive.
             this.log.error({ projection: this.projection.name, err: errorText(err) }, "projector failed: trying again");
-            failures++;
+            failures = Math.min(failures + 1, 7);
+            failed = true;
           }
         } finally {
           this.metrics.active.set({ projection: this.projection.name }, 0);
@@ -175,7 +177,7 @@ export class Projector {
           await lease.release();
           this.lease = undefined;
         }
-        if (failures > 0 && !this.stopped) await sleep(Math.min(30_000, 500 * 2 ** Math.min(failures, 6)));
+        if (failed && !this.stopped) await sleep(Math.min(5000, 250 * 2 ** failures));
       }
     } finally {
       watch.stop();
@@ -212,6 +214,8 @@ export class Projector {
     const name = consumerName(p.name);
     // The consumer is only a cursor: recreate it at the checkpoint, so nothing the previous
     // holder took but did not apply waits for its ack timeout.
+    // Setting up took a while (a database lock, a pause): do not delete the new holder's consumer.
+    if (this.lease?.lost) return;
     await jsm.consumers.delete(EVENT_STREAM, name).catch(() => false);
     const info = await jsm.consumers
       .add(EVENT_STREAM, {
@@ -238,7 +242,9 @@ export class Projector {
     this.messages = await consumer.consume({ max_messages: batchSize * 2 });
     // A stop or a yield request that came while the consumer was being set up stopped the previous
     // iterator, not this one: without this, the loop would wait for the next event holding the lease.
-    if (this.stopped || this.yieldRequested) this.messages.stop();
+    // So did a lease lost meanwhile (onLost): the loop would then wait, holding nothing, on a
+    // consumer the new holder deletes, and never stand by again.
+    if (this.stopped || this.yieldRequested || this.lease?.lost) this.messages.stop();
     let batch: JsMsg[] = [];
     let delivered = 0;
     for await (const m of this.messages) {

@@ -43,6 +43,8 @@ beforeAll(async () => {
   }
 });
 afterAll(async () => {
+  const fs = await import("node:fs");
+  children.forEach((c, i) => fs.writeFileSync(`/tmp/scratch/child-${i}.log`, `pid ${c.process.pid}\n` + c.lines.join("\n") + "\n" + c.stderr()));
   await Promise.all(children.map((c) => c.stop("SIGKILL")));
   await h?.stop();
   await database?.close();

@@ -24,13 +24,25 @@ export type AuthSystem = {
 };
 
 /** Starts the auth system; `verify` is the real token verifier under test. */
-export async function startAuthSystem(options: { verify: TokenCheck; commands?: boolean; log?: Logger; maxConcurrent?: number }): Promise<AuthSystem> {
+export async function startAuthSystem(options: {
+  verify: TokenCheck;
+  commands?: boolean;
+  log?: Logger;
+  maxConcurrent?: number;
+  timeoutMs?: number;
+  wsAllowedOrigins?: readonly string[];
+}): Promise<AuthSystem> {
   const keys = createAuthKeys();
-  const server = await startTestNats({ extraConfig: natsAuthConfig(keys), wsPort: 0, maxPayload: NATS_MAX_PAYLOAD });
+  const server = await startTestNats({
+    extraConfig: natsAuthConfig(keys),
+    wsPort: 0,
+    maxPayload: NATS_MAX_PAYLOAD,
+    ...(options.wsAllowedOrigins ? { wsAllowedOrigins: options.wsAllowedOrigins } : {}),
+  });
   const log = options.log ?? pino({ level: "silent" });
   const calloutNc = await connectNats(server.url, { credentials: { seed: keys.callout.getSeed(), inboxPrefix: "_INBOX_callout" } });
   const registry = new Registry();
-  const callout = await startAuthCallout(calloutNc, { keys, verify: options.verify, log, registry, maxConcurrent: options.maxConcurrent });
+  const callout = await startAuthCallout(calloutNc, { keys, verify: options.verify, log, registry, maxConcurrent: options.maxConcurrent, timeoutMs: options.timeoutMs });
   const opened: NatsConnection[] = [calloutNc];
   const service = async (name: ServiceName) => {
     const nc = await connectNats(server.url, { credentials: { seed: keys.services[name].getSeed(), inboxPrefix: serviceInboxPrefix(name) } });

@@ -177,7 +177,7 @@ export class CommandHandler {
           // Another aggregate's state guards the decision but not the append: read it fresh.
           decide: async (agg) => {
             const [room, root] = await Promise.all([
-              this.repo.load(roomSubject(roomId), roomSpec, { fresh: true }),
+              this.freshEnough(roomSubject(roomId), roomSpec),
               threadRootId === undefined ? undefined : this.repo.load(messageSubject(roomId, threadRootId), messageSpec, { fresh: true }),
             ]);
             const context = root === undefined ? { room: room.state } : { room: room.state, threadRoot: root.state };
@@ -196,6 +196,17 @@ export class CommandHandler {
       default:
         throw new InvalidError(`unknown aggregate ${aggregate}`);
     }
+  }
+
+  /**
+   * An aggregate as of now, read after the command arrived: the cached state, checked against
+   * the subject's last sequence with one direct get (no subscription, no error when empty), and
+   * refreshed only when it moved.
+   */
+  private async freshEnough<S>(subject: string, spec: AggregateSpec<S>): Promise<Aggregate<S>> {
+    const [agg, last] = await Promise.all([this.repo.load(subject, spec), this.store.lastSeqOf(subject)]);
+    if (last !== agg.seq) await this.repo.refresh(agg, spec);
+    return agg;
   }
 
   private async execute(plan: Plan, meta: CommandMeta, headers: MsgHdrs | undefined): Promise<CommandOutcome> {

@@ -6,6 +6,7 @@ import { openTestDatabase } from "../test/database.ts";
 import {
   activeIn,
   exactlyOnceFacts,
+  logTail,
   projectorErrors,
   spawnProjectionService,
   startCommandLoad,
@@ -73,7 +74,7 @@ test("the projector process SIGKILLed at random moments under load: every event 
     const sent = await load.stop();
     expect(sent.ok).toBeGreaterThan(200);
   }
-  await waitAllApplied(h.nc, database.db, undefined, 20_000);
+  await waitAllApplied(h.nc, database.db, undefined, { describe: () => logTail(child) });
   expect(child.running()).toBe(true);
 
   const facts = await exactlyOnceFacts(h.nc, database.db);
@@ -87,4 +88,4 @@ test("the projector process SIGKILLed at random moments under load: every event 
   expect(activeIn(child).size).toBe(4);
   // Most kills hit a process that was applying under load (commands were answered meanwhile).
   expect(applying.filter((n) => n > 0).length).toBeGreaterThanOrEqual(KILLS / 2);
-}, 120_000);
+}, 180_000);

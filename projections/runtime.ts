@@ -1,4 +1,4 @@
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiError, StorageType, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiError, StorageType, type Consumer, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
@@ -212,30 +212,31 @@ export class Projector {
     this.checkpoint = startAfter;
     const jsm = await jetstreamManager(this.nc);
     const name = consumerName(p.name);
-    // The consumer is only a cursor: recreate it at the checkpoint, so nothing the previous
-    // holder took but did not apply waits for its ack timeout.
     // Setting up took a while (a database lock, a pause): do not delete the new holder's consumer.
     if (this.lease?.lost) return;
-    await jsm.consumers.delete(EVENT_STREAM, name).catch(() => false);
-    const info = await jsm.consumers
-      .add(EVENT_STREAM, {
-      durable_name: name,
-      filter_subjects: [...p.filterSubjects],
-      ack_policy: AckPolicy.All,
-      deliver_policy: startAfter > 0 ? DeliverPolicy.StartSequence : DeliverPolicy.All,
-      ...(startAfter > 0 ? { opt_start_seq: startAfter + 1 } : {}),
-      max_ack_pending: 20_000,
-      ack_wait: 30_000_000_000,
-      inactive_threshold: 0,
-      })
-      .catch((err: unknown) => {
-        // An instance that lost its lease while paused here, resumed, recreated it meanwhile.
-        if (err instanceof JetStreamApiError) throw new ConsumerSharedError(`the consumer of ${p.name} could not be set up: ${err.message}`, { cause: err });
-        throw err;
+    // The consumer is only a cursor: recreate it at the checkpoint, so nothing the previous
+    // holder took but did not apply waits for its ack timeout.
+    let consumer: Consumer;
+    try {
+      await jsm.consumers.delete(EVENT_STREAM, name).catch(() => false);
+      const info = await jsm.consumers.add(EVENT_STREAM, {
+        durable_name: name,
+        filter_subjects: [...p.filterSubjects],
+        ack_policy: AckPolicy.All,
+        deliver_policy: startAfter > 0 ? DeliverPolicy.StartSequence : DeliverPolicy.All,
+        ...(startAfter > 0 ? { opt_start_seq: startAfter + 1 } : {}),
+        max_ack_pending: 20_000,
+        ack_wait: 30_000_000_000,
+        inactive_threshold: 0,
       });
-    this.metrics.lagEvents.set({ projection: p.name }, info.num_pending);
-    if (info.num_pending === 0) this.metrics.lagSeconds.set({ projection: p.name }, 0);
-    const consumer = await jetstream(this.nc).consumers.get(EVENT_STREAM, name);
+      this.metrics.lagEvents.set({ projection: p.name }, info.num_pending);
+      if (info.num_pending === 0) this.metrics.lagSeconds.set({ projection: p.name }, 0);
+      consumer = await jetstream(this.nc).consumers.get(EVENT_STREAM, name);
+    } catch (err) {
+      // An instance that lost its lease while paused here, resumed, deleted or recreated it meanwhile.
+      if (err instanceof JetStreamApiError) throw new ConsumerSharedError(`the consumer of ${p.name} could not be set up: ${err.message}`, { cause: err });
+      throw err;
+    }
     const batchSize = this.options.batchSize ?? 500;
     this.status = "active";
     this.log.info({ projection: p.name, from: startAfter + 1 }, "projector active");

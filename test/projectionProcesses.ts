@@ -3,7 +3,7 @@ import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { sql } from "drizzle-orm";
 import { PROJECTIONS } from "../projections/catalog.ts";
-import { ident, query, type Db } from "../projections/db.ts";
+import { query, type Db } from "../projections/db.ts";
 import { verifyKv, verifyPg, type Difference } from "../projections/maintenance.ts";
 import { listParked, readCheckpoint } from "../projections/pgStore.ts";
 import { waitForApplied } from "../projections/readYourWrites.ts";
@@ -63,18 +63,46 @@ export async function lastSeq(nc: NatsConnection): Promise<number> {
   return (await (await jetstreamManager(nc)).streams.info(EVENT_STREAM)).state.last_seq;
 }
 
-/** Waits until every projection has applied the log up to `seq` (default: its end); throws after `timeoutMs`. */
-export async function waitAllApplied(nc: NatsConnection, db: Db, seq?: number, timeoutMs = 30_000): Promise<void> {
+/**
+ * Waits until every projection has applied the log up to `seq` (default: its end). A slow machine
+ * only makes it wait longer: it throws when some projection has not moved for `stallMs`, or after
+ * `maxMs` in all, with `describe()` (say, the projector processes' last log lines) in the message.
+ */
+export async function waitAllApplied(
+  nc: NatsConnection,
+  db: Db,
+  seq?: number,
+  options: { stallMs?: number; maxMs?: number; describe?: () => string } = {},
+): Promise<void> {
   const target = seq ?? (await lastSeq(nc));
+  const { stallMs = 15_000, maxMs = 120_000 } = options;
   const store = new EventStore(nc);
-  const late: string[] = [];
+  const started = Date.now();
   await Promise.all(
     PROJECTION_NAMES.map(async (name) => {
       const cp = checkpointOf(nc, db, name);
-      if (!(await waitForApplied(nc, store, PROJECTIONS.get(name)!, cp, target, timeoutMs))) late.push(`${name} at ${await cp()}`);
+      let last = await cp();
+      let movedAt = Date.now();
+      // Each round waits on the projector's announcements (waitForApplied), at most a few seconds.
+      while (!(await waitForApplied(nc, store, PROJECTIONS.get(name)!, cp, target, 3000))) {
+        const now = await cp();
+        if (now !== last) [last, movedAt] = [now, Date.now()];
+        if (Date.now() - movedAt > stallMs || Date.now() - started > maxMs) {
+          const why = Date.now() - movedAt > stallMs ? `stuck at ${now} for ${stallMs} ms` : `at ${now} after ${maxMs} ms`;
+          throw new Error(`projection ${name} did not reach ${target}: ${why}${options.describe ? `\n${options.describe()}` : ""}`);
+        }
+      }
     }),
   );
-  if (late.length > 0) throw new Error(`projections did not reach ${target} within ${timeoutMs} ms: ${late.join(", ")}`);
+}
+
+/** A child's last log lines at warn level and above, and its last line, for failure messages. */
+export function logTail(child: TsxChild, n = 8): string {
+  const bad = child.lines.filter((l) => {
+    const level = logLine(l)?.["level"];
+    return typeof level === "number" && level >= 40;
+  });
+  return [`pid ${child.process.pid}:`, ...bad.slice(-n).map((l) => l.slice(0, 400)), `last: ${(child.lines.at(-1) ?? "").slice(0, 400)}`, child.stderr().slice(-1000)].join("\n");
 }
 
 /** verifyPg for each PostgreSQL projection and verifyKv for each KV one: every difference found. */
@@ -116,11 +144,6 @@ export async function exactlyOnceFacts(nc: NatsConnection, db: Db): Promise<Exac
     messageIds: sorted(messages.map((m) => `${m.room_id}/${m.message_id}`)),
     parked,
   };
-}
-
-/** The rows of a table of a schema, as JSON text, for messages in assertions. */
-export async function countRows(db: Db, schema: string, table: string): Promise<number> {
-  return (await query<{ n: number }>(db, sql`SELECT count(*)::int AS n FROM ${ident(schema)}.${ident(table)}`))[0]!.n;
 }
 
 /** A running command load: users posting, replying, editing, reacting, deleting, leaving and joining. */

@@ -6,12 +6,14 @@
  */
 import { authSuite } from "./auth.ts";
 import { commandsSuite } from "./commands.ts";
+import { projectionsSuite } from "./projections.ts";
 import type { Suite } from "./lib.ts";
 
 /** The suites, by name. Later issues add theirs here. */
 const SUITES: Record<string, Suite> = {
   commands: commandsSuite,
   auth: authSuite,
+  projections: projectionsSuite,
 };
 
 const usage = `usage: npm run bench -- <suite> [options]

@@ -1,4 +1,4 @@
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { headers, type NatsConnection } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -7,8 +7,9 @@ import { roomSpec } from "../commands/aggregateSpecs.ts";
 import { startTestNats } from "../test/nats.ts";
 import { AggregateRepository } from "./aggregates.ts";
 import { connectNats } from "./connect.ts";
-import { encodeEvent, EnvelopeError, H, type EventMeta } from "./envelope.ts";
+import { decodeEvent, encodeEvent, EnvelopeError, H, headersOf, type EventMeta } from "./envelope.ts";
 import { EventStore } from "./eventStore.ts";
+import { scanLog } from "./scan.ts";
 import { ensureBuckets, ensureEventStream, eventStreamConfig, StreamConfigError } from "./setup.ts";
 import { EVENT_STREAM } from "./subjects.ts";
 import { childTrace, isTraceparent, traceIdOf } from "./trace.ts";
@@ -167,6 +168,79 @@ describe("reading", () => {
     const err = await store.readSubject("ev.room.r-bad").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(EnvelopeError);
     expect((err as Error).message).toContain(`event ${ack.seq}`);
+  });
+});
+
+describe("headersOf", () => {
+  test("reads from a consumer's message what m.headers holds, and decodeEvent gives the same envelope", async () => {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: "HEADERS_OF", subjects: ["hdr.>"] });
+    const js = jetstream(nc);
+    const e = encodeEvent(joined("r-headers", "bob"), { ...meta("cmd-h1"), correlationId: "corr: with colon", trace: { ...childTrace(), tracestate: "a=1,b=2 ,  c=3" } });
+    await js.publish("hdr.event", e.payload, { headers: e.headers });
+    const odd = headers();
+    odd.append("X-Twice", " first ");
+    odd.append("X-Twice", "second");
+    odd.append("x-twice", "lower case is another name");
+    odd.set("X-Empty", "");
+    odd.set(H.type, "MemberJoined");
+    await js.publish("hdr.odd", e.payload, { headers: odd });
+    await js.publish("hdr.none", e.payload);
+    const consumer = await js.consumers.get("HEADERS_OF");
+    const messages = await consumer.consume();
+    const seen: string[] = [];
+    for await (const m of messages) {
+      const fast = headersOf(m);
+      const slow = m.headers;
+      expect(fast === undefined ? undefined : [...fast]).toEqual(slow === undefined ? undefined : [...slow]);
+      // Parsed from the received bytes, not m.headers again (a nats.js upgrade may move them: see headersOf).
+      if (slow !== undefined) expect(fast).toBeInstanceOf(Map);
+      if (m.subject === "hdr.event") {
+        const raw = { seq: m.seq, subject: m.subject, time: new Date(0), data: m.data };
+        expect(decodeEvent({ ...raw, header: fast })).toEqual(decodeEvent({ ...raw, header: slow }));
+      }
+      seen.push(m.subject);
+      if (m.info.pending === 0) break;
+    }
+    messages.stop();
+    expect(seen).toEqual(["hdr.event", "hdr.odd", "hdr.none"]);
+    await jsm.streams.delete("HEADERS_OF");
+  });
+});
+
+describe("scanLog", () => {
+  test("hands batches over one at a time, in order, reading ahead meanwhile; a failing one ends the scan", async () => {
+    const js = jetstream(nc);
+    const appended: number[] = [];
+    for (let i = 0; i < 60; i++) {
+      const e = encodeEvent(joined("r-scan", `user-${i}`), meta(`cmd-scan-${i}`));
+      appended.push((await js.publish(e.subject, e.payload, { headers: e.headers, msgID: e.msgId })).seq);
+    }
+    const seen: number[] = [];
+    let inside = 0;
+    let most = 0;
+    let finished = 0;
+    const end = await scanLog(nc, { filterSubjects: ["ev.room.r-scan"], batchSize: 7 }, async (events) => {
+      most = Math.max(most, ++inside);
+      await new Promise((r) => setTimeout(r, 2 + (events[0]!.seq % 5)));
+      seen.push(...events.map((e) => e.seq));
+      inside--;
+      finished++;
+    });
+    expect(seen).toEqual(appended);
+    expect(most).toBe(1);
+    expect(end.seq).toBe(appended.at(-1));
+    const batches = finished;
+    expect(batches).toBeGreaterThanOrEqual(9);
+
+    let calls = 0;
+    const failing = scanLog(nc, { filterSubjects: ["ev.room.r-scan"], batchSize: 7 }, async () => {
+      calls++;
+      await new Promise((r) => setTimeout(r, 5));
+      if (calls === 3) throw new Error("third batch refused");
+    });
+    await expect(failing).rejects.toThrow("third batch refused");
+    expect(calls).toBe(3);
   });
 });
 

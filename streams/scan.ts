@@ -1,6 +1,6 @@
 import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { decodeEvent, type EventEnvelope } from "./envelope.ts";
+import { decodeEvent, headersOf, type EventEnvelope } from "./envelope.ts";
 import { EVENT_STREAM } from "./subjects.ts";
 
 export type ScanOptions = {
@@ -22,7 +22,10 @@ export type ScanProgress = { read: number; seq: number; pending: number };
 /**
  * Reads the log in stream order with an ordered consumer (no durable state on the server), in
  * batches, until it reaches `untilSeq` or the end of the log as it was when the scan caught up.
- * `onBatch` runs one batch at a time; the scan waits for it.
+ * `onBatch` runs one batch at a time, in order; while it runs, the scan reads and decodes the next
+ * batch (at most one ahead), so that decoding overlaps the caller's work (a rebuild's database
+ * writes) instead of adding to it. It resolves after the last `onBatch` has; when one rejects,
+ * no later batch is handed over and the scan rejects with its error.
  */
 export async function scanLog(
   nc: NatsConnection,
@@ -47,17 +50,37 @@ export async function scanLog(
   const batchSize = options.batchSize ?? 2000;
   const messages = await consumer.consume({ max_messages: batchSize * 2 });
   let batch: EventEnvelope[] = [];
+  // The batch being handed over (busy until its onBatch settles), and the first error of one.
+  let running: Promise<void> | undefined;
+  let busy = false;
+  let failed: { err: unknown } | undefined;
+  const settle = async () => {
+    await running;
+    running = undefined;
+    if (failed) throw failed.err;
+  };
   const flush = async () => {
     if (batch.length === 0) return;
     const b = batch;
     batch = [];
-    await onBatch(b, { ...progress });
+    const at = { ...progress };
+    await settle();
+    busy = true;
+    running = (async () => onBatch(b, at))().then(
+      () => {
+        busy = false;
+      },
+      (err: unknown) => {
+        busy = false;
+        failed ??= { err };
+      },
+    );
   };
   try {
     for await (const m of messages) {
       if (m.seq > until) break;
       try {
-        batch.push(decodeEvent({ seq: m.seq, subject: m.subject, time: new Date(Math.floor(m.info.timestampNanos / 1e6)), header: m.headers, data: m.data }));
+        batch.push(decodeEvent({ seq: m.seq, subject: m.subject, time: new Date(Math.floor(m.info.timestampNanos / 1e6)), header: headersOf(m), data: m.data }));
       } catch (err) {
         if (options.onUndecodable === undefined) throw err;
         options.onUndecodable(m, err);
@@ -66,10 +89,17 @@ export async function scanLog(
       progress.seq = m.seq;
       progress.pending = m.info.pending;
       const done = m.info.pending === 0 || m.seq >= until;
-      if (done || batch.length >= batchSize || messages.getPending() === 0) await flush();
+      // Hand over a full batch, the last, or what came while nothing was being handed over; while
+      // a batch is, gather more (the server said more follow: m.info.pending > 0).
+      if (done || batch.length >= batchSize || (!busy && messages.getPending() === 0)) await flush();
       if (done) break;
     }
     await flush();
+    await settle();
+  } catch (err) {
+    // An earlier batch's failure comes first: the events after it were only read ahead.
+    await running;
+    throw failed ? failed.err : err;
   } finally {
     messages.stop();
   }

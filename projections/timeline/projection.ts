@@ -1,4 +1,5 @@
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, getTableColumns, getTableName, is, sql, SQL, type SQLWrapper } from "drizzle-orm";
+import type { PgTable } from "drizzle-orm/pg-core";
 import { fileURLToPath } from "node:url";
 import type { EventEnvelope } from "../../streams/index.ts";
 import { ident, query, type Tx } from "../db.ts";
@@ -19,8 +20,57 @@ function tablesFor(schema: string): Tables {
 const key = (roomId: string, messageId: string) => `${roomId}\u0000${messageId}`;
 const CHUNK = 1000;
 
-async function insertChunks<T>(rows: T[], insert: (chunk: T[]) => Promise<unknown>): Promise<void> {
-  for (let i = 0; i < rows.length; i += CHUNK) await insert(rows.slice(i, i + CHUNK));
+/** How to insert into one table: its column list and one `unnest` argument per column, built once. */
+type InsertPlan = { table: SQL; columns: SQL; keys: string[]; casts: string[]; map: ((v: unknown) => unknown)[]; defaults: unknown[] };
+const plans = new WeakMap<PgTable, InsertPlan>();
+
+function planOf(schema: string, table: PgTable): InsertPlan {
+  let plan = plans.get(table);
+  if (plan !== undefined) return plan;
+  const columns = Object.entries(getTableColumns(table));
+  plan = {
+    table: sql`${ident(schema)}.${ident(getTableName(table))}`,
+    columns: sql.raw(columns.map(([, c]) => `"${c.name}"`).join(", ")),
+    keys: columns.map(([k]) => k),
+    casts: columns.map(([, c]) => `::${c.getSQLType()}[]`),
+    map: columns.map(([, c]) => (v: unknown) => c.mapToDriverValue(v)),
+    defaults: columns.map(([k, c]) => {
+      if (!c.hasDefault) return null;
+      if (is(c.default, SQL) || c.default === undefined) return { missing: k };
+      return c.default;
+    }),
+  };
+  plans.set(table, plan);
+  return plan;
+}
+
+/**
+ * Inserts rows with one statement per chunk: `INSERT ... SELECT * FROM unnest($1::type[], ...)`,
+ * one array parameter per column. The query builder's multi-row VALUES (a parameter per value)
+ * cost about 50 µs of CPU a row to build, most of natter's time per event; this costs about 1 µs,
+ * and PostgreSQL plans one statement of 14 parameters instead of 14,000. Every column is written:
+ * an absent value takes the column's literal default, else NULL (there is no DEFAULT in an array).
+ */
+async function insertRows(tx: Tx, schema: string, table: PgTable, rows: readonly Record<string, unknown>[], onConflict?: SQLWrapper): Promise<void> {
+  if (rows.length === 0) return;
+  const plan = planOf(schema, table);
+  for (let from = 0; from < rows.length; from += CHUNK) {
+    const chunk = rows.slice(from, from + CHUNK);
+    const args = plan.keys.map((k, i) => {
+      const map = plan.map[i]!;
+      const fallback = plan.defaults[i];
+      const values = chunk.map((r) => {
+        const v = r[k];
+        if (v === undefined) {
+          if (fallback !== null && typeof fallback === "object" && "missing" in fallback) throw new Error(`insert into ${getTableName(table)}: no value for ${k}, whose default is not a literal`);
+          return fallback;
+        }
+        return v === null ? null : map(v);
+      });
+      return sql`${sql.param(values)}${sql.raw(plan.casts[i]!)}`;
+    });
+    await tx.execute(sql`INSERT INTO ${plan.table} (${plan.columns}) SELECT * FROM unnest(${sql.join(args, sql`, `)})${onConflict ? sql` ${onConflict}` : sql``}`);
+  }
 }
 
 /**
@@ -42,7 +92,7 @@ async function applyTimeline(tx: Tx, schema: string, events: readonly EventEnvel
   const flush = async () => {
     const rows = [...pending.values()];
     pending.clear();
-    await insertChunks(rows, (c) => tx.insert(t.messages).values(c));
+    await insertRows(tx, schema, t.messages, rows);
     for (const u of rootUpdates.values()) {
       await tx
         .update(t.messages)
@@ -57,14 +107,12 @@ async function applyTimeline(tx: Tx, schema: string, events: readonly EventEnvel
         SELECT m.room_id, m.message_id, m.author_id, m.seq FROM ${ident(schema)}.messages m
         WHERE (m.room_id, m.message_id) IN (${sql.join(roots.map(([r, m]) => sql`(${r}, ${m})`), sql`, `)})
         ON CONFLICT DO NOTHING`);
-      await insertChunks(repliers, (c) => tx.insert(t.threadParticipants).values(c).onConflictDoNothing());
+      await insertRows(tx, schema, t.threadParticipants, repliers, sql`ON CONFLICT DO NOTHING`);
     }
-    await insertChunks(mentions, (c) => tx.insert(t.mentions).values(c).onConflictDoNothing());
-    await insertChunks(edits, (c) => tx.insert(t.edits).values(c));
-    await insertChunks([...reactions.values()], (c) => tx.insert(t.reactions).values(c).onConflictDoNothing());
-    await insertChunks([...translations.values()], (c) =>
-      tx.insert(t.translations).values(c).onConflictDoUpdate({ target: [t.translations.roomId, t.translations.messageId, t.translations.language], set: { body: sql`excluded.body`, seq: sql`excluded.seq` } }),
-    );
+    await insertRows(tx, schema, t.mentions, mentions, sql`ON CONFLICT DO NOTHING`);
+    await insertRows(tx, schema, t.edits, edits);
+    await insertRows(tx, schema, t.reactions, [...reactions.values()], sql`ON CONFLICT DO NOTHING`);
+    await insertRows(tx, schema, t.translations, [...translations.values()], sql`ON CONFLICT (room_id, message_id, language) DO UPDATE SET body = excluded.body, seq = excluded.seq`);
     edits = [];
     reactions = new Map();
     mentions = [];
@@ -214,9 +262,14 @@ export const timelineProjection: PgProjection = {
   async check(db, schema) {
     const problems: string[] = [];
     const s = ident(schema);
+    // One pass over the replies, grouped, joined to the roots: a correlated count per message
+    // took 8 to 12 s over a million messages (an index probe each), this about 0.6 s.
     const counts = await query<{ n: number }>(
       db,
-      sql`SELECT count(*)::int AS n FROM ${s}.messages r WHERE r.reply_count <> (SELECT count(*) FROM ${s}.messages c WHERE c.room_id = r.room_id AND c.thread_root_id = r.message_id)`,
+      sql`SELECT count(*)::int AS n FROM ${s}.messages r
+        LEFT JOIN (SELECT room_id, thread_root_id, count(*) AS replies FROM ${s}.messages WHERE thread_root_id IS NOT NULL GROUP BY room_id, thread_root_id) c
+          ON c.room_id = r.room_id AND c.thread_root_id = r.message_id
+        WHERE r.reply_count <> coalesce(c.replies, 0)`,
     );
     if ((counts[0]?.n ?? 0) > 0) problems.push(`${counts[0]!.n} thread roots whose reply_count differs from their replies`);
     const orphans = await query<{ n: number }>(

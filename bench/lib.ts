@@ -4,7 +4,7 @@
  */
 import { execFile } from "node:child_process";
 import { randomFillSync } from "node:crypto";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -200,13 +200,35 @@ export async function machineBusySeconds(): Promise<number | undefined> {
   }
 }
 
+/** CPU seconds of every process on the machine, by pid, from /proc (empty where there is none). */
+export async function allProcessSeconds(): Promise<Map<number, number>> {
+  const out = new Map<number, number>();
+  let entries: string[];
+  try {
+    entries = await readdir("/proc");
+  } catch {
+    return out;
+  }
+  await Promise.all(
+    entries
+      .filter((e) => /^\d+$/.test(e))
+      .map(async (e) => {
+        const s = await cpuSeconds(Number(e));
+        if (s !== undefined) out.set(Number(e), s);
+      }),
+  );
+  return out;
+}
+
 /**
- * Measures CPU used by named processes across a phase, and by everything else on the machine
- * (other processes competing for the cores make a run's figures unreliable).
+ * Measures CPU used by named processes across a phase; by other processes on the machine (which
+ * compete for the cores and make a run's figures unreliable; processes that both start and end within
+ * the phase are missed); and by the kernel outside any process (softirq: loopback networking, for one).
  */
 export class CpuMeter {
   private before = new Map<string, number>();
   private machineBefore: number | undefined;
+  private allBefore = new Map<number, number>();
   private t0 = performance.now();
   /** The largest share of one core that other processes used in a reported phase. */
   static worstOthers = 0;
@@ -214,35 +236,44 @@ export class CpuMeter {
   constructor(private readonly pids: Record<string, number | undefined>) {}
 
   async start(): Promise<void> {
-    this.t0 = performance.now();
     this.before = new Map();
     for (const [name, pid] of Object.entries(this.pids)) {
       const s = pid === undefined ? undefined : await cpuSeconds(pid);
       if (s !== undefined) this.before.set(name, s);
     }
+    this.allBefore = await allProcessSeconds();
     this.machineBefore = await machineBusySeconds();
+    this.t0 = performance.now();
   }
 
-  /** "cpu: server 95%, service 100%, bench 40%, others 3% of one core". */
+  /** "cpu: server 95%, service 100%, bench 40% of one core; other processes 3%, kernel 5%". */
   async report(): Promise<string> {
-    const machine = await machineBusySeconds();
     const wall = (performance.now() - this.t0) / 1000;
+    const machine = await machineBusySeconds();
+    const all = await allProcessSeconds();
     const parts: string[] = [];
     let ours = 0;
+    const ourPids = new Set<number>();
     for (const [name, pid] of Object.entries(this.pids)) {
       const b = this.before.get(name);
-      const s = pid === undefined ? undefined : await cpuSeconds(pid);
+      const s = pid === undefined ? undefined : all.get(pid);
+      if (pid !== undefined) ourPids.add(pid);
       if (b !== undefined && s !== undefined) {
         ours += s - b;
         parts.push(`${name} ${Math.round(((s - b) / wall) * 100)}%`);
       }
     }
+    if (parts.length === 0) return "";
+    let others = 0;
+    for (const [pid, s] of all) if (!ourPids.has(pid)) others += s - (this.allBefore.get(pid) ?? 0);
+    others = Math.max(0, others / wall);
+    CpuMeter.worstOthers = Math.max(CpuMeter.worstOthers, others);
+    let text = `cpu: ${parts.join(", ")} of one core; other processes ${Math.round(others * 100)}%`;
     if (machine !== undefined && this.machineBefore !== undefined) {
-      const others = Math.max(0, (machine - this.machineBefore - ours) / wall);
-      CpuMeter.worstOthers = Math.max(CpuMeter.worstOthers, others);
-      parts.push(`others ${Math.round(others * 100)}%`);
+      const kernel = Math.max(0, (machine - this.machineBefore) / wall - ours / wall - others);
+      text += `, kernel ${Math.round(kernel * 100)}%`;
     }
-    return parts.length ? `cpu: ${parts.join(", ")} of one core` : "";
+    return text;
   }
 }
 

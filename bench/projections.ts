@@ -763,7 +763,7 @@ function report(r: Results, o: Options): { text: string[]; allPass: boolean } {
     `  2. natter timeline Projector from 0 (${r.natter.batch === "default" ? "default batch" : `batch ${r.natter.batch}`}, ${fmt(r.natter.transactions)} transactions): ${fmt(r.natter.rate)} events/s (${r.natter.seconds.toFixed(2)} s)`,
     `  3. naive, one INSERT per event in its own transaction (${fmt(r.naive.events)} events): ${fmt(r.naive.rate)} events/s (${r.naive.seconds.toFixed(2)} s)`,
     `  4. natter/raw ${rawRatio.toFixed(3)}   target >= ${TARGET_RAW_RATIO}   ${verdict(ok.raw)}`,
-    `     natter/naive ${naiveRatio.toFixed(1)}   target >= ${TARGET_NAIVE_RATIO}   ${verdict(ok.naive)}`,
+    `     natter/naive ${naiveRatio.toFixed(1)}   target >= ${TARGET_NAIVE_RATIO}   ${verdict(ok.naive)}   (raw/naive ${(r.raw.rate / r.naive.rate).toFixed(1)}: a projector that writes no faster than the raw limit reaches at most this)`,
     `  5. rebuild of ${fmt(r.events)} events: ${r.rebuild.seconds.toFixed(2)} s (build ${r.rebuild.buildSeconds.toFixed(2)} s), ${fmt(r.rebuild.rate)} events/s, ` +
       `ratio to raw ${rebuildRatio.toFixed(3)}   target >= ${TARGET_REBUILD_RATIO}   ${verdict(ok.rebuild)}`,
   ];
@@ -801,13 +801,16 @@ function markdown(r: Results, m: Record<string, string | number>, lines: string[
   ].join("\n");
 }
 
-/** Replaces the section in `file` (or appends it; creates the file). */
+/**
+ * Replaces the section in `file` (from its heading line to the next `## ` heading, so a following
+ * section such as the findings stays), or appends it; creates the file.
+ */
 async function recordResults(file: string, section: string): Promise<void> {
   let text = await readFile(file, "utf8").catch(() => "# Benchmark results\n");
-  const start = text.indexOf(SECTION);
-  if (start >= 0) {
+  const start = text.startsWith(`${SECTION}\n`) ? 0 : text.indexOf(`\n${SECTION}\n`) + 1;
+  if (start > 0 || text.startsWith(`${SECTION}\n`)) {
     const next = text.indexOf("\n## ", start + SECTION.length);
-    text = text.slice(0, start) + section + (next >= 0 ? text.slice(next + 1) : "");
+    text = `${text.slice(0, start)}${section.trimEnd()}\n${next >= 0 ? `\n${text.slice(next + 1)}` : ""}`;
   } else text = `${text.trimEnd()}\n\n${section}`;
   await writeFile(file, text.endsWith("\n") ? text : `${text}\n`);
 }

@@ -19,14 +19,8 @@ async function main(): Promise<void> {
   const log = pino({ level: "warn" }, pino.destination({ dest: 2, sync: true }));
   const nc = await connectNats(url, { name: "natter-bench-projector" });
   const database = await openDatabase({ url: databaseUrl });
-  const { Projector: Fast } = await import(process.env["FAST"] === "hdr" ? "../projections/zz_cache_runtime_hdr.ts" : "../projections/zz_cache_runtime_fast.ts");
-  const { ensureEventStream } = await import("../streams/index.ts");
-  const { timelineProjection } = await import("../projections/index.ts");
-  await ensureEventStream(nc);
-  const projector = new Fast(nc, timelineProjection, { log, db: database.db, ...(batch ? { batchSize: batch } : {}) });
-  projector.start();
-  const service = { stop: () => projector.stop() };
-  void startProjections;
+  const service = await startProjections(nc, database.db, { log, only: ["timeline"], ...(batch ? { batchSize: batch } : {}) });
+  const projector = service.projectors.get("timeline")!;
   while (projector.status !== "active") {
     if (projector.status === "stopped") throw new Error("the timeline projector stopped");
     await new Promise((r) => setTimeout(r, 20));

@@ -3,7 +3,7 @@ import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
-import { decodeEvent, EVENT_STREAM, type EventEnvelope } from "../streams/index.ts";
+import { decodeEvent, EVENT_STREAM, headersOf, type EventEnvelope } from "../streams/index.ts";
 import type { Db } from "./db.ts";
 import { Lease, openLockBucket } from "./lock.ts";
 import { projectionMetrics, type ProjectionMetrics } from "./metrics.ts";
@@ -40,9 +40,6 @@ export type ProjectorStatus = "starting" | "standby" | "active" | "halted" | "st
 
 /** The subject on which a projector announces the checkpoint it committed. */
 export const appliedSubject = (name: string): string => `natter.projection.${name}.applied`;
-/** The longest a batch gathers events before it is applied, while events keep flowing. */
-const MAX_BATCH_WAIT_MS = 10;
-
 /** The bucket where KV projections keep their checkpoints. */
 export const KV_CHECKPOINTS = "natter_checkpoints";
 /** The consumer of a projection. */
@@ -251,7 +248,6 @@ export class Projector {
     if (this.stopped || this.yieldRequested || this.lease?.lost) this.messages.stop();
     let batch: JsMsg[] = [];
     let delivered = 0;
-    let batchStarted = 0;
     for await (const m of this.messages) {
       // This consumer is new and only this instance should pull from it, so its deliveries come
       // numbered 1, 2, 3... A gap means another process pulled some: an instance that lost its
@@ -266,10 +262,7 @@ export class Projector {
       // Wait for more only while the server says more follow (m.info.pending): getPending() alone
       // counts one message too many after the client queued a pull between two messages, and
       // waiting on it would leave the tail of a backlog unapplied until the next event.
-      // Under a steady flow both stay above zero: bound how long a batch gathers, or the lag
-      // grows to a whole batch's worth of arrivals.
-      if (batch.length === 1) batchStarted = performance.now();
-      if (batch.length < batchSize && m.info.pending > 0 && this.messages.getPending() > 0 && performance.now() - batchStarted < MAX_BATCH_WAIT_MS) continue;
+      if (batch.length < batchSize && m.info.pending > 0 && this.messages.getPending() > 0) continue;
       if (this.lease?.lost || this.stopped || this.yieldRequested) break;
       const halted = await this.process(batch);
       batch = [];
@@ -290,7 +283,7 @@ export class Projector {
     for (const m of batch) {
       if (m.seq <= this.checkpoint) continue;
       try {
-        events.push(decodeEvent({ seq: m.seq, subject: m.subject, time: new Date(Math.floor(m.info.timestampNanos / 1e6)), header: m.headers, data: m.data }));
+        events.push(decodeEvent({ seq: m.seq, subject: m.subject, time: new Date(Math.floor(m.info.timestampNanos / 1e6)), header: headersOf(m), data: m.data }));
       } catch (err) {
         undecodable.push({ m, error: errorText(err) });
       }

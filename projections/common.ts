@@ -25,3 +25,18 @@ export function bookkeepingTables(name: string) {
     }),
   };
 }
+
+/**
+ * Memoizes a table factory by schema name: a projection's drizzle tables for the live schema and
+ * for the copies rebuilds and verifies build beside it.
+ *
+ * @example const tablesFor = bySchema(timelineTables); tablesFor("natter_timeline__next").messages
+ */
+export function bySchema<T>(factory: (schema: string) => T): (schema: string) => T {
+  const cache = new Map<string, T>();
+  return (schema) => {
+    let t = cache.get(schema);
+    if (t === undefined) cache.set(schema, (t = factory(schema)));
+    return t;
+  };
+}

@@ -1,16 +1,12 @@
 import { fileURLToPath } from "node:url";
 import type { EventEnvelope } from "../../streams/index.ts";
 import type { Tx } from "../db.ts";
+import { bySchema } from "../common.ts";
 import type { PgProjection } from "../projection.ts";
 import { auditTables } from "./tables.ts";
 
 type Tables = ReturnType<typeof auditTables>;
-const tablesBySchema = new Map<string, Tables>();
-function tablesFor(schema: string): Tables {
-  let t = tablesBySchema.get(schema);
-  if (t === undefined) tablesBySchema.set(schema, (t = auditTables(schema)));
-  return t;
-}
+const tablesFor: (schema: string) => Tables = bySchema(auditTables);
 
 /** The room an event concerns, from its subject (`ev.room.<id>`, `ev.msg.<id>.<msg>`), if any. */
 export function roomOfSubject(subject: string): string | null {

@@ -2,16 +2,12 @@ import { and, eq, sql } from "drizzle-orm";
 import { fileURLToPath } from "node:url";
 import type { EventEnvelope } from "../../streams/index.ts";
 import { ident, query, type Tx } from "../db.ts";
+import { bySchema } from "../common.ts";
 import type { PgProjection } from "../projection.ts";
 import { roomsTables } from "./tables.ts";
 
 type Tables = ReturnType<typeof roomsTables>;
-const tablesBySchema = new Map<string, Tables>();
-function tablesFor(schema: string): Tables {
-  let t = tablesBySchema.get(schema);
-  if (t === undefined) tablesBySchema.set(schema, (t = roomsTables(schema)));
-  return t;
-}
+const tablesFor: (schema: string) => Tables = bySchema(roomsTables);
 
 /** Applies room and user events one statement at a time: they are few beside messages. */
 async function applyRooms(tx: Tx, schema: string, events: readonly EventEnvelope[]): Promise<void> {

@@ -3,6 +3,7 @@ import type { PgTable } from "drizzle-orm/pg-core";
 import { fileURLToPath } from "node:url";
 import type { EventEnvelope } from "../../streams/index.ts";
 import { ident, query, type Tx } from "../db.ts";
+import { bySchema } from "../common.ts";
 import type { PgProjection } from "../projection.ts";
 import { timelineTables } from "./tables.ts";
 
@@ -10,12 +11,7 @@ type Tables = ReturnType<typeof timelineTables>;
 type MessageRow = Tables["messages"]["$inferInsert"];
 type ReactionRow = Tables["reactions"]["$inferInsert"];
 
-const tablesBySchema = new Map<string, Tables>();
-function tablesFor(schema: string): Tables {
-  let t = tablesBySchema.get(schema);
-  if (t === undefined) tablesBySchema.set(schema, (t = timelineTables(schema)));
-  return t;
-}
+const tablesFor: (schema: string) => Tables = bySchema(timelineTables);
 
 const key = (roomId: string, messageId: string) => `${roomId}\u0000${messageId}`;
 const CHUNK = 1000;

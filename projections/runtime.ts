@@ -4,6 +4,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
 import { decodeEvent, EVENT_STREAM, headersOf, type EventEnvelope } from "../streams/index.ts";
+import { BoundedQueue } from "./boundedQueue.ts";
 import type { Db } from "./db.ts";
 import { Lease, openLockBucket } from "./lock.ts";
 import { projectionMetrics, type ProjectionMetrics } from "./metrics.ts";
@@ -25,7 +26,7 @@ export type ProjectorOptions = {
   attempts?: number;
   /** The first retry's delay; each next one is four times longer. */
   retryDelayMs?: number;
-  /** Events applied per transaction at most. */
+  /** Events applied per transaction at most; up to twice as many are read ahead meanwhile. */
   batchSize?: number;
   /** The lease's time to live: a dead active instance is replaced within about this long. */
   leaseMs?: number;
@@ -79,6 +80,7 @@ class ConsumerSharedError extends Error {
 /**
  * Runs one projection: takes its lease (or stands by until it can), reads its durable consumer
  * from the checkpoint on, applies events in stream order in batches, and parks poison events.
+ * Reading runs ahead of applying: each batch is what arrived while the one before was applied.
  */
 export class Projector {
   status: ProjectorStatus = "starting";
@@ -246,31 +248,51 @@ export class Projector {
     // So did a lease lost meanwhile (onLost): the loop would then wait, holding nothing, on a
     // consumer the new holder deletes, and never stand by again.
     if (this.stopped || this.yieldRequested || this.lease?.lost) this.messages.stop();
-    let batch: JsMsg[] = [];
+    // The reader goes on receiving while a batch is applied, so the next batch is everything that
+    // arrived meanwhile: applying one event per transaction as they trickle in would never work off
+    // a backlog that built up once (a pause, a slow commit), and the lag would stay.
+    const queue = new BoundedQueue<JsMsg>(batchSize * 2);
+    const reading = this.read(this.messages, queue);
+    try {
+      for (;;) {
+        const batch = await queue.take(batchSize);
+        // Stopping, a yield request and a lost lease all stop the consumer, which closes the queue;
+        // a batch taken just before must not be written either.
+        if (batch.length === 0 || this.lease?.lost || this.stopped || this.yieldRequested) return;
+        if (await this.process(batch)) break;
+      }
+    } finally {
+      this.messages.stop();
+      queue.close();
+      await reading;
+    }
+    // Halted at a poison event, with the consumer stopped.
+    await this.waitWhileHalted();
+  }
+
+  /**
+   * Moves the consumer's messages into `queue` in delivery order until the consumer stops (then
+   * closes the queue) or a delivery is out of sequence (then fails it with ConsumerSharedError).
+   */
+  private async read(messages: ConsumerMessages, queue: BoundedQueue<JsMsg>): Promise<void> {
+    const p = this.projection;
     let delivered = 0;
-    for await (const m of this.messages) {
-      // This consumer is new and only this instance should pull from it, so its deliveries come
-      // numbered 1, 2, 3... A gap means another process pulled some: an instance that lost its
-      // lease while paused, whose client re-pulled from the consumer of the same name. Going on
-      // would skip the events it took (and acknowledging past them would drop them for good):
-      // start over from the checkpoint with a new consumer.
-      if (m.info.deliverySequence !== delivered + 1) {
-        throw new ConsumerSharedError(`the consumer of ${p.name} delivered #${m.info.deliverySequence} where #${delivered + 1} was next: another process pulled from it`);
+    try {
+      for await (const m of messages) {
+        // This consumer is new and only this instance should pull from it, so its deliveries come
+        // numbered 1, 2, 3... A gap means another process pulled some: an instance that lost its
+        // lease while paused, whose client re-pulled from the consumer of the same name. Going on
+        // would skip the events it took (and acknowledging past them would drop them for good):
+        // start over from the checkpoint with a new consumer.
+        if (m.info.deliverySequence !== delivered + 1) {
+          throw new ConsumerSharedError(`the consumer of ${p.name} delivered #${m.info.deliverySequence} where #${delivered + 1} was next: another process pulled from it`);
+        }
+        delivered = m.info.deliverySequence;
+        if (!(await queue.push(m))) return;
       }
-      delivered = m.info.deliverySequence;
-      batch.push(m);
-      // Wait for more only while the server says more follow (m.info.pending): getPending() alone
-      // counts one message too many after the client queued a pull between two messages, and
-      // waiting on it would leave the tail of a backlog unapplied until the next event.
-      if (batch.length < batchSize && m.info.pending > 0 && this.messages.getPending() > 0) continue;
-      if (this.lease?.lost || this.stopped || this.yieldRequested) break;
-      const halted = await this.process(batch);
-      batch = [];
-      if (halted) {
-        this.messages.stop();
-        await this.waitWhileHalted();
-        return;
-      }
+      queue.close();
+    } catch (err) {
+      queue.fail(err);
     }
   }
 

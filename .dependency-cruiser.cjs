@@ -1,7 +1,7 @@
 /**
  * The one-way imports of STYLE.md, checked in `npm test`:
  * streams → domain; commands → domain, streams; projections → domain, streams;
- * read-api → projections (the read-model schema), domain, auth; replay → streams, projections,
+ * read-api → projections (the read-model schema), streams, domain, auth; replay → streams, projections,
  * domain, auth (its service credentials); auth → domain (ids, errors); domain imports nothing but
  * zod (its tests may use the test tools).
  */
@@ -29,7 +29,7 @@ module.exports = {
     only("streams", ["domain"]),
     only("commands", ["domain", "streams"]),
     only("projections", ["domain", "streams"]),
-    only("read-api", ["domain", "projections", "auth"]),
+    only("read-api", ["domain", "streams", "projections", "auth"]),
     only("replay", ["domain", "streams", "projections", "auth"]),
     only("auth", ["domain"]),
     {

@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import { parseRateLimit, type RateLimit } from "./commands/index.ts";
+import { parseRateLimit, type RateLimit } from "./domain/index.ts";
 
 /** natter's configuration, read from the environment once at start (DESIGN.md, "Running"). */
 export type Config = Readonly<{
@@ -18,6 +18,14 @@ export type Config = Readonly<{
   dataDir: string;
   port: number;
   rateLimit: RateLimit;
+  /** Queries per user (HTTP and NATS together). */
+  queryRateLimit: RateLimit;
+  /** HTTP requests per client address. */
+  httpRateLimit: RateLimit;
+  /** A connection silent this long is offline (presence). */
+  presenceTimeoutMs: number;
+  /** How often clients are asked to send presence heartbeats. */
+  presenceHeartbeatMs: number;
   natsPort: number;
   natsWsPort: number;
   /** The embedded nats-server's monitoring port, on loopback only. */
@@ -77,23 +85,33 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
     return n;
   };
-  let rateLimit: RateLimit = { burst: 30, perSecond: 10 };
-  const rl = text("NATTER_RATE_LIMIT");
-  if (rl !== undefined) {
+  const limit = (name: string, fallback: RateLimit): RateLimit => {
+    const v = text(name);
+    if (v === undefined) return fallback;
     try {
-      rateLimit = parseRateLimit(rl);
+      return parseRateLimit(v);
     } catch (err) {
-      problems.push(`NATTER_RATE_LIMIT: ${(err as Error).message}`);
+      problems.push(`${name}: ${(err as Error).message}`);
+      return fallback;
     }
-  }
+  };
+  const millis = (name: string, fallback: number, min: number, max: number): number => {
+    const v = text(name) ?? String(fallback);
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name}: "${v}" must be a whole number of milliseconds from ${min} to ${max}`);
+      return fallback;
+    }
+    return n;
+  };
+  const rateLimit = limit("NATTER_RATE_LIMIT", { burst: 30, perSecond: 10 });
+  const presenceHeartbeatMs = millis("NATTER_PRESENCE_HEARTBEAT_MS", 10_000, 100, 300_000);
+  const presenceTimeoutMs = millis("NATTER_PRESENCE_TIMEOUT_MS", 30_000, 300, 900_000);
+  if (presenceTimeoutMs <= presenceHeartbeatMs) problems.push(`NATTER_PRESENCE_TIMEOUT_MS: ${presenceTimeoutMs} must be longer than NATTER_PRESENCE_HEARTBEAT_MS (${presenceHeartbeatMs}), or every connection flaps offline`);
   const replicasText = text("NATTER_STREAM_REPLICAS") ?? "1";
   const streamReplicas = Number(replicasText);
   if (![1, 3, 5].includes(streamReplicas)) problems.push(`NATTER_STREAM_REPLICAS: "${replicasText}" must be 1, 3 or 5`);
-  const leaseText = text("NATTER_PROJECTION_LEASE_MS") ?? "5000";
-  const projectionLeaseMs = Number(leaseText);
-  if (!Number.isInteger(projectionLeaseMs) || projectionLeaseMs < 300 || projectionLeaseMs > 600_000) {
-    problems.push(`NATTER_PROJECTION_LEASE_MS: "${leaseText}" must be a whole number of milliseconds from 300 to 600000`);
-  }
+  const projectionLeaseMs = millis("NATTER_PROJECTION_LEASE_MS", 5000, 300, 600_000);
   const logLevel = text("LOG_LEVEL") ?? "info";
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL: "${logLevel}" must be one of ${LOG_LEVELS.join(", ")}`);
 
@@ -108,6 +126,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: resolve(text("NATTER_DATA_DIR") ?? "./data"),
     port: port("PORT", 8080),
     rateLimit,
+    queryRateLimit: limit("NATTER_QUERY_RATE_LIMIT", { burst: 60, perSecond: 30 }),
+    httpRateLimit: limit("NATTER_HTTP_RATE_LIMIT", { burst: 120, perSecond: 60 }),
+    presenceTimeoutMs,
+    presenceHeartbeatMs,
     natsPort: port("NATTER_NATS_PORT", 4222),
     natsWsPort: port("NATTER_NATS_WS_PORT", 9222),
     natsMonitorPort: port("NATTER_NATS_MONITOR_PORT", 8222),

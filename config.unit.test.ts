@@ -27,3 +27,16 @@ test("values are taken as given", () => {
   const c = loadConfig({ NATS_URL: "nats://a:4222,nats://b:4222", NATTER_RATE_LIMIT: "off", PORT: "9000", NATTER_DATA_DIR: "/tmp/natter-x" });
   expect(c).toMatchObject({ natsUrl: "nats://a:4222,nats://b:4222", rateLimit: "off", port: 9000, dataDir: "/tmp/natter-x" });
 });
+
+test("the read side's limits and presence timing", () => {
+  expect(loadConfig({})).toMatchObject({ queryRateLimit: { burst: 60, perSecond: 30 }, httpRateLimit: { burst: 120, perSecond: 60 }, presenceHeartbeatMs: 10_000, presenceTimeoutMs: 30_000 });
+  expect(loadConfig({ NATTER_QUERY_RATE_LIMIT: "off", NATTER_HTTP_RATE_LIMIT: "10/5", NATTER_PRESENCE_TIMEOUT_MS: "5000", NATTER_PRESENCE_HEARTBEAT_MS: "1000" })).toMatchObject({
+    queryRateLimit: "off",
+    httpRateLimit: { burst: 10, perSecond: 5 },
+    presenceTimeoutMs: 5000,
+    presenceHeartbeatMs: 1000,
+  });
+  // A timeout no longer than the heartbeat would flap every connection offline.
+  expect(() => loadConfig({ NATTER_PRESENCE_TIMEOUT_MS: "1000", NATTER_PRESENCE_HEARTBEAT_MS: "1000" })).toThrow(/NATTER_PRESENCE_TIMEOUT_MS: 1000 must be longer than NATTER_PRESENCE_HEARTBEAT_MS/);
+  expect(() => loadConfig({ NATTER_QUERY_RATE_LIMIT: "fast" })).toThrow(/NATTER_QUERY_RATE_LIMIT:/);
+});

@@ -67,6 +67,13 @@ describe("npm start on embedded defaults", () => {
     const posted = await mustSend(nc, alice, "msg.post", { roomId, body: "hello from npm start" });
     expect(posted.result["seq"]).toBe(posted.seq);
 
+    // The read API on the same origin answers with the same token, and shows the post (read your writes).
+    const page = await fetch(`http://127.0.0.1:${port}/api/rooms/${roomId}/messages?minSeq=${posted.seq}`, { headers: { authorization: `Bearer ${aliceToken}` } });
+    expect(page.status).toBe(200);
+    expect(((await page.json()) as { messages: { body: string }[] }).messages.map((m) => m.body)).toEqual(["hello from npm start"]);
+    const viaNats = await nc.request(`q.${alice}.rooms`, "{}", { timeout: 5000 });
+    expect(viaNats.json<{ ok: boolean; result: { rooms: { roomId: string }[] } }>().result.rooms.map((r) => r.roomId)).toEqual([roomId]);
+
     // Without a token nothing connects; the replay service key from the data dir reads the log.
     await expect(connect({ servers: natsUrl!, maxReconnectAttempts: 0 })).rejects.toThrow(/Authorization Violation/);
     const keys = await loadOrCreateAuthKeys(join(dataDir, "auth", "nats-keys.json"));

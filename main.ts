@@ -22,10 +22,11 @@ import {
 } from "./auth/index.ts";
 import { startCommandService } from "./commands/index.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
-import { openDatabase, startProjections } from "./projections/index.ts";
+import { openDatabase, startLive, startPresence, startProjections } from "./projections/index.ts";
+import { startReadApi, type ReadApi } from "./read-api/index.ts";
 import { runtimeFilePath } from "./replay/context.ts";
 import { choosePort, createLogger, onShutdown, portIsFree } from "./runtime.ts";
-import { connectNats, startNatsServer, type NatsServer } from "./streams/index.ts";
+import { connectNats, EventStore, startNatsServer, type NatsServer } from "./streams/index.ts";
 
 /** The path under PORT where the development identity provider answers. */
 const IDP_PATH = "/realms/natter";
@@ -78,9 +79,11 @@ async function main(): Promise<void> {
     idp = await startDevIdp({ dataDir: config.dataDir, issuer, log: createLogger(config, "idp"), audience: config.oidcAudience });
   }
 
-  let health = () => ({ status: "starting" as string });
+  let health = async (): Promise<Record<string, unknown>> => ({ status: "starting" });
+  let readApi: ReadApi | undefined;
   const http = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0]!;
+    if (readApi?.handle(req, res)) return;
     if (idp !== undefined && (path === IDP_PATH || path.startsWith(`${IDP_PATH}/`))) {
       idp.handle(req, res);
       return;
@@ -93,9 +96,10 @@ async function main(): Promise<void> {
       return;
     }
     if (path === "/healthz") {
-      const h = health();
-      res.writeHead(h.status === "ok" ? 200 : 503, { "content-type": "application/json" });
-      res.end(JSON.stringify(h));
+      void health().then((h) => {
+        res.writeHead(h["status"] === "ok" ? 200 : 503, { "content-type": "application/json" });
+        res.end(JSON.stringify(h));
+      });
       return;
     }
     res.writeHead(404, { "content-type": "application/json" });
@@ -120,17 +124,11 @@ async function main(): Promise<void> {
     return nc;
   };
 
+  const verifier = createTokenVerifier({ issuer, audience: config.oidcAudience, jwksUri: config.oidcJwksUri, log: createLogger(config, "auth") });
   const callout =
     keys === undefined
       ? undefined
-      : await startAuthCallout(await connectAs("callout"), {
-          keys,
-          verify: ((v) => (t: string) => v.verify(t))(
-            createTokenVerifier({ issuer, audience: config.oidcAudience, jwksUri: config.oidcJwksUri, log: createLogger(config, "auth") }),
-          ),
-          log: createLogger(config, "auth"),
-          registry,
-        });
+      : await startAuthCallout(await connectAs("callout"), { keys, verify: (t: string) => verifier.verify(t), log: createLogger(config, "auth"), registry });
 
   const database = await openDatabase({ url: config.databaseUrl, pgliteDir: join(config.dataDir, "pglite") });
   log.info({ database: database.where, kind: database.kind }, config.databaseUrl ? "database: PostgreSQL" : "DATABASE_URL is not set: read models in PGlite under the data dir");
@@ -145,18 +143,52 @@ async function main(): Promise<void> {
     stream: { replicas: config.streamReplicas },
     leaseMs: config.projectionLeaseMs,
   });
+  const live = await startLive(projectionsNc, {
+    log: createLogger(config, "live"),
+    registry,
+    tasks: [
+      (l) =>
+        startPresence(projectionsNc, {
+          publishToRoom: l.publishToRoom,
+          log: createLogger(config, "presence"),
+          registry,
+          heartbeatMs: config.presenceHeartbeatMs,
+          timeoutMs: config.presenceTimeoutMs,
+          replicas: config.streamReplicas,
+        }),
+    ],
+  });
+  const gatewayNc = keys ? await connectAs("gateway") : commandsNc;
+  readApi = await startReadApi(gatewayNc, database.db, new EventStore(gatewayNc), {
+    log: createLogger(config, "read-api"),
+    registry,
+    verifier,
+    queryRateLimit: config.queryRateLimit,
+    httpRateLimit: config.httpRateLimit,
+    presenceTimeoutMs: config.presenceTimeoutMs,
+    replicas: config.streamReplicas,
+  });
   await writeFile(
     runtimeFilePath(config.dataDir),
     JSON.stringify({ pid: process.pid, natsUrl, databaseUrl: config.databaseUrl ?? null, pgliteDir: config.databaseUrl ? null : join(config.dataDir, "pglite") }),
   );
-  health = () => {
+  health = async () => {
     const up = connections.every((c) => !c.isClosed());
-    return { status: up ? "ok" : "down", nats: up ? "connected" : "closed", commandsInFlight: commands.inFlight, auth: callout ? "callout" : "off" };
+    const read = await readApi!.health();
+    return {
+      status: up && read.status === "ok" ? "ok" : "degraded",
+      nats: up ? "connected" : "closed",
+      database: read.database,
+      projections: read.projections,
+      commandsInFlight: commands.inFlight,
+      auth: callout ? "callout" : "off",
+    };
   };
 
   const lines = [
     "natter is up",
     `  web / health   ${origin}/healthz`,
+    `  read API       ${origin}/api/ (OpenAPI: ${origin}/api/openapi.json)`,
     `  NATS           ${natsUrl}`,
     ...(embedded?.wsPort ? [`  NATS WebSocket ws://localhost:${embedded.wsPort}`] : []),
     ...(embedded ? [`  NATS monitor   http://127.0.0.1:${monitor!.port} (loopback only)`] : []),
@@ -175,7 +207,9 @@ async function main(): Promise<void> {
 
   onShutdown(log, async () => {
     http.close();
+    await readApi?.drain();
     await commands.drain();
+    await live.stop();
     await projections.stop();
     await callout?.drain();
     await Promise.all(connections.map((c) => c.close()));

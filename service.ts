@@ -5,11 +5,14 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { startCommandService } from "./commands/index.ts";
-import { openDatabase, startProjections } from "./projections/index.ts";
+import { openDatabase, startLive, startPresence, startProjections } from "./projections/index.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { createLogger, onShutdown } from "./runtime.ts";
 import { readFile } from "node:fs/promises";
-import { connectNats, type ServiceCredentials } from "./streams/index.ts";
+import { createServer } from "node:http";
+import { collectDefaultMetrics, Registry } from "prom-client";
+import { startReadApi } from "./read-api/index.ts";
+import { connectNats, EventStore, type ServiceCredentials } from "./streams/index.ts";
 import { createTokenVerifier, loadOrCreateAuthKeys, serviceInboxPrefix, startAuthCallout, type ServiceName } from "./auth/index.ts";
 
 type Part = {
@@ -56,6 +59,69 @@ const PARTS: Record<string, Part> = {
           await database.close();
         },
       };
+    },
+  },
+  "read-api": {
+    credentials: seedFile("gateway"),
+    about: "the read API: HTTP on PORT (/api/, /healthz, /metrics) and NATS queries q.<uid>.<query> in queue group 'read-api'",
+    start: async (nc, config) => {
+      if (config.databaseUrl === undefined) throw new Error("DATABASE_URL is not set: the read API run alone reads the projections' PostgreSQL");
+      if (config.oidcIssuer === undefined) throw new Error("OIDC_ISSUER is not set: the read API run alone checks tokens of a real issuer (npm start runs the development one)");
+      const log = createLogger(config, "read-api");
+      const database = await openDatabase({ url: config.databaseUrl });
+      const registry = new Registry();
+      collectDefaultMetrics({ register: registry });
+      const api = await startReadApi(nc, database.db, new EventStore(nc), {
+        log,
+        registry,
+        verifier: createTokenVerifier({ issuer: config.oidcIssuer, audience: config.oidcAudience, jwksUri: config.oidcJwksUri, log }),
+        queryRateLimit: config.queryRateLimit,
+        httpRateLimit: config.httpRateLimit,
+        presenceTimeoutMs: config.presenceTimeoutMs,
+        replicas: config.streamReplicas,
+      });
+      const http = createServer((req, res) => {
+        if (api.handle(req, res)) return;
+        const path = (req.url ?? "/").split("?")[0];
+        if (path === "/metrics") {
+          void registry.metrics().then((text) => res.writeHead(200, { "content-type": registry.contentType }).end(text));
+        } else if (path === "/healthz") {
+          void api.health().then((h) => res.writeHead(h.status === "ok" ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify(h)));
+        } else res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "not_found", message: `no such path: ${path}` } }));
+      });
+      await new Promise<void>((resolve, reject) => {
+        http.once("error", (err) => reject(new Error(`cannot listen on port ${config.port} (${err.message}): set PORT to a free port`)));
+        http.listen(config.port, "::", resolve);
+      });
+      log.info({ port: config.port }, "read API listening");
+      return {
+        async drain() {
+          http.close();
+          await api.drain();
+          await database.close();
+        },
+      };
+    },
+  },
+  live: {
+    credentials: seedFile("projections"),
+    about: "live delivery: the fan-out to live.room.* and deliver.<uid>.>, typing and presence; one active instance, others stand by",
+    start: async (nc, config) => {
+      const log = createLogger(config, "live");
+      const live = await startLive(nc, {
+        log,
+        tasks: [
+          (l) =>
+            startPresence(nc, {
+              publishToRoom: l.publishToRoom,
+              log: createLogger(config, "presence"),
+              heartbeatMs: config.presenceHeartbeatMs,
+              timeoutMs: config.presenceTimeoutMs,
+              replicas: config.streamReplicas,
+            }),
+        ],
+      });
+      return { drain: () => live.stop() };
     },
   },
   commands: {

@@ -15,7 +15,7 @@ export const userInboxPrefix = (userId: string): string => `_INBOX.${userId}`;
 /**
  * A user's NATS permissions by realm role (DESIGN.md, "Auth"): publish only on their own
  * `cmd.<uid>.>` (`admin`: also `admincmd.<uid>.>`; no role: only `cmd.<uid>.user.profile`) and
- * `q.<uid>.>`, and the presence and typing subjects of their own; subscribe only to their own
+ * `q.<uid>.>` (`admin`: also `adminq.<uid>.>`), and the presence and typing subjects of their own; subscribe only to their own
  * `deliver.<uid>.>`, the public rooms' `live.room.*` and their own inbox `_INBOX.<uid>.>`;
  * one reply per request. Everything else is denied, explicitly for the sensitive subjects.
  */
@@ -23,15 +23,15 @@ export function userPermissions(userId: string, role: RealmRole): Permissions {
   const pub =
     role === "none"
       ? [`cmd.${userId}.user.profile`, `q.${userId}.>`, `presence.${userId}`]
-      : [`cmd.${userId}.>`, `q.${userId}.>`, `presence.${userId}`, `typing.${userId}.>`, ...(role === "admin" ? [`admincmd.${userId}.>`] : [])];
+      : [`cmd.${userId}.>`, `q.${userId}.>`, `presence.${userId}`, `typing.${userId}.>`, ...(role === "admin" ? [`admincmd.${userId}.>`, `adminq.${userId}.>`] : [])];
   // Allow wins over deny only where a subject is allowed and not denied: keep the user's own
   // subjects out of the deny patterns by denying others' explicitly instead of wildcards that cover them.
-  const denyPub = ["ev.>", "$JS.>", "$KV.>", "$SYS.>", "$O.>", "_INBOX.>", "natter.>", "live.>", "deliver.>", ...(role === "admin" ? [] : ["admincmd.>"])];
+  const denyPub = ["ev.>", "$JS.>", "$KV.>", "$SYS.>", "$O.>", "_INBOX.>", "natter.>", "live.>", "deliver.>", ...(role === "admin" ? [] : ["admincmd.>", "adminq.>"])];
   return {
     pub: { allow: pub, deny: denyPub },
     sub: {
       allow: [`deliver.${userId}.>`, "live.room.*", `${userInboxPrefix(userId)}.>`],
-      deny: ["ev.>", "$JS.>", "$KV.>", "$SYS.>", "$O.>", "natter.>", "cmd.>", "admincmd.>", "q.>"],
+      deny: ["ev.>", "$JS.>", "$KV.>", "$SYS.>", "$O.>", "natter.>", "cmd.>", "admincmd.>", "q.>", "adminq.>", "presence.>", "typing.>"],
     },
     resp: { max: 1, ttl: 0 },
   };
@@ -52,9 +52,20 @@ export function servicePermissions(name: ServiceName): Permissions {
     case "projections":
       return {
         pub: {
-          allow: [...js, "$JS.API.CONSUMER.>", "$JS.ACK.>", "$JS.FC.>", "natter.projection.>", ...kv(["members", "user_rooms", "natter_locks", "natter_checkpoints", "snapshots", "commands"]), inbox],
+          allow: [
+            ...js,
+            "$JS.API.CONSUMER.>",
+            "$JS.ACK.>",
+            "$JS.FC.>",
+            "natter.projection.>",
+            "live.>",
+            "deliver.>",
+            ...kv(["members", "user_rooms", "natter_locks", "natter_checkpoints", "snapshots", "commands", "presence"]),
+            inbox,
+          ],
         },
-        sub: { allow: [inbox] },
+        // The live part (fan-out, typing, presence) runs with the projectors.
+        sub: { allow: [inbox, "typing.*.*", "presence.*"] },
       };
     case "replay":
       return {
@@ -63,8 +74,10 @@ export function servicePermissions(name: ServiceName): Permissions {
       };
     case "gateway":
       return {
-        pub: { allow: ["cmd.>", "admincmd.>", "q.>", "live.>", "deliver.>", ...js, inbox] },
-        sub: { allow: [inbox, "natter.projection.>", "live.>", "deliver.>"] },
+        pub: { allow: ["cmd.>", "admincmd.>", "q.>", "adminq.>", "live.>", "deliver.>", ...js, ...kv(["members", "user_rooms", "read_markers", "presence", "natter_checkpoints"]), inbox] },
+        // The read API: queries over NATS in queue group `read-api`.
+        sub: { allow: [inbox, "natter.projection.>", "live.>", "deliver.>", "q.>", "adminq.>"] },
+        resp: { max: 1, ttl: 0 },
       };
   }
 }

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "vitest";
 import { InvalidError } from "../domain/index.ts";
 import { KeyedQueue } from "./keyedQueue.ts";
-import { parseRateLimit, RateLimiter } from "./rateLimiter.ts";
+import { parseRateLimit, RateLimiter } from "../domain/rateLimit.ts";
 import { parseCommandSubject } from "./subject.ts";
 
 describe("command subjects", () => {
@@ -37,7 +37,7 @@ describe("rate limits", () => {
 
   test("off never limits", () => {
     const l = new RateLimiter("off");
-    for (let i = 0; i < 1000; i++) expect(l.take("a")).toBe(0);
+    for (let i = 0; i < 1000; i++) expect(l.take("a", i)).toBe(0);
   });
 });
 

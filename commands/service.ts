@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import { RateLimitedError, UnavailableError } from "../domain/index.ts";
 import { AggregateRepository, ensureBuckets, ensureEventStream, EventStore, type EventStreamOptions } from "../streams/index.ts";
 import { CommandHandler, errorReply, type CommandReply } from "./handler.ts";
-import { RateLimiter, type RateLimit } from "./rateLimiter.ts";
+import { RateLimiter, type RateLimit } from "../domain/index.ts";
 import { parseCommandSubject } from "./subject.ts";
 
 /** The queue group every command-service instance joins, so instances share the work. */
@@ -67,7 +67,7 @@ export async function startCommandService(nc: NatsConnection, options: CommandSe
         log.info({ subject: msg.subject, outcome: "invalid", ms: +(performance.now() - started).toFixed(2) }, "command");
         return;
       }
-      const wait = limiter.take(subject.userId);
+      const wait = limiter.take(subject.userId, Date.now());
       if (wait > 0) {
         respond(msg, errorReply(new RateLimitedError(`too many commands; try again in ${wait} ms`, { details: { retryAfterMs: wait } })));
         log.info({ user: subject.userId, action: subject.action, outcome: "rate_limited", ms: +(performance.now() - started).toFixed(2) }, "command");

@@ -39,3 +39,7 @@ export type { UserAction, UserCommand } from "./user/commands.ts";
 export { initialUserState } from "./user/state.ts";
 export type { UserState } from "./user/state.ts";
 export { decideUser, evolveUser, userDecider } from "./user/decider.ts";
+export { LiveEvent, liveSubjects, PRESENCE_STATUSES, PresenceHeartbeat } from "./live.ts";
+export type { PresenceStatus } from "./live.ts";
+export { parseRateLimit, RateLimiter } from "./rateLimit.ts";
+export type { RateLimit } from "./rateLimit.ts";

@@ -29,7 +29,7 @@ export class RateLimiter {
   constructor(private readonly limit: RateLimit) {}
 
   /** Spends a token of `key`; 0 when allowed, else the wait in milliseconds. */
-  take(key: string, now: number = Date.now()): number {
+  take(key: string, now: number): number {
     if (this.limit === "off") return 0;
     const { burst, perSecond } = this.limit;
     this.sweep(now);

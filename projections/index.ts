@@ -26,3 +26,13 @@ export { MaintenanceError, rebuild, rebuildKv, rebuildPg, resolveFailures, verif
 export type { Difference, FailureResult, MaintenanceDeps, MaintenanceProgress, RebuildResult } from "./maintenance.ts";
 export { aggregateSubject, auditFromLog, auditFromReadModel, auditRowOf, matchesAudit } from "./audit/query.ts";
 export type { AuditFilter, AuditRow } from "./audit/query.ts";
+export { PRESENCE_LEASE_KEY, presenceStatuses, startPresence } from "./live/presence.ts";
+export type { Presence, PresenceOptions } from "./live/presence.ts";
+export { FANOUT_LEASE_KEY, FANOUT_REACHED_KEY, FANOUT_SUBJECTS, startFanout } from "./live/fanout.ts";
+export type { FanoutOptions, FanoutStatus, LiveFanout, LiveTask, Stoppable } from "./live/fanout.ts";
+export { startLive } from "./live/live.ts";
+export type { LiveOptions } from "./live/live.ts";
+export { liveMetrics } from "./live/liveMetrics.ts";
+export type { LiveMetrics } from "./live/liveMetrics.ts";
+export { parseTypingSubject, startTyping, TYPING_SUBJECTS } from "./live/typing.ts";
+export type { TypingFanout, TypingOptions } from "./live/typing.ts";

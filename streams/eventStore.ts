@@ -123,6 +123,16 @@ export class EventStore {
     }
   }
 
+  /** The sequence of the last event in the log, 0 when it is empty. */
+  async lastSeq(): Promise<number> {
+    const jsm = await this.jsmPromise;
+    try {
+      return (await jsm.streams.info(EVENT_STREAM)).state.last_seq;
+    } catch (err) {
+      throw new UnavailableError("could not read the event log's state", { cause: err });
+    }
+  }
+
   /** The sequence of the last event on `subject`, 0 when it has none. */
   async lastSeqOf(subject: string): Promise<number> {
     const jsm = await this.jsmPromise;

@@ -103,7 +103,7 @@ export async function ensureEventStream(nc: NatsConnection, options: EventStream
   return { info, warnings };
 }
 
-/** The KV buckets natter keeps beside the log; each is rebuildable from it. */
+/** The KV buckets natter keeps beside the log; each is rebuildable from it, but `presence`, which is ephemeral. */
 export const BUCKETS = {
   /** Snapshots of long aggregates: `<kind>.<id…>` → `{ seq, state }`. */
   snapshots: { history: 1, description: "natter: aggregate snapshots" },
@@ -113,6 +113,12 @@ export const BUCKETS = {
   members: { history: 1, description: "natter: room members" },
   /** The reverse index: `<userId>.<roomId>`. */
   user_rooms: { history: 1, description: "natter: a user's rooms" },
+  /**
+   * Presence (projections/live/presence.ts): `<userId>.<connectionId>` → `{ status, at }` per
+   * connection, each written with a per-message TTL (so `markerTTL`, which turns per-message TTLs
+   * on; the expiry markers it leaves live that long), and `<userId>` → the status last announced.
+   */
+  presence: { history: 1, markerTTL: 60_000, description: "natter: presence by user and connection" },
 } as const;
 export type BucketName = keyof typeof BUCKETS;
 

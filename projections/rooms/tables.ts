@@ -1,4 +1,4 @@
-import { bigint, boolean, pgSchema, primaryKey, text, timestamp } from "drizzle-orm/pg-core";
+import { bigint, boolean, index, pgSchema, primaryKey, text, timestamp } from "drizzle-orm/pg-core";
 
 /** The rooms read model's tables in the schema `name` (the live one is `natter_rooms`). */
 export function roomsTables(name: string) {
@@ -28,7 +28,8 @@ export function roomsTables(name: string) {
         joinedSeq: seq("joined_seq").notNull(),
         joinedAt: timestamp("joined_at", { withTimezone: true, mode: "string" }).notNull(),
       },
-      (t) => [primaryKey({ columns: [t.roomId, t.userId] })],
+      // By user: a user's rooms (the read API's /api/rooms).
+      (t) => [primaryKey({ columns: [t.roomId, t.userId] }), index("room_members_user").on(t.userId)],
     ),
     /** Open invitations. */
     invites: s.table(

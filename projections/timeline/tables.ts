@@ -1,3 +1,4 @@
+import { sql } from "drizzle-orm";
 import { bigint, boolean, index, integer, pgSchema, primaryKey, text, timestamp } from "drizzle-orm/pg-core";
 
 /** The timeline read model's tables in the schema `name` (the live one is `natter_timeline`). */
@@ -31,6 +32,8 @@ export function timelineTables(name: string) {
         index("messages_room_seq").on(t.roomId, t.seq),
         index("messages_thread").on(t.roomId, t.threadRootId, t.seq),
         index("messages_room_updated").on(t.roomId, t.updatedSeq),
+        // Full-text search (the read API's /api/search): the `simple` configuration, no stemming.
+        index("messages_body_search").using("gin", sql`to_tsvector('simple', ${t.body})`),
       ],
     ),
     /** A message's earlier bodies, one row per edit. */

@@ -1,0 +1,1 @@
+CREATE INDEX "room_members_user" ON "natter_rooms"."room_members" USING btree ("user_id");

@@ -1,0 +1,10 @@
+export { readableRoom } from "./access.ts";
+export type { Caller, RoomAccess } from "./access.ts";
+export { openApiDocument } from "./openapi.ts";
+export { QUERIES } from "./queries.ts";
+export { READ_MARKERS_BUCKET } from "./readMarkers.ts";
+export { ROUTES, matchRoute } from "./routes.ts";
+export { inputs, outputs } from "./schemas.ts";
+export type { Input, Message, Output, QueryName } from "./schemas.ts";
+export { MAX_QUERY_BYTES, MAX_URL_LENGTH, startReadApi } from "./service.ts";
+export type { ReadApi, ReadApiOptions } from "./service.ts";

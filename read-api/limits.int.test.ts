@@ -1,0 +1,98 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTokenVerifier } from "../auth/index.ts";
+import { MAX_QUERY_BYTES, MAX_URL_LENGTH, startReadApi } from "./index.ts";
+import { startReadHarness, type ReadHarness } from "../test/readHarness.ts";
+
+let h: ReadHarness;
+let roomId: string;
+
+beforeAll(async () => {
+  // Five queries per user, refilled slowly enough that the test never sees a refill.
+  h = await startReadHarness({ queryRateLimit: { burst: 5, perSecond: 0.01 } });
+  roomId = (await h.users.alice.cmd("room.create", { name: "limits", kind: "public" })).result["roomId"] as string;
+  await h.caughtUp();
+}, 60_000);
+
+afterAll(async () => {
+  await h?.stop();
+});
+
+describe("request limits, each with a clear error", () => {
+  it("a body over the limit is 413, a request target over the limit 414", async () => {
+    const { charlie } = h.users;
+    const big = await charlie.post(`/api/rooms/${roomId}/read`, { seq: 1, pad: "x".repeat(MAX_QUERY_BYTES) });
+    expect(big.status).toBe(413);
+    expect(big.body.error.message).toContain(`${MAX_QUERY_BYTES} bytes`);
+    const long = await charlie.get(`/api/rooms/${roomId}/messages?pad=${"y".repeat(MAX_URL_LENGTH)}`);
+    expect(long.status).toBe(414);
+  });
+
+  it("malformed requests: no token, a bad token, bad JSON, a wrong content type, an unknown path, a wrong method", async () => {
+    const { charlie } = h.users;
+    const none = await h.fetchApi(`/api/rooms`);
+    expect(none.status).toBe(401);
+    expect(none.body.error.message).toContain("Bearer");
+    const forged = await h.fetchApi(`/api/rooms`, { headers: { authorization: `Bearer ${charlie.token.slice(0, -4)}AAAA` } });
+    expect(forged.status).toBe(401);
+    const auth = { authorization: `Bearer ${charlie.token}` };
+    const badJson = await h.fetchApi(`/api/rooms/${roomId}/read`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: "{seq:" });
+    expect(badJson).toMatchObject({ status: 400, body: { error: { code: "invalid", message: "the body is not JSON" } } });
+    const form = await h.fetchApi(`/api/rooms/${roomId}/read`, { method: "POST", headers: { ...auth, "content-type": "text/plain" }, body: "seq=1" });
+    expect(form.status).toBe(400);
+    expect((await h.fetchApi(`/api/nothing/here`, { headers: auth })).status).toBe(404);
+    expect((await h.fetchApi(`/api/rooms`, { method: "DELETE", headers: auth })).status).toBe(405);
+  });
+
+  it("a NATS query over the size limit or not an object is refused", async () => {
+    const { dave } = h.users;
+    const big = await dave.nc.request(`q.${dave.id}.rooms`, JSON.stringify({ pad: "z".repeat(MAX_QUERY_BYTES) }), { timeout: 5000 });
+    expect(big.json()).toMatchObject({ ok: false, error: { code: "invalid" } });
+    const list = await dave.nc.request(`q.${dave.id}.rooms`, "[1,2]", { timeout: 5000 });
+    expect(list.json()).toMatchObject({ ok: false, error: { code: "invalid", message: "the query body must be a JSON object" } });
+  });
+
+  it("queries are limited per user, over HTTP and NATS together, with the time to wait", async () => {
+    const { bob, alice } = h.users;
+    for (let i = 0; i < 3; i++) expect((await bob.get(`/api/rooms`)).status).toBe(200);
+    for (let i = 0; i < 2; i++) expect((await bob.q("rooms")).ok).toBe(true);
+    const over = await bob.get(`/api/rooms`);
+    expect(over.status).toBe(429);
+    expect(over.body.error.code).toBe("rate_limited");
+    expect(over.body.error.details.retryAfterMs).toBeGreaterThan(0);
+    expect(Number(over.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(await bob.q("rooms")).toMatchObject({ ok: false, error: { code: "rate_limited" } });
+    // Another user is not held back by bob.
+    expect((await alice.get(`/api/rooms`)).status).toBe(200);
+  });
+
+  it("HTTP is limited per address", async () => {
+    const log = pino({ level: "silent" });
+    const gateway = await h.sys.service("gateway");
+    const api = await startReadApi(gateway, h.database.db, h.store, {
+      log,
+      verifier: createTokenVerifier({ issuer: h.issuer.issuer, audience: "natter" }),
+      queryRateLimit: "off",
+      httpRateLimit: { burst: 3, perSecond: 0.01 },
+    });
+    const server = createServer((req, res) => void api.handle(req, res));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const statuses: number[] = [];
+      // Requests without a token count too: the address pays before anything else is checked.
+      for (const token of [h.users.dave.token, undefined, h.users.alice.token, h.users.alice.token]) {
+        const res = await fetch(`${base}/api/rooms/public`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+        statuses.push(res.status);
+        if (res.status === 429) expect(((await res.json()) as { error: { message: string } }).error.message).toContain("address");
+      }
+      expect(statuses).toEqual([200, 401, 200, 429]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+      await api.drain();
+    }
+  });
+});

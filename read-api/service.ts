@@ -1,0 +1,245 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { headers as natsHeaders, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import { Counter, Histogram, type Registry } from "prom-client";
+import { InvalidError, NatterError, UnauthenticatedError, type RateLimit } from "../domain/index.ts";
+import type { TokenVerifier, VerifiedToken } from "../auth/index.ts";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { presenceStatuses, type Db } from "../projections/index.ts";
+import type { EventStore } from "../streams/index.ts";
+import type { Caller } from "./access.ts";
+import { CheckpointWatch } from "./checkpoints.ts";
+import { openApiDocument } from "./openapi.ts";
+import { assertAllowed, parseInput, QUERIES, QueryLimiter, queryOfNatsName, type QueryDeps } from "./queries.ts";
+import { ReadMarkers } from "./readMarkers.ts";
+import { matchRoute } from "./routes.ts";
+import type { QueryName } from "./schemas.ts";
+
+export type ReadApiOptions = {
+  log: Logger;
+  registry?: Registry;
+  /** Checks bearer tokens on HTTP (absent: HTTP answers 503). */
+  verifier?: TokenVerifier;
+  /** A connection silent this long is offline when presence is read from the `presence` bucket (default 30 s). */
+  presenceTimeoutMs?: number;
+  /** Per-user query limit, on HTTP and NATS together (default 60 burst, 30 a second). */
+  queryRateLimit?: RateLimit;
+  /** Per-address HTTP limit (default 120 burst, 60 a second). */
+  httpRateLimit?: RateLimit;
+  /** How long a query waits for its `minSeq` (default 2 s). */
+  minSeqTimeoutMs?: number;
+  /** Replicas of the read markers bucket. */
+  replicas?: number;
+};
+
+/** The largest request body (HTTP) or query payload (NATS), in bytes. */
+export const MAX_QUERY_BYTES = 16 * 1024;
+/** The longest request target on HTTP, in characters. */
+export const MAX_URL_LENGTH = 4096;
+const STATUS: Record<string, number> = { invalid: 400, unauthenticated: 401, forbidden: 403, not_found: 404, conflict: 409, rate_limited: 429, unavailable: 503 };
+const PROJECTIONS_READ = ["rooms", "timeline", "audit"] as const;
+
+/** The read API: queries over HTTP (`handle`) and NATS (`q.<uid>.<query>`, `adminq.<uid>.audit`). */
+export type ReadApi = {
+  /** Answers a request under `/api/`; returns false for any other path. */
+  handle(req: IncomingMessage, res: ServerResponse): boolean;
+  /** One query as the caller, as both transports run it; `stale` when `minSeq` was not reached in time. */
+  execute(name: QueryName, caller: Caller, raw: Record<string, unknown>): Promise<{ result: unknown; stale: boolean }>;
+  health(): Promise<{ status: "ok" | "degraded"; nats: string; database: string; projections: Record<string, { checkpoint: number; behind: number }> }>;
+  drain(): Promise<void>;
+};
+
+/**
+ * Starts the read API on `nc` (queue group `read-api`) over the read models in `db`, and returns
+ * its HTTP handler for the caller's server. Creates the read markers' bucket and table if missing.
+ */
+export async function startReadApi(nc: NatsConnection, db: Db, store: EventStore, options: ReadApiOptions): Promise<ReadApi> {
+  const { log } = options;
+  const markers = await ReadMarkers.open(nc, db, { replicas: options.replicas });
+  const jsm = await jetstreamManager(nc);
+  const deps: QueryDeps = {
+    db,
+    markers,
+    presenceOf: async (ids) => (ids.length === 0 ? {} : presenceStatuses(jsm, ids, options.presenceTimeoutMs ?? 30_000, Date.now())),
+  };
+  const watch = new CheckpointWatch(nc, db, store, options.minSeqTimeoutMs);
+  const perUser = new QueryLimiter(options.queryRateLimit ?? { burst: 60, perSecond: 30 });
+  const perAddress = new QueryLimiter(options.httpRateLimit ?? { burst: 120, perSecond: 60 });
+  const duration = options.registry
+    ? new Histogram({ name: "natter_query_seconds", help: "read API queries by name, transport and outcome", labelNames: ["query", "transport", "outcome"], registers: [options.registry], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2] })
+    : undefined;
+  const refused = options.registry ? new Counter({ name: "natter_http_refused_total", help: "HTTP requests refused before a query ran, by code", labelNames: ["code"], registers: [options.registry] }) : undefined;
+  const tokens = new TokenCache(options.verifier);
+  const openapi = JSON.stringify(openApiDocument());
+
+  async function execute(name: QueryName, caller: Caller, raw: Record<string, unknown>) {
+    perUser.take(caller.userId, "queries");
+    assertAllowed(name, caller);
+    const input = parseInput(name, raw);
+    // `changes` answers everything up to where the timeline stands: wait until it has applied the
+    // log as it is now, so a client that subscribed first misses nothing between.
+    const minSeq = name === "changes" ? Math.max((input as { minSeq?: number }).minSeq ?? 0, await store.lastSeq()) : ((input as { minSeq?: number }).minSeq ?? 0);
+    const stale = minSeq > 0 && !(await watch.reached(QUERIES[name].reads, minSeq));
+    const result = await (QUERIES[name].run as (d: QueryDeps, c: Caller, i: unknown) => Promise<unknown>)(deps, caller, input);
+    return { result, stale };
+  }
+
+  const answerError = (err: unknown) => {
+    if (err instanceof NatterError) return err;
+    log.error({ err }, "read API: query failed");
+    return null;
+  };
+
+  async function serve(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const started = performance.now();
+    let name: string = "unknown";
+    try {
+      perAddress.take(req.socket.remoteAddress ?? "?", "requests from this address");
+      if ((req.url ?? "").length > MAX_URL_LENGTH) return send(res, 414, { error: { code: "invalid", message: `the request target is longer than ${MAX_URL_LENGTH} characters` } });
+      if (url.pathname === "/api/openapi.json" && req.method === "GET") {
+        res.writeHead(200, { "content-type": "application/json" }).end(openapi);
+        return;
+      }
+      const route = matchRoute(req.method ?? "GET", url.pathname);
+      if (route === null) throw new NotFoundPath(url.pathname);
+      if (route === "method") return send(res, 405, { error: { code: "invalid", message: `${req.method} is not allowed on ${url.pathname}` } });
+      name = route.query;
+      const auth = req.headers.authorization;
+      if (auth === undefined || !/^Bearer [A-Za-z0-9._~+/=-]+$/.test(auth)) throw new UnauthenticatedError("send Authorization: Bearer <access token>");
+      const who = await tokens.verify(auth.slice(7));
+      const caller: Caller = { userId: who.userId, admin: who.realmRole === "admin" };
+      const raw: Record<string, unknown> = { ...Object.fromEntries(url.searchParams), ...route.params };
+      if (req.method === "POST") Object.assign(raw, await readJsonBody(req), route.params);
+      const { result, stale } = await execute(route.query, caller, raw);
+      duration?.observe({ query: name, transport: "http", outcome: "ok" }, (performance.now() - started) / 1000);
+      send(res, 200, result, stale);
+    } catch (err) {
+      const known = err instanceof NotFoundPath ? err : answerError(err);
+      const code = known?.code ?? "internal";
+      refused?.inc({ code });
+      duration?.observe({ query: name, transport: "http", outcome: code }, (performance.now() - started) / 1000);
+      const status = known instanceof BodyTooLarge ? 413 : (STATUS[code] ?? 500);
+      const extra: Record<string, string> = known?.code === "rate_limited" ? { "retry-after": String(Math.ceil(Number(known.details?.["retryAfterMs"] ?? 1000) / 1000)) } : {};
+      send(res, status, { error: known?.toJSON() ?? { code: "unavailable", message: "the read API failed to answer: try again" } }, false, extra);
+    }
+  }
+
+  const subs: Subscription[] = ["q.>", "adminq.>"].map((subject) =>
+    nc.subscribe(subject, {
+      queue: "read-api",
+      callback: (err, m) => {
+        if (err) return;
+        const started = performance.now();
+        const parts = m.subject.split(".");
+        const name = queryOfNatsName.get(parts.slice(2).join("."));
+        const reply = (body: unknown, stale = false) => {
+          if (m.reply === undefined) return;
+          const h = natsHeaders();
+          if (stale) h.set("Natter-Stale", "1");
+          m.respond(JSON.stringify(body), { headers: h });
+        };
+        void (async () => {
+          try {
+            if (name === undefined) throw new InvalidError(`no query ${parts.slice(2).join(".")}: ask one of ${[...queryOfNatsName.keys()].join(", ")}`);
+            if (m.data.length > MAX_QUERY_BYTES) throw new InvalidError(`the query is larger than ${MAX_QUERY_BYTES} bytes`);
+            let raw: unknown = {};
+            if (m.data.length > 0) {
+              try {
+                raw = JSON.parse(m.string());
+              } catch {
+                throw new InvalidError("the query body is not JSON");
+              }
+            }
+            if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new InvalidError("the query body must be a JSON object");
+            const { result, stale } = await execute(name, { userId: parts[1]!, admin: parts[0] === "adminq" }, raw as Record<string, unknown>);
+            duration?.observe({ query: name, transport: "nats", outcome: "ok" }, (performance.now() - started) / 1000);
+            reply({ ok: true, result }, stale);
+          } catch (e) {
+            const known = answerError(e);
+            duration?.observe({ query: name ?? "unknown", transport: "nats", outcome: known?.code ?? "internal" }, (performance.now() - started) / 1000);
+            reply({ ok: false, error: known?.toJSON() ?? { code: "unavailable", message: "the read API failed to answer: try again" } });
+          }
+        })();
+      },
+    }),
+  );
+
+  return {
+    execute,
+    handle(req, res) {
+      const url = new URL(req.url ?? "/", "http://natter");
+      if (!url.pathname.startsWith("/api/") && url.pathname !== "/api") return false;
+      void serve(req, res, url);
+      return true;
+    },
+    async health() {
+      const [database, projections] = await Promise.all([watch.databaseUp(), watch.lag(PROJECTIONS_READ).catch(() => ({}))]);
+      const nats = nc.isClosed() ? "closed" : "connected";
+      return { status: database && nats === "connected" ? "ok" : "degraded", nats, database: database ? "up" : "down", projections };
+    },
+    async drain() {
+      for (const s of subs) s.unsubscribe();
+      watch.stop();
+    },
+  };
+}
+
+/** No route under /api/ matches. */
+class NotFoundPath extends NatterError {
+  readonly code = "not_found" as const;
+  constructor(path: string) {
+    super(`no such path: ${path} (see /api/openapi.json)`);
+  }
+}
+
+/** A request body over the limit. */
+class BodyTooLarge extends InvalidError {}
+
+function send(res: ServerResponse, status: number, body: unknown, stale = false, extra: Record<string, string> = {}): void {
+  if (res.headersSent) return;
+  res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store", ...(stale ? { "natter-stale": "1" } : {}), ...extra });
+  res.end(JSON.stringify(body));
+}
+
+/** Reads a JSON object body of at most MAX_QUERY_BYTES. */
+async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  if (!/^application\/json\b/i.test(req.headers["content-type"] ?? "")) throw new InvalidError("send the body as application/json");
+  if (Number(req.headers["content-length"] ?? 0) > MAX_QUERY_BYTES) throw new BodyTooLarge(`the body is larger than ${MAX_QUERY_BYTES} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_QUERY_BYTES) throw new BodyTooLarge(`the body is larger than ${MAX_QUERY_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  } catch {
+    throw new InvalidError("the body is not JSON");
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new InvalidError("the body must be a JSON object");
+  return body as Record<string, unknown>;
+}
+
+/**
+ * Verified tokens, kept until they expire, so a client's requests cost one signature check per
+ * token rather than one per request. Bounded: the oldest entries go first.
+ */
+class TokenCache {
+  private readonly cache = new Map<string, VerifiedToken>();
+  constructor(
+    private readonly verifier: TokenVerifier | undefined,
+    private readonly max = 10_000,
+  ) {}
+
+  async verify(token: string): Promise<VerifiedToken> {
+    const hit = this.cache.get(token);
+    if (hit !== undefined && hit.exp * 1000 > Date.now()) return hit;
+    if (this.verifier === undefined) throw new UnauthenticatedError("this read API checks no tokens (no issuer configured)");
+    const v = await this.verifier.verify(token);
+    if (this.cache.size >= this.max) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(token, v);
+    return v;
+  }
+}

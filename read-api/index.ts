@@ -1,7 +1,7 @@
 export { readableRoom } from "./access.ts";
 export type { Caller, RoomAccess } from "./access.ts";
 export { openApiDocument } from "./openapi.ts";
-export { QUERIES } from "./queries.ts";
+export { QUERIES, queryOfNatsName } from "./queries.ts";
 export { READ_MARKERS_BUCKET } from "./readMarkers.ts";
 export { ROUTES, matchRoute } from "./routes.ts";
 export { inputs, outputs } from "./schemas.ts";

@@ -37,5 +37,28 @@ export function validateResponse(method: string, pathAndQuery: string, status: n
   validated.set(`${method} ${template}`, (validated.get(`${method} ${template}`) ?? 0) + 1);
 }
 
+/**
+ * Throws unless a NATS query's answer matches the OpenAPI document: `{ ok: true, result }` with the
+ * result as the HTTP operation of the same query answers it, or `{ ok: false, error }` shaped as
+ * its error body.
+ */
+export function validateNatsAnswer(query: string, answer: unknown): void {
+  const a = answer as { ok?: unknown; result?: unknown; error?: unknown };
+  const op = operations.get(query);
+  if (op === undefined) {
+    if (a.ok === false && isErrorBody(a)) return;
+    throw new Error(`q.${query}: no operation of the OpenAPI document answers this query`);
+  }
+  const [key, response] = a.ok === true ? [`nats ${query} 200`, op.responses["200"]!] : [`nats ${query} error`, op.responses["400"]!];
+  const body = a.ok === true ? a.result : { error: a.error };
+  let validate = compiled.get(key);
+  if (validate === undefined) compiled.set(key, (validate = ajv.compile(response.content["application/json"].schema)));
+  if (typeof a.ok !== "boolean" || !validate(body)) throw new Error(`${key}: the answer does not match the OpenAPI document: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(answer).slice(0, 500)}`);
+  validated.set(`nats ${query}`, (validated.get(`nats ${query}`) ?? 0) + 1);
+}
+
+/** Each operation by its query name (operationId). */
+const operations = new Map(Object.values(doc.paths).flatMap((methods) => Object.values(methods).map((op) => [(op as Operation & { operationId: string }).operationId, op] as const)));
+
 const literalSegments = (t: string) => t.split("/").filter((s) => !s.startsWith("{")).length;
 const isErrorBody = (b: unknown) => typeof b === "object" && b !== null && "error" in b;

@@ -6,12 +6,12 @@ import { Registry } from "prom-client";
 import { createTokenVerifier } from "../auth/index.ts";
 import { userIdFromSub, type RateLimit } from "../domain/index.ts";
 import { PROJECTIONS, readCheckpoint, startLive, startPresence, startProjections, waitForApplied, type Database, type LiveFanout, type ProjectionService } from "../projections/index.ts";
-import { startReadApi, type ReadApi } from "../read-api/index.ts";
+import { queryOfNatsName, startReadApi, type ReadApi } from "../read-api/index.ts";
 import { EventStore } from "../streams/index.ts";
 import { startAuthSystem, type AuthSystem } from "./authHarness.ts";
 import { mustSend, sendCommand } from "./commandClient.ts";
 import { openTestDatabase } from "./database.ts";
-import { validateResponse } from "./openApiCheck.ts";
+import { validateNatsAnswer, validateResponse } from "./openApiCheck.ts";
 import { startTestIssuer, type TestIssuer } from "./tokenIssuer.ts";
 
 /** Realm roles of the test users: alice admin, bob and dave users, charlie no role. */
@@ -110,7 +110,9 @@ export async function startReadHarness(options: { queryRateLimit?: RateLimit; ht
       post: (path, body) => fetchApi(path, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify(body) }),
       async q(name, body = {}, o = {}) {
         const m = await nc.request(`${o.admin ? "adminq" : "q"}.${id}.${name}`, JSON.stringify(body), { timeout: 10_000 });
-        return m.json();
+        const answer = m.json<{ ok: boolean }>();
+        validateNatsAnswer(queryOfNatsName.get(name) ?? name, answer);
+        return answer as never;
       },
     };
   }

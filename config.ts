@@ -28,6 +28,8 @@ export type Config = Readonly<{
   presenceHeartbeatMs: number;
   natsPort: number;
   natsWsPort: number;
+  /** NATS over WebSocket as browsers reach it; undefined: the embedded server's, ws://localhost:<port>. */
+  publicWsUrl: string | undefined;
   /** The embedded nats-server's monitoring port, on loopback only. */
   natsMonitorPort: number;
   /** Replicas of the event stream (1 on one server, 3 in a cluster). */
@@ -132,6 +134,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     presenceHeartbeatMs,
     natsPort: port("NATTER_NATS_PORT", 4222),
     natsWsPort: port("NATTER_NATS_WS_PORT", 9222),
+    publicWsUrl: url("NATTER_PUBLIC_WS_URL", ["ws:", "wss:"]),
     natsMonitorPort: port("NATTER_NATS_MONITOR_PORT", 8222),
     streamReplicas,
     projectionLeaseMs,

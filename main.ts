@@ -6,6 +6,7 @@ import { existsSync } from "node:fs";
 import { rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import {
@@ -26,6 +27,8 @@ import { openDatabase, startLive, startPresence, startProjections } from "./proj
 import { startReadApi, type ReadApi } from "./read-api/index.ts";
 import { runtimeFilePath } from "./replay/context.ts";
 import { choosePort, createLogger, onShutdown, portIsFree } from "./runtime.ts";
+import { webHandler } from "./webServer.ts";
+import { MAX_BODY } from "./domain/index.ts";
 import { connectNats, EventStore, startNatsServer, type NatsServer } from "./streams/index.ts";
 
 /** The path under PORT where the development identity provider answers. */
@@ -79,6 +82,12 @@ async function main(): Promise<void> {
     idp = await startDevIdp({ dataDir: config.dataDir, issuer, log: createLogger(config, "idp"), audience: config.oidcAudience });
   }
 
+  const web = webHandler(fileURLToPath(new URL("./web/dist", import.meta.url)), () => ({
+    issuer,
+    clientId: "natter-web",
+    natsWsUrl: config.publicWsUrl ?? `ws://localhost:${embedded?.wsPort ?? config.natsWsPort}`,
+    maxBody: MAX_BODY,
+  }));
   let health = async (): Promise<Record<string, unknown>> => ({ status: "starting" });
   let readApi: ReadApi | undefined;
   const http = createServer((req, res) => {
@@ -102,8 +111,7 @@ async function main(): Promise<void> {
       });
       return;
     }
-    res.writeHead(404, { "content-type": "application/json" });
-    res.end(JSON.stringify({ error: { code: "not_found", message: `no such path: ${path}` } }));
+    void web(req, res);
   });
   // Dual stack: "localhost" may resolve to ::1 first, and the verifier fetches the issuer by name.
   await new Promise<void>((resolve, reject) => {
@@ -187,7 +195,8 @@ async function main(): Promise<void> {
 
   const lines = [
     "natter is up",
-    `  web / health   ${origin}/healthz`,
+    `  web            ${origin}/`,
+    `  health         ${origin}/healthz`,
     `  read API       ${origin}/api/ (OpenAPI: ${origin}/api/openapi.json)`,
     `  NATS           ${natsUrl}`,
     ...(embedded?.wsPort ? [`  NATS WebSocket ws://localhost:${embedded.wsPort}`] : []),

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import type {} from "vitest";
 import type { TestProject } from "vitest/node";
 import pg from "pg";
@@ -40,4 +41,10 @@ export default async function setup(project: TestProject): Promise<void> {
     const u = new URL(postgres);
     console.log(`natter tests: the PostgreSQL suites run on the real server at ${u.host} (a fresh database per test file)`);
   }
+  const chromium = process.env["NATTER_CHROMIUM"] ?? "/usr/bin/chromium";
+  console.log(
+    existsSync(chromium)
+      ? `natter tests: the browser tests drive ${chromium}`
+      : `natter tests: no chromium at ${chromium}: the browser tests are SKIPPED (install Debian's chromium: apt-get install chromium, or set NATTER_CHROMIUM)`,
+  );
 }

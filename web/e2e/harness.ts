@@ -1,0 +1,83 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { inject } from "vitest";
+import { childEnv, freePort, ROOT, spawnTsx, type TsxChild } from "../../test/childProcess.ts";
+
+/** Debian's chromium (the project never downloads a browser). */
+export const CHROMIUM = process.env["NATTER_CHROMIUM"] ?? "/usr/bin/chromium";
+
+/** natter as `npm start` runs it, on embedded defaults, in a data dir of its own. */
+export type App = {
+  /** The one origin: web client, read API, identity provider. */
+  readonly url: string;
+  readonly natsUrl: string;
+  readonly child: TsxChild;
+  stop(): Promise<void>;
+};
+
+/** Builds the web client if its sources changed (what `npm start` does first). */
+export async function buildWeb(): Promise<void> {
+  await promisify(execFile)(process.execPath, [join(ROOT, "scripts", "build-web.mjs")], { cwd: ROOT, timeout: 180_000 });
+}
+
+/** Starts `npm start`'s main on free ports with a fresh data dir, nothing configured. */
+export async function startApp(vars: Record<string, string> = {}): Promise<App> {
+  const dataDir = await mkdtemp(join(tmpdir(), "natter-e2e-"));
+  const [port, natsPort, wsPort, monitorPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const child = spawnTsx(
+    "main.ts",
+    [],
+    childEnv({
+      NATTER_DATA_DIR: dataDir,
+      PORT: String(port),
+      NATTER_NATS_PORT: String(natsPort),
+      NATTER_NATS_WS_PORT: String(wsPort),
+      NATTER_NATS_MONITOR_PORT: String(monitorPort),
+      NATTER_NATS_SERVER: inject("natsServerBinary"),
+      LOG_LEVEL: "warn",
+      ...vars,
+    }),
+  );
+  await child.waitForLine((l) => l === "natter is up", 60_000);
+  return {
+    // localhost, not 127.0.0.1: the identity provider's redirect URIs name it.
+    url: `http://localhost:${port}`,
+    natsUrl: `nats://127.0.0.1:${natsPort}`,
+    child,
+    async stop() {
+      await child.stop("SIGTERM");
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Headless chromium with the flags this machine's closed network needs. */
+export function launchBrowser(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+}
+
+/** Passwords of the development identity provider's users. */
+export const PASSWORDS = { alice: "alice123", bob: "bob123", charlie: "charlie123" } as const;
+
+/**
+ * A browser context signed in as `user` through the login page: opens the web client, presses
+ * Sign in, fills the identity provider's form, and waits until the client is back and signed in.
+ */
+export async function signIn(browser: Browser, app: App, user: keyof typeof PASSWORDS, options: { viewport?: { width: number; height: number }; colorScheme?: "light" | "dark" } = {}): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ viewport: options.viewport ?? { width: 1280, height: 800 }, colorScheme: options.colorScheme ?? "light" });
+  const page = await context.newPage();
+  await page.goto(app.url);
+  await page.getByRole("button", { name: /sign in/i }).click();
+  await page.locator("#username").fill(user);
+  await page.locator("#password").fill(PASSWORDS[user]);
+  await page.locator("#password").press("Enter");
+  await page.waitForURL((u) => u.origin === new URL(app.url).origin && !u.pathname.startsWith("/realms") && !u.pathname.startsWith("/callback"), { timeout: 30_000 });
+  return { context, page };
+}

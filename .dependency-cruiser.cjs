@@ -33,6 +33,13 @@ module.exports = {
     only("replay", ["domain", "streams", "projections", "auth"]),
     only("auth", ["domain"]),
     {
+      name: "web-types-only",
+      comment: "web/ takes only types from the server's folders (STYLE.md): the browser bundle never carries server code",
+      severity: "error",
+      from: { path: "^web/src/", pathNot: TEST },
+      to: { path: "^(domain|streams|commands|projections|read-api|auth|replay|bench|test)/", dependencyTypesNot: ["type-only"] },
+    },
+    {
       name: "no-circular",
       severity: "error",
       from: {},

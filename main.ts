@@ -87,6 +87,7 @@ async function main(): Promise<void> {
     clientId: "natter-web",
     natsWsUrl: config.publicWsUrl ?? `ws://localhost:${embedded?.wsPort ?? config.natsWsPort}`,
     maxBody: MAX_BODY,
+    presenceHeartbeatMs: config.presenceHeartbeatMs,
   }));
   let health = async (): Promise<Record<string, unknown>> => ({ status: "starting" });
   let readApi: ReadApi | undefined;

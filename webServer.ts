@@ -12,6 +12,8 @@ export type WebConfig = {
   natsWsUrl: string;
   /** The longest message body (characters). */
   maxBody: number;
+  /** How often a connection sends its presence heartbeat (ms). */
+  presenceHeartbeatMs: number;
 };
 
 const TYPES: Record<string, string> = {

@@ -71,7 +71,8 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   const audience = options.audience ?? DEFAULTS.audience;
   const accessTtl = options.accessTokenTtlSeconds ?? DEFAULTS.accessTokenTtlSeconds;
   const refreshTtl = options.refreshTokenTtlSeconds ?? DEFAULTS.refreshTokenTtlSeconds;
-  const redirectUris = [...(options.redirectUris ?? [`${issuerUrl.origin}/`, `${issuerUrl.origin}/callback`])];
+  // The web client on this origin, and its development server (npm run web:dev) on port 5173.
+  const redirectUris = [...(options.redirectUris ?? [`${issuerUrl.origin}/`, `${issuerUrl.origin}/callback`, "http://localhost:5173/", "http://localhost:5173/callback"])];
   if (issuerUrl.protocol !== "http:" && issuerUrl.protocol !== "https:") throw new Error(`development IdP: the issuer must be an http(s) URL, got ${issuer}`);
   for (const [name, v] of [["accessTokenTtlSeconds", accessTtl], ["refreshTokenTtlSeconds", refreshTtl]] as const) {
     if (!Number.isInteger(v) || v < 10) throw new RangeError(`development IdP: ${name} must be an integer of at least 10, got ${v}`);

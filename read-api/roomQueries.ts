@@ -11,7 +11,8 @@ const summary = (r: RoomRow) => ({ roomId: r.room_id, name: r.name, kind: r.kind
 /**
  * The caller's rooms with their unread counts: messages after the caller's read marker that others
  * posted and that are not deleted (thread replies count in their threads, not here), and mentions
- * of the caller after it.
+ * of the caller after it; and the open invitations to the caller, with the rooms' names (an
+ * invitation is what lets someone know a private room exists).
  */
 export async function myRooms(db: Db, caller: Caller): Promise<Output<"rooms">> {
   const rows = await query<RoomRow & { role: RoomRole; read_seq: string | number; unread: string | number; mentions: string | number; last_seq: string | number | null }>(
@@ -29,7 +30,18 @@ export async function myRooms(db: Db, caller: Caller): Promise<Output<"rooms">> 
         WHERE m.user_id = ${caller.userId}
         ORDER BY r.kind, lower(r.name), r.room_id`,
   );
+  const invites = await query<RoomRow & { invited_by: string; invited_by_name: string | null; seq: string | number }>(
+    db,
+    sql`SELECT r.room_id, r.name, r.kind, r.topic, r.archived, i.invited_by, u.display_name AS invited_by_name, i.seq
+        FROM natter_rooms.room_invites i
+        JOIN natter_rooms.rooms r ON r.room_id = i.room_id
+        LEFT JOIN natter_rooms.users u ON u.user_id = i.invited_by
+        WHERE i.user_id = ${caller.userId} AND NOT r.archived
+          AND NOT EXISTS (SELECT 1 FROM natter_rooms.room_members m WHERE m.room_id = i.room_id AND m.user_id = i.user_id)
+        ORDER BY i.seq`,
+  );
   return {
+    invitations: invites.map((r) => ({ ...summary(r), invitedBy: r.invited_by, invitedByName: r.invited_by_name, seq: Number(r.seq) })),
     rooms: rows.map((r) => ({
       ...summary(r),
       role: r.role,
@@ -62,9 +74,11 @@ export async function roomDetail(db: Db, caller: Caller, q: Input<"room">): Prom
       db,
       sql`SELECT room_id, name, kind, topic, archived, created_by, created_at FROM natter_rooms.rooms WHERE room_id = ${q.roomId}`,
     ),
-    query<{ user_id: string; role: RoomRole; joined_seq: string | number }>(
+    query<{ user_id: string; display_name: string | null; role: RoomRole; joined_seq: string | number }>(
       db,
-      sql`SELECT user_id, role, joined_seq FROM natter_rooms.room_members WHERE room_id = ${q.roomId} ORDER BY CASE role WHEN 'owner' THEN 0 WHEN 'moderator' THEN 1 ELSE 2 END, joined_seq, user_id`,
+      sql`SELECT m.user_id, u.display_name, m.role, m.joined_seq FROM natter_rooms.room_members m
+          LEFT JOIN natter_rooms.users u ON u.user_id = m.user_id
+          WHERE m.room_id = ${q.roomId} ORDER BY CASE m.role WHEN 'owner' THEN 0 WHEN 'moderator' THEN 1 ELSE 2 END, m.joined_seq, m.user_id`,
     ),
   ]);
   const r = rooms[0]!;
@@ -73,7 +87,7 @@ export async function roomDetail(db: Db, caller: Caller, q: Input<"room">): Prom
       ...summary(r),
       createdBy: r.created_by,
       createdAt: iso(r.created_at),
-      members: members.map((m) => ({ userId: m.user_id, role: m.role, joinedSeq: Number(m.joined_seq) })),
+      members: members.map((m) => ({ userId: m.user_id, displayName: m.display_name, role: m.role, joinedSeq: Number(m.joined_seq) })),
     },
   };
 }

@@ -86,13 +86,16 @@ export type Message = z.infer<typeof Message>;
 const RoomSummary = z
   .object({ roomId: z.string(), name: z.string(), kind: z.enum(ROOM_KINDS), topic: z.string(), archived: z.boolean() })
   ;
-const Member = z.object({ userId: z.string(), role: z.enum(ROOM_ROLES), joinedSeq: z.number().int() });
+/** A member; `displayName` as their profile says (null until they set one). */
+const Member = z.object({ userId: z.string(), displayName: z.string().nullable(), role: z.enum(ROOM_ROLES), joinedSeq: z.number().int() });
 
 export const outputs = {
   rooms: z.object({
     rooms: z.array(
       RoomSummary.extend({ role: z.enum(ROOM_ROLES), unread: z.number().int(), mentions: z.number().int(), readSeq: z.number().int(), lastSeq: z.number().int() }),
     ),
+    /** Open invitations to the caller: the room's summary, and who invited. */
+    invitations: z.array(RoomSummary.extend({ invitedBy: z.string(), invitedByName: z.string().nullable(), seq: z.number().int() })),
   }),
   roomsPublic: z.object({ rooms: z.array(RoomSummary.extend({ memberCount: z.number().int() })) }),
   room: z.object({

@@ -148,6 +148,24 @@ export function querySuite(options: { pglite: boolean }): void {
       expect(s.unread).toBe(0);
     });
 
+    it("an invitation lists the room's name to the invited, until they join; members carry their display names", async () => {
+      const { alice, bob, dave } = h.users;
+      await bob.cmd("user.profile", { displayName: "Bob Lee" });
+      const invited = await alice.cmd("room.invite", { roomId: secret, userId: dave.id });
+      const mine = await dave.get(`/api/rooms?minSeq=${invited.seq}`);
+      expect(mine.body.invitations).toEqual([expect.objectContaining({ roomId: secret, name: "secret", kind: "private", invitedBy: alice.id, seq: invited.seq })]);
+      // Being invited lets dave know the room exists, not read it.
+      expect((await dave.get(`/api/rooms/${secret}/messages`)).status).toBe(404);
+      const joined = await dave.cmd("room.join", { roomId: secret });
+      const after = await dave.get(`/api/rooms?minSeq=${joined.seq}`);
+      expect(after.body.invitations).toEqual([]);
+      expect(after.body.rooms.map((r: { roomId: string }) => r.roomId)).toContain(secret);
+      const room = await dave.get(`/api/rooms/${secret}`);
+      expect(room.body.room.members.find((m: { userId: string }) => m.userId === bob.id).displayName).toBe("Bob Lee");
+      const left = await dave.cmd("room.leave", { roomId: secret });
+      expect((await dave.get(`/api/rooms?minSeq=${left.seq}`)).body.rooms.map((r: { roomId: string }) => r.roomId)).not.toContain(secret);
+    });
+
     it("the public directory and a room's members", async () => {
       const { dave, alice, bob } = h.users;
       const dir = await dave.get(`/api/rooms/public`);

@@ -1,0 +1,127 @@
+import { For, Match, Show, Switch } from "solid-js";
+import { useChat } from "../stores/chat.ts";
+import { createUi, type DialogState } from "../stores/ui.ts";
+import { CreateRoomDialog } from "./CreateRoomDialog.tsx";
+import { Header } from "./Header.tsx";
+import { ConfirmDeleteDialog, HistoryDialog, ReadByDialog } from "./MessageDialogs.tsx";
+import { RoomDirectory } from "./RoomDirectory.tsx";
+import { RoomSettings } from "./RoomSettings.tsx";
+import { RoomView } from "./RoomView.tsx";
+import { SearchDialog } from "./SearchDialog.tsx";
+import { Sidebar } from "./Sidebar.tsx";
+import { StartDmDialog } from "./StartDmDialog.tsx";
+import { ThreadPanel } from "./ThreadPanel.tsx";
+
+/** The page before a room is chosen. */
+function Home(props: { openDirectory: () => void; createRoom: () => void }) {
+  const chat = useChat();
+  return (
+    <section class="home" aria-labelledby="home-title" data-testid="home">
+      <h1 id="home-title">Welcome, {chat.identity.username}</h1>
+      <Show
+        when={chat.rooms.state.mine.length > 0}
+        fallback={<p>You are in no room yet. Browse the public rooms to join one{chat.hasRealmRole ? ", or create your own" : ""}.</p>}
+      >
+        <p>Pick a room on the left, or browse the public rooms.</p>
+      </Show>
+      <div class="home-actions">
+        <button type="button" class="primary" onClick={() => props.openDirectory()}>
+          Browse rooms
+        </button>
+        <Show when={chat.hasRealmRole}>
+          <button type="button" onClick={() => props.createRoom()}>
+            New room
+          </button>
+        </Show>
+      </div>
+      <Show when={!chat.hasRealmRole}>
+        <p class="muted">Your account can read public rooms but not post.</p>
+      </Show>
+    </section>
+  );
+}
+
+/** The signed-in page: header, rooms sidebar (a drawer on phones), the room or home, the thread, dialogs. */
+export function Shell() {
+  const chat = useChat();
+  const ui = createUi();
+  const dialog = (kind: DialogState["kind"]) => {
+    const d = ui.dialog();
+    return d !== null && d.kind === kind ? d : null;
+  };
+  const pick = <K extends DialogState["kind"]>(kind: K) => dialog(kind) as Extract<DialogState, { kind: K }> | null;
+  return (
+    <div
+      class="app"
+      classList={{ "drawer-open": ui.drawerOpen(), "thread-open": chat.thread() !== null }}
+      onKeyDown={(e) => {
+        if (e.key === "Escape" && ui.drawerOpen()) ui.setDrawerOpen(false);
+      }}
+    >
+      <a class="skip-link" href="#main">
+        Skip to the conversation
+      </a>
+      <Header ui={ui} />
+      <div class="app-body">
+        <Sidebar ui={ui} />
+        <Show when={ui.drawerOpen()}>
+          <div class="drawer-backdrop" aria-hidden="true" onClick={() => ui.setDrawerOpen(false)} />
+        </Show>
+        <main id="main" class="main" tabIndex={-1}>
+          <Switch>
+            <Match when={(() => {
+              const r = chat.router.route();
+              return r.view === "room" ? r : null;
+            })()}>
+              {(r) => <RoomView roomId={r().roomId} messageId={r().messageId} ui={ui} />}
+            </Match>
+            <Match when={true}>
+              <Home openDirectory={() => ui.open({ kind: "directory" })} createRoom={() => ui.open({ kind: "createRoom" })} />
+            </Match>
+          </Switch>
+        </main>
+        <Show when={chat.thread()} keyed>
+          {(t) => <ThreadPanel thread={t} ui={ui} />}
+        </Show>
+      </div>
+
+      <Show when={pick("directory")}>
+        <RoomDirectory onClose={ui.close} />
+      </Show>
+      <Show when={pick("createRoom")}>
+        <CreateRoomDialog onClose={ui.close} />
+      </Show>
+      <Show when={pick("startDm")}>
+        <StartDmDialog onClose={ui.close} />
+      </Show>
+      <Show when={pick("settings")} keyed>
+        {(d) => <RoomSettings roomId={d.roomId} onClose={ui.close} />}
+      </Show>
+      <Show when={pick("search")} keyed>
+        {(d) => <SearchDialog query={d.query} onClose={ui.close} />}
+      </Show>
+      <Show when={pick("history")} keyed>
+        {(d) => <HistoryDialog roomId={d.roomId} messageId={d.messageId} onClose={ui.close} />}
+      </Show>
+      <Show when={pick("readBy")} keyed>
+        {(d) => <ReadByDialog roomId={d.roomId} messageId={d.messageId} onClose={ui.close} />}
+      </Show>
+      <Show when={pick("confirmDelete")} keyed>
+        {(d) => <ConfirmDeleteDialog roomId={d.roomId} messageId={d.messageId} authorId={d.authorId} onClose={ui.close} />}
+      </Show>
+
+      <div class="sr-only" aria-live="polite" data-testid="live-announcer">
+        {chat.announcement()}
+      </div>
+      <div class="toasts" role="status" aria-live="polite">
+        <For each={chat.toasts}>
+          {(t) => (
+            <div class="toast" data-testid="toast">
+              {t.text}
+            </div>
+          )}
+        </For>
+      </div>
+    </div>
+  );
+}

@@ -15,12 +15,9 @@
  * what `tsx service.ts commands` runs) so that on a 2-core machine the bench client and the service
  * do not share one event loop; `--in-process` runs it in the bench process instead.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdir } from "node:fs/promises";
 import { cpus, loadavg } from "node:os";
 import { resolve } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { createInterface } from "node:readline";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
@@ -28,9 +25,7 @@ import { startCommandService, type CommandReply, type CommandService } from "../
 import { connectNats } from "../streams/connect.ts";
 import { EVENT_STREAM } from "../streams/subjects.ts";
 import { eventStreamConfig } from "../streams/setup.ts";
-import { CpuMeter, fastUlid, fmt, ms, onInterrupt, parseOptions, percentile, Phase, say, startTempNats, summarize, verdict, windowed, type Suite, type TempNats } from "./lib.ts";
-
-const ROOT = resolve(import.meta.dirname, "..");
+import { CpuMeter, fastUlid, fmt, ms, onInterrupt, parseOptions, percentile, Phase, say, startChild, startTempNats, summarize, verdict, windowed, type Suite, type TempNats } from "./lib.ts";
 
 /** Targets of issue 2. */
 const TARGET_RATIO = 0.5;
@@ -104,35 +99,11 @@ function postBody(i: number): string {
 type ServiceUnderTest = { pid: number | undefined; describe: string; stop(): Promise<void> };
 
 async function startChildService(url: string, cpuProfDir: string | undefined): Promise<ServiceUnderTest> {
-  const nodeArgs = ["--import", "tsx"];
-  if (cpuProfDir) {
-    await mkdir(cpuProfDir, { recursive: true });
-    nodeArgs.unshift("--cpu-prof", `--cpu-prof-dir=${resolve(cpuProfDir)}`);
-  }
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, "service.ts", "commands"], {
-    cwd: ROOT,
-    env: { ...process.env, NATS_URL: url, NATTER_RATE_LIMIT: "off", LOG_LEVEL: "warn" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  // Pass the service's warnings on, a few at most.
-  let forwarded = 0;
-  for (const stream of [child.stdout!, child.stderr!]) {
-    createInterface({ input: stream }).on("line", (line) => {
-      if (forwarded++ < 20) console.error(`[service] ${line}`);
-      else if (forwarded === 21) console.error("[service] (more lines suppressed)");
-    });
-  }
-  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  const child = startChild("service", ["service.ts", "commands"], { NATS_URL: url, NATTER_RATE_LIMIT: "off", LOG_LEVEL: "warn" }, cpuProfDir);
   return {
     pid: child.pid,
-    describe: `child process (node --import tsx service.ts commands, pid ${child.pid})${cpuProfDir ? `, CPU profile into ${cpuProfDir}` : ""}`,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGTERM");
-      const t = setTimeout(() => child.kill("SIGKILL"), 10_000);
-      await exited;
-      clearTimeout(t);
-    },
+    describe: `child process (node --import tsx service.ts commands, pid ${child.pid})${cpuProfDir ? `, CPU profile into ${resolve(cpuProfDir, "service")}` : ""}`,
+    stop: () => child.stop(),
   };
 }
 
@@ -268,13 +239,7 @@ export const commandsSuite: Suite = {
   about: "raw JetStream appends vs msg.post commands/s, and command latency at 1,000/s",
   usage,
   async run(args) {
-    let o: Options;
-    try {
-      o = parseOptions(args, defaults);
-    } catch (err) {
-      console.error(`error: ${(err as Error).message}\n\n${usage}`);
-      return 2;
-    }
+    const o: Options = parseOptions(args, defaults);
     if (o.senders < 1 || o.rooms < 1 || o.subjects < 1 || o.window < 1 || o.rate < 1 || o.rawRounds < 1 || o.membersPerRoom < 1 || o.membersPerRoom > o.senders) {
       console.error("error: senders, rooms, subjects, window, rate and raw-rounds must be at least 1, and members-per-room between 1 and senders");
       return 2;

@@ -2,16 +2,20 @@
  * Helpers shared by the benchmark suites: a private nats-server in a temporary folder, progress
  * lines, percentiles, windowed runners and CPU accounting of the processes involved.
  */
-import { execFile } from "node:child_process";
-import { randomFillSync } from "node:crypto";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { randomBytes, randomFillSync } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { loadavg, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
 import { promisify } from "node:util";
+import pg from "pg";
 import { ulid } from "ulid";
-import { findNatsServerBinary, startNatsServer, type NatsServer } from "../streams/natsServer.ts";
+import { findNatsServerBinary, startNatsServer, type NatsServer, type NatsServerOptions } from "../streams/natsServer.ts";
 
 const run = promisify(execFile);
+/** The repository root, where the suites run natter's entry points. */
+export const ROOT = resolve(import.meta.dirname, "..");
 
 const pool = new Uint8Array(4096);
 let poolAt = pool.length;
@@ -46,14 +50,17 @@ export type Suite = {
 /** A nats-server of its own, storing in a temporary folder that `stop()` removes. */
 export type TempNats = NatsServer & { dir: string; binary: string; version: string };
 
-/** Starts a private nats-server (the project's 2.12+ binary) on a free port in a fresh temp folder. */
-export async function startTempNats(): Promise<TempNats> {
+/**
+ * Starts a private nats-server (the project's 2.12+ binary) on a free port in a fresh temp folder;
+ * `options` add to its configuration (the auth callout's accounts, a payload limit).
+ */
+export async function startTempNats(options: Partial<Omit<NatsServerOptions, "binary" | "dir">> = {}): Promise<TempNats> {
   const binary = await findNatsServerBinary();
   const { stdout } = await run(binary, ["--version"]);
   const dir = await mkdtemp(join(tmpdir(), "natter-bench-"));
   let server: NatsServer;
   try {
-    server = await startNatsServer({ binary, dir });
+    server = await startNatsServer({ ...options, binary, dir });
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     throw err;
@@ -129,13 +136,16 @@ export class Phase {
   done = 0;
   errors = 0;
   private readonly timer: NodeJS.Timeout;
-  private readonly tty = process.stdout.isTTY === true;
+  private readonly tty: boolean;
 
+  /** `out`: where the lines go (progress of setup phases can go to stderr, apart from the figures). */
   constructor(
     readonly name: string,
     readonly total: number,
     everyMs = 2000,
+    private readonly out: NodeJS.WriteStream = process.stdout,
   ) {
+    this.tty = out.isTTY === true;
     this.timer = setInterval(() => this.report(false), this.tty ? 250 : everyMs);
     this.timer.unref();
   }
@@ -159,8 +169,8 @@ export class Phase {
     const line =
       `${stamp()} ${this.name}: ${fmt(this.done)}/${fmt(this.total)} in ${elapsed.toFixed(2)} s ` +
       `(${fmt(rate)}/s)${this.errors ? `, ${fmt(this.errors)} errors` : ""}${extra ? `, ${extra}` : ""}`;
-    if (this.tty) process.stdout.write(`\r\x1b[2K${line}${final ? "\n" : ""}`);
-    else console.log(line + (final ? "" : " …"));
+    if (this.tty) this.out.write(`\r\x1b[2K${line}${final ? "\n" : ""}`);
+    else this.out.write(`${line}${final ? "" : " …"}\n`);
   }
 }
 
@@ -200,24 +210,38 @@ export async function machineBusySeconds(): Promise<number | undefined> {
   }
 }
 
-/** CPU seconds of every process on the machine, by pid, from /proc (empty where there is none). */
-export async function allProcessSeconds(): Promise<Map<number, number>> {
-  const out = new Map<number, number>();
+/** A process's CPU seconds (user + system), name, parent, and whether it is a kernel thread, from /proc/<pid>/stat. */
+type ProcessCpu = { seconds: number; name: string; parent: number; kernelThread: boolean };
+
+/** Every process on the machine, by pid (empty where there is no /proc). */
+async function processTable(): Promise<Map<number, ProcessCpu>> {
+  const out = new Map<number, ProcessCpu>();
   let entries: string[];
   try {
-    entries = await readdir("/proc");
+    entries = (await readdir("/proc")).filter((e) => /^\d+$/.test(e));
   } catch {
     return out;
   }
   await Promise.all(
-    entries
-      .filter((e) => /^\d+$/.test(e))
-      .map(async (e) => {
-        const s = await cpuSeconds(Number(e));
-        if (s !== undefined) out.set(Number(e), s);
-      }),
+    entries.map(async (e) => {
+      try {
+        const stat = await readFile(`/proc/${e}/stat`, "utf8");
+        const close = stat.lastIndexOf(")");
+        const fields = stat.slice(close + 2).split(" ");
+        const flags = Number(fields[6]);
+        // PF_KTHREAD: the kernel's own threads (softirq, workers) count as kernel time, not as other processes.
+        out.set(Number(e), { seconds: (Number(fields[11]) + Number(fields[12])) / 100, name: stat.slice(stat.indexOf("(") + 1, close), parent: Number(fields[1]), kernelThread: (flags & 0x200000) !== 0 });
+      } catch {
+        // gone meanwhile
+      }
+    }),
   );
   return out;
+}
+
+/** CPU seconds of every process on the machine, by pid, from /proc (empty where there is none). */
+export async function allProcessSeconds(): Promise<Map<number, number>> {
+  return new Map([...(await processTable())].map(([pid, p]) => [pid, p.seconds]));
 }
 
 /**
@@ -302,27 +326,314 @@ export function verdict(ok: boolean): string {
   return ok ? "PASS" : "MISS";
 }
 
-/** Parses `--name value` and `--flag` options; unknown options throw. */
+/** A bad option or value: the runner prints it with the suite's usage and exits 2. */
+export class UsageError extends Error {}
+
+/** Parses `--name value` and `--flag` options; an unknown option or a bad value throws UsageError. */
 export function parseOptions<T extends Record<string, number | boolean | string | undefined>>(args: string[], defaults: T): T {
   const out: Record<string, number | boolean | string | undefined> = { ...defaults };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
-    if (!a.startsWith("--")) throw new Error(`unexpected argument "${a}"`);
+    if (!a.startsWith("--")) throw new UsageError(`unexpected argument "${a}"`);
     const eq = a.indexOf("=");
     const key = (eq >= 0 ? a.slice(2, eq) : a.slice(2)).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-    if (!(key in defaults)) throw new Error(`unknown option ${a}`);
+    if (!(key in defaults)) throw new UsageError(`unknown option ${a}`);
     const d = defaults[key];
     if (typeof d === "boolean") {
       out[key] = eq >= 0 ? a.slice(eq + 1) !== "false" : true;
       continue;
     }
     const raw = eq >= 0 ? a.slice(eq + 1) : args[++i];
-    if (raw === undefined) throw new Error(`option ${a} needs a value`);
+    if (raw === undefined) throw new UsageError(`option ${a} needs a value`);
     if (typeof d === "number") {
       const n = Number(raw.replace(/_/g, ""));
-      if (!Number.isFinite(n) || n < 0) throw new Error(`option ${a}: "${raw}" is not a non-negative number`);
+      if (!Number.isFinite(n) || n < 0) throw new UsageError(`option ${a}: "${raw}" is not a non-negative number`);
       out[key] = n;
     } else out[key] = raw;
   }
   return out as T;
+}
+
+/**
+ * CPU used across a phase by groups of processes (a group may change its pids, like PostgreSQL
+ * backends), by other processes on the machine (which compete for the cores and disturb the
+ * figures), and the rest of the machine's busy time: the kernel outside any process (loopback
+ * networking, for one) and processes that started and ended within the phase (short test workers).
+ */
+export class CpuGroups {
+  private before = new Map<number, number>();
+  private machineBefore: number | undefined;
+  private t0 = performance.now();
+  /** The largest share of one core other processes used in a reported phase. */
+  static worstOthers = 0;
+
+  constructor(private readonly groups: Record<string, () => Promise<(number | undefined)[]>>) {}
+
+  private async pidsOf(): Promise<Map<string, number[]>> {
+    const out = new Map<string, number[]>();
+    for (const [name, pids] of Object.entries(this.groups)) out.set(name, (await pids().catch((): (number | undefined)[] => [])).filter((p): p is number => p !== undefined));
+    return out;
+  }
+
+  async start(): Promise<void> {
+    this.before = new Map([...(await processTable())].map(([pid, p]) => [pid, p.seconds]));
+    this.machineBefore = await machineBusySeconds();
+    this.t0 = performance.now();
+  }
+
+  /**
+   * "cpu: nats-server 40%, postgres 80%, bench 95%, other processes 3%, kernel and exited processes 5% of one core; load
+   * 3.2", with the other processes that used 5 % or more named, and the CPU time per item of each
+   * group when `items` is given ("...; per event: bench 31 µs, ...").
+   */
+  async report(items?: number): Promise<string> {
+    const wall = (performance.now() - this.t0) / 1000;
+    const groups = await this.pidsOf();
+    const table = await processTable();
+    const machine = await machineBusySeconds();
+    const usedBy = (pid: number): number => Math.max(0, (table.get(pid)?.seconds ?? 0) - (this.before.get(pid) ?? 0));
+    const pct = (seconds: number): string => `${Math.round((seconds / wall) * 100)}%`;
+    const parts: string[] = [];
+    const perItem: string[] = [];
+    const ourPids = new Set<number>();
+    let ours = 0;
+    for (const [name, pids] of groups) {
+      let used = 0;
+      for (const pid of pids) {
+        if (!table.has(pid)) continue;
+        ourPids.add(pid);
+        used += usedBy(pid);
+      }
+      ours += used;
+      parts.push(`${name} ${pct(used)}`);
+      if (items) perItem.push(`${name} ${fmt((used / items) * 1e6)} µs`);
+    }
+    let others = 0;
+    const busy: string[] = [];
+    for (const [pid, p] of table) {
+      if (ourPids.has(pid) || p.kernelThread) continue;
+      const used = usedBy(pid);
+      others += used;
+      if (used / wall >= 0.05) busy.push(`${pid} ${p.name} ${pct(used)}`);
+    }
+    CpuGroups.worstOthers = Math.max(CpuGroups.worstOthers, others / wall);
+    parts.push(`other processes ${pct(others)}${busy.length ? ` (${busy.slice(0, 3).join(", ")})` : ""}`);
+    if (machine !== undefined && this.machineBefore !== undefined) parts.push(`kernel and exited processes ${pct(Math.max(0, machine - this.machineBefore - ours - others))}`);
+    return `cpu: ${parts.join(", ")} of one core${perItem.length ? `; per event: ${perItem.join(", ")}` : ""}; load ${loadavg()[0]!.toFixed(2)}`;
+  }
+}
+
+/** A child process of a suite (a natter part, a helper script), run as `node --import tsx <args>` in the repository root. */
+export type Child = {
+  readonly label: string;
+  readonly pid: number | undefined;
+  /** Resolves with the exit code once the child has exited. */
+  readonly exited: Promise<number | null>;
+  /**
+   * The first stdout line that `match` accepts, among the last thousand printed or still to come;
+   * rejects when the child exits first or after `timeoutMs`.
+   */
+  waitForLine(match: (line: string) => boolean, timeoutMs?: number): Promise<string>;
+  /** SIGTERM (SIGKILL after 10 s); resolves once the child has exited. */
+  stop(): Promise<void>;
+};
+
+/** Whether a stdout line is worth passing on: anything but a pino log line below `warn`. */
+function worthForwarding(line: string): boolean {
+  if (!line.startsWith("{")) return true;
+  try {
+    return Number((JSON.parse(line) as { level?: unknown }).level ?? 50) >= 40;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Starts `node --import tsx <args>` in the repository root with `env` added to this process's
+ * environment. Its stderr, and stdout lines other than logs below `warn`, are passed on to stderr
+ * prefixed with `[label]` (twenty at most). With `cpuProfDir`, node writes a V8 CPU profile into
+ * `<cpuProfDir>/<label>` when the child exits.
+ *
+ * @example
+ * const api = startChild("read-api", ["service.ts", "read-api"], { NATS_URL: url, PORT: "8080" });
+ * await api.waitForLine((l) => l.includes("read API listening"));
+ */
+export function startChild(label: string, args: string[], env: Record<string, string>, cpuProfDir?: string): Child {
+  const nodeArgs = cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${resolve(cpuProfDir, label)}`] : [];
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, "--import", "tsx", ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  let forwarded = 0;
+  const forward = (line: string): void => {
+    if (forwarded++ < 20) console.error(`[${label}] ${line}`);
+    else if (forwarded === 21) console.error(`[${label}] (more lines suppressed)`);
+  };
+  const recent: string[] = [];
+  const waiters = new Set<{ match: (line: string) => boolean; resolve: (line: string) => void }>();
+  createInterface({ input: child.stderr! }).on("line", forward);
+  createInterface({ input: child.stdout! }).on("line", (line) => {
+    if (worthForwarding(line)) forward(line);
+    recent.push(line);
+    if (recent.length > 1000) recent.shift();
+    for (const w of waiters) if (w.match(line)) w.resolve(line);
+  });
+  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  return {
+    label,
+    pid: child.pid,
+    exited,
+    waitForLine(match, timeoutMs = 60_000) {
+      const seen = recent.find(match);
+      if (seen !== undefined) return Promise.resolve(seen);
+      return new Promise<string>((resolveLine, reject) => {
+        const waiter = {
+          match,
+          resolve: (line: string) => {
+            waiters.delete(waiter);
+            clearTimeout(timer);
+            resolveLine(line);
+          },
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(waiter);
+          reject(new Error(`${label}: the expected line did not come within ${timeoutMs / 1000} s`));
+        }, timeoutMs);
+        waiters.add(waiter);
+        void exited.then((code) => {
+          if (!waiters.delete(waiter)) return;
+          clearTimeout(timer);
+          reject(new Error(`${label} exited (code ${code}) before the expected line`));
+        });
+      });
+    },
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill("SIGTERM");
+      const t = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+/**
+ * Calls `fire(k, due)` for k = 0 … total − 1 at `rate` a second, open loop: call k is due at
+ * t0 + k / rate and is handed that moment, so a latency measured from it charges a stall to every
+ * call the stall delays (no coordinated omission). Resolves once every call has settled, with how
+ * late, at most, a call was made.
+ */
+export async function openLoop(rate: number, total: number, fire: (k: number, due: number) => Promise<unknown>): Promise<{ maxLateMs: number }> {
+  const interval = 1000 / rate;
+  const t0 = performance.now() + 20;
+  const calls: Promise<unknown>[] = [];
+  let maxLateMs = 0;
+  let i = 0;
+  await new Promise<void>((allFired) => {
+    const tick = (): void => {
+      const now = performance.now();
+      while (i < total && t0 + i * interval <= now) {
+        const due = t0 + i * interval;
+        maxLateMs = Math.max(maxLateMs, now - due);
+        calls.push(fire(i, due).catch(() => undefined));
+        i++;
+      }
+      if (i < total) setTimeout(tick, Math.max(0, Math.min(1, t0 + i * interval - performance.now())));
+      else allFired();
+    };
+    tick();
+  });
+  await Promise.all(calls);
+  return { maxLateMs };
+}
+
+/** A database of a suite's own on a PostgreSQL server; `drop()` removes it. */
+export type TempDatabase = { readonly name: string; readonly url: string; readonly serverVersion: string; drop(): Promise<void> };
+
+/** Creates `<prefix>_<random>` on the server at `adminUrl` (a URL allowed to create databases). */
+export async function createTempDatabase(adminUrl: string, prefix = "natter_bench"): Promise<TempDatabase> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  try {
+    await admin.connect();
+  } catch (err) {
+    throw new Error(`cannot reach PostgreSQL at ${adminUrl}: ${(err as Error).message} (set --database-url or DATABASE_URL)`, { cause: err });
+  }
+  let serverVersion: string;
+  const name = `${prefix}_${randomBytes(5).toString("hex")}`;
+  try {
+    serverVersion = String((await admin.query<{ server_version: string }>("SHOW server_version")).rows[0]?.server_version ?? "?");
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const u = new URL(adminUrl);
+  u.pathname = `/${name}`;
+  return {
+    name,
+    url: u.toString(),
+    serverVersion,
+    async drop() {
+      const c = new pg.Client({ connectionString: adminUrl });
+      try {
+        await c.connect();
+        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await c.end().catch(() => undefined);
+      }
+    },
+  };
+}
+
+/** A process not of this run, with its command line. */
+type ForeignProcess = ProcessCpu & { pid: number; command: string };
+
+/**
+ * The processes not of this run: all but this one, its ancestors (npm, tsx), its descendants (its
+ * children), kernel threads, and PostgreSQL's (a backend is named after its database, natter_bench_…:
+ * a connection of this or another run, not a run).
+ */
+async function foreignProcesses(): Promise<ForeignProcess[]> {
+  const table = await processTable();
+  const ours = new Set<number>();
+  for (let p: number | undefined = process.pid; p !== undefined && p > 1 && !ours.has(p); p = table.get(p)?.parent) ours.add(p);
+  const mine = (pid: number): boolean => {
+    for (let p: number | undefined = pid; p !== undefined && p > 1; p = table.get(p)?.parent) if (p === process.pid) return true;
+    return false;
+  };
+  const out: ForeignProcess[] = [];
+  for (const [pid, p] of table) {
+    if (p.kernelThread || ours.has(pid) || mine(pid)) continue;
+    const command = await readFile(`/proc/${pid}/cmdline`, "utf8").then((c) => c.replace(/\0/g, " ").trim(), () => "");
+    if (!command.startsWith("postgres")) out.push({ ...p, pid, command });
+  }
+  return out;
+}
+
+/** The share of one core the processes not of this run used over the next `ms`, and the busiest of them. */
+async function foreignCpu(ms: number): Promise<{ share: number; top: string }> {
+  const before = new Map((await foreignProcesses()).map((p) => [p.pid, p.seconds]));
+  await new Promise((r) => setTimeout(r, ms));
+  const used = (await foreignProcesses()).map((p) => ({ p, s: p.seconds - (before.get(p.pid) ?? 0) })).sort((a, b) => b.s - a.s);
+  const share = used.reduce((sum, u) => sum + u.s, 0) / (ms / 1000);
+  const top = used[0] === undefined ? "" : `${used[0].p.pid} ${used[0].p.command.slice(0, 80)} ${Math.round((used[0].s / (ms / 1000)) * 100)}%`;
+  return { share, top };
+}
+
+/**
+ * Waits until the machine is quiet: no other process whose command line matches `pattern` (another
+ * bench, a test run), and other processes together using less than `maxShare` of one core over 3 s.
+ * Looks every `pollMs`, at most `maxMs`; says on stderr what it waits for. Resolves with whether the
+ * machine became quiet, after how long, and what kept it busy.
+ */
+export async function waitForQuietMachine(pattern = /bench|vitest/, pollMs = 30_000, maxMs = 15 * 60_000, maxShare = 0.15): Promise<{ quiet: boolean; waitedMs: number; busy: string[] }> {
+  const t0 = performance.now();
+  for (;;) {
+    const busy = (await foreignProcesses()).filter((p) => pattern.test(p.command)).map((p) => `${p.pid} ${p.command.slice(0, 120)}`);
+    if (busy.length === 0) {
+      const cpu = await foreignCpu(3000);
+      if (cpu.share >= maxShare) busy.push(`other processes at ${Math.round(cpu.share * 100)}% of one core, e.g. ${cpu.top}`);
+    }
+    const waitedMs = performance.now() - t0;
+    if (busy.length === 0) return { quiet: true, waitedMs, busy };
+    if (waitedMs + pollMs > maxMs) return { quiet: false, waitedMs, busy };
+    console.error(`${stamp()} waiting for a quiet machine (${Math.round(waitedMs / 1000)} s so far; load ${loadavg()[0]!.toFixed(2)}): ${busy.length} reasons, e.g. ${busy[0]}`);
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
 }

@@ -18,12 +18,11 @@
  *     `applied` announcement covering its sequence. The command service and the projector run in
  *     child processes there, so the bench client's timing does not share an event loop with them.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { randomBytes, randomFillSync } from "node:crypto";
+import { execFile } from "node:child_process";
+import { randomFillSync } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { cpus, loadavg, totalmem } from "node:os";
 import { resolve } from "node:path";
-import { createInterface } from "node:readline";
 import { promisify } from "node:util";
 import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -33,10 +32,9 @@ import type { CommandReply } from "../commands/index.ts";
 import type { DomainEvent } from "../domain/index.ts";
 import { appliedSubject, openDatabase, prepareSchema, Projector, rebuildPg, timelineProjection, type Database } from "../projections/index.ts";
 import { connectNats, encodeEvent, ensureEventStream, EVENT_STREAM } from "../streams/index.ts";
-import { cpuSeconds, fastUlid, fmt, machineBusySeconds, ms, onInterrupt, parseOptions, Phase, say, startTempNats, summarize, verdict, windowed, type Suite, type TempNats } from "./lib.ts";
+import { CpuGroups, createTempDatabase, fastUlid, fmt, ms, onInterrupt, parseOptions, Phase, say, startChild, startTempNats, summarize, verdict, windowed, type Child, type Suite, type TempDatabase, type TempNats } from "./lib.ts";
 
 const run = promisify(execFile);
-const ROOT = resolve(import.meta.dirname, "..");
 
 /** Targets of issue 3. */
 const TARGET_RAW_RATIO = 0.7;
@@ -196,95 +194,6 @@ async function readRaw(nc: NatsConnection, fromSeq: number, untilSeq: number, ba
   }
 }
 
-/** CPU used across a phase by groups of processes (a group may change its pids, like PostgreSQL backends), and by everything else. */
-class CpuGroups {
-  private before = new Map<number, number>();
-  private machineBefore: number | undefined;
-  private t0 = performance.now();
-  /** The largest share of one core other processes used in a reported phase. */
-  static worstOthers = 0;
-
-  constructor(private readonly groups: Record<string, () => Promise<(number | undefined)[]>>) {}
-
-  private async sample(): Promise<Map<string, Map<number, number>>> {
-    const out = new Map<string, Map<number, number>>();
-    for (const [name, pids] of Object.entries(this.groups)) {
-      const m = new Map<number, number>();
-      for (const pid of await pids().catch(() => [])) {
-        if (pid === undefined) continue;
-        const s = await cpuSeconds(pid);
-        if (s !== undefined) m.set(pid, s);
-      }
-      out.set(name, m);
-    }
-    return out;
-  }
-
-  async start(): Promise<void> {
-    this.before = new Map();
-    for (const m of (await this.sample()).values()) for (const [pid, s] of m) this.before.set(pid, s);
-    this.machineBefore = await machineBusySeconds();
-    this.t0 = performance.now();
-  }
-
-  /**
-   * "cpu: nats-server 40%, postgres 80%, bench 95%, others 30% of one core; load 3.2", with the CPU
-   * time per item of each group when `items` is given ("...; per event: bench 31 µs, ...").
-   */
-  async report(items?: number): Promise<string> {
-    const wall = (performance.now() - this.t0) / 1000;
-    const now = await this.sample();
-    const machine = await machineBusySeconds();
-    const parts: string[] = [];
-    const perItem: string[] = [];
-    let ours = 0;
-    for (const [name, m] of now) {
-      let used = 0;
-      for (const [pid, s] of m) used += s - (this.before.get(pid) ?? 0);
-      ours += used;
-      parts.push(`${name} ${Math.round((used / wall) * 100)}%`);
-      if (items) perItem.push(`${name} ${fmt((used / items) * 1e6)} µs`);
-    }
-    if (machine !== undefined && this.machineBefore !== undefined) {
-      const others = Math.max(0, (machine - this.machineBefore - ours) / wall);
-      CpuGroups.worstOthers = Math.max(CpuGroups.worstOthers, others);
-      parts.push(`others ${Math.round(others * 100)}%`);
-    }
-    return `cpu: ${parts.join(", ")} of one core${perItem.length ? `; per event: ${perItem.join(", ")}` : ""}; load ${loadavg()[0]!.toFixed(2)}`;
-  }
-}
-
-/** A child process of the bench (command service, projector), its output passed on sparingly. */
-type Child = { pid: number | undefined; lines: AsyncIterableIterator<string> | undefined; stop(): Promise<void>; exited: Promise<number | null> };
-
-function startChild(label: string, args: string[], env: Record<string, string>, watchStdout = false, cpuProfDir?: string): Child {
-  const nodeArgs = cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${resolve(cpuProfDir, label)}`] : [];
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, "--import", "tsx", ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  let forwarded = 0;
-  const forward = (line: string): void => {
-    if (forwarded++ < 20) console.error(`[${label}] ${line}`);
-    else if (forwarded === 21) console.error(`[${label}] (more lines suppressed)`);
-  };
-  createInterface({ input: child.stderr! }).on("line", forward);
-  const stdout = createInterface({ input: child.stdout! });
-  let lines: AsyncIterableIterator<string> | undefined;
-  if (watchStdout) lines = stdout[Symbol.asyncIterator]();
-  else stdout.on("line", forward);
-  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
-  return {
-    pid: child.pid,
-    lines,
-    exited,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGTERM");
-      const t = setTimeout(() => child.kill("SIGKILL"), 10_000);
-      await exited;
-      clearTimeout(t);
-    },
-  };
-}
-
 /** Waits until a command service answers on `cmd.>` (an invalid command: nothing is appended). */
 async function waitForService(nc: NatsConnection, timeoutMs = 60_000): Promise<void> {
   const until = Date.now() + timeoutMs;
@@ -321,13 +230,7 @@ export const projectionsSuite: Suite = {
   about: "raw limit vs natter's timeline projector vs a naive one, a 1M-event rebuild, lag at 1,000 commands/s",
   usage,
   async run(args) {
-    let o: Options;
-    try {
-      o = parseOptions(args, defaults);
-    } catch (err) {
-      console.error(`error: ${(err as Error).message}\n\n${usage}`);
-      return 2;
-    }
+    const o: Options = parseOptions(args, defaults);
     o.events = Math.floor(o.events);
     if (o.events < 1000 || o.rooms < 1 || o.window < 1 || o.batch < 1 || o.batch > 8000 || o.naiveEvents < 1 || o.rate < 1 || o.duration <= 0 || o.lagRooms < 1 || o.senders < 1) {
       console.error("error: --events must be at least 1,000; --rooms, --window, --naive-events, --rate, --duration, --lag-rooms and --senders at least 1; --batch between 1 and 8,000");
@@ -339,7 +242,7 @@ export const projectionsSuite: Suite = {
     let nc: NatsConnection | undefined;
     let database: Database | undefined;
     let pgc: pg.Client | undefined;
-    let dbName: string | undefined;
+    let tempDb: TempDatabase | undefined;
     let projector: Projector | undefined;
     const children: Child[] = [];
     const cleanup = async (): Promise<void> => {
@@ -349,40 +252,14 @@ export const projectionsSuite: Suite = {
       await database?.close().catch(() => undefined);
       await nc?.close().catch(() => undefined);
       await server?.stop().catch((err: unknown) => console.error(`stopping nats-server: ${String(err)}`));
-      if (dbName !== undefined) {
-        const admin = new pg.Client({ connectionString: o.databaseUrl });
-        try {
-          await admin.connect();
-          await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-        } catch (err) {
-          console.error(`dropping the database ${dbName}: ${String(err)}`);
-        } finally {
-          await admin.end().catch(() => undefined);
-        }
-      }
+      await tempDb?.drop().catch((err: unknown) => console.error(`dropping the database ${tempDb?.name}: ${String(err)}`));
     };
     const removeInterrupt = onInterrupt(cleanup);
     try {
       // The machine and the servers.
       server = await startTempNats();
-      const admin = new pg.Client({ connectionString: o.databaseUrl });
-      try {
-        await admin.connect();
-      } catch (err) {
-        throw new Error(`cannot reach PostgreSQL at ${o.databaseUrl}: ${(err as Error).message} (set --database-url or DATABASE_URL)`, { cause: err });
-      }
-      let pgVersion: string;
-      try {
-        pgVersion = String((await admin.query<{ server_version: string }>("SHOW server_version")).rows[0]?.server_version ?? "?");
-        const name = `natter_bench_${randomBytes(5).toString("hex")}`;
-        await admin.query(`CREATE DATABASE ${name}`);
-        dbName = name;
-      } finally {
-        await admin.end();
-      }
-      const u = new URL(o.databaseUrl);
-      u.pathname = `/${dbName}`;
-      const dbUrl = u.toString();
+      tempDb = await createTempDatabase(o.databaseUrl);
+      const { name: dbName, url: dbUrl, serverVersion: pgVersion } = tempDb;
       database = await openDatabase({ url: dbUrl });
       const db = database.db;
       pgc = new pg.Client({ connectionString: dbUrl });
@@ -548,22 +425,16 @@ export const projectionsSuite: Suite = {
       let lag: Results["lag"];
       if (o.lag) {
         const prof = o.cpuProf || undefined;
-        const service = startChild("service", ["service.ts", "commands"], { NATS_URL: server.url, NATTER_RATE_LIMIT: "off", LOG_LEVEL: "warn" }, false, prof);
+        const service = startChild("service", ["service.ts", "commands"], { NATS_URL: server.url, NATTER_RATE_LIMIT: "off", LOG_LEVEL: "warn" }, prof);
         children.push(service);
         const projectorChild = startChild(
           "projector",
           ["bench/projectorProcess.ts"],
           { NATS_URL: server.url, DATABASE_URL: dbUrl, ...(o.projectorBatch > 0 ? { NATTER_BENCH_BATCH: String(o.projectorBatch) } : {}) },
-          true,
           prof,
         );
         children.push(projectorChild);
-        const active = await Promise.race([
-          projectorChild.lines!.next().then((r) => (r.done ? "exited" : r.value)),
-          projectorChild.exited.then(() => "exited"),
-          sleep(60_000).then(() => "timeout"),
-        ]);
-        if (active !== "active") throw new Error(`the projector process did not start (${active})`);
+        await projectorChild.waitForLine((l) => l === "active", 60_000);
         await waitForService(nc);
         say(`command service (pid ${service.pid}) and timeline projector (pid ${projectorChild.pid}) running in child processes`);
 

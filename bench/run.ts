@@ -7,13 +7,17 @@
 import { authSuite } from "./auth.ts";
 import { commandsSuite } from "./commands.ts";
 import { projectionsSuite } from "./projections.ts";
-import type { Suite } from "./lib.ts";
+import { readSuite } from "./read.ts";
+import { webSuite } from "./web.ts";
+import { UsageError, type Suite } from "./lib.ts";
 
 /** The suites, by name. Later issues add theirs here. */
 const SUITES: Record<string, Suite> = {
   commands: commandsSuite,
   auth: authSuite,
   projections: projectionsSuite,
+  read: readSuite,
+  web: webSuite,
 };
 
 const usage = `usage: npm run bench -- <suite> [options]
@@ -44,7 +48,13 @@ async function main(argv: string[]): Promise<number> {
     console.log(suite.usage);
     return 0;
   }
-  return suite.run(rest);
+  try {
+    return await suite.run(rest);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    console.error(`error: ${err.message}\n\n${suite.usage}`);
+    return 2;
+  }
 }
 
 main(process.argv.slice(2)).then(

@@ -3,7 +3,7 @@ import { ForbiddenError, InvalidError, RateLimitedError, RateLimiter, type RateL
 import { auditFromReadModel, type Db } from "../projections/index.ts";
 import { visibleUsers, type Caller } from "./access.ts";
 import type { ReadMarkers } from "./readMarkers.ts";
-import { myRooms, publicRooms, roomDetail, searchMessages } from "./roomQueries.ts";
+import { findUsers, myRooms, publicRooms, roomDetail, searchMessages } from "./roomQueries.ts";
 import { inputs, outputs, type QueryName } from "./schemas.ts";
 import { changesSince, editHistory, threadOf, timelinePage } from "./timelineQueries.ts";
 
@@ -37,6 +37,7 @@ export const QUERIES: { [Q in QueryName]: Query<Q> } = {
   readBy: { nats: "readBy", reads: ["rooms", "timeline"], run: (d, c, q) => d.markers.readBy(c, q) },
   markRead: { nats: "markRead", reads: ["rooms", "timeline"], run: (d, c, q) => d.markers.mark(c, q) },
   search: { nats: "search", reads: ["rooms", "timeline"], run: (d, c, q) => searchMessages(d.db, c, q) },
+  users: { nats: "users", reads: ["rooms"], run: (d, _c, q) => findUsers(d.db, q) },
   presence: { nats: "presence", reads: ["rooms"], run: async (d, c, q) => ({ presence: await d.presenceOf(await visibleUsers(d.db, c, q.userIds)) }) },
   audit: {
     nats: "audit",

@@ -16,6 +16,7 @@ export const ROUTES: readonly Route[] = [
   { method: "POST", path: "/api/rooms/{roomId}/read", query: "markRead", summary: "Moves the caller's read marker forward" },
   { method: "GET", path: "/api/search", query: "search", summary: "Full-text search over what the caller may read" },
   { method: "GET", path: "/api/presence", query: "presence", summary: "Users' presence" },
+  { method: "GET", path: "/api/users", query: "users", summary: "People by name, to invite or message" },
   { method: "GET", path: "/api/audit", query: "audit", summary: "The event log, for admins" },
 ];
 

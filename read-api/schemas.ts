@@ -45,6 +45,11 @@ export const inputs = {
     roomId: id.optional(),
     limit: z.coerce.number().int().min(1).max(100).default(20),
   }),
+  users: z.object({
+    /** Names that start with this (any case), or a user id. */
+    q: z.string().trim().min(1).max(64),
+    limit: z.coerce.number().int().min(1).max(50).default(20),
+  }),
   presence: z.object({
     userIds: z.preprocess((v) => (typeof v === "string" ? v.split(",").filter((s) => s !== "") : v), z.array(id).min(1).max(200)),
   }),
@@ -126,6 +131,7 @@ export const outputs = {
     ),
   }),
   presence: z.object({ presence: z.record(z.string(), z.enum(PRESENCE_STATUSES)) }),
+  users: z.object({ users: z.array(z.object({ userId: z.string(), displayName: z.string() })) }),
   audit: z.object({
     events: z.array(
       z.object({

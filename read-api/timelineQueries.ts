@@ -59,7 +59,8 @@ async function messages(db: Db, where: SQL, order: "ASC" | "DESC", limit: number
 }
 
 async function exists(db: Db, where: SQL): Promise<boolean> {
-  const rows = await query(db, sql`SELECT 1 FROM natter_timeline.messages m WHERE ${where} LIMIT 1`);
+  // Ordered by seq so the planner probes the (room_id, seq) index instead of scanning the room.
+  const rows = await query(db, sql`SELECT 1 FROM natter_timeline.messages m WHERE ${where} ORDER BY m.seq LIMIT 1`);
   return rows.length > 0;
 }
 

@@ -162,6 +162,9 @@ export function querySuite(options: { pglite: boolean }): void {
       expect(after.body.rooms.map((r: { roomId: string }) => r.roomId)).toContain(secret);
       const room = await dave.get(`/api/rooms/${secret}`);
       expect(room.body.room.members.find((m: { userId: string }) => m.userId === bob.id).displayName).toBe("Bob Lee");
+      const found = await dave.get(`/api/users?q=bob%20l&minSeq=${joined.seq}`);
+      expect(found.body.users).toEqual([{ userId: bob.id, displayName: "Bob Lee" }]);
+      expect((await dave.get(`/api/users?q=%25`)).body.users).toEqual([]);
       const left = await dave.cmd("room.leave", { roomId: secret });
       expect((await dave.get(`/api/rooms?minSeq=${left.seq}`)).body.rooms.map((r: { roomId: string }) => r.roomId)).not.toContain(secret);
     });

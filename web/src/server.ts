@@ -58,6 +58,7 @@ export type Server = {
   history(roomId: string, messageId: string): Promise<Output<"history">>;
   readBy(roomId: string, messageId: string): Promise<Output<"readBy">>;
   markRead(roomId: string, seq: number): Promise<Output<"markRead">>;
+  users(q: string): Promise<Output<"users">>;
   search(q: string, roomId?: string): Promise<Output<"search">>;
   presence(userIds: readonly string[]): Promise<Output<"presence">>;
   /**
@@ -148,6 +149,7 @@ export function createServer(setup: ServerSetup): Server {
     markRead: (roomId, seq) => http(`${room(roomId)}/read`, {}, { seq }),
     search: (q, roomId) => http("/api/search", { q, roomId }),
     presence: (userIds) => http("/api/presence", { userIds: userIds.join(",") }),
+    users: (q) => http("/api/users", { q }),
 
     async command(name, body, options = {}) {
       const commandId = options.commandId ?? ulid();

@@ -1,10 +1,10 @@
-import { For, Show, createMemo, createSignal } from "solid-js";
+import { For, Show, createEffect, createMemo, createSignal, onCleanup } from "solid-js";
 import { useChat } from "../stores/chat.ts";
 import { PresenceDot } from "./PresenceDot.tsx";
 
 /**
- * Finds users by name among those the client knows (the members of the rooms it has opened:
- * there is no user directory), to pick one (`onPick`) or several (`selected` + `onToggle`).
+ * Finds users by name among those the client knows and in the people directory (`/api/users`,
+ * asked as the user types), to pick one (`onPick`) or several (`selected` + `onToggle`).
  */
 export function UserPicker(props: {
   label: string;
@@ -17,6 +17,17 @@ export function UserPicker(props: {
 }) {
   const chat = useChat();
   const [q, setQ] = createSignal("");
+  createEffect(() => {
+    const text = q().trim();
+    if (text === "") return;
+    const timer = setTimeout(() => {
+      chat.server.users(text).then(
+        (r) => chat.users.learnNamed(r.users),
+        () => undefined,
+      );
+    }, 150);
+    onCleanup(() => clearTimeout(timer));
+  });
   const matches = createMemo(() => {
     const f = q().trim().toLowerCase();
     const exclude = new Set([chat.me, ...(props.exclude ?? [])]);
@@ -34,7 +45,7 @@ export function UserPicker(props: {
         <span>{props.label}</span>
         <input type="search" data-testid="user-search-input" placeholder="Search people by name" value={q()} onInput={(e) => setQ(e.currentTarget.value)} />
       </label>
-      <Show when={matches().length > 0} fallback={<p class="muted small-text">No one found. People appear here once you share a room with them.</p>}>
+      <Show when={matches().length > 0} fallback={<p class="muted small-text">No one found by that name.</p>}>
         <ul class="user-list">
           <For each={matches()}>
             {(u) => (

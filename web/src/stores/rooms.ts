@@ -181,11 +181,8 @@ export function createRooms(deps: {
         case "MemberInvited":
           if (who === me && i < 0 && !state.invitations.some((x) => x.roomId === roomId)) {
             setState("invitations", (inv) => [...inv, { roomId, invitedBy: str(p["invitedBy"]), seq: e.seq }]);
-            // The room's name, where the read API lets an invited user read the room.
-            void deps.server.room(roomId, e.seq).then(
-              (a) => setState("invitations", (x) => x.roomId === roomId, "name", a.room.name),
-              () => undefined,
-            );
+            // The read API lists open invitations with their rooms' names.
+            void rooms.refresh(e.seq);
           }
           break;
         case "MemberLeft":

@@ -21,8 +21,10 @@ const post = (seq: number, roomId: string, over: Record<string, unknown> = {}) =
 function fakeServer(mine: Mine[]) {
   const server = {
     mine,
+    /** Open invitations the read API lists. */
+    invitations: [] as Awaited<ReturnType<RoomsServer["rooms"]>>["invitations"],
     markRead: vi.fn(async (roomId: string, seq: number) => ({ roomId, seq })),
-    rooms: vi.fn(async () => ({ rooms: server.mine, invitations: [] })),
+    rooms: vi.fn(async () => ({ rooms: server.mine, invitations: server.invitations })),
     publicRooms: vi.fn(async () => ({ rooms: [] })),
     room: vi.fn(async (roomId: string) => ({
       room: { roomId, name: roomId, kind: "private" as const, topic: "", archived: false, createdBy: ME, createdAt: "2026-01-01T00:00:00Z", members: [{ userId: ME, role: "owner" as const, joinedSeq: 1 }] },
@@ -86,10 +88,12 @@ describe("rooms store", () => {
       const server = fakeServer([]);
       const rooms = createRooms({ server: server as unknown as RoomsServer, me: ME });
       await rooms.refresh();
+      server.invitations = [{ roomId: "p", name: "p", kind: "private", topic: "", archived: false, invitedBy: "bob", invitedByName: null, seq: 30 }];
       rooms.applyLive(ev(30, "MemberInvited", "p", { userId: ME, invitedBy: "bob" }));
       rooms.applyLive(ev(30, "MemberInvited", "p", { userId: ME, invitedBy: "bob" }));
       await vi.waitFor(() => expect(rooms.state.invitations).toEqual([{ roomId: "p", invitedBy: "bob", seq: 30, name: "p" }]));
       server.mine = [room("p", { kind: "private" })];
+      server.invitations = [];
       rooms.applyLive(ev(31, "MemberJoined", "p", { userId: ME }));
       await vi.waitFor(() => expect(rooms.mine("p")).toBeDefined());
       expect(rooms.state.invitations).toEqual([]);

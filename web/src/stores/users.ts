@@ -50,6 +50,13 @@ export function createUsers(deps: { me: string; myName: string }) {
       setKnown(add);
       if (Object.keys(named).length > 0) setNames(named);
     },
+    /** Learns people found in the directory, with their names. */
+    learnNamed(found: readonly { userId: string; displayName: string }[]): void {
+      for (const u of found) {
+        if (known[u.userId] === undefined) setKnown(u.userId, true);
+        if (u.displayName !== "") setNames(u.userId, u.displayName);
+      }
+    },
     /** Learns one user id (a message's author, a mention). */
     see(userId: string): void {
       if (known[userId] === undefined) setKnown(userId, true);

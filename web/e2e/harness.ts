@@ -70,8 +70,14 @@ export const PASSWORDS = { alice: "alice123", bob: "bob123", charlie: "charlie12
  * A browser context signed in as `user` through the login page: opens the web client, presses
  * Sign in, fills the identity provider's form, and waits until the client is back and signed in.
  */
-export async function signIn(browser: Browser, app: App, user: keyof typeof PASSWORDS, options: { viewport?: { width: number; height: number }; colorScheme?: "light" | "dark" } = {}): Promise<{ context: BrowserContext; page: Page }> {
+export async function signIn(
+  browser: Browser,
+  app: App,
+  user: keyof typeof PASSWORDS,
+  options: { viewport?: { width: number; height: number }; colorScheme?: "light" | "dark"; prepare?: (context: BrowserContext) => Promise<void> } = {},
+): Promise<{ context: BrowserContext; page: Page }> {
   const context = await browser.newContext({ viewport: options.viewport ?? { width: 1280, height: 800 }, colorScheme: options.colorScheme ?? "light" });
+  await options.prepare?.(context);
   const page = await context.newPage();
   await page.goto(app.url);
   await page.getByRole("button", { name: /sign in/i }).click();

@@ -41,7 +41,7 @@ test("typing reaches the room's members as a Typing event, and a non-member's is
   expect(dave.inbox.received.filter((r) => r.event.roomId === roomId)).toEqual([]);
 });
 
-test("in a public room typing goes to live.room, from members only, at most once per user and room every 2 s", async () => {
+test("in a public room typing goes to live.room, from members only, at most once per user and room every second", async () => {
   const [alice, bob, carol, erin] = [await world.user("alice"), await world.user("bob"), await world.user("carol"), await world.user("erin")];
   const roomId = await world.room(alice, "public", [], [bob, carol]);
   const watcher = new Recorder();

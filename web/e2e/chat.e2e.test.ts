@@ -137,7 +137,12 @@ describe.skipIf(!hasChromium)("two people chat in the browser, live", () => {
     await until(bob, "the deletion", (ms) => ms.some((m) => m.deleted) && !ms.some((m) => m.body === "to be deleted"));
   });
 
-  it("presence is seen by the other", async () => {
+  it("presence and typing are seen by the other", async () => {
+    await openRoom(bob, "secret plans");
+    // Right after sending in this room (the previous test): typing must still get through.
+    await alice.getByTestId("composer-input").fill("I am typing");
+    await bob.locator('[data-testid="typing-indicator"]', { hasText: /alice is typing/i }).waitFor({ timeout: 10_000 });
+    await alice.getByTestId("composer-input").fill("");
     // bob's presence dot at alice's, in the member list of the room and the DM list.
     await alice.locator('[data-testid="presence-dot"][data-status="online"]').first().waitFor({ timeout: 15_000 });
   });

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT } from "../../test/childProcess.ts";
-import { buildWeb, CHROMIUM, launchBrowser, signIn, startApp, type App } from "./harness.ts";
+import { buildWeb, CHROMIUM, launchBrowser, networkSwitch, signIn, startApp, type App } from "./harness.ts";
 
 /** Where the run puts its screenshots (the README links them). */
 const SHOTS = join(ROOT, "docs", "screenshots");
@@ -39,7 +39,14 @@ async function until(page: Page, what: string, ok: (messages: Shown[]) => boolea
 
 /** Opens the sidebar where it is a drawer (phone widths). */
 async function sidebar(page: Page): Promise<void> {
-  if (!(await page.getByTestId("open-directory").isVisible())) await page.getByTestId("drawer-toggle").click();
+  const shown = await page
+    .locator('#sidebar [data-testid="open-directory"]')
+    .waitFor({ state: "visible", timeout: 3000 })
+    .then(
+      () => true,
+      () => false,
+    );
+  if (!shown) await page.getByTestId("drawer-toggle").click();
 }
 
 async function openRoom(page: Page, name: string): Promise<void> {
@@ -137,17 +144,12 @@ describe.skipIf(!hasChromium)("two people chat in the browser, live", () => {
     await until(bob, "the deletion", (ms) => ms.some((m) => m.deleted) && !ms.some((m) => m.body === "to be deleted"));
   });
 
-  it("presence and typing are seen by the other", async () => {
-    await openRoom(bob, "secret plans");
-    // Right after sending in this room (the previous test): typing must still get through.
-    await alice.getByTestId("composer-input").fill("I am typing");
-    await bob.locator('[data-testid="typing-indicator"]', { hasText: /alice is typing/i }).waitFor({ timeout: 10_000 });
-    await alice.getByTestId("composer-input").fill("");
+  it("presence is seen by the other", async () => {
     // bob's presence dot at alice's, in the member list of the room and the DM list.
     await alice.locator('[data-testid="presence-dot"][data-status="online"]').first().waitFor({ timeout: 15_000 });
   });
 
-  it("a DM between alice and bob", async () => {
+  it("a DM between alice and bob, and typing seen by the other", async () => {
     await alice.getByTestId("start-dm").click();
     await alice.locator('[data-testid="dm-user-picker"] [data-testid="user-search-input"]').fill("bob");
     await alice.getByRole("button", { name: "Message bob" }).click();
@@ -157,6 +159,10 @@ describe.skipIf(!hasChromium)("two people chat in the browser, live", () => {
     await until(alice, "alice's DM", (ms) => ms.some((m) => m.body === "psst, bob"));
     await bob.locator('[data-testid="room-item"]', { hasText: "alice" }).first().click();
     await until(bob, "the DM", (ms) => ms.some((m) => m.body === "psst, bob"));
+    // Typing, as people type: several keystrokes over a few seconds (the client says so at most every 2 s).
+    await alice.getByTestId("composer-input").pressSequentially("I am typing a longer message", { delay: 120 });
+    await bob.locator('[data-testid="typing-indicator"]', { hasText: /alice is typing/i }).waitFor({ timeout: 10_000 });
+    await alice.getByTestId("composer-input").fill("");
   });
 
   it("charlie sees no private room and cannot post in a public room he can read", async () => {
@@ -171,6 +177,40 @@ describe.skipIf(!hasChromium)("two people chat in the browser, live", () => {
     expect(await charlie.getByTestId("composer-input").count()).toBe(0);
     await charlie.context().close();
   });
+
+  it("bob's network is cut while alice posts, edits and deletes; back online his timeline equals a fresh load", async () => {
+    let net!: Awaited<ReturnType<typeof networkSwitch>>;
+    const { page: bobNet, context } = await signIn(browser, app, "bob", { prepare: async (c) => void (net = await networkSwitch(c)) });
+    await openRoom(bobNet, "secret plans");
+    await openRoom(alice, "secret plans");
+    await until(bobNet, "the room", (ms) => ms.some((m) => m.body === "sounds good"));
+    await bobNet.locator('[data-testid="connection-state"][data-state="online"]').waitFor();
+    await net.cut(bobNet);
+    await bobNet.locator('[data-testid="connection-state"]:not([data-state="online"])').waitFor({ timeout: 15_000 });
+    await send(alice, "while bob is away");
+    await send(alice, "another while away");
+    await until(alice, "alice's own posts", (ms) => ms.some((m) => m.body === "another while away"));
+    await act(alice, "while bob is away", "Edit message");
+    await alice.getByTestId("composer-input").fill("edited while bob is away");
+    await alice.getByTestId("composer-input").press("Enter");
+    await act(alice, "another while away", "Delete message");
+    await alice.getByTestId("confirm-delete").click();
+    await act(alice, "sounds good", "Add reaction");
+    await alice.getByRole("button", { name: "React with 🎉" }).click();
+    await until(alice, "alice's changes", (ms) => ms.some((m) => m.body === "edited while bob is away") && ms.some((m) => m.reactions.includes("🎉1")));
+    // Cut off, bob saw none of it.
+    expect((await shown(bobNet)).some((m) => m.body.includes("while bob is away"))).toBe(false);
+    await net.restore(bobNet);
+    await bobNet.locator('[data-testid="connection-state"][data-state="online"]').waitFor({ timeout: 60_000 });
+    const caughtUp = await until(bobNet, "bob catching up", (ms) => ms.some((m) => m.body === "edited while bob is away" && m.edited) && ms.some((m) => m.reactions.includes("🎉1")), 30_000);
+    // A fresh load of the same tab (its session survives a reload): the same timeline.
+    await bobNet.reload();
+    await bobNet.locator('[data-testid="connection-state"][data-state="online"]').waitFor({ timeout: 30_000 });
+    await openRoom(bobNet, "secret plans");
+    const reloaded = await until(bobNet, "a fresh load", (ms) => ms.length === caughtUp.length && ms.some((m) => m.reactions.includes("🎉1")));
+    expect(caughtUp).toEqual(reloaded);
+    await context.close();
+  }, 180_000);
 
   it("screenshots of the main screens, light and dark, desktop and phone", async () => {
     for (const scheme of ["light", "dark"] as const) {

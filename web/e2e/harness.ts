@@ -3,7 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { chromium, type Browser, type BrowserContext, type CDPSession, type Page, type WebSocketRoute } from "playwright-core";
 import { inject } from "vitest";
 import { childEnv, freePort, ROOT, spawnTsx, type TsxChild } from "../../test/childProcess.ts";
 
@@ -85,5 +85,47 @@ export async function signIn(
   await page.locator("#password").fill(PASSWORDS[user]);
   await page.locator("#password").press("Enter");
   await page.waitForURL((u) => u.origin === new URL(app.url).origin && !u.pathname.startsWith("/realms") && !u.pathname.startsWith("/callback"), { timeout: 30_000 });
+  await page.locator('[data-testid="connection-state"][data-state="online"]').waitFor({ timeout: 30_000 });
   return { context, page };
+}
+
+/**
+ * A network cut for one browser context: HTTP through the DevTools protocol's offline emulation,
+ * and the NATS WebSocket (which Chromium's offline emulation leaves open) closed and refused while
+ * cut. Install it (`prepare` of signIn) before the page opens its WebSocket.
+ */
+export async function networkSwitch(context: BrowserContext): Promise<{ cut(page: Page): Promise<void>; restore(page: Page): Promise<void> }> {
+  let down = false;
+  const open = new Set<WebSocketRoute>();
+  await context.routeWebSocket(/.*/, (ws) => {
+    if (down) {
+      void ws.close().catch(() => undefined);
+      return;
+    }
+    ws.connectToServer();
+    open.add(ws);
+    ws.onClose(() => open.delete(ws));
+  });
+  // One DevTools session per page: the emulation belongs to the session that set it.
+  const sessions = new Map<Page, CDPSession>();
+  const offline = async (page: Page, value: boolean) => {
+    let cdp = sessions.get(page);
+    if (cdp === undefined) {
+      cdp = await context.newCDPSession(page);
+      await cdp.send("Network.enable");
+      sessions.set(page, cdp);
+    }
+    await cdp.send("Network.emulateNetworkConditions", { offline: value, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  };
+  return {
+    async cut(page) {
+      down = true;
+      await offline(page, true);
+      for (const ws of [...open]) await ws.close().catch(() => undefined);
+    },
+    async restore(page) {
+      down = false;
+      await offline(page, false);
+    },
+  };
 }

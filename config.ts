@@ -38,6 +38,8 @@ export type Config = Readonly<{
   natsSeedFile: string | undefined;
   /** The auth callout's key file (made at first start). */
   authKeysFile: string;
+  /** The development identity provider's access-token lifetime, in seconds. */
+  devAccessTokenTtlSeconds: number;
   /** The projectors' lease time to live: a dead active projector is replaced within about this long. */
   projectionLeaseMs: number;
   logLevel: string;
@@ -114,6 +116,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const streamReplicas = Number(replicasText);
   if (![1, 3, 5].includes(streamReplicas)) problems.push(`NATTER_STREAM_REPLICAS: "${replicasText}" must be 1, 3 or 5`);
   const projectionLeaseMs = millis("NATTER_PROJECTION_LEASE_MS", 5000, 300, 600_000);
+  const ttlText = text("NATTER_DEV_TOKEN_TTL") ?? "300";
+  const devAccessTokenTtlSeconds = Number(ttlText);
+  if (!Number.isInteger(devAccessTokenTtlSeconds) || devAccessTokenTtlSeconds < 10 || devAccessTokenTtlSeconds > 86_400) {
+    problems.push(`NATTER_DEV_TOKEN_TTL: "${ttlText}" must be a whole number of seconds from 10 to 86400`);
+  }
   const logLevel = text("LOG_LEVEL") ?? "info";
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL: "${logLevel}" must be one of ${LOG_LEVELS.join(", ")}`);
 
@@ -138,6 +145,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     natsMonitorPort: port("NATTER_NATS_MONITOR_PORT", 8222),
     streamReplicas,
     projectionLeaseMs,
+    devAccessTokenTtlSeconds,
     logLevel,
     natsSeedFile: text("NATS_NKEY_SEED_FILE"),
     authKeysFile: resolve(text("NATTER_AUTH_KEYS_FILE") ?? `${text("NATTER_DATA_DIR") ?? "./data"}/auth/nats-keys.json`),

@@ -79,7 +79,7 @@ async function main(): Promise<void> {
   let idp: DevIdp | undefined;
   const issuer = config.oidcIssuer ?? `${origin}${IDP_PATH}`;
   if (config.oidcIssuer === undefined) {
-    idp = await startDevIdp({ dataDir: config.dataDir, issuer, log: createLogger(config, "idp"), audience: config.oidcAudience });
+    idp = await startDevIdp({ dataDir: config.dataDir, issuer, log: createLogger(config, "idp"), audience: config.oidcAudience, accessTokenTtlSeconds: config.devAccessTokenTtlSeconds });
   }
 
   const web = webHandler(fileURLToPath(new URL("./web/dist", import.meta.url)), () => ({

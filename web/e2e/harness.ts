@@ -3,6 +3,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { decodeJwt } from "jose";
+import { userIdFromSub } from "../../domain/index.ts";
 import { chromium, type Browser, type BrowserContext, type CDPSession, type Page, type WebSocketRoute } from "playwright-core";
 import { inject } from "vitest";
 import { childEnv, freePort, ROOT, spawnTsx, type TsxChild } from "../../test/childProcess.ts";
@@ -65,6 +68,20 @@ export function launchBrowser(): Promise<Browser> {
 
 /** Passwords of the development identity provider's users. */
 export const PASSWORDS = { alice: "alice123", bob: "bob123", charlie: "charlie123" } as const;
+
+/**
+ * `user` on NATS as a script would be: a token by the password grant (client `natter-cli`), and a
+ * connection with it on the user's own inbox prefix. Close it when done.
+ */
+export async function natsAs(app: App, user: keyof typeof PASSWORDS): Promise<{ nc: NatsConnection; userId: string }> {
+  const res = await fetch(`${app.url}/realms/natter/protocol/openid-connect/token`, {
+    method: "POST",
+    body: new URLSearchParams({ grant_type: "password", client_id: "natter-cli", username: user, password: PASSWORDS[user] }),
+  });
+  const token = ((await res.json()) as { access_token: string }).access_token;
+  const userId = userIdFromSub(decodeJwt(token).sub!);
+  return { nc: await connect({ servers: app.natsUrl, token, inboxPrefix: `_INBOX.${userId}` }), userId };
+}
 
 /**
  * A browser context signed in as `user` through the login page: opens the web client, presses

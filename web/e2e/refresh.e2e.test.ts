@@ -1,11 +1,11 @@
 import { existsSync } from "node:fs";
-import { connect } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { decodeJwt } from "jose";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { userIdFromSub } from "../../domain/index.ts";
 import { mustSend } from "../../test/commandClient.ts";
-import { buildWeb, CHROMIUM, launchBrowser, PASSWORDS, signIn, startApp, type App } from "./harness.ts";
+import { buildWeb, CHROMIUM, launchBrowser, natsAs, signIn, startApp, type App } from "./harness.ts";
 
 /** Access tokens live 75 s here: the client renews at 15 s, NATS drops the first connection at 75 s. */
 const TTL_S = 75;
@@ -26,14 +26,8 @@ describe.skipIf(!existsSync(CHROMIUM))("the token is renewed before it expires, 
   });
 
   /** Acts as alice over NATS with a fresh token each time (hers expire too). */
-  async function asAlice<T>(f: (nc: Awaited<ReturnType<typeof connect>>, alice: string) => Promise<T>): Promise<T> {
-    const res = await fetch(`${app.url}/realms/natter/protocol/openid-connect/token`, {
-      method: "POST",
-      body: new URLSearchParams({ grant_type: "password", client_id: "natter-cli", username: "alice", password: PASSWORDS.alice }),
-    });
-    const token = ((await res.json()) as { access_token: string }).access_token;
-    const alice = userIdFromSub(decodeJwt(token).sub!);
-    const nc = await connect({ servers: app.natsUrl, token, inboxPrefix: `_INBOX.${alice}` });
+  async function asAlice<T>(f: (nc: NatsConnection, alice: string) => Promise<T>): Promise<T> {
+    const { nc, userId: alice } = await natsAs(app, "alice");
     try {
       return await f(nc, alice);
     } finally {

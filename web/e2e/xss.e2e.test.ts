@@ -1,12 +1,9 @@
 import { existsSync } from "node:fs";
-import { connect } from "@nats-io/transport-node";
-import { decodeJwt } from "jose";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { userIdFromSub } from "../../domain/index.ts";
 import { mustSend } from "../../test/commandClient.ts";
 import { postable, XSS_PAYLOADS } from "../src/xssCorpus.ts";
-import { buildWeb, CHROMIUM, launchBrowser, PASSWORDS, startApp, type App } from "./harness.ts";
+import { buildWeb, CHROMIUM, launchBrowser, natsAs, PASSWORDS, startApp, type App } from "./harness.ts";
 
 /**
  * Every payload of the XSS corpus, posted as a message and shown in the real browser: no script
@@ -25,13 +22,7 @@ describe.skipIf(!existsSync(CHROMIUM))("the XSS corpus in the browser", () => {
     app = await startApp({ NATTER_RATE_LIMIT: "off" });
     browser = await launchBrowser();
     // Post the corpus over NATS as alice (as any client could), in one public room.
-    const res = await fetch(`${app.url}/realms/natter/protocol/openid-connect/token`, {
-      method: "POST",
-      body: new URLSearchParams({ grant_type: "password", client_id: "natter-cli", username: "alice", password: PASSWORDS.alice }),
-    });
-    const token = ((await res.json()) as { access_token: string }).access_token;
-    const alice = userIdFromSub(decodeJwt(token).sub!);
-    const nc = await connect({ servers: app.natsUrl, token, inboxPrefix: `_INBOX.${alice}` });
+    const { nc, userId: alice } = await natsAs(app, "alice");
     // Two rooms of about 155 each: shorter rooms to scroll through.
     const ids: string[] = [];
     for (const name of rooms) ids.push((await mustSend(nc, alice, "room.create", { name, kind: "public" })).result["roomId"] as string);

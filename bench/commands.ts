@@ -25,7 +25,7 @@ import { startCommandService, type CommandReply, type CommandService } from "../
 import { connectNats } from "../streams/connect.ts";
 import { EVENT_STREAM } from "../streams/subjects.ts";
 import { eventStreamConfig } from "../streams/setup.ts";
-import { CpuMeter, fastUlid, fmt, ms, onInterrupt, parseOptions, percentile, Phase, say, startChild, startTempNats, summarize, verdict, windowed, type Suite, type TempNats } from "./lib.ts";
+import { CpuMeter, fastUlid, fmt, ms, onInterrupt, openLoop, parseOptions, percentile, Phase, say, startChild, startTempNats, summarize, verdict, windowed, type Suite, type TempNats } from "./lib.ts";
 
 /** Targets of issue 2. */
 const TARGET_RATIO = 0.5;
@@ -329,7 +329,6 @@ export const commandsSuite: Suite = {
       const posts = await postRun(`msg.post (${o.senders} senders, ${fmt(o.rooms)} rooms)`, o.posts, true);
 
       // 4. Latency at a steady rate, open loop.
-      const interval = 1000 / o.rate;
       const warmCount = Math.round(o.latencyWarmup * o.rate);
       const total = warmCount + Math.round(o.duration * o.rate);
       const latencies: number[] = [];
@@ -340,43 +339,25 @@ export const commandsSuite: Suite = {
       let maxBehind = 0;
       await cpu.start();
       loopDelay.enable();
-      await new Promise<void>((resolveAll) => {
-        let settled = 0;
-        const t0 = performance.now() + 20;
-        let i = 0;
-        const fire = (k: number, scheduled: number): void => {
-          const s = k % o.senders;
-          const rooms = senderRooms[s]!;
-          const r = rooms[Math.floor(k / o.senders) % rooms.length]!;
-          send(nc!, senderIds[s]!, "msg.post", { roomId: roomIds[r], body: postBody(posted++) })
-            .then(
-              (reply) => {
-                const latency = performance.now() - scheduled;
-                if (expectOk(reply, steady, latErrors) && k >= warmCount) {
-                  latencies.push(latency);
-                  bySecond[Math.min(bySecond.length - 1, Math.floor((k - warmCount) / o.rate))]!.push(latency);
-                }
-              },
-              (err: unknown) => {
-                latErrors.add(String(err));
-                steady.errors++;
-              },
-            )
-            .finally(() => {
-              if (++settled === total) resolveAll();
-            });
-        };
-        const tick = (): void => {
-          const now = performance.now();
-          while (i < total && t0 + i * interval <= now) {
-            maxBehind = Math.max(maxBehind, now - (t0 + i * interval));
-            fire(i, t0 + i * interval);
-            i++;
-          }
-          if (i < total) setTimeout(tick, Math.max(0, Math.min(1, t0 + i * interval - performance.now())));
-        };
-        tick();
-      });
+      ({ maxLateMs: maxBehind } = await openLoop(o.rate, total, async (k, scheduled) => {
+        const s = k % o.senders;
+        const rooms = senderRooms[s]!;
+        const r = rooms[Math.floor(k / o.senders) % rooms.length]!;
+        await send(nc!, senderIds[s]!, "msg.post", { roomId: roomIds[r], body: postBody(posted++) })
+          .then(
+            (reply) => {
+              const latency = performance.now() - scheduled;
+              if (expectOk(reply, steady, latErrors) && k >= warmCount) {
+                latencies.push(latency);
+                bySecond[Math.min(bySecond.length - 1, Math.floor((k - warmCount) / o.rate))]!.push(latency);
+              }
+            },
+            (err: unknown) => {
+              latErrors.add(String(err));
+              steady.errors++;
+            },
+          );
+      }));
       loopDelay.disable();
       const steadyElapsed = steady.end(`${await cpu.report()}`);
       if (latErrors.total > 0) say(`  errors: ${latErrors}`);

@@ -32,7 +32,7 @@ import type { CommandReply } from "../commands/index.ts";
 import type { DomainEvent } from "../domain/index.ts";
 import { appliedSubject, openDatabase, prepareSchema, Projector, rebuildPg, timelineProjection, type Database } from "../projections/index.ts";
 import { connectNats, encodeEvent, ensureEventStream, EVENT_STREAM } from "../streams/index.ts";
-import { CpuGroups, createTempDatabase, fastUlid, fmt, ms, onInterrupt, parseOptions, Phase, say, startChild, startTempNats, summarize, verdict, windowed, type Child, type Suite, type TempDatabase, type TempNats } from "./lib.ts";
+import { CpuGroups, createTempDatabase, fastUlid, fmt, ms, onInterrupt, openLoop, parseOptions, Phase, say, startChild, startTempNats, summarize, verdict, windowed, type Child, type Suite, type TempDatabase, type TempNats } from "./lib.ts";
 
 const run = promisify(execFile);
 
@@ -487,7 +487,6 @@ export const projectionsSuite: Suite = {
           postgres: backends,
           bench: async () => [process.pid],
         });
-        const interval = 1000 / o.rate;
         const warmCount = Math.round(o.lagWarmup * o.rate);
         const total = warmCount + Math.round(o.duration * o.rate);
         const sent: { scheduled: number; replied: number; seq: number }[] = [];
@@ -495,48 +494,29 @@ export const projectionsSuite: Suite = {
         let errorText = "";
         const steady = new Phase(`6. lag: msg.post at ${fmt(o.rate)}/s open loop (${o.lagWarmup} s warm-up + ${o.duration} s), ${o.senders} senders, ${fmt(o.lagRooms)} rooms`, total);
         await cpuLag.start();
-        let maxBehind = 0;
-        await new Promise<void>((resolveAll) => {
-          let settled = 0;
-          const t0 = performance.now() + 20;
-          let i = 0;
-          const fire = (k: number, scheduled: number): void => {
-            const s = k % o.senders;
-            const rooms = senderRooms[s]!;
-            const roomId = rooms[Math.floor(k / o.senders) % rooms.length]!;
-            send(nc!, senders[s]!, "msg.post", { roomId, body: BODIES[k % BODIES.length] })
-              .then(
-                (reply) => {
-                  const replied = performance.now();
-                  if (reply.ok) {
-                    steady.done++;
-                    if (k >= warmCount) sent.push({ scheduled, replied, seq: reply.seq });
-                  } else {
-                    errors++;
-                    steady.errors++;
-                    errorText ||= `${reply.error.code}: ${reply.error.message}`;
-                  }
-                },
-                (err: unknown) => {
+        const { maxLateMs: maxBehind } = await openLoop(o.rate, total, async (k, scheduled) => {
+          const s = k % o.senders;
+          const rooms = senderRooms[s]!;
+          const roomId = rooms[Math.floor(k / o.senders) % rooms.length]!;
+          await send(nc!, senders[s]!, "msg.post", { roomId, body: BODIES[k % BODIES.length] })
+            .then(
+              (reply) => {
+                const replied = performance.now();
+                if (reply.ok) {
+                  steady.done++;
+                  if (k >= warmCount) sent.push({ scheduled, replied, seq: reply.seq });
+                } else {
                   errors++;
                   steady.errors++;
-                  errorText ||= String(err);
-                },
-              )
-              .finally(() => {
-                if (++settled === total) resolveAll();
-              });
-          };
-          const tick = (): void => {
-            const now = performance.now();
-            while (i < total && t0 + i * interval <= now) {
-              maxBehind = Math.max(maxBehind, now - (t0 + i * interval));
-              fire(i, t0 + i * interval);
-              i++;
-            }
-            if (i < total) setTimeout(tick, Math.max(0, Math.min(1, t0 + i * interval - performance.now())));
-          };
-          tick();
+                  errorText ||= `${reply.error.code}: ${reply.error.message}`;
+                }
+              },
+              (err: unknown) => {
+                errors++;
+                steady.errors++;
+                errorText ||= String(err);
+              },
+            );
         });
         const steadyElapsed = steady.elapsed;
         // Wait for the projector to cover the last command.

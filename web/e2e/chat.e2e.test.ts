@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT } from "../../test/childProcess.ts";
-import { buildWeb, CHROMIUM, launchBrowser, networkSwitch, signIn, startApp, type App } from "./harness.ts";
+import { buildWeb, HAS_CHROMIUM, launchBrowser, networkSwitch, signIn, startApp, type App } from "./harness.ts";
 
 /** Where the run puts its screenshots (the README links them). */
 const SHOTS = join(ROOT, "docs", "screenshots");
@@ -67,9 +67,7 @@ async function act(page: Page, body: string, action: string): Promise<void> {
   await msg.getByRole("button", { name: action }).click();
 }
 
-const hasChromium = existsSync(CHROMIUM);
-
-describe.skipIf(!hasChromium)("two people chat in the browser, live", () => {
+describe.skipIf(!HAS_CHROMIUM)("two people chat in the browser, live", () => {
   let app: App;
   let browser: Browser;
   let alice: Page;

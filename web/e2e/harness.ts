@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -12,6 +13,8 @@ import { childEnv, freePort, ROOT, spawnTsx, type TsxChild } from "../../test/ch
 
 /** Debian's chromium (the project never downloads a browser). */
 export const CHROMIUM = process.env["NATTER_CHROMIUM"] ?? "/usr/bin/chromium";
+/** Without it the browser suites are skipped, as the test run says at its start (test/globalSetup.ts). */
+export const HAS_CHROMIUM = existsSync(CHROMIUM);
 
 /** natter as `npm start` runs it, on embedded defaults, in a data dir of its own. */
 export type App = {

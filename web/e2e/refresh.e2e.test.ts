@@ -1,16 +1,15 @@
-import { existsSync } from "node:fs";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { decodeJwt } from "jose";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { userIdFromSub } from "../../domain/index.ts";
 import { mustSend } from "../../test/commandClient.ts";
-import { buildWeb, CHROMIUM, launchBrowser, natsAs, signIn, startApp, type App } from "./harness.ts";
+import { buildWeb, HAS_CHROMIUM, launchBrowser, natsAs, signIn, startApp, type App } from "./harness.ts";
 
 /** Access tokens live 75 s here: the client renews at 15 s, NATS drops the first connection at 75 s. */
 const TTL_S = 75;
 
-describe.skipIf(!existsSync(CHROMIUM))("the token is renewed before it expires, and no live event is lost", () => {
+describe.skipIf(!HAS_CHROMIUM)("the token is renewed before it expires, and no live event is lost", () => {
   let app: App;
   let browser: Browser;
 

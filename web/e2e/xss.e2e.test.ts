@@ -1,9 +1,8 @@
-import { existsSync } from "node:fs";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mustSend } from "../../test/commandClient.ts";
 import { postable, XSS_PAYLOADS } from "../src/xssCorpus.ts";
-import { buildWeb, CHROMIUM, launchBrowser, natsAs, PASSWORDS, startApp, type App } from "./harness.ts";
+import { buildWeb, HAS_CHROMIUM, launchBrowser, natsAs, PASSWORDS, startApp, type App } from "./harness.ts";
 
 /**
  * Every payload of the XSS corpus, posted as a message and shown in the real browser: no script
@@ -11,7 +10,7 @@ import { buildWeb, CHROMIUM, launchBrowser, natsAs, PASSWORDS, startApp, type Ap
  * outside the allow-list is produced. The page's Content-Security-Policy is bypassed here, so the
  * sanitizer alone is tested (CSP is a second wall in production).
  */
-describe.skipIf(!existsSync(CHROMIUM))("the XSS corpus in the browser", () => {
+describe.skipIf(!HAS_CHROMIUM)("the XSS corpus in the browser", () => {
   let app: App;
   let browser: Browser;
   const rooms = ["xss corpus one", "xss corpus two"];

@@ -45,6 +45,7 @@ function asks(roomId: string, messageId: string): { http: string; post?: unknown
     { http: `/api/rooms/${roomId}/threads/${messageId}`, nats: "thread", body: { roomId, messageId } },
     { http: `/api/rooms/${roomId}/messages/${messageId}/history`, nats: "history", body: { roomId, messageId } },
     { http: `/api/rooms/${roomId}/messages/${messageId}/read-by`, nats: "readBy", body: { roomId, messageId } },
+    { http: `/api/rooms/${roomId}/bans`, nats: "bans", body: { roomId } },
     { http: `/api/rooms/${roomId}/read`, post: { seq: 1 }, nats: "markRead", body: { roomId, seq: 1 } },
     { http: `/api/search?q=hidden&roomId=${roomId}`, nats: "search", body: { q: "hidden", roomId } },
   ];
@@ -127,6 +128,44 @@ describe("queries over many rooms leave out what the caller may not read", () =>
     expect(await bob.q("audit", { roomId: rooms.secret.roomId })).toMatchObject({ ok: false, error: { code: "forbidden" } });
     // NATS itself refuses a non-admin the admin subject.
     await expect(bob.nc.request(`adminq.${bob.id}.audit`, "{}", { timeout: 2000 })).rejects.toThrow();
+  });
+});
+
+// After the block above: this room is public and dave reads it again at the end.
+describe("a room's bans, for its owners and moderators only", () => {
+  it("owners, moderators and admins see who is banned; a member, a reader of the public room and the banned user get the same 404 as for a hidden room", async () => {
+    const { alice, bob, charlie, dave } = h.users;
+    // bob owns the room (no admin among its members but alice, who is not one).
+    const roomId = (await bob.cmd("room.create", { name: "bob's square", kind: "public" })).result["roomId"] as string;
+    await dave.cmd("room.join", { roomId });
+    await alice.cmd("room.join", { roomId });
+    await bob.cmd("room.role", { roomId, userId: alice.id, role: "member" });
+    const ban = await bob.cmd("room.ban", { roomId, userId: dave.id, reason: "spam" });
+    await h.caughtUp();
+    const expected = { bans: [{ userId: dave.id, displayName: null, bannedBy: bob.id, reason: "spam", seq: ban.seq }] };
+
+    // The owner, over HTTP and NATS.
+    expect((await bob.get(`/api/rooms/${roomId}/bans`)).body).toEqual(expected);
+    expect(await bob.q("bans", { roomId })).toEqual({ ok: true, result: expected });
+    // An admin over HTTP (the token's role), and over NATS on adminq. only.
+    expect((await alice.get(`/api/rooms/${roomId}/bans`)).body).toEqual(expected);
+    expect(await alice.q("bans", { roomId }, { admin: true })).toEqual({ ok: true, result: expected });
+
+    // charlie reads the public room but may not see its bans; alice as a plain member on q. neither.
+    const hidden = { ok: false, error: { code: "not_found", message: `no room ${roomId}`, details: { roomId } } };
+    expect((await charlie.get(`/api/rooms/${roomId}`)).status).toBe(200);
+    expect((await charlie.get(`/api/rooms/${roomId}/bans`)).status).toBe(404);
+    expect(await charlie.q("bans", { roomId })).toEqual(hidden);
+    expect(await alice.q("bans", { roomId })).toEqual(hidden);
+    expect(await dave.q("bans", { roomId })).toEqual(hidden);
+
+    // A moderator sees them; lifted, the ban is gone from the list (read your writes by minSeq).
+    await bob.cmd("room.role", { roomId, userId: alice.id, role: "moderator" });
+    await h.caughtUp();
+    expect(await alice.q("bans", { roomId })).toEqual({ ok: true, result: expected });
+    const unban = await alice.cmd("room.unban", { roomId, userId: dave.id });
+    expect((await bob.get(`/api/rooms/${roomId}/bans?minSeq=${unban.seq}`)).body).toEqual({ bans: [] });
+    expect((await dave.get(`/api/rooms/${roomId}`)).status).toBe(200);
   });
 });
 

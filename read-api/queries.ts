@@ -3,7 +3,7 @@ import { ForbiddenError, InvalidError, RateLimitedError, RateLimiter, type RateL
 import { auditFromReadModel, type Db } from "../projections/index.ts";
 import { visibleUsers, type Caller } from "./access.ts";
 import type { ReadMarkers } from "./readMarkers.ts";
-import { findUsers, myRooms, publicRooms, roomDetail, searchMessages } from "./roomQueries.ts";
+import { findUsers, myRooms, publicRooms, roomBans, roomDetail, searchMessages } from "./roomQueries.ts";
 import { inputs, outputs, type QueryName } from "./schemas.ts";
 import { changesSince, editHistory, threadOf, timelinePage } from "./timelineQueries.ts";
 
@@ -35,6 +35,7 @@ export const QUERIES: { [Q in QueryName]: Query<Q> } = {
   thread: { nats: "thread", reads: ["rooms", "timeline"], run: (d, c, q) => threadOf(d.db, c, q) },
   history: { nats: "history", reads: ["rooms", "timeline"], run: (d, c, q) => editHistory(d.db, c, q) },
   readBy: { nats: "readBy", reads: ["rooms", "timeline"], run: (d, c, q) => d.markers.readBy(c, q) },
+  bans: { nats: "bans", reads: ["rooms"], run: (d, c, q) => roomBans(d.db, c, q) },
   markRead: { nats: "markRead", reads: ["rooms", "timeline"], run: (d, c, q) => d.markers.mark(c, q) },
   search: { nats: "search", reads: ["rooms", "timeline"], run: (d, c, q) => searchMessages(d.db, c, q) },
   users: { nats: "users", reads: ["rooms"], run: (d, _c, q) => findUsers(d.db, q) },

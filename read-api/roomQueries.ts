@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import type { RoomKind, RoomRole } from "../domain/index.ts";
 import { query, type Db } from "../projections/index.ts";
-import { readableRoom, readableRoomsCondition, type Caller } from "./access.ts";
+import { noSuchRoom, readableRoom, readableRoomsCondition, type Caller } from "./access.ts";
 import type { Input, Output } from "./schemas.ts";
 import { iso } from "./timelineQueries.ts";
 
@@ -90,6 +90,23 @@ export async function roomDetail(db: Db, caller: Caller, q: Input<"room">): Prom
       members: members.map((m) => ({ userId: m.user_id, displayName: m.display_name, role: m.role, joinedSeq: Number(m.joined_seq) })),
     },
   };
+}
+
+/**
+ * The bans in force in a room, oldest first, for those who may lift them: its owners and
+ * moderators, and admins. Anyone else is answered as for a room that does not exist, whether or
+ * not they may read the room (who is banned is the moderators' business).
+ */
+export async function roomBans(db: Db, caller: Caller, q: Input<"bans">): Promise<Output<"bans">> {
+  const access = await readableRoom(db, caller, q.roomId);
+  if (!caller.admin && access.role !== "owner" && access.role !== "moderator") throw noSuchRoom(q.roomId);
+  const rows = await query<{ user_id: string; display_name: string | null; banned_by: string; reason: string | null; seq: string | number }>(
+    db,
+    sql`SELECT b.user_id, u.display_name, b.banned_by, b.reason, b.seq FROM natter_rooms.room_bans b
+        LEFT JOIN natter_rooms.users u ON u.user_id = b.user_id
+        WHERE b.room_id = ${q.roomId} ORDER BY b.seq, b.user_id`,
+  );
+  return { bans: rows.map((r) => ({ userId: r.user_id, displayName: r.display_name, bannedBy: r.banned_by, reason: r.reason, seq: Number(r.seq) })) };
 }
 
 /**

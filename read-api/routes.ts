@@ -13,6 +13,7 @@ export const ROUTES: readonly Route[] = [
   { method: "GET", path: "/api/rooms/{roomId}/threads/{messageId}", query: "thread", summary: "A thread: its root and replies" },
   { method: "GET", path: "/api/rooms/{roomId}/messages/{messageId}/history", query: "history", summary: "A message's edit history" },
   { method: "GET", path: "/api/rooms/{roomId}/messages/{messageId}/read-by", query: "readBy", summary: "Members who have read up to a message" },
+  { method: "GET", path: "/api/rooms/{roomId}/bans", query: "bans", summary: "A room's bans in force, for its owners and moderators (and admins)" },
   { method: "POST", path: "/api/rooms/{roomId}/read", query: "markRead", summary: "Moves the caller's read marker forward" },
   { method: "GET", path: "/api/search", query: "search", summary: "Full-text search over what the caller may read" },
   { method: "GET", path: "/api/presence", query: "presence", summary: "Users' presence" },

@@ -38,6 +38,7 @@ export const inputs = {
   thread: z.object(messageRef),
   history: z.object(messageRef),
   readBy: z.object(messageRef),
+  bans: z.object(roomRef),
   markRead: z.object({ roomId: id, seq: z.number().int().positive() }),
   search: z.object({
     ...minSeq,
@@ -124,6 +125,10 @@ export const outputs = {
     edits: z.array(z.object({ seq: z.number().int(), body: z.string(), previousBody: z.string(), editedBy: z.string(), editedAt: z.string() })),
   }),
   readBy: z.object({ userIds: z.array(z.string()) }),
+  /** The bans in force, oldest first: who, their display name, who banned them, why, and the ban's sequence. */
+  bans: z.object({
+    bans: z.array(z.object({ userId: z.string(), displayName: z.string().nullable(), bannedBy: z.string(), reason: z.string().nullable(), seq: z.number().int() })),
+  }),
   markRead: z.object({ roomId: z.string(), seq: z.number().int() }),
   search: z.object({
     hits: z.array(

@@ -26,6 +26,8 @@ export type Config = Readonly<{
   presenceTimeoutMs: number;
   /** How often clients are asked to send presence heartbeats. */
   presenceHeartbeatMs: number;
+  /** Messages (plus access rows) the read API's timeline cache holds; 0: off. */
+  readCacheEntries: number;
   natsPort: number;
   natsWsPort: number;
   /** NATS over WebSocket as browsers reach it; undefined: the embedded server's, ws://localhost:<port>. */
@@ -121,6 +123,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!Number.isInteger(devAccessTokenTtlSeconds) || devAccessTokenTtlSeconds < 10 || devAccessTokenTtlSeconds > 86_400) {
     problems.push(`NATTER_DEV_TOKEN_TTL: "${ttlText}" must be a whole number of seconds from 10 to 86400`);
   }
+  const cacheText = text("NATTER_READ_CACHE_ENTRIES") ?? "50000";
+  const readCacheEntries = Number(cacheText);
+  if (!Number.isInteger(readCacheEntries) || readCacheEntries < 0 || readCacheEntries > 10_000_000) {
+    problems.push(`NATTER_READ_CACHE_ENTRIES: "${cacheText}" must be a whole number from 0 (cache off) to 10000000`);
+  }
   const logLevel = text("LOG_LEVEL") ?? "info";
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL: "${logLevel}" must be one of ${LOG_LEVELS.join(", ")}`);
 
@@ -139,6 +146,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     httpRateLimit: limit("NATTER_HTTP_RATE_LIMIT", { burst: 120, perSecond: 60 }),
     presenceTimeoutMs,
     presenceHeartbeatMs,
+    readCacheEntries,
     natsPort: port("NATTER_NATS_PORT", 4222),
     natsWsPort: port("NATTER_NATS_WS_PORT", 9222),
     publicWsUrl: url("NATTER_PUBLIC_WS_URL", ["ws:", "wss:"]),

@@ -40,3 +40,10 @@ test("the read side's limits and presence timing", () => {
   expect(() => loadConfig({ NATTER_PRESENCE_TIMEOUT_MS: "1000", NATTER_PRESENCE_HEARTBEAT_MS: "1000" })).toThrow(/NATTER_PRESENCE_TIMEOUT_MS: 1000 must be longer than NATTER_PRESENCE_HEARTBEAT_MS/);
   expect(() => loadConfig({ NATTER_QUERY_RATE_LIMIT: "fast" })).toThrow(/NATTER_QUERY_RATE_LIMIT:/);
 });
+
+test("the read API's timeline cache: on by default, 0 turns it off, nonsense is refused", () => {
+  expect(loadConfig({}).readCacheEntries).toBe(50_000);
+  expect(loadConfig({ NATTER_READ_CACHE_ENTRIES: "0" }).readCacheEntries).toBe(0);
+  expect(() => loadConfig({ NATTER_READ_CACHE_ENTRIES: "lots" })).toThrow(/NATTER_READ_CACHE_ENTRIES: "lots" must be a whole number from 0/);
+  expect(() => loadConfig({ NATTER_READ_CACHE_ENTRIES: "-1" })).toThrow(/NATTER_READ_CACHE_ENTRIES:/);
+});

@@ -176,6 +176,7 @@ async function main(): Promise<void> {
     httpRateLimit: config.httpRateLimit,
     presenceTimeoutMs: config.presenceTimeoutMs,
     replicas: config.streamReplicas,
+    cacheEntries: config.readCacheEntries,
   });
   await writeFile(
     runtimeFilePath(config.dataDir),

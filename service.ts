@@ -79,6 +79,7 @@ const PARTS: Record<string, Part> = {
         httpRateLimit: config.httpRateLimit,
         presenceTimeoutMs: config.presenceTimeoutMs,
         replicas: config.streamReplicas,
+        cacheEntries: config.readCacheEntries,
       });
       const http = createServer((req, res) => {
         if (api.handle(req, res)) return;

@@ -7,7 +7,7 @@ import { ident, query, type Db } from "./db.ts";
 import { Lease, openLockBucket } from "./lock.ts";
 import { applyBatch, lockProjection, prepareSchema, readCheckpoint, schemaExists, listParked, advanceCheckpoint } from "./pgStore.ts";
 import type { KvProjection, PgProjection, Projection } from "./projection.ts";
-import { KV_CHECKPOINTS, leaseKey, yieldKey } from "./runtime.ts";
+import { announceApplied, KV_CHECKPOINTS, leaseKey, yieldKey } from "./runtime.ts";
 
 /** What long work reports as it goes: the phase, events applied so far, and how many remain. */
 export type MaintenanceProgress = { phase: string; applied: number; seq: number; pending: number };
@@ -106,6 +106,8 @@ export async function rebuildPg(deps: MaintenanceDeps, p: PgProjection, options:
       if (await schemaExistsTx(tx, p.liveSchema)) await tx.execute(sql`ALTER SCHEMA ${ident(p.liveSchema)} RENAME TO ${ident(old)}`);
       await tx.execute(sql`ALTER SCHEMA ${ident(next)} RENAME TO ${ident(p.liveSchema)}`);
     });
+    // Readers that keep answers from the read model (the read API's timeline cache) drop them all.
+    announceApplied(deps.nc, p.name, { seq, rooms: null });
     if (!options.keepOld) await db.execute(sql`DROP SCHEMA IF EXISTS ${ident(old)} CASCADE`);
     deps.progress?.({ phase: "swapped", applied: counter.applied, seq, pending: 0 });
     return { projection: p.name, applied: counter.applied, seq, swapped: true, ms: Date.now() - started };
@@ -300,6 +302,8 @@ export async function resolveFailures(deps: MaintenanceDeps, p: PgProjection, mo
       }
     }
   }
+  // The events applied here did not go through the projector: tell readers that keep answers.
+  if (out.some((r) => r.outcome === "applied")) announceApplied(deps.nc, p.name, { seq: (await readCheckpoint(db, p.liveSchema, p.name))?.seq ?? 0, rooms: null });
   return out;
 }
 

@@ -3,7 +3,7 @@ import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
-import { decodeEvent, EVENT_STREAM, headersOf, type EventEnvelope } from "../streams/index.ts";
+import { decodeEvent, EVENT_STREAM, headersOf, roomOfSubject, type EventEnvelope } from "../streams/index.ts";
 import { BoundedQueue } from "./boundedQueue.ts";
 import type { Db } from "./db.ts";
 import { Lease, openLockBucket } from "./lock.ts";
@@ -41,6 +41,33 @@ export type ProjectorStatus = "starting" | "standby" | "active" | "halted" | "st
 
 /** The subject on which a projector announces the checkpoint it committed. */
 export const appliedSubject = (name: string): string => `natter.projection.${name}.applied`;
+
+/**
+ * What a projector announces on `appliedSubject` after each commit. `from` is the checkpoint the
+ * batch started at, so a listener that saw an earlier `seq` below `from` knows it missed one (a
+ * projector killed between its commit and its announcement). `rooms` are the rooms whose events the
+ * batch held; null (or absent) means any room may have changed (a rebuild's swap, a parked event
+ * applied by the replay CLI, a batch over many rooms).
+ */
+export type AppliedAnnouncement = { seq: number; pending?: number; from?: number; rooms?: string[] | null };
+/** Above this many rooms an announcement says `rooms: null`. */
+const MAX_ANNOUNCED_ROOMS = 1000;
+
+/** Announces a committed checkpoint (see AppliedAnnouncement). */
+export function announceApplied(nc: NatsConnection, name: string, a: AppliedAnnouncement): void {
+  nc.publish(appliedSubject(name), JSON.stringify(a));
+}
+
+/** The rooms of a batch's subjects, or null when there are too many to list. */
+function roomsOf(batch: readonly { subject: string }[]): string[] | null {
+  const rooms = new Set<string>();
+  for (const m of batch) {
+    const r = roomOfSubject(m.subject);
+    if (r !== null) rooms.add(r);
+    if (rooms.size > MAX_ANNOUNCED_ROOMS) return null;
+  }
+  return [...rooms];
+}
 /** The bucket where KV projections keep their checkpoints. */
 export const KV_CHECKPOINTS = "natter_checkpoints";
 /** The consumer of a projection. */
@@ -300,6 +327,7 @@ export class Projector {
   private async process(batch: JsMsg[]): Promise<boolean> {
     const p = this.projection;
     const last = batch.at(-1)!;
+    const from = this.checkpoint;
     const events: EventEnvelope[] = [];
     const undecodable: { m: JsMsg; error: string }[] = [];
     for (const m of batch) {
@@ -320,14 +348,20 @@ export class Projector {
       } catch (err) {
         if (err instanceof CheckpointMovedError) throw err;
         this.log.warn({ projection: p.name, err: errorText(err), from: events[0]?.seq, to: events.at(-1)?.seq }, "batch failed: applying its events one by one");
-        if (await this.processOneByOne(p, events, [])) return true;
+        if (await this.processOneByOne(p, events, [])) return this.announceHalt(from, batch);
       }
     } else if (await this.processOneByOne(p, events, undecodable)) {
-      return true;
+      return this.announceHalt(from, batch);
     }
     last.ack();
-    this.publishApplied(last, events.length);
+    this.publishApplied(last, events.length, from, roomsOf(batch));
     return false;
+  }
+
+  /** Halted part-way through a batch: announces what it did apply before the halt. */
+  private announceHalt(from: number, batch: JsMsg[]): true {
+    if (this.checkpoint > from) announceApplied(this.nc, this.projection.name, { seq: this.checkpoint, from, rooms: roomsOf(batch) });
+    return true;
   }
 
   /** Applies events one at a time with retries, parking those that keep failing. True when halted. */
@@ -420,13 +454,13 @@ export class Projector {
     );
   }
 
-  private publishApplied(last: JsMsg, count: number): void {
+  private publishApplied(last: JsMsg, count: number, from: number, rooms: string[] | null): void {
     const name = this.projection.name;
     this.metrics.applied.inc({ projection: name }, count);
     const pending = last.info.pending;
     this.metrics.lagEvents.set({ projection: name }, pending);
     this.metrics.lagSeconds.set({ projection: name }, pending > 0 ? Math.max(0, Date.now() - last.info.timestampNanos / 1e6) / 1000 : 0);
-    this.nc.publish(appliedSubject(name), JSON.stringify({ seq: this.checkpoint, pending }));
+    announceApplied(this.nc, name, { seq: this.checkpoint, pending, from, rooms });
   }
 
   /** The checkpoint stored for this projection (PostgreSQL), or this instance's own (KV). */

@@ -8,13 +8,12 @@ export type Caller = { readonly userId: string; readonly admin: boolean };
 /** What the caller is to a room they may read. */
 export type RoomAccess = { kind: RoomKind; archived: boolean; role: RoomRole | null };
 
-/**
- * The caller's access to `roomId`, or a NotFoundError when they may not read it: a member reads
- * their rooms, anyone not banned reads a public room, an admin reads every room. A room the caller
- * may not read and a room that does not exist answer alike, so the answer says nothing of it.
- */
-export async function readableRoom(db: Db, caller: Caller, roomId: string): Promise<RoomAccess> {
-  const rows = await query<{ kind: RoomKind; archived: boolean; role: RoomRole | null; banned: boolean }>(
+/** What the database says of the caller and a room: its kind, and their role and ban in it. */
+export type AccessRow = { kind: RoomKind; archived: boolean; role: RoomRole | null; banned: boolean };
+
+/** The caller's access row for `roomId`, or undefined when there is no such room. */
+export async function accessRow(db: Db, caller: Caller, roomId: string): Promise<AccessRow | undefined> {
+  const rows = await query<AccessRow>(
     db,
     sql`SELECT r.kind, r.archived, m.role, (b.user_id IS NOT NULL) AS banned
         FROM natter_rooms.rooms r
@@ -22,9 +21,22 @@ export async function readableRoom(db: Db, caller: Caller, roomId: string): Prom
         LEFT JOIN natter_rooms.room_bans b ON b.room_id = r.room_id AND b.user_id = ${caller.userId}
         WHERE r.room_id = ${roomId}`,
   );
-  const r = rows[0];
+  return rows[0];
+}
+
+/**
+ * The caller's access from their row, or a NotFoundError when they may not read the room: a member
+ * reads their rooms, anyone not banned reads a public room, an admin reads every room. A room the
+ * caller may not read and a room that does not exist answer alike, so the answer says nothing of it.
+ */
+export function accessFrom(r: AccessRow | undefined, caller: Caller, roomId: string): RoomAccess {
   if (r === undefined || !(caller.admin || r.role !== null || (r.kind === "public" && !r.banned))) throw noSuchRoom(roomId);
   return { kind: r.kind, archived: r.archived, role: r.role };
+}
+
+/** The caller's access to `roomId`, or a NotFoundError when they may not read it (see accessFrom). */
+export async function readableRoom(db: Db, caller: Caller, roomId: string): Promise<RoomAccess> {
+  return accessFrom(await accessRow(db, caller, roomId), caller, roomId);
 }
 
 /** The one answer for a room that is missing or hidden from the caller. */

@@ -5,6 +5,7 @@ import { visibleUsers, type Caller } from "./access.ts";
 import type { ReadMarkers } from "./readMarkers.ts";
 import { findUsers, myRooms, publicRooms, roomBans, roomDetail, searchMessages } from "./roomQueries.ts";
 import { inputs, outputs, type QueryName } from "./schemas.ts";
+import type { TimelineCache } from "./timelineCache.ts";
 import { changesSince, editHistory, threadOf, timelinePage } from "./timelineQueries.ts";
 
 /** What a query needs to answer. */
@@ -13,6 +14,8 @@ export type QueryDeps = {
   markers: ReadMarkers;
   /** The presence of users (from the live part's KV). */
   presenceOf(userIds: string[]): Promise<Record<string, "online" | "away" | "offline">>;
+  /** Timeline pages and room access kept in step with the projections (absent: every page reads the database). */
+  timeline?: TimelineCache;
 };
 
 type Query<Q extends QueryName> = {
@@ -30,7 +33,7 @@ export const QUERIES: { [Q in QueryName]: Query<Q> } = {
   rooms: { nats: "rooms", reads: ["rooms", "timeline"], run: (d, c) => myRooms(d.db, c) },
   roomsPublic: { nats: "rooms.public", reads: ["rooms"], run: (d, c, q) => publicRooms(d.db, c, q) },
   room: { nats: "room", reads: ["rooms"], run: (d, c, q) => roomDetail(d.db, c, q) },
-  messages: { nats: "messages", reads: ["rooms", "timeline"], run: (d, c, q) => timelinePage(d.db, c, q) },
+  messages: { nats: "messages", reads: ["rooms", "timeline"], run: (d, c, q) => timelinePage(d.db, c, q, d.timeline) },
   changes: { nats: "changes", reads: ["rooms", "timeline"], run: (d, c, q) => changesSince(d.db, c, q) },
   thread: { nats: "thread", reads: ["rooms", "timeline"], run: (d, c, q) => threadOf(d.db, c, q) },
   history: { nats: "history", reads: ["rooms", "timeline"], run: (d, c, q) => editHistory(d.db, c, q) },

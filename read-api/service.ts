@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { headers as natsHeaders, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import { Counter, Histogram, type Registry } from "prom-client";
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { InvalidError, NatterError, UnauthenticatedError, type RateLimit } from "../domain/index.ts";
 import type { TokenVerifier, VerifiedToken } from "../auth/index.ts";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -12,6 +12,7 @@ import { CheckpointWatch } from "./checkpoints.ts";
 import { openApiDocument } from "./openapi.ts";
 import { assertAllowed, parseInput, QUERIES, QueryLimiter, queryOfNatsName, type QueryDeps } from "./queries.ts";
 import { ReadMarkers } from "./readMarkers.ts";
+import { TimelineCache } from "./timelineCache.ts";
 import { matchRoute } from "./routes.ts";
 import type { QueryName } from "./schemas.ts";
 
@@ -30,6 +31,8 @@ export type ReadApiOptions = {
   minSeqTimeoutMs?: number;
   /** Replicas of the read markers bucket. */
   replicas?: number;
+  /** Messages (plus access rows) the timeline cache holds; 0 turns it off (default 50,000). */
+  cacheEntries?: number;
 };
 
 /** The largest request body (HTTP) or query payload (NATS), in bytes. */
@@ -45,6 +48,8 @@ export type ReadApi = {
   handle(req: IncomingMessage, res: ServerResponse): boolean;
   /** One query as the caller, as both transports run it; `stale` when `minSeq` was not reached in time. */
   execute(name: QueryName, caller: Caller, raw: Record<string, unknown>): Promise<{ result: unknown; stale: boolean }>;
+  /** The timeline cache, when on (its counters show what it answered). */
+  readonly timelineCache: TimelineCache | undefined;
   health(): Promise<{ status: "ok" | "degraded"; nats: string; database: string; projections: Record<string, { checkpoint: number; behind: number }> }>;
   drain(): Promise<void>;
 };
@@ -63,6 +68,18 @@ export async function startReadApi(nc: NatsConnection, db: Db, store: EventStore
     presenceOf: async (ids) => (ids.length === 0 ? {} : presenceStatuses(jsm, ids, options.presenceTimeoutMs ?? 30_000, Date.now())),
   };
   const watch = new CheckpointWatch(nc, db, store, options.minSeqTimeoutMs);
+  const cacheEntries = options.cacheEntries ?? 50_000;
+  const timeline = cacheEntries > 0 ? new TimelineCache({ maxEntries: cacheEntries }).listen(nc) : undefined;
+  const uncached: QueryDeps = { ...deps };
+  deps.timeline = timeline;
+  if (options.registry && timeline) {
+    const stats = timeline.stats;
+    const reg = [options.registry];
+    new Gauge({ name: "natter_timeline_cache_entries", help: "messages and access rows held by the read API's timeline cache", registers: reg, collect() { this.set(timeline.held); } });
+    for (const k of ["hits", "misses", "invalidations", "evictions", "resets"] as const) {
+      new Counter({ name: `natter_timeline_cache_${k}_total`, help: `timeline cache ${k}`, registers: reg, collect() { this.reset(); this.inc(stats[k]); } });
+    }
+  }
   const perUser = new QueryLimiter(options.queryRateLimit ?? { burst: 60, perSecond: 30 });
   const perAddress = new QueryLimiter(options.httpRateLimit ?? { burst: 120, perSecond: 60 });
   const duration = options.registry
@@ -80,7 +97,9 @@ export async function startReadApi(nc: NatsConnection, db: Db, store: EventStore
     // log as it is now, so a client that subscribed first misses nothing between.
     const minSeq = name === "changes" ? Math.max((input as { minSeq?: number }).minSeq ?? 0, await store.lastSeq()) : ((input as { minSeq?: number }).minSeq ?? 0);
     const stale = minSeq > 0 && !(await watch.reached(QUERIES[name].reads, minSeq));
-    const result = await (QUERIES[name].run as (d: QueryDeps, c: Caller, i: unknown) => Promise<unknown>)(deps, caller, input);
+    // The cache answers only where it has taken in every announcement up to `minSeq`.
+    const d = deps.timeline === undefined || deps.timeline.covers(minSeq) ? deps : uncached;
+    const result = await (QUERIES[name].run as (d: QueryDeps, c: Caller, i: unknown) => Promise<unknown>)(d, caller, input);
     return { result, stale };
   }
 
@@ -166,6 +185,7 @@ export async function startReadApi(nc: NatsConnection, db: Db, store: EventStore
 
   return {
     execute,
+    timelineCache: timeline,
     handle(req, res) {
       const url = new URL(req.url ?? "/", "http://natter");
       if (!url.pathname.startsWith("/api/") && url.pathname !== "/api") return false;
@@ -180,6 +200,7 @@ export async function startReadApi(nc: NatsConnection, db: Db, store: EventStore
     async drain() {
       for (const s of subs) s.unsubscribe();
       watch.stop();
+      timeline?.stop();
     },
   };
 }

@@ -1,8 +1,9 @@
 import { sql, type SQL } from "drizzle-orm";
 import { NotFoundError } from "../domain/index.ts";
 import { query, type Db } from "../projections/index.ts";
-import { readableRoom, type Caller } from "./access.ts";
+import { accessFrom, accessRow, readableRoom, type Caller } from "./access.ts";
 import type { Input, Message, Output } from "./schemas.ts";
+import type { TimelineCache, TimelineWindow, WindowFetch } from "./timelineCache.ts";
 
 /** A message row with its reactions folded in, as SQL returns it. */
 type MessageRow = {
@@ -58,12 +59,6 @@ async function messages(db: Db, where: SQL, order: "ASC" | "DESC", limit: number
   return rows.map(messageOf);
 }
 
-async function exists(db: Db, where: SQL): Promise<boolean> {
-  // Ordered by seq so the planner probes the (room_id, seq) index instead of scanning the room.
-  const rows = await query(db, sql`SELECT 1 FROM natter_timeline.messages m WHERE ${where} ORDER BY m.seq LIMIT 1`);
-  return rows.length > 0;
-}
-
 /** The sequence of a message's post, or not_found when the room has no such message. */
 async function seqOfMessage(db: Db, roomId: string, messageId: string): Promise<number> {
   const rows = await query<{ seq: string | number }>(db, sql`SELECT seq FROM natter_timeline.messages WHERE room_id = ${roomId} AND message_id = ${messageId}`);
@@ -71,36 +66,39 @@ async function seqOfMessage(db: Db, roomId: string, messageId: string): Promise<
   return Number(rows[0].seq);
 }
 
+/** A window of a room's top-level timeline around `p` (see TimelineWindow), read from the database. */
+async function fetchWindow(db: Db, roomId: string, p: number, nBefore: number, nAfter: number): Promise<TimelineWindow> {
+  const inRoom = sql`m.room_id = ${roomId} AND m.thread_root_id IS NULL`;
+  const [before, after] = await Promise.all([
+    nBefore === 0 ? [] : messages(db, p === Infinity ? inRoom : sql`${inRoom} AND m.seq < ${p}`, "DESC", nBefore),
+    nAfter === 0 || p === Infinity ? [] : messages(db, sql`${inRoom} AND m.seq >= ${p}`, "ASC", nAfter),
+  ]);
+  return { before: before.reverse(), after };
+}
+
 /**
  * A page of a room's timeline (thread replies are in their threads), oldest first: the latest
- * `limit`, or those before or after a sequence, or centred on a message.
+ * `limit`, or those before or after a sequence, or centred on a message. With a cache, the access
+ * check and the page come from it where it holds them.
  */
-export async function timelinePage(db: Db, caller: Caller, q: Input<"messages">): Promise<Output<"messages">> {
-  await readableRoom(db, caller, q.roomId);
-  const inRoom = sql`m.room_id = ${q.roomId} AND m.thread_root_id IS NULL`;
+export async function timelinePage(db: Db, caller: Caller, q: Input<"messages">, cache?: TimelineCache): Promise<Output<"messages">> {
+  const load = () => accessRow(db, caller, q.roomId);
+  accessFrom(cache === undefined ? await load() : await cache.access(q.roomId, `${caller.admin ? "admin" : "user"}:${caller.userId}`, load), caller, q.roomId);
+  const fetch: WindowFetch = (p, nb, na) => fetchWindow(db, q.roomId, p, nb, na);
+  const window = (p: number, nb: number, na: number) => (cache === undefined ? fetch(p, nb, na) : cache.window(q.roomId, p, nb, na, fetch));
+  const last = (list: Message[], n: number) => list.slice(Math.max(0, list.length - n));
   if (q.around !== undefined) {
     const at = await seqOfMessage(db, q.roomId, q.around);
     const half = Math.floor(q.limit / 2);
-    const [before, after] = await Promise.all([
-      messages(db, sql`${inRoom} AND m.seq < ${at}`, "DESC", half + 1),
-      messages(db, sql`${inRoom} AND m.seq >= ${at}`, "ASC", q.limit - half + 1),
-    ]);
-    return {
-      messages: [...before.slice(0, half).reverse(), ...after.slice(0, q.limit - half)],
-      hasBefore: before.length > half,
-      hasAfter: after.length > q.limit - half,
-    };
+    const { before, after } = await window(at, half + 1, q.limit - half + 1);
+    return { messages: [...last(before, half), ...after.slice(0, q.limit - half)], hasBefore: before.length > half, hasAfter: after.length > q.limit - half };
   }
   if (q.after !== undefined) {
-    const [page, earlier] = await Promise.all([messages(db, sql`${inRoom} AND m.seq > ${q.after}`, "ASC", q.limit + 1), exists(db, sql`${inRoom} AND m.seq <= ${q.after}`)]);
-    return { messages: page.slice(0, q.limit), hasBefore: earlier, hasAfter: page.length > q.limit };
+    const { before, after } = await window(q.after + 1, 1, q.limit + 1);
+    return { messages: after.slice(0, q.limit), hasBefore: before.length > 0, hasAfter: after.length > q.limit };
   }
-  const cond = q.before === undefined ? inRoom : sql`${inRoom} AND m.seq < ${q.before}`;
-  const [page, later] = await Promise.all([
-    messages(db, cond, "DESC", q.limit + 1),
-    q.before === undefined ? Promise.resolve(false) : exists(db, sql`${inRoom} AND m.seq >= ${q.before}`),
-  ]);
-  return { messages: page.slice(0, q.limit).reverse(), hasBefore: page.length > q.limit, hasAfter: later };
+  const { before, after } = await window(q.before ?? Infinity, q.limit + 1, q.before === undefined ? 0 : 1);
+  return { messages: last(before, q.limit), hasBefore: before.length > q.limit, hasAfter: after.length > 0 };
 }
 
 /**

@@ -1,0 +1,271 @@
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { appliedSubject, type AppliedAnnouncement } from "../projections/index.ts";
+import type { Message } from "./schemas.ts";
+
+/**
+ * A room's top-level messages on both sides of a position `p`: `before` holds the last (at most
+ * `nBefore`) with a sequence below `p`, `after` the first (at most `nAfter`) from `p` on; both
+ * oldest first. `p` is Infinity for "the newest".
+ */
+export type TimelineWindow = { before: Message[]; after: Message[] };
+/** Reads a window from the read model. */
+export type WindowFetch = (p: number, nBefore: number, nAfter: number) => Promise<TimelineWindow>;
+
+/**
+ * Every top-level message of a room with `lo <= seq <= hi`, oldest first. `lo` 0: from the room's
+ * first message; `hi` Infinity: up to its newest (when it was read).
+ */
+type Segment = { lo: number; hi: number; msgs: Message[] };
+
+type RoomEntry = {
+  born: number;
+  /** Disjoint and not adjacent, by `lo`. */
+  segments: Segment[];
+  /** The caller's access row by caller key; undefined: not loaded. */
+  access: Map<string, unknown>;
+  /** Messages plus access rows held: what counts against the bound. */
+  size: number;
+};
+
+/** The projections whose announcements invalidate a room: its timeline and its membership. */
+const WATCHED = ["timeline", "rooms"] as const;
+/** Messages read on each side of a position on a miss (at least what the page needs). */
+const BLOCK = 250;
+const MAX_ACCESS_PER_ROOM = 10_000;
+
+export type TimelineCacheOptions = {
+  /** Messages (plus access rows) held in all, across rooms; the rooms used least recently go first. */
+  maxEntries: number;
+  /** Messages read on each side of a position on a miss (default BLOCK). */
+  block?: number;
+  /** An entry older than this is read again, whatever the announcements said (default 60 s). */
+  ttlMs?: number;
+  now?: () => number;
+};
+
+/**
+ * The read API's cache of timeline pages and room access, kept in step with the projections: each
+ * projector announces, after its commit, the rooms its batch touched (AppliedAnnouncement), and the
+ * cache drops those rooms. It drops everything when it may have missed an announcement (a gap
+ * between one's `from` and the last `seq` it saw, a disconnect, a slow-consumer error) and re-reads
+ * any entry older than `ttlMs`. An answer read from the database while its room was dropped is
+ * given to its caller but not kept.
+ *
+ * What it keeps are segments: for a range of sequences, every top-level message of the room, so a
+ * page anywhere in a segment (before, after, around, latest) is answered without the database;
+ * a miss reads a block of BLOCK messages around the position and merges it with its neighbours.
+ */
+export class TimelineCache {
+  private readonly rooms = new Map<string, RoomEntry>();
+  private size = 0;
+  /** The newest `seq` announced per watched projection since the cache last started afresh. */
+  private readonly seen = new Map<string, number>();
+  private readonly ttlMs: number;
+  private readonly now: () => number;
+  private sub: Subscription | undefined;
+  private closed = false;
+  /** Counts for /metrics and tests. */
+  readonly stats = { hits: 0, misses: 0, invalidations: 0, evictions: 0, resets: 0 };
+
+  constructor(private readonly options: TimelineCacheOptions) {
+    this.ttlMs = options.ttlMs ?? 60_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Starts listening to the projectors' announcements on `nc`. */
+  listen(nc: NatsConnection): this {
+    this.sub = nc.subscribe(appliedSubject("*"), {
+      callback: (err, m) => {
+        if (err) return this.reset();
+        const name = m.subject.split(".")[2]!;
+        try {
+          this.applied(name, m.json<AppliedAnnouncement>());
+        } catch {
+          this.reset();
+        }
+      },
+    });
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (this.closed) return;
+        // Announcements may have been lost while away, or dropped for a slow consumer.
+        if (s.type === "disconnect" || s.type === "reconnect" || s.type === "slowConsumer") this.reset();
+      }
+    })().catch(() => this.reset());
+    return this;
+  }
+
+  stop(): void {
+    this.closed = true;
+    this.sub?.unsubscribe();
+    this.reset();
+    this.seen.clear();
+  }
+
+  /** One projector's announcement: drops the rooms it names, or everything when it may have missed one. */
+  applied(name: string, a: AppliedAnnouncement): void {
+    if (!(WATCHED as readonly string[]).includes(name)) return;
+    const last = this.seen.get(name);
+    if (a.from !== undefined && last !== undefined && a.from > last) {
+      this.reset();
+    } else if (a.rooms === undefined || a.rooms === null) {
+      this.reset();
+    } else {
+      for (const r of a.rooms) if (this.drop(r)) this.stats.invalidations++;
+    }
+    this.seen.set(name, Math.max(this.seen.get(name) ?? 0, a.seq));
+  }
+
+  /**
+   * True when every announcement up to `seq` has been taken in, so the cache shows at least what
+   * a reader asking for `minSeq = seq` must see. Otherwise read the database.
+   */
+  covers(seq: number): boolean {
+    return seq <= 0 || WATCHED.every((n) => (this.seen.get(n) ?? 0) >= seq);
+  }
+
+  /**
+   * Drops every entry. What was seen of the announcements stays: an empty cache is right at any
+   * point, and what it reads from now on is at least as new as the announcements it saw.
+   */
+  reset(): void {
+    this.rooms.clear();
+    this.size = 0;
+    this.stats.resets++;
+  }
+
+  /** The caller's access row for a room, from `load` when not held (undefined: no such room, not kept). */
+  async access<T>(roomId: string, key: string, load: () => Promise<T | undefined>): Promise<T | undefined> {
+    const held = this.entry(roomId);
+    if (held !== undefined && held.access.has(key)) {
+      this.stats.hits++;
+      return held.access.get(key) as T;
+    }
+    this.stats.misses++;
+    const e = held ?? this.create(roomId);
+    const row = await load();
+    if (this.rooms.get(roomId) !== e) return row;
+    if (row === undefined) {
+      if (e.size === 0) this.rooms.delete(roomId);
+      return row;
+    }
+    if (e.access.size >= MAX_ACCESS_PER_ROOM) {
+      this.grow(e, -e.access.size);
+      e.access.clear();
+    }
+    e.access.set(key, row);
+    this.grow(e, 1);
+    this.evict();
+    return row;
+  }
+
+  /** A window of the room's timeline (see TimelineWindow), from the segments held or through `fetch`. */
+  async window(roomId: string, p: number, nBefore: number, nAfter: number, fetch: WindowFetch): Promise<TimelineWindow> {
+    const held = this.entry(roomId);
+    const hit = held === undefined ? undefined : take(held.segments, p, nBefore, nAfter);
+    if (hit !== undefined) {
+      this.stats.hits++;
+      return hit;
+    }
+    this.stats.misses++;
+    const e = held ?? this.create(roomId);
+    const block = this.options.block ?? BLOCK;
+    const nb = Math.max(nBefore, block);
+    const na = p === Infinity ? 0 : Math.max(nAfter, block);
+    const read = await fetch(p, nb, na);
+    const segment: Segment = {
+      lo: read.before.length < nb ? 0 : read.before[0]!.seq,
+      hi: p === Infinity || read.after.length < na ? Infinity : read.after.at(-1)!.seq,
+      msgs: [...read.before, ...read.after],
+    };
+    if (this.rooms.get(roomId) === e) {
+      this.merge(e, segment);
+      this.evict();
+    }
+    return take([segment], p, nBefore, nAfter)!;
+  }
+
+  /** Messages and access rows held, across rooms. */
+  get held(): number {
+    return this.size;
+  }
+
+  private entry(roomId: string): RoomEntry | undefined {
+    const e = this.rooms.get(roomId);
+    if (e === undefined) return undefined;
+    if (this.now() - e.born > this.ttlMs) {
+      this.drop(roomId);
+      return undefined;
+    }
+    // Most recently used last: eviction takes from the front.
+    this.rooms.delete(roomId);
+    this.rooms.set(roomId, e);
+    return e;
+  }
+
+  private create(roomId: string): RoomEntry {
+    const e: RoomEntry = { born: this.now(), segments: [], access: new Map(), size: 0 };
+    this.rooms.set(roomId, e);
+    return e;
+  }
+
+  private drop(roomId: string): boolean {
+    const e = this.rooms.get(roomId);
+    if (e === undefined) return false;
+    this.size -= e.size;
+    this.rooms.delete(roomId);
+    return true;
+  }
+
+  private grow(e: RoomEntry, by: number): void {
+    e.size += by;
+    this.size += by;
+  }
+
+  /** Adds a segment, joining it with those it overlaps or touches. */
+  private merge(e: RoomEntry, s: Segment): void {
+    const touching = e.segments.filter((x) => x.lo <= s.hi + 1 && s.lo <= x.hi + 1);
+    const rest = e.segments.filter((x) => !touching.includes(x));
+    const all = [s, ...touching];
+    const bySeq = new Map<number, Message>();
+    for (const x of all) for (const m of x.msgs) bySeq.set(m.seq, m);
+    const merged: Segment = {
+      lo: Math.min(...all.map((x) => x.lo)),
+      hi: Math.max(...all.map((x) => x.hi)),
+      msgs: [...bySeq.values()].sort((a, b) => a.seq - b.seq),
+    };
+    const before = touching.reduce((n, x) => n + x.msgs.length, 0);
+    e.segments = [...rest, merged].sort((a, b) => a.lo - b.lo);
+    this.grow(e, merged.msgs.length - before);
+  }
+
+  private evict(): void {
+    for (const [roomId] of this.rooms) {
+      if (this.size <= this.options.maxEntries) return;
+      this.drop(roomId);
+      this.stats.evictions++;
+    }
+  }
+}
+
+/** The window around `p` from the segment that holds both sides of it, or undefined. */
+function take(segments: readonly Segment[], p: number, nBefore: number, nAfter: number): TimelineWindow | undefined {
+  const s = segments.find((x) => x.lo <= p - 1 && p <= x.hi + 1);
+  if (s === undefined) return undefined;
+  const i = firstAtOrAfter(s.msgs, p);
+  if (i < nBefore && s.lo !== 0) return undefined;
+  if (s.msgs.length - i < nAfter && s.hi !== Infinity) return undefined;
+  return { before: s.msgs.slice(Math.max(0, i - nBefore), i), after: s.msgs.slice(i, i + nAfter) };
+}
+
+/** The index of the first message with `seq >= p` (the length when none). */
+function firstAtOrAfter(msgs: readonly Message[], p: number): number {
+  let lo = 0;
+  let hi = msgs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (msgs[mid]!.seq < p) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

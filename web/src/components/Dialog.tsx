@@ -2,13 +2,18 @@ import { createUniqueId, onCleanup, onMount, type JSX } from "solid-js";
 
 /**
  * A modal dialog (the native `<dialog>`: focus stays inside, the page behind is inert): focus moves
- * to its first field (or `[autofocus]`) when it opens and back to where it was when it closes;
- * Escape, the Close button and a click on the backdrop call `onClose`. Mount it to open it.
+ * to its first field (or `[autofocus]`) when it opens and back to where it was when it closes (or,
+ * when that control is gone by then, to its nearest focusable container still there, such as the
+ * message whose toolbar opened it); Escape, the Close button and a click on the backdrop call
+ * `onClose`. Mount it to open it.
  */
 export function Dialog(props: { title: string; onClose: () => void; testId: string; children: JSX.Element; wide?: boolean; describedBy?: string }) {
   let el!: HTMLDialogElement;
   const titleId = createUniqueId();
   const previous = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+  // The opener's focusable containers, nearest first: focus goes back to one if the opener is gone by then.
+  const containers: HTMLElement[] = [];
+  for (let at = previous?.parentElement ?? null; at !== null; at = at.parentElement) if (at.hasAttribute("tabindex")) containers.push(at);
 
   onMount(() => {
     if (typeof el.showModal === "function") el.showModal();
@@ -18,7 +23,8 @@ export function Dialog(props: { title: string; onClose: () => void; testId: stri
   });
   onCleanup(() => {
     if (el.open && typeof el.close === "function") el.close();
-    if (previous !== null && previous.isConnected) previous.focus();
+    const back = previous !== null && previous.isConnected ? previous : containers.find((c) => c.isConnected);
+    back?.focus();
   });
 
   return (

@@ -23,6 +23,9 @@ export function ConnectionIndicator() {
   );
 }
 
+/** The id of the phone drawer's button (focus goes back to it when the drawer closes). */
+export const DRAWER_TOGGLE_ID = "drawer-toggle";
+
 /** The top bar: the rooms drawer button (phones), the search box, the connection state, the user menu. */
 export function Header(props: { ui: Ui }) {
   const chat = useChat();
@@ -31,6 +34,7 @@ export function Header(props: { ui: Ui }) {
     <header class="app-header">
       <button
         type="button"
+        id={DRAWER_TOGGLE_ID}
         class="icon-button drawer-toggle"
         aria-label="Rooms"
         aria-controls="sidebar"

@@ -4,7 +4,7 @@
  * reply count and the actions toolbar. Props are read through `props.` (never destructured) so
  * every part follows the message as its store changes.
  */
-import { For, Show, createMemo, createSignal } from "solid-js";
+import { For, Show, createEffect, createMemo, createSignal } from "solid-js";
 import { PICKER_EMOJI, fullTimeLabel, isUnconfirmed, repliesLabel, timeLabel, type TimelineMessage } from "./timelineRows.ts";
 
 /** What a message needs from the room: who the user is, names, permissions and the callbacks. */
@@ -57,6 +57,20 @@ export function MessageItem(props: MessageItemProps) {
   const fullTime = createMemo(() => fullTimeLabel(m().postedAt));
   const label = () => `${author()}, ${fullTime()}`;
   const html = createMemo(() => (m().deleted ? "" : props.actions.renderBody(m().body)));
+  // The controls inside a message are Tab stops only in the message holding the list's tab stop,
+  // so Tab goes from the header to the timeline's one message and on to the composer.
+  const inner = () => (props.active ? 0 : -1);
+  let body: HTMLDivElement | undefined;
+  // The same for what the body's HTML brings: links, and code blocks (the browser makes a block
+  // that scrolls a stop); in the active message they are stops as the browser has them.
+  createEffect(() => {
+    const active = props.active;
+    html();
+    for (const el of body?.querySelectorAll<HTMLElement>("a, pre") ?? []) {
+      if (active) el.removeAttribute("tabindex");
+      else el.tabIndex = -1;
+    }
+  });
 
   const toggle = (emoji: string) => {
     const r = m().reactions.find((x) => x.emoji === emoji);
@@ -84,10 +98,12 @@ export function MessageItem(props: MessageItemProps) {
     queueMicrotask(() => article.querySelector<HTMLElement>(".tl-actions button")?.focus());
   };
 
+  // Arrows move along the row of buttons the focused one is in: the toolbar's, or the picker's.
   const onToolbarKey = (e: KeyboardEvent) => {
     if (e.key !== "ArrowLeft" && e.key !== "ArrowRight") return;
-    const buttons = [...(e.currentTarget as HTMLElement).querySelectorAll<HTMLElement>(":scope > button")];
-    const at = buttons.indexOf(e.target as HTMLElement);
+    const target = e.target as HTMLElement;
+    const buttons = target.parentElement === null ? [] : [...target.parentElement.querySelectorAll<HTMLElement>(":scope > button")];
+    const at = buttons.indexOf(target);
     if (at < 0) return;
     e.preventDefault();
     const next = (at + (e.key === "ArrowRight" ? 1 : -1) + buttons.length) % buttons.length;
@@ -141,9 +157,9 @@ export function MessageItem(props: MessageItemProps) {
         </header>
       </Show>
       <Show when={!m().deleted} fallback={<p class="tl-placeholder">This message was deleted</p>}>
-        <div class="tl-body" innerHTML={html()} />
+        <div ref={body} class="tl-body" innerHTML={html()} />
         <Show when={m().editedAt !== null}>
-          <button type="button" class="tl-edited" title="Show edit history" onClick={() => props.actions.onShowHistory(m().messageId)}>
+          <button type="button" class="tl-edited" title="Show edit history" tabIndex={inner()} onClick={() => props.actions.onShowHistory(m().messageId)}>
             (edited)
           </button>
         </Show>
@@ -156,7 +172,7 @@ export function MessageItem(props: MessageItemProps) {
       <Show when={m().failed === true}>
         <p class="tl-status tl-status-failed" role="alert">
           Not sent —{" "}
-          <button type="button" class="tl-retry" onClick={() => props.actions.onRetry(m().clientId ?? m().messageId)}>
+          <button type="button" class="tl-retry" tabIndex={inner()} onClick={() => props.actions.onRetry(m().clientId ?? m().messageId)}>
             Retry
           </button>
         </p>
@@ -174,6 +190,7 @@ export function MessageItem(props: MessageItemProps) {
                   aria-label={`${r.emoji} ${r.count}${mine() ? ", including you" : ""}`}
                   title={r.userIds.map((u) => props.actions.nameOf(u)).join(", ")}
                   disabled={!live()}
+                  tabIndex={inner()}
                   onClick={() => toggle(r.emoji)}
                 >
                   <span class="tl-reaction-emoji">{r.emoji}</span>
@@ -185,13 +202,23 @@ export function MessageItem(props: MessageItemProps) {
         </div>
       </Show>
       <Show when={m().replyCount > 0}>
-        <button type="button" class="tl-replies" onClick={() => props.actions.onReply(m().messageId)}>
+        <button type="button" class="tl-replies" tabIndex={inner()} onClick={() => props.actions.onReply(m().messageId)}>
           {repliesLabel(m().replyCount)}
         </button>
       </Show>
       <Show when={live() && (hot() || props.actionsOpen)}>
         <div class="tl-actions" role="toolbar" aria-label="Message actions" onKeyDown={onToolbarKey}>
-          <button type="button" aria-label="Add reaction" title="Add reaction" aria-expanded={picking()} onClick={() => setPicking(!picking())}>
+          <button
+            type="button"
+            aria-label="Add reaction"
+            title="Add reaction"
+            aria-expanded={picking()}
+            onClick={() => {
+              setPicking(!picking());
+              // The picker renders on this change: its first emoji takes focus (Escape goes back to the message).
+              if (picking()) queueMicrotask(() => article.querySelector<HTMLElement>(".tl-pick")?.focus());
+            }}
+          >
             ☺
           </button>
           <button type="button" aria-label="Reply in thread" title="Reply in thread" onClick={() => props.actions.onReply(m().messageId)}>

@@ -2,7 +2,7 @@ import { For, Match, Show, Switch } from "solid-js";
 import { useChat } from "../stores/chat.ts";
 import { createUi, type DialogState } from "../stores/ui.ts";
 import { CreateRoomDialog } from "./CreateRoomDialog.tsx";
-import { Header } from "./Header.tsx";
+import { DRAWER_TOGGLE_ID, Header } from "./Header.tsx";
 import { ConfirmDeleteDialog, HistoryDialog, ReadByDialog } from "./MessageDialogs.tsx";
 import { RoomDirectory } from "./RoomDirectory.tsx";
 import { RoomSettings } from "./RoomSettings.tsx";
@@ -50,12 +50,18 @@ export function Shell() {
     return d !== null && d.kind === kind ? d : null;
   };
   const pick = <K extends DialogState["kind"]>(kind: K) => dialog(kind) as Extract<DialogState, { kind: K }> | null;
+  /** Closes the phone drawer (Escape, the backdrop): focus goes back to the button that opened it. */
+  const closeDrawer = (): void => {
+    ui.setDrawerOpen(false);
+    document.getElementById(DRAWER_TOGGLE_ID)?.focus();
+  };
   return (
     <div
       class="app"
       classList={{ "drawer-open": ui.drawerOpen(), "thread-open": chat.thread() !== null }}
       onKeyDown={(e) => {
-        if (e.key === "Escape" && ui.drawerOpen()) ui.setDrawerOpen(false);
+        // Escape in a dialog over the drawer closes the dialog only.
+        if (e.key === "Escape" && ui.drawerOpen() && (e.target as Element).closest("dialog") === null) closeDrawer();
       }}
     >
       <a class="skip-link" href="#main">
@@ -65,9 +71,10 @@ export function Shell() {
       <div class="app-body">
         <Sidebar ui={ui} />
         <Show when={ui.drawerOpen()}>
-          <div class="drawer-backdrop" aria-hidden="true" onClick={() => ui.setDrawerOpen(false)} />
+          <div class="drawer-backdrop" aria-hidden="true" onClick={closeDrawer} />
         </Show>
-        <main id="main" class="main" tabIndex={-1}>
+        {/* Behind the open drawer (phones) the page is out of reach, as behind a dialog. */}
+        <main id="main" class="main" tabIndex={-1} inert={ui.drawerOpen()}>
           <Switch>
             <Match when={(() => {
               const r = chat.router.route();

@@ -1,4 +1,4 @@
-import { For, Show, createMemo } from "solid-js";
+import { For, Show, createEffect, createMemo, on } from "solid-js";
 import { useChat } from "../stores/chat.ts";
 import type { MyRoom } from "../stores/rooms.ts";
 import type { Ui } from "../stores/ui.ts";
@@ -44,7 +44,11 @@ function RoomItem(props: { room: MyRoom; ui: Ui }) {
         onClick={(e) => {
           e.preventDefault();
           chat.router.go({ view: "room", roomId: props.room.roomId });
-          props.ui.setDrawerOpen(false);
+          if (props.ui.drawerOpen()) {
+            // On a phone the drawer closes over the room just opened: focus goes to it.
+            props.ui.setDrawerOpen(false);
+            document.getElementById("main")?.focus();
+          }
         }}
       >
         <span class="room-icon" aria-hidden={partner() === undefined ? "true" : undefined}>
@@ -92,8 +96,19 @@ export function Sidebar(props: { ui: Ui }) {
     const sorted = (k: MyRoom["kind"]) => mine.filter((r) => r.kind === k && !r.archived).concat(mine.filter((r) => r.kind === k && r.archived));
     return { public: sorted("public"), private: sorted("private"), dm: sorted("dm") };
   });
+  let nav!: HTMLElement;
+  // The drawer (phones) takes focus when it opens: the room being read, else the first room or action.
+  createEffect(
+    on(
+      () => props.ui.drawerOpen(),
+      (open) => {
+        if (open) (nav.querySelector<HTMLElement>('.room-item[aria-current="page"]') ?? nav.querySelector<HTMLElement>(".room-item, button"))?.focus();
+      },
+      { defer: true },
+    ),
+  );
   return (
-    <nav id="sidebar" class="sidebar" classList={{ open: props.ui.drawerOpen() }} aria-label="Rooms" onKeyDown={onListKey}>
+    <nav ref={nav} id="sidebar" class="sidebar" classList={{ open: props.ui.drawerOpen() }} aria-label="Rooms" onKeyDown={onListKey}>
       <div class="sidebar-actions">
         <button type="button" data-testid="open-directory" onClick={() => props.ui.open({ kind: "directory" })}>
           Browse rooms

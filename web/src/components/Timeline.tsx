@@ -10,6 +10,7 @@
  */
 import { createVirtualizer, measureElement, type Virtualizer } from "@tanstack/solid-virtual";
 import { For, Show, createEffect, createMemo, createSignal, on, onCleanup, onMount, untrack } from "solid-js";
+import { createAnnouncer } from "../announcer.ts";
 import "../timeline.css";
 import { MessageItem, type MessageActions } from "./MessageItem.tsx";
 import {
@@ -55,6 +56,16 @@ const SETTLE_MS = 300;
 const ROW_PX = 60;
 const GROUPED_ROW_PX = 28;
 
+/** The longest message text an announcement reads out. */
+const SPOKEN_CHARS = 160;
+
+/** The text of a rendered (sanitized) body, in one line, shortened for an announcement. */
+function spokenText(html: string): string {
+  // A parsed document is inert: nothing in it loads or runs.
+  const text = (new DOMParser().parseFromString(html, "text/html").body.textContent ?? "").replace(/\s+/g, " ").trim();
+  return text.length > SPOKEN_CHARS ? `${text.slice(0, SPOKEN_CHARS)}…` : text;
+}
+
 /** The timeline of one room; see TimelineProps. */
 export function Timeline(props: TimelineProps) {
   let scroller!: HTMLDivElement;
@@ -65,7 +76,7 @@ export function Timeline(props: TimelineProps) {
   const [activeKey, setActiveKey] = createSignal<string | null>(null);
   const [openKey, setOpenKey] = createSignal<string | null>(null);
   const [highlightKey, setHighlightKey] = createSignal<string | null>(null);
-  const [announcement, setAnnouncement] = createSignal("");
+  const [announcement, announce] = createAnnouncer();
   // While a page of older messages loads: the first message at loading time, the text being read,
   // and until when it is put back after the prepend (see "Prepends" below).
   let loadingFirst: TimelineMessage | undefined;
@@ -248,7 +259,8 @@ export function Timeline(props: TimelineProps) {
         if (last.authorId === props.me) {
           if (last.pending === true) virtualizer.scrollToEnd();
         } else if (!isUnconfirmed(last)) {
-          setAnnouncement(`New message from ${props.nameOf(last.authorId)}`);
+          const who = `New message from ${props.nameOf(last.authorId)}`;
+          announce(last.deleted ? who : `${who}: ${spokenText(props.renderBody(last.body))}`);
         }
       },
     ),

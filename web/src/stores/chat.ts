@@ -5,6 +5,7 @@ import type { Identity } from "../auth.ts";
 import type { WebConfig } from "../config.ts";
 import type { Connection } from "../connection.ts";
 import { createLive, type Live } from "../live.ts";
+import { createAnnouncer } from "../announcer.ts";
 import { ServerError, type CommandBody, type CommandName, type Server } from "../server.ts";
 import { mentionsOf, threadRootOf } from "./messageEvents.ts";
 import { createPresence } from "./presence.ts";
@@ -69,7 +70,7 @@ export function createChat(setup: ChatSetup) {
   const typing = createTyping({ server, me });
   const timelines = new Map<string, Timeline>();
   const [thread, setThread] = createSignal<Thread | null>(null);
-  const [announcement, setAnnouncement] = createSignal("");
+  const [announcement, announce] = createAnnouncer();
   const [toasts, setToasts] = createStore<Toast[]>([]);
   let toastId = 0;
   let stopped = false;
@@ -105,20 +106,20 @@ export function createChat(setup: ChatSetup) {
     rooms.applyLive(e);
     if (e.roomId !== undefined) timelines.get(e.roomId)?.applyLive(e);
     thread()?.applyLive(e);
-    if (e.type === "MessagePosted" && e.roomId !== undefined) announce(e);
+    if (e.type === "MessagePosted" && e.roomId !== undefined) announceMessage(e);
   };
 
   /** Says new messages of others in rooms not open (the open room's timeline says its own). */
   const announced = new Set<number>();
-  const announce = (e: LiveEvent): void => {
+  const announceMessage = (e: LiveEvent): void => {
     const author = typeof e.payload["authorId"] === "string" ? e.payload["authorId"] : e.actor;
     users.see(author);
     if (author === me || announced.has(e.seq) || e.roomId === openRoomId()) return;
     announced.add(e.seq);
     if (announced.size > 500) announced.clear();
     const who = users.nameOf(author);
-    if (mentionsOf(e).includes(me)) setAnnouncement(`${who} mentioned you in ${roomLabel(e.roomId!)}`);
-    else if (threadRootOf(e) === null && rooms.mine(e.roomId!) !== undefined) setAnnouncement(`New message from ${who} in ${roomLabel(e.roomId!)}`);
+    if (mentionsOf(e).includes(me)) announce(`${who} mentioned you in ${roomLabel(e.roomId!)}`);
+    else if (threadRootOf(e) === null && rooms.mine(e.roomId!) !== undefined) announce(`New message from ${who} in ${roomLabel(e.roomId!)}`);
   };
 
   const syncWatches = (): void => {

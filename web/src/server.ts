@@ -57,6 +57,8 @@ export type Server = {
   thread(roomId: string, messageId: string, minSeq?: number): Promise<Output<"thread">>;
   history(roomId: string, messageId: string): Promise<Output<"history">>;
   readBy(roomId: string, messageId: string): Promise<Output<"readBy">>;
+  /** A room's bans in force (its owners, moderators and admins only; others get `not_found`). */
+  bans(roomId: string, minSeq?: number): Promise<Output<"bans">>;
   markRead(roomId: string, seq: number): Promise<Output<"markRead">>;
   users(q: string): Promise<Output<"users">>;
   search(q: string, roomId?: string): Promise<Output<"search">>;
@@ -146,6 +148,7 @@ export function createServer(setup: ServerSetup): Server {
     thread: (roomId, messageId, minSeq) => http(`${room(roomId)}/threads/${encodeURIComponent(messageId)}`, { minSeq }),
     history: (roomId, messageId) => http(`${msg(roomId, messageId)}/history`),
     readBy: (roomId, messageId) => http(`${msg(roomId, messageId)}/read-by`),
+    bans: (roomId, minSeq) => http(`${room(roomId)}/bans`, { minSeq }),
     markRead: (roomId, seq) => http(`${room(roomId)}/read`, {}, { seq }),
     search: (q, roomId) => http("/api/search", { q, roomId }),
     presence: (userIds) => http("/api/presence", { userIds: userIds.join(",") }),

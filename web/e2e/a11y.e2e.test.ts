@@ -330,7 +330,7 @@ describe.skipIf(!HAS_CHROMIUM)("accessibility and fit in the browser", () => {
 
       // A dialog: room settings.
       await page.getByTestId("room-settings-button").click();
-      await page.getByTestId("ban-list").locator("h3").waitFor();
+      await page.getByTestId("no-bans").waitFor();
       const dialog = await page.evaluate(contrastReport, {
         scope: '[data-testid="room-settings"]',
         mustCover: [".dialog-header h2", ".field > span", '[data-testid="settings-name-input"]', ".member-name", "select", '[data-testid="member-ban"]', '[data-testid="no-bans"]', '[data-testid="settings-archive"]'],

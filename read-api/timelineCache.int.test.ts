@@ -75,7 +75,11 @@ describe("timeline cache", () => {
     const seen: AppliedAnnouncement[] = [];
     // Listening as the read API does (users may not subscribe to the projectors' subjects).
     const gateway = await h.sys.service("gateway");
-    const sub2 = gateway.subscribe(appliedSubject("timeline"), { callback: (_e, m) => seen.push(m.json()) });
+    const sub2 = gateway.subscribe(appliedSubject("timeline"), {
+      callback: (_e, m) => {
+        seen.push(m.json());
+      },
+    });
     await gateway.flush();
     const a = await h.users.bob.cmd("msg.post", { roomId, body: "announced" });
     const b = await h.users.bob.cmd("msg.post", { roomId: privateRoom, body: "announced too" });

@@ -64,6 +64,8 @@ const defaults = {
   waitQuiet: true,
   /** Write V8 CPU profiles of the parts (node --cpu-prof) into this folder. */
   cpuProf: "",
+  /** The read API's timeline cache size (NATTER_READ_CACHE_ENTRIES); 0 turns it off. */
+  cacheEntries: 50_000,
   /** Exit 1 when a target is missed. */
   strict: false,
 };
@@ -98,9 +100,18 @@ Options (defaults in brackets):
   --database-url URL      PostgreSQL server [DATABASE_URL or postgres://postgres@127.0.0.1:5432/postgres]
   --wait-quiet=false      do not wait for other bench/vitest processes to end first
   --cpu-prof DIR          V8 CPU profiles of the parts (node --cpu-prof) into DIR/<part>
+  --cache-entries N       the read API's timeline cache (NATTER_READ_CACHE_ENTRIES) [${fmt(defaults.cacheEntries)}; 0: off,
+                          every page from PostgreSQL]
   --strict                exit 1 when a target is missed
 
 Progress goes to stderr, the figures to stdout.`;
+
+/** The read API's timeline cache counters, from its /metrics. */
+async function cacheCounts(baseUrl: string): Promise<{ hits: number; misses: number }> {
+  const text = await (await fetch(`${baseUrl}/metrics`)).text();
+  const value = (name: string) => Number(text.match(new RegExp(`^natter_timeline_cache_${name}_total (\\S+)$`, "m"))?.[1] ?? 0);
+  return { hits: value("hits"), misses: value("misses") };
+}
 
 const line = (s: LatencySummary): string => `p50 ${ms(s.p50)}, p99 ${ms(s.p99)}, p99.9 ${ms(s.p999)}, max ${ms(s.max)}`;
 
@@ -130,7 +141,7 @@ export const readSuite: Suite = {
     const removeInterrupt = onInterrupt(() => sys.stop());
     try {
       console.error("starting nats-server, the token issuer, the database and natter's parts …");
-      await sys.start({ databaseUrl: o.databaseUrl, ...(o.cpuProf ? { cpuProfDir: o.cpuProf } : {}) });
+      await sys.start({ databaseUrl: o.databaseUrl, cacheEntries: o.cacheEntries, ...(o.cpuProf ? { cpuProfDir: o.cpuProf } : {}) });
       say(
         `nats-server ${sys.nats.version}, PostgreSQL ${sys.database.serverVersion} (database ${sys.database.name}), node ${process.version}; ` +
           `parts: ${[...sys.parts].map(([n, c]) => `${n} ${c.pid}`).join(", ")}; read API ${sys.baseUrl}`,
@@ -161,8 +172,13 @@ export const readSuite: Suite = {
         const l = { ...load, rate, duration };
         const items = Math.round((duration + l.warmup) * rate);
         await cpu.start();
+        const cacheBefore = await cacheCounts(sys.baseUrl);
         const http = await pagesOverHttp(sys.baseUrl, seeded.roomId, users, seeded.postSeqs, { ...l, sockets: o.sockets });
         say(`  ${(cpuLines[`${name} HTTP pages at ${fmt(rate)}/s`] = (await cpu.report(items)).replace("per event", "per request"))}`);
+        const cacheAfter = await cacheCounts(sys.baseUrl);
+        const hits = cacheAfter.hits - cacheBefore.hits;
+        const misses = cacheAfter.misses - cacheBefore.misses;
+        say(`  ${(cpuLines[`${name} timeline cache`] = o.cacheEntries === 0 ? "timeline cache off: every page from PostgreSQL" : `timeline cache (warm-up included): ${fmt(hits)} hits, ${fmt(misses)} misses (reads of PostgreSQL), ${(hits + misses > 0 ? (100 * hits) / (hits + misses) : 0).toFixed(1)} % from memory; access checks and windows counted apart`)}`);
         await cpu.start();
         const sql = await pagesOverSql(sys.pool, plan, seeded.roomId, users, seeded.postSeqs, l);
         say(`  ${(cpuLines[`${name} baseline at ${fmt(rate)}/s`] = (await cpu.report(items)).replace("per event", "per page"))}`);

@@ -55,6 +55,8 @@ export type ReadSystemOptions = {
   databaseUrl: string;
   /** Write V8 CPU profiles of the parts into this folder (`<dir>/<part>`), when set. */
   cpuProfDir?: string;
+  /** The read API's NATTER_READ_CACHE_ENTRIES (its default when unset). */
+  cacheEntries?: number;
 };
 
 /**
@@ -123,6 +125,7 @@ export class ReadSystem {
       PORT: String(port),
       NATTER_QUERY_RATE_LIMIT: "off",
       NATTER_HTTP_RATE_LIMIT: "off",
+      ...(o.cacheEntries === undefined ? {} : { NATTER_READ_CACHE_ENTRIES: String(o.cacheEntries) }),
     });
     await ready("read-api");
     this.baseUrl = `http://127.0.0.1:${port}`;

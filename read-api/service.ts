@@ -12,6 +12,7 @@ import { CheckpointWatch } from "./checkpoints.ts";
 import { openApiDocument } from "./openapi.ts";
 import { assertAllowed, parseInput, QUERIES, QueryLimiter, queryOfNatsName, type QueryDeps } from "./queries.ts";
 import { ReadMarkers } from "./readMarkers.ts";
+import { resultJson } from "./resultJson.ts";
 import { TimelineCache } from "./timelineCache.ts";
 import { matchRoute } from "./routes.ts";
 import type { QueryName } from "./schemas.ts";
@@ -131,7 +132,7 @@ export async function startReadApi(nc: NatsConnection, db: Db, store: EventStore
       if (req.method === "POST") Object.assign(raw, await readJsonBody(req), route.params);
       const { result, stale } = await execute(route.query, caller, raw);
       duration?.observe({ query: name, transport: "http", outcome: "ok" }, (performance.now() - started) / 1000);
-      send(res, 200, result, stale);
+      sendText(res, 200, resultJson(route.query, result), stale);
     } catch (err) {
       const known = err instanceof NotFoundPath ? err : answerError(err);
       const code = known?.code ?? "internal";
@@ -151,11 +152,11 @@ export async function startReadApi(nc: NatsConnection, db: Db, store: EventStore
         const started = performance.now();
         const parts = m.subject.split(".");
         const name = queryOfNatsName.get(parts.slice(2).join("."));
-        const reply = (body: unknown, stale = false) => {
+        const reply = (text: string, stale = false) => {
           if (m.reply === undefined) return;
           const h = natsHeaders();
           if (stale) h.set("Natter-Stale", "1");
-          m.respond(JSON.stringify(body), { headers: h });
+          m.respond(text, { headers: h });
         };
         void (async () => {
           try {
@@ -172,11 +173,11 @@ export async function startReadApi(nc: NatsConnection, db: Db, store: EventStore
             if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new InvalidError("the query body must be a JSON object");
             const { result, stale } = await execute(name, { userId: parts[1]!, admin: parts[0] === "adminq" }, raw as Record<string, unknown>);
             duration?.observe({ query: name, transport: "nats", outcome: "ok" }, (performance.now() - started) / 1000);
-            reply({ ok: true, result }, stale);
+            reply(`{"ok":true,"result":${resultJson(name, result)}}`, stale);
           } catch (e) {
             const known = answerError(e);
             duration?.observe({ query: name ?? "unknown", transport: "nats", outcome: known?.code ?? "internal" }, (performance.now() - started) / 1000);
-            reply({ ok: false, error: known?.toJSON() ?? { code: "unavailable", message: "the read API failed to answer: try again" } });
+            reply(JSON.stringify({ ok: false, error: known?.toJSON() ?? { code: "unavailable", message: "the read API failed to answer: try again" } }));
           }
         })();
       },
@@ -217,9 +218,13 @@ class NotFoundPath extends NatterError {
 class BodyTooLarge extends InvalidError {}
 
 function send(res: ServerResponse, status: number, body: unknown, stale = false, extra: Record<string, string> = {}): void {
+  sendText(res, status, JSON.stringify(body), stale, extra);
+}
+
+function sendText(res: ServerResponse, status: number, text: string, stale = false, extra: Record<string, string> = {}): void {
   if (res.headersSent) return;
   res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store", ...(stale ? { "natter-stale": "1" } : {}), ...extra });
-  res.end(JSON.stringify(body));
+  res.end(text);
 }
 
 /** Reads a JSON object body of at most MAX_QUERY_BYTES. */

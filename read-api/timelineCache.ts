@@ -32,12 +32,17 @@ const WATCHED = ["timeline", "rooms"] as const;
 /** Messages read on each side of a position on a miss (at least what the page needs). */
 const BLOCK = 250;
 const MAX_ACCESS_PER_ROOM = 10_000;
+/** A room that changed within this long is read page by page, not by blocks (see `window`). */
+const QUIET_MS = 2000;
+const MAX_CHANGED_NOTES = 100_000;
 
 export type TimelineCacheOptions = {
   /** Messages (plus access rows) held in all, across rooms; the rooms used least recently go first. */
   maxEntries: number;
   /** Messages read on each side of a position on a miss (default BLOCK). */
   block?: number;
+  /** A room changed within this long is read a page at a time, not a block (default 2 s). */
+  quietMs?: number;
   /** An entry older than this is read again, whatever the announcements said (default 60 s). */
   ttlMs?: number;
   now?: () => number;
@@ -53,7 +58,9 @@ export type TimelineCacheOptions = {
  *
  * What it keeps are segments: for a range of sequences, every top-level message of the room, so a
  * page anywhere in a segment (before, after, around, latest) is answered without the database;
- * a miss reads a block of BLOCK messages around the position and merges it with its neighbours.
+ * a miss reads a block of BLOCK messages on each side of the position and merges it with its
+ * neighbours. A room that changed in the last QUIET_MS (a busy one, dropped at every batch) is read
+ * only as far as the page needs, so the cache never reads more than the page would without it.
  */
 export class TimelineCache {
   private readonly rooms = new Map<string, RoomEntry>();
@@ -63,6 +70,8 @@ export class TimelineCache {
   private readonly ttlMs: number;
   private readonly now: () => number;
   private sub: Subscription | undefined;
+  /** When each room last changed (by the announcements), oldest first. */
+  private readonly changedAt = new Map<string, number>();
   private closed = false;
   /** Counts for /metrics and tests. */
   readonly stats = { hits: 0, misses: 0, invalidations: 0, evictions: 0, resets: 0 };
@@ -111,7 +120,10 @@ export class TimelineCache {
     } else if (a.rooms === undefined || a.rooms === null) {
       this.reset();
     } else {
-      for (const r of a.rooms) if (this.drop(r)) this.stats.invalidations++;
+      for (const r of a.rooms) {
+        if (this.drop(r)) this.stats.invalidations++;
+        this.changed(r);
+      }
     }
     this.seen.set(name, Math.max(this.seen.get(name) ?? 0, a.seq));
   }
@@ -169,9 +181,11 @@ export class TimelineCache {
     }
     this.stats.misses++;
     const e = held ?? this.create(roomId);
-    const block = this.options.block ?? BLOCK;
-    const nb = Math.max(nBefore, block);
-    const na = p === Infinity ? 0 : Math.max(nAfter, block);
+    // A room written to moments ago will likely be dropped again soon: read only what is asked.
+    const block = this.recentlyChanged(roomId) ? 0 : (this.options.block ?? BLOCK);
+    // At least one on each side, so the segment read reaches across `p` (see take).
+    const nb = Math.max(nBefore, block, 1);
+    const na = p === Infinity ? 0 : Math.max(nAfter, block, 1);
     const read = await fetch(p, nb, na);
     const segment: Segment = {
       lo: read.before.length < nb ? 0 : read.before[0]!.seq,
@@ -207,6 +221,18 @@ export class TimelineCache {
     const e: RoomEntry = { born: this.now(), segments: [], access: new Map(), size: 0 };
     this.rooms.set(roomId, e);
     return e;
+  }
+
+  /** Notes that a room changed now (for recentlyChanged); forgets the oldest notes past a bound. */
+  private changed(roomId: string): void {
+    this.changedAt.delete(roomId);
+    this.changedAt.set(roomId, this.now());
+    if (this.changedAt.size > MAX_CHANGED_NOTES) this.changedAt.delete(this.changedAt.keys().next().value!);
+  }
+
+  private recentlyChanged(roomId: string): boolean {
+    const at = this.changedAt.get(roomId);
+    return at !== undefined && this.now() - at < (this.options.quietMs ?? QUIET_MS);
   }
 
   private drop(roomId: string): boolean {

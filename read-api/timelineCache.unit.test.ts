@@ -61,10 +61,11 @@ const op: fc.Arbitrary<Op> = fc.oneof(
 
 test("every window equals the room's as it is, through posts, edits and missed announcements", async () => {
   await fc.assert(
-    fc.asyncProperty(ascending(400), fc.array(op, { maxLength: 80 }), fc.integer({ min: 1, max: 40 }), fc.integer({ min: 60, max: 1000 }), async (seqs, ops, block, maxEntries) => {
+    fc.asyncProperty(ascending(400), fc.array(op, { maxLength: 80 }), fc.integer({ min: 1, max: 40 }), fc.integer({ min: 60, max: 1000 }), fc.constantFrom(0, 60_000), async (seqs, ops, block, maxEntries, quietMs) => {
       const room = new Room(seqs);
-      // Small blocks and a small bound: pages often reach the edges of what is held, and rooms are evicted.
-      const cache = new TimelineCache({ maxEntries, block });
+      // Small blocks and a small bound: pages often reach the edges of what is held, and rooms are
+      // evicted; a changed room read by blocks (quietMs 0) or page by page.
+      const cache = new TimelineCache({ maxEntries, block, quietMs });
       let seq = 6000;
       let announced = seq;
       cache.applied("timeline", { seq, from: seq - 1, rooms: [] });
@@ -204,4 +205,30 @@ test("segments that touch are joined into one; a gap of one message keeps them a
   await cache2.window(ROOM, 29, 1, 1, room.fetch); // 19..38: 39 is between them
   expect(await cache2.window(ROOM, 45, 10, 1, room.fetch)).toEqual(room.window(45, 10, 1));
   expect(await cache2.window(ROOM, 40, 3, 1, room.fetch)).toEqual(room.window(40, 3, 1));
+});
+
+test("a room that changed moments ago is read only as far as the page needs; once quiet, by blocks again", async () => {
+  let now = 0;
+  const room = new Room(Array.from({ length: 1000 }, (_, i) => i + 1));
+  const asked: [number, number, number][] = [];
+  const fetch: WindowFetch = (p, nb, na) => {
+    asked.push([p, nb, na]);
+    return room.fetch(p, nb, na);
+  };
+  const cache = new TimelineCache({ maxEntries: 10_000, block: 100, quietMs: 2000, now: () => now });
+  await cache.window(ROOM, Infinity, 51, 0, fetch);
+  expect(asked.pop()).toEqual([Infinity, 100, 0]);
+  room.msgs.push(message(1001));
+  cache.applied("timeline", { seq: 1001, rooms: [ROOM] });
+  now = 1999;
+  expect(await cache.window(ROOM, Infinity, 51, 0, fetch)).toEqual(room.window(Infinity, 51, 0));
+  expect(asked.pop()).toEqual([Infinity, 51, 0]);
+  expect(await cache.window(ROOM, 500, 51, 1, fetch)).toEqual(room.window(500, 51, 1));
+  expect(asked.pop()).toEqual([500, 51, 1]);
+  // Still answered from what that read, while nothing changes.
+  expect(await cache.window(ROOM, 500, 51, 1, fetch)).toEqual(room.window(500, 51, 1));
+  expect(asked).toEqual([]);
+  now = 2001;
+  await cache.window(ROOM, 300, 51, 1, fetch);
+  expect(asked.pop()).toEqual([300, 100, 100]);
 });

@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { resolve } from "node:path";
 import { parseRateLimit, type RateLimit } from "./domain/index.ts";
 
@@ -26,6 +27,8 @@ export type Config = Readonly<{
   presenceTimeoutMs: number;
   /** How often clients are asked to send presence heartbeats. */
   presenceHeartbeatMs: number;
+  /** Reverse proxies whose X-Forwarded-For names the client (per-address HTTP limit). */
+  trustedProxies: readonly string[];
   /** Messages (plus access rows) the read API's timeline cache holds; 0: off. */
   readCacheEntries: number;
   natsPort: number;
@@ -128,6 +131,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!Number.isInteger(readCacheEntries) || readCacheEntries < 0 || readCacheEntries > 10_000_000) {
     problems.push(`NATTER_READ_CACHE_ENTRIES: "${cacheText}" must be a whole number from 0 (cache off) to 10000000`);
   }
+  const trustedProxies = (text("NATTER_TRUSTED_PROXIES") ?? "").split(",").map((a) => a.trim()).filter((a) => a !== "");
+  const notAddresses = trustedProxies.filter((a) => isIP(a) === 0);
+  if (notAddresses.length > 0) problems.push(`NATTER_TRUSTED_PROXIES: ${notAddresses.map((a) => `"${a}"`).join(", ")} not an IP address: list the proxies' addresses, comma-separated`);
   const logLevel = text("LOG_LEVEL") ?? "info";
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL: "${logLevel}" must be one of ${LOG_LEVELS.join(", ")}`);
 
@@ -147,6 +153,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     presenceTimeoutMs,
     presenceHeartbeatMs,
     readCacheEntries,
+    trustedProxies,
     natsPort: port("NATTER_NATS_PORT", 4222),
     natsWsPort: port("NATTER_NATS_WS_PORT", 9222),
     publicWsUrl: url("NATTER_PUBLIC_WS_URL", ["ws:", "wss:"]),

@@ -47,3 +47,9 @@ test("the read API's timeline cache: on by default, 0 turns it off, nonsense is 
   expect(() => loadConfig({ NATTER_READ_CACHE_ENTRIES: "lots" })).toThrow(/NATTER_READ_CACHE_ENTRIES: "lots" must be a whole number from 0/);
   expect(() => loadConfig({ NATTER_READ_CACHE_ENTRIES: "-1" })).toThrow(/NATTER_READ_CACHE_ENTRIES:/);
 });
+
+test("trusted proxies: a list of addresses, anything else refused", () => {
+  expect(loadConfig({}).trustedProxies).toEqual([]);
+  expect(loadConfig({ NATTER_TRUSTED_PROXIES: "10.0.0.2, ::1" }).trustedProxies).toEqual(["10.0.0.2", "::1"]);
+  expect(() => loadConfig({ NATTER_TRUSTED_PROXIES: "10.0.0.2,proxy.local" })).toThrow(/NATTER_TRUSTED_PROXIES: "proxy.local" not an IP address/);
+});

@@ -177,6 +177,7 @@ async function main(): Promise<void> {
     presenceTimeoutMs: config.presenceTimeoutMs,
     replicas: config.streamReplicas,
     cacheEntries: config.readCacheEntries,
+    trustedProxies: config.trustedProxies,
   });
   await writeFile(
     runtimeFilePath(config.dataDir),

@@ -80,6 +80,7 @@ const PARTS: Record<string, Part> = {
         presenceTimeoutMs: config.presenceTimeoutMs,
         replicas: config.streamReplicas,
         cacheEntries: config.readCacheEntries,
+        trustedProxies: config.trustedProxies,
       });
       const http = createServer((req, res) => {
         if (api.handle(req, res)) return;

@@ -83,12 +83,37 @@ describe("request limits, each with a clear error", () => {
     try {
       const statuses: number[] = [];
       // Requests without a token count too: the address pays before anything else is checked.
-      for (const token of [h.users.dave.token, undefined, h.users.alice.token, h.users.alice.token]) {
-        const res = await fetch(`${base}/api/rooms/public`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+      // X-Forwarded-For from a socket that is not a trusted proxy changes nothing.
+      for (const [i, token] of [h.users.dave.token, undefined, h.users.alice.token, h.users.alice.token].entries()) {
+        const res = await fetch(`${base}/api/rooms/public`, { headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), "x-forwarded-for": `198.51.100.${i}` } });
         statuses.push(res.status);
         if (res.status === 429) expect(((await res.json()) as { error: { message: string } }).error.message).toContain("address");
       }
       expect(statuses).toEqual([200, 401, 200, 429]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+      await api.drain();
+    }
+  });
+
+  it("behind a trusted proxy, HTTP is limited per client that the proxy names", async () => {
+    const gateway = await h.sys.service("gateway");
+    const api = await startReadApi(gateway, h.database.db, h.store, {
+      log: pino({ level: "silent" }),
+      verifier: createTokenVerifier({ issuer: h.issuer.issuer, audience: "natter" }),
+      queryRateLimit: "off",
+      httpRateLimit: { burst: 2, perSecond: 0.01 },
+      trustedProxies: ["127.0.0.1"],
+    });
+    const server = createServer((req, res) => void api.handle(req, res));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const ask = async (forwardedFor: string) => (await fetch(`${base}/api/rooms/public`, { headers: { authorization: `Bearer ${h.users.dave.token}`, "x-forwarded-for": forwardedFor } })).status;
+    try {
+      expect([await ask("203.0.113.1"), await ask("203.0.113.1"), await ask("203.0.113.1")]).toEqual([200, 200, 429]);
+      // Another client behind the same proxy has its own bucket, whatever the first one writes on the left.
+      expect([await ask("203.0.113.2"), await ask("9.9.9.9, 203.0.113.1")]).toEqual([200, 429]);
     } finally {
       server.closeAllConnections();
       server.close();

@@ -32,6 +32,11 @@ export type ReadApiOptions = {
   minSeqTimeoutMs?: number;
   /** Replicas of the read markers bucket. */
   replicas?: number;
+  /**
+   * Addresses of reverse proxies whose `X-Forwarded-For` names the client for the per-address
+   * limit (default none: the socket's address counts, and the header is ignored).
+   */
+  trustedProxies?: readonly string[];
   /** Messages (plus access rows) the timeline cache holds; 0 turns it off (default 50,000). */
   cacheEntries?: number;
 };
@@ -88,6 +93,7 @@ export async function startReadApi(nc: NatsConnection, db: Db, store: EventStore
     : undefined;
   const refused = options.registry ? new Counter({ name: "natter_http_refused_total", help: "HTTP requests refused before a query ran, by code", labelNames: ["code"], registers: [options.registry] }) : undefined;
   const tokens = new TokenCache(options.verifier);
+  const trusted = new Set((options.trustedProxies ?? []).map(plainAddress));
   const openapi = JSON.stringify(openApiDocument());
 
   async function execute(name: QueryName, caller: Caller, raw: Record<string, unknown>) {
@@ -114,7 +120,7 @@ export async function startReadApi(nc: NatsConnection, db: Db, store: EventStore
     const started = performance.now();
     let name: string = "unknown";
     try {
-      perAddress.take(req.socket.remoteAddress ?? "?", "requests from this address");
+      perAddress.take(clientAddress(req, trusted), "requests from this address");
       if ((req.url ?? "").length > MAX_URL_LENGTH) return send(res, 414, { error: { code: "invalid", message: `the request target is longer than ${MAX_URL_LENGTH} characters` } });
       if (url.pathname === "/api/openapi.json" && req.method === "GET") {
         res.writeHead(200, { "content-type": "application/json" }).end(openapi);
@@ -212,6 +218,23 @@ class NotFoundPath extends NatterError {
   constructor(path: string) {
     super(`no such path: ${path} (see /api/openapi.json)`);
   }
+}
+
+/** An IPv4 address as itself, also when the socket gives it IPv4-mapped (`::ffff:10.0.0.1`). */
+const plainAddress = (a: string): string => (a.startsWith("::ffff:") && a.includes(".") ? a.slice(7) : a).toLowerCase();
+
+/**
+ * The address a request comes from, for the per-address limit: the socket's, or, when the socket
+ * is a trusted proxy, the nearest address in `X-Forwarded-For` that is not a trusted proxy (read
+ * from the right: what a client writes on the left cannot choose its own bucket).
+ */
+export function clientAddress(req: Pick<IncomingMessage, "headers"> & { socket: { remoteAddress?: string | undefined } }, trusted: ReadonlySet<string>): string {
+  let address = plainAddress(req.socket.remoteAddress ?? "?");
+  if (!trusted.has(address)) return address;
+  const header = req.headers["x-forwarded-for"];
+  const hops = (Array.isArray(header) ? header.join(",") : (header ?? "")).split(",").map((h) => plainAddress(h.trim())).filter((h) => h !== "");
+  while (hops.length > 0 && trusted.has(address)) address = hops.pop()!;
+  return address;
 }
 
 /** A request body over the limit. */

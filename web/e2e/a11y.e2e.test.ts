@@ -434,6 +434,15 @@ describe.skipIf(!HAS_CHROMIUM)("accessibility and fit in the browser", () => {
         await p.locator("#sidebar").waitFor({ state: "hidden" });
         expect(await p.evaluate(() => document.getElementById("main")!.inert)).toBe(false);
         await check("another room");
+        // A room created from the drawer: the dialog closes, and so does the drawer over the new room.
+        await p.getByTestId("drawer-toggle").click();
+        await p.locator("#sidebar.open").waitFor();
+        await p.getByTestId("create-room").click();
+        await p.getByTestId("room-name-input").fill("made on a phone");
+        await p.getByTestId("create-room-submit").click();
+        await p.locator('[data-testid="room-title"]', { hasText: "made on a phone" }).waitFor();
+        await p.locator("#sidebar").waitFor({ state: "hidden" });
+        expect((await focusUntil(p, "the room just created", (f) => f.what.startsWith("main"))).what).toBe("main#main.main");
       } else {
         expect(await p.locator("#sidebar").isVisible()).toBe(true);
         expect(await p.getByTestId("drawer-toggle").isVisible()).toBe(false);

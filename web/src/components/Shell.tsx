@@ -1,4 +1,4 @@
-import { For, Match, Show, Switch } from "solid-js";
+import { createEffect, For, Match, on, Show, Switch } from "solid-js";
 import { useChat } from "../stores/chat.ts";
 import { createUi, type DialogState } from "../stores/ui.ts";
 import { CreateRoomDialog } from "./CreateRoomDialog.tsx";
@@ -50,6 +50,23 @@ export function Shell() {
     return d !== null && d.kind === kind ? d : null;
   };
   const pick = <K extends DialogState["kind"]>(kind: K) => dialog(kind) as Extract<DialogState, { kind: K }> | null;
+  // Whatever opened another room or home with the phone drawer open (a room in it, a room created or
+  // a DM started from it, a directory join, a search hit) closes the drawer over it, and focus goes
+  // to the conversation once any dialog that did it has closed and given focus back.
+  createEffect(
+    on(
+      () => {
+        const r = chat.router.route();
+        return r.view === "room" ? r.roomId : "";
+      },
+      () => {
+        if (!ui.drawerOpen()) return;
+        ui.setDrawerOpen(false);
+        requestAnimationFrame(() => document.getElementById("main")?.focus());
+      },
+      { defer: true },
+    ),
+  );
   /** Closes the phone drawer (Escape, the backdrop): focus goes back to the button that opened it. */
   const closeDrawer = (): void => {
     ui.setDrawerOpen(false);

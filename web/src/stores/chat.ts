@@ -99,7 +99,10 @@ export function createChat(setup: ChatSetup) {
     return other === undefined ? (rooms.mine(roomId)?.name ?? "someone") : users.nameOf(other);
   };
 
+  /** The newest sequence delivered live (see createTimeline's `seenLive`). */
+  let liveSeq = 0;
   const onEvent = (e: LiveEvent): void => {
+    liveSeq = Math.max(liveSeq, e.seq);
     presence.applyLive(e);
     typing.applyLive(e);
     users.applyLive(e);
@@ -160,7 +163,7 @@ export function createChat(setup: ChatSetup) {
       timelines.set(roomId, t);
       return t;
     }
-    t = createTimeline(roomId, { server, me, onSendFailed });
+    t = createTimeline(roomId, { server, me, onSendFailed, seenLive: () => liveSeq });
     timelines.set(roomId, t);
     while (timelines.size > KEEP_TIMELINES) {
       const oldest = timelines.keys().next().value!;

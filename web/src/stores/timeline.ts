@@ -26,7 +26,13 @@ const MAX_CATCH_UP_ROUNDS = 5;
  * event delivered twice (on `live.room.*` and `deliver.<uid>.*`, or again after a fan-out
  * failover) changes nothing the second time.
  */
-export function createTimeline(roomId: string, deps: SenderDeps & { server: TimelineServer }) {
+/**
+ * `seenLive`: the newest sequence the client has had from its live subscriptions, in any room. A
+ * window is read with it as `minSeq`, so a page reflects every event already delivered live: one
+ * that came before this room's timeline was loading (a DM's first message, say) would otherwise be
+ * missing from a page read a moment too early, with nothing to bring it back.
+ */
+export function createTimeline(roomId: string, deps: SenderDeps & { server: TimelineServer; seenLive?: () => number }) {
   const list = createMessageList();
   const [state, setState] = createStore({
     /** Older messages than the window's first exist. */
@@ -68,7 +74,8 @@ export function createTimeline(roomId: string, deps: SenderDeps & { server: Time
     hold();
     setState({ status: "loading", error: null });
     try {
-      const ans = await deps.server.messages(roomId, { limit: PAGE_SIZE, ...page });
+      const minSeq = deps.seenLive?.() ?? 0;
+      const ans = await deps.server.messages(roomId, { limit: PAGE_SIZE, ...page, ...(minSeq > 0 ? { minSeq } : {}) });
       if (mine !== generation) return;
       list.replace(ans.messages);
       setState({ hasOlder: ans.hasBefore, hasNewer: ans.hasAfter, status: "ready" });

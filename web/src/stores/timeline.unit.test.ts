@@ -26,6 +26,7 @@ function fakeServer() {
     older: { messages: [] as Message[], hasBefore: false, hasAfter: true } as Output<"messages">,
     changes: [] as Output<"changes">[],
     changesAsked: [] as number[],
+    pagesAsked: [] as Parameters<TimelineServer["messages"]>[1][],
     commands,
     /** Holds the next answer until `open()` is called. */
     gate: false,
@@ -39,6 +40,7 @@ function fakeServer() {
   };
   const api: TimelineServer = {
     async messages(_roomId, page = {}) {
+      server.pagesAsked.push(page);
       await wait();
       return page.before !== undefined ? server.older : server.page;
     },
@@ -81,6 +83,21 @@ describe("timeline store", () => {
       await t.loadOlder();
       expect(ids(t)).toEqual(["m1", "m2", "m3", "m5", "m8"]);
       expect(t.state.hasOlder).toBe(false);
+      dispose();
+    });
+  });
+
+  test("a window is read with the newest live sequence as minSeq, so it holds what came live before it", async () => {
+    await createRoot(async (dispose) => {
+      const { server, api } = fakeServer();
+      let seenLive = 0;
+      const t = createTimeline(ROOM, { server: api, me: ME, seenLive: () => seenLive });
+      await t.loadLatest();
+      expect(server.pagesAsked.at(-1)).toEqual({ limit: 50 });
+      // A DM's first message reached the client before its timeline was opened.
+      seenLive = 42;
+      await t.loadLatest();
+      expect(server.pagesAsked.at(-1)).toEqual({ limit: 50, minSeq: 42 });
       dispose();
     });
   });

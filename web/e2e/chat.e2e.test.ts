@@ -113,6 +113,8 @@ describe.skipIf(!HAS_CHROMIUM)("two people chat in the browser, live", () => {
     await bob.locator('[data-testid="invitation"]', { hasText: "secret plans" }).getByTestId("accept-invitation").click();
     await bob.locator('[data-testid="room-title"]', { hasText: "secret plans" }).waitFor();
     await openRoom(alice, "secret plans");
+    // The composer is named for the room as a screen reader says it: no lock glyph read aloud.
+    expect(await alice.getByTestId("composer-input").getAttribute("aria-label")).toBe("Message secret plans");
 
     await send(alice, "the plan is **bold**");
     await until(bob, "alice's message", (ms) => ms.some((m) => m.body === "the plan is bold"));

@@ -115,6 +115,8 @@ export function RoomView(props: { roomId: string; messageId?: string; ui: Ui }) 
   });
 
   const prefix = () => (kind() === "dm" ? "@ " : kind() === "private" ? "🔒 " : "# ");
+  /** What the composer is called: "Message #lobby", "Message @bob", "Message secret plans" (no lock glyph read aloud). */
+  const composerLabel = () => `Message ${kind() === "private" ? "" : prefix().trim()}${name()}`;
   return (
     <section class="room-view" aria-labelledby="room-title" data-testid="room-view" data-room-id={props.roomId}>
       <header class="room-header">
@@ -173,8 +175,8 @@ export function RoomView(props: { roomId: string; messageId?: string; ui: Ui }) 
       <Composer
         roomId={props.roomId}
         where="room"
-        label={`Message ${prefix().trim()}${name()}`}
-        placeholder={`Message ${prefix().trim()}${name()}`}
+        label={composerLabel()}
+        placeholder={composerLabel()}
         send={(body, mentions) => void timeline().sender.send(body, mentions)}
         members={members()}
         messages={timeline().messages()}

@@ -50,6 +50,12 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     pool.on("error", () => {
       // An idle client lost its connection; the pool replaces it on the next query.
     });
+    pool.on("connect", (client) => {
+      // A session PostgreSQL ends while it is checked out (a batch left idle too long, see
+      // applyBatch; a server restart) says so on the client: the statement that uses it next fails
+      // and the pool drops it on release. Without a listener that error would end the process.
+      client.on("error", () => undefined);
+    });
     try {
       const c = await pool.connect();
       c.release();

@@ -18,6 +18,13 @@ export class CheckpointMovedError extends Error {
   }
 }
 
+/**
+ * How long a batch's transaction may sit idle (no statement running) before PostgreSQL ends its
+ * session, unless the caller says (the runtime gives its lease's time to live: a writer idle that
+ * long has lost its lease anyway). Far longer than any pause between statements of a working batch.
+ */
+export const IDLE_IN_BATCH_MS = 5000;
+
 /** A stable 32-bit key for a projection's advisory lock (held by every write to its bookkeeping). */
 function lockKey(schema: string): number {
   let h = 0x811c9dc5;
@@ -66,10 +73,14 @@ export async function advanceCheckpoint(tx: Tx, schema: string, name: string, ex
  * Applies events and moves the checkpoint to the last one's sequence in one transaction, so a
  * batch is applied exactly once: a redelivered batch finds the checkpoint past it.
  */
-export async function applyBatch(db: Db, projection: PgProjection, schema: string, events: readonly EventEnvelope[], expected: number): Promise<number> {
+export async function applyBatch(db: Db, projection: PgProjection, schema: string, events: readonly EventEnvelope[], expected: number, idleMs = IDLE_IN_BATCH_MS): Promise<number> {
   const last = events.at(-1)?.seq ?? expected;
   await db.transaction(async (tx) => {
-    await lockProjection(tx, schema);
+    // A writer frozen mid-batch (a stopped process, a paused VM) would hold the lock below until it
+    // resumes, and the instance that took over its lease would wait for it: PostgreSQL ends such a
+    // session after this long, which rolls the batch back and frees the lock.
+    // (One round trip for both: the setting, local to the transaction, and the lock.)
+    await tx.execute(sql`SELECT set_config('idle_in_transaction_session_timeout', ${String(Math.max(1000, Math.round(idleMs)))}, true), pg_advisory_xact_lock(${lockKey(schema)})`);
     // Check before applying (the lock keeps it so until the commit): an instance that lost its
     // lease would otherwise meet the rows the new one wrote (a duplicate key) and take its own
     // batch for a poison event.

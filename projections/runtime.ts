@@ -344,7 +344,7 @@ export class Projector {
       await this.putKvCheckpoint(last.seq);
     } else if (undecodable.length === 0 && !events.some((e) => this.held.has(e.subject))) {
       try {
-        if (events.length > 0) this.checkpoint = await applyBatch(this.options.db!, p, p.liveSchema, events, this.checkpoint);
+        if (events.length > 0) this.checkpoint = await applyBatch(this.options.db!, p, p.liveSchema, events, this.checkpoint, this.options.leaseMs);
       } catch (err) {
         if (err instanceof CheckpointMovedError) throw err;
         this.log.warn({ projection: p.name, err: errorText(err), from: events[0]?.seq, to: events.at(-1)?.seq }, "batch failed: applying its events one by one");
@@ -386,7 +386,7 @@ export class Projector {
         const max = this.options.attempts ?? 3;
         for (attempts = 1; attempts <= max; attempts++) {
           try {
-            this.checkpoint = await applyBatch(db, p, p.liveSchema, [item.event], this.checkpoint);
+            this.checkpoint = await applyBatch(db, p, p.liveSchema, [item.event], this.checkpoint, this.options.leaseMs);
             error = undefined;
             break;
           } catch (err) {

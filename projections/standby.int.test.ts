@@ -146,9 +146,12 @@ test("an active process paused past its lease and then resumed writes nothing st
       // the other takes over. Resumed, it finishes the batch it had begun, and its client pulls again.
       paused.process.kill("SIGSTOP");
       try {
-        // Its leases expire; the other takes them, though where the paused one holds the
-        // projection's database lock mid-transaction, the other waits for it: resume it then.
+        // Its leases expire and the other takes them. Where the paused one was in the middle of
+        // a batch, it holds the projection's database lock: PostgreSQL ends its idle transaction
+        // after the lease's time, so the other applies new events while it is still frozen.
         await waitLeases(`the other takes over from paused pid ${paused.process.pid}`, (pids) => !pids.includes(paused.process.pid!) && pids.includes(other.process.pid!));
+        const probe = await mustSend(h.nc, "owner", "msg.post", { roomId: rooms[0], body: `while pid ${paused.process.pid} is frozen` });
+        await waitAllApplied(h.nc, database.db, probe.seq, { describe, maxMs: 20_000 });
       } finally {
         paused.process.kill("SIGCONT");
       }

@@ -60,7 +60,7 @@ export function servicePermissions(name: ServiceName): Permissions {
             "natter.projection.>",
             "live.>",
             "deliver.>",
-            ...kv(["members", "user_rooms", "natter_locks", "natter_checkpoints", "snapshots", "commands", "presence"]),
+            ...kv(["members", "user_rooms", "thread_participants", "natter_locks", "natter_checkpoints", "snapshots", "commands", "presence"]),
             inbox,
           ],
         },

@@ -2,11 +2,12 @@ import { auditProjection } from "./audit/projection.ts";
 import { membersProjection } from "./members/projection.ts";
 import type { Projection } from "./projection.ts";
 import { roomsProjection } from "./rooms/projection.ts";
+import { threadsProjection } from "./threads/projection.ts";
 import { timelineProjection } from "./timeline/projection.ts";
 
 /** Every projection natter runs, by name. */
 export const PROJECTIONS: ReadonlyMap<string, Projection> = new Map(
-  [roomsProjection, timelineProjection, auditProjection, membersProjection].map((p) => [p.name, p]),
+  [roomsProjection, timelineProjection, auditProjection, membersProjection, threadsProjection].map((p) => [p.name, p]),
 );
 
 /** The projection called `name`; throws with the known names otherwise. */

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, expect, test } from "vitest";
+import { PROJECTIONS } from "./catalog.ts";
 import type { TsxChild } from "../test/childProcess.ts";
 import { mustSend } from "../test/commandClient.ts";
 import { startCommandHarness, type CommandHarness } from "../test/commandHarness.ts";
@@ -85,7 +86,7 @@ test("the projector process SIGKILLed at random moments under load: every event 
   expect(await verifyAll(h.nc, database.db, LEASE_MS)).toEqual([]);
   // The child yielded to verify and took its leases back; nothing went wrong in it.
   expect(projectorErrors(child)).toEqual([]);
-  expect(activeIn(child).size).toBe(4);
+  expect(activeIn(child).size).toBe(PROJECTIONS.size);
   // Most kills hit a process that was applying under load (commands were answered meanwhile).
   expect(applying.filter((n) => n > 0).length).toBeGreaterThanOrEqual(KILLS / 2);
 }, 180_000);

@@ -10,6 +10,7 @@ import { membersProjection, type MembershipValue } from "./members/projection.ts
 import { readCheckpoint } from "./pgStore.ts";
 import { waitForApplied } from "./readYourWrites.ts";
 import { roomsProjection } from "./rooms/projection.ts";
+import { PROJECTIONS } from "./catalog.ts";
 import { Projector } from "./runtime.ts";
 import { timelineProjection } from "./timeline/projection.ts";
 
@@ -83,7 +84,7 @@ describe("lag metrics", () => {
     for (const name of ["natter_projection_lag_events", "natter_projection_lag_seconds"]) {
       const values = (await s.registry.getSingleMetric(name)!.get()).values;
       const byProjection = Object.fromEntries(values.map((v) => [v.labels["projection"], v.value]));
-      expect(byProjection, name).toEqual({ rooms: 0, timeline: 0, audit: 0, members: 0 });
+      expect(byProjection, name).toEqual(Object.fromEntries([...PROJECTIONS.keys()].map((p) => [p, 0])));
     }
     const text = await s.registry.metrics();
     expect(text).toContain('natter_projection_lag_events{projection="timeline"} 0');

@@ -39,7 +39,7 @@ export async function startProjections(nc: NatsConnection, db: Db, options: Proj
     const projector = new Projector(nc, p, {
       log: options.log,
       db,
-      buckets: { members: buckets.members, user_rooms: buckets.user_rooms },
+      buckets: { members: buckets.members, user_rooms: buckets.user_rooms, thread_participants: buckets.thread_participants },
       poison: options.poison?.[p.name],
       registry: options.registry,
       leaseMs: options.leaseMs,

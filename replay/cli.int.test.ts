@@ -38,7 +38,7 @@ test("every command has --help, and it exits 0", async () => {
   for (const c of commands) expect(top).toContain(`  ${c} `);
 });
 
-test("list shows the four projections, each at the log's position for what it reads, with no lag", async () => {
+test("list shows the five projections, each at the log's position for what it reads, with no lag", async () => {
   const log = await s.allEvents();
   const lastOf = (pattern: RegExp) => Math.max(0, ...log.filter((e) => pattern.test(e.subject)).map((e) => e.seq));
   const want: Record<string, number> = {
@@ -46,6 +46,7 @@ test("list shows the four projections, each at the log's position for what it re
     timeline: lastOf(/^ev\.msg\./),
     audit: log.at(-1)!.seq,
     members: lastOf(/^ev\.room\./),
+    threads: lastOf(/^ev\.msg\./),
   };
   expect(want["audit"]).toBe(await s.lastSeq());
   expect(want["rooms"]).toBeLessThan(want["audit"]!);

@@ -113,6 +113,8 @@ export const BUCKETS = {
   members: { history: 1, description: "natter: room members" },
   /** The reverse index: `<userId>.<roomId>`. */
   user_rooms: { history: 1, description: "natter: a user's rooms" },
+  /** Thread repliers (projections/threads): `<roomId>.<rootId>` → repliers and the last reply's sequence. */
+  thread_participants: { history: 1, description: "natter: who replied in each thread" },
   /**
    * Presence (projections/live/presence.ts): `<userId>.<connectionId>` → `{ status, at }` per
    * connection, each written with a per-message TTL (so `markerTTL`, which turns per-message TTLs

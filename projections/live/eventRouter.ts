@@ -25,9 +25,15 @@ export class EventRouter {
   readonly rooms: RoomCache;
   readonly posts: MessageMemory;
 
-  constructor(store: EventStore, sizes: EventRouterSizes, onMiss: (cache: "rooms" | "posts") => void = () => undefined) {
+  constructor(
+    store: EventStore,
+    sizes: EventRouterSizes,
+    onMiss: (cache: "rooms" | "posts") => void = () => undefined,
+    /** Who replied in a thread before the router met it (see MessageMemory). */
+    repliers?: (roomId: string, rootId: string) => Promise<readonly string[]>,
+  ) {
     this.rooms = new RoomCache(store, sizes.rooms, () => onMiss("rooms"));
-    this.posts = new MessageMemory(store, { posts: sizes.posts, threads: sizes.threads }, () => onMiss("posts"));
+    this.posts = new MessageMemory(store, { posts: sizes.posts, threads: sizes.threads }, () => onMiss("posts"), repliers);
   }
 
   /** The room as of just before `beforeSeq` (the router's position + 1 for a caller outside the read). */

@@ -1,7 +1,11 @@
 import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { pino } from "pino";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { Kvm } from "@nats-io/kv";
+import { startProjections } from "../service.ts";
+import { THREADS_BUCKET, threadRepliers } from "../threads/projection.ts";
 import { startLive } from "./live.ts";
 import type { LiveFanout } from "./fanout.ts";
 import { Recorder, startLiveWorld, within, type LiveWorld, type TestUser } from "./testing/liveWorld.ts";
@@ -151,5 +155,40 @@ describe("a small cache", () => {
     expect(about(dave, two)).toEqual([]);
     const misses = await small.getSingleMetric("natter_live_cache_misses_total")!.get();
     expect(misses.values.find((v) => v.labels["cache"] === "rooms")?.value).toBeGreaterThanOrEqual(6);
+  });
+});
+
+describe("a fan-out that starts afresh", () => {
+  test("a thread's earlier repliers get its new replies: the threads projection remembers them", async () => {
+    const threads = await startProjections(projections, undefined as never, { log: pino({ level: "silent" }), only: ["threads"], leaseMs: 2000 });
+    try {
+      const [fay, gus, hal] = [await world.user("fay"), await world.user("gus"), await world.user("hal")];
+      const roomId = await world.room(fay, "public", [], [gus, hal]);
+      const root = await fay.send("msg.post", { roomId, body: "a thread before the restart" });
+      const threadRootId = root.result["messageId"] as string;
+      const early = await gus.send("msg.post", { roomId, body: "gus replied early", threadRootId });
+      await delivered(fay, `deliver.${fay.id}.thread.${roomId}`, early.seq);
+      const kv = await new Kvm(projections).open(THREADS_BUCKET);
+      await within(
+        (async () => {
+          while (!(await threadRepliers(kv, roomId, threadRootId)).includes(gus.id)) await new Promise((r) => setTimeout(r, 20));
+        })(),
+        10_000,
+        "the threads projection to record gus",
+      );
+
+      // The fan-out stops where it got (after gus's reply) and a new one starts with empty caches.
+      await live.stop();
+      live = await startLive(projections, { registry: new Registry(), typing: false });
+      await within(live.whenActive(), 10_000, "the new fan-out to become active");
+
+      const late = await hal.send("msg.post", { roomId, body: "hal replied after the restart", threadRootId });
+      await delivered(gus, `deliver.${gus.id}.thread.${roomId}`, late.seq);
+      await delivered(fay, `deliver.${fay.id}.thread.${roomId}`, late.seq);
+      await world.barrier();
+      expect(hal.inbox.on(`deliver.${hal.id}.thread.${roomId}`)).toEqual([]);
+    } finally {
+      await threads.stop();
+    }
   });
 });

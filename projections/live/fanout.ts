@@ -1,11 +1,12 @@
 import { DeliverPolicy, jetstream, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
-import type { KV } from "@nats-io/kv";
+import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { pino, type Logger } from "pino";
 import { Registry } from "prom-client";
 import { RoomId, type LiveEvent, type RoomState } from "../../domain/index.ts";
-import { decodeEvent, EVENT_STREAM, EventStore, headersOf, type EventEnvelope } from "../../streams/index.ts";
+import { decodeEvent, ensureBuckets, EVENT_STREAM, EventStore, headersOf, type EventEnvelope } from "../../streams/index.ts";
 import { Lease, openLockBucket } from "../lock.ts";
+import { THREADS_BUCKET, threadRepliers } from "../threads/projection.ts";
 import { countPublished, liveMetrics, type LiveMetrics } from "./liveMetrics.ts";
 import { EventRouter } from "./eventRouter.ts";
 import { PositionRecord } from "./positionRecord.ts";
@@ -213,6 +214,21 @@ class Fanout implements LiveFanout {
     this.setStatus("stopped");
   }
 
+  /** The bucket of thread repliers (made here if the projections have not yet), or undefined when it cannot be opened. */
+  private async threadsBucket(): Promise<KV | undefined> {
+    try {
+      return await new Kvm(this.nc).open(THREADS_BUCKET);
+    } catch {
+      // Not made yet (the projections part not started): make natter's buckets as they are made at start.
+    }
+    try {
+      return (await ensureBuckets(this.nc))[THREADS_BUCKET];
+    } catch (err) {
+      this.log.warn({ err }, `live fan-out: the ${THREADS_BUCKET} bucket cannot be opened: thread replies reach only the repliers seen since it started`);
+      return undefined;
+    }
+  }
+
   /** While the lease holds: follow the log from the resume point, with the tasks running. */
   private async runActive(lease: Lease): Promise<void> {
     const record = (this.record ??= await PositionRecord.open(this.nc, FANOUT_REACHED_KEY, this.options.resumeWindowMs ?? 60_000, this.log));
@@ -228,7 +244,17 @@ class Fanout implements LiveFanout {
     // A stop or a lost lease that came while the consumer was set up stopped no iterator.
     if (this.stopped || lease.lost) messages.stop();
     const sizes = { rooms: this.options.roomCacheSize ?? 10_000, posts: this.options.postCacheSize ?? 50_000, threads: this.options.threadCacheSize ?? 10_000 };
-    const a: Active = { lease, router: new EventRouter(this.store, sizes, (cache) => this.metrics.cacheMisses.inc({ cache })), position: from };
+    const threads = await this.threadsBucket();
+    const repliers = async (roomId: string, rootId: string): Promise<readonly string[]> => {
+      if (threads === undefined) return [];
+      try {
+        return await threadRepliers(threads, roomId, rootId);
+      } catch (err) {
+        this.log.warn({ err, roomId, rootId }, "live fan-out: thread repliers unreadable, the root's author only");
+        return [];
+      }
+    };
+    const a: Active = { lease, router: new EventRouter(this.store, sizes, (cache) => this.metrics.cacheMisses.inc({ cache }), repliers), position: from };
     this.active = a;
     this.metrics.active.set(1);
     this.log.info({ from: from + 1 }, "live fan-out active");

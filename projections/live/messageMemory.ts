@@ -23,9 +23,9 @@ const keyOf = (roomId: string, messageId: string): string => `${roomId}.${messag
  * A post not remembered is read from the first event of its own subject
  * (`ev.msg.<roomId>.<messageId>`, a direct get), which is its `MessagePosted`.
  *
- * Limit: a thread first met after the fan-out became active (or evicted since) is seeded with
- * its root's author only. Repliers from before are not known until they reply again: finding
- * them would mean reading the room's whole timeline, as the replies live on their own subjects.
+ * A thread first met since the fan-out became active (or evicted since) is seeded with its root's
+ * author and the repliers the `threads` projection has recorded (`repliers`): the replies live on
+ * their own subjects, so the log alone would mean reading the room's whole timeline.
  */
 export class MessageMemory {
   private readonly posts: Lru<string, PostFacts>;
@@ -36,6 +36,8 @@ export class MessageMemory {
     options: MessageMemoryOptions,
     /** Called for each post read from the log because it was not remembered. */
     private readonly onMiss: () => void = () => undefined,
+    /** Who replied in a thread so far, as recorded beside the log (projections/threads). */
+    private readonly repliers: (roomId: string, rootId: string) => Promise<readonly string[]> = async () => [],
   ) {
     this.posts = new Lru(options.posts);
     this.threads = new Lru(options.threads);
@@ -68,10 +70,10 @@ export class MessageMemory {
     const key = keyOf(roomId, rootId);
     const known = this.threads.get(key);
     if (known !== undefined) return known;
-    const root = await this.post(roomId, rootId);
+    const [root, earlier] = await Promise.all([this.post(roomId, rootId), this.repliers(roomId, rootId)]);
     const raced = this.threads.get(key);
     if (raced !== undefined) return raced;
-    const participants = new Set<UserId>(root === undefined ? [] : [root.authorId]);
+    const participants = new Set<UserId>(root === undefined ? [] : [root.authorId, ...(earlier as UserId[])]);
     this.threads.set(key, participants);
     return participants;
   }

@@ -1,6 +1,6 @@
-import { JetStreamApiError } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { EventEnvelope } from "../../streams/index.ts";
+import { putIfNewer } from "../kvWrite.ts";
 import type { KvProjection } from "../projection.ts";
 
 /** A membership shard's value; `role: null` is a tombstone (the member left), kept for its sequence. */
@@ -38,30 +38,6 @@ async function getValue(kv: KV, key: string): Promise<MembershipValue | undefine
   return e === null || e.operation !== "PUT" ? undefined : e.json<MembershipValue>();
 }
 
-/** JetStream's API error code for a failed compare-and-set (`Nats-Expected-Last-Subject-Sequence`). */
-const WRONG_LAST_SEQUENCE = 10071;
-
-/**
- * Writes `value` at `key` unless the key holds a value of the same or a later sequence; resolves
- * with what the key holds afterwards. Compare-and-set on the entry's revision: a writer that read
- * an older value (a projector that lost its lease while paused and then resumed) cannot put it
- * back over a newer one; it reads again and finds the newer value.
- */
-async function putIfNewer(kv: KV, key: string, value: MembershipValue): Promise<MembershipValue> {
-  for (;;) {
-    const e = await kv.get(key);
-    const current = e === null || e.operation !== "PUT" ? undefined : e.json<MembershipValue>();
-    if (current !== undefined && current.seq >= value.seq) return current;
-    try {
-      if (e === null) await kv.create(key, JSON.stringify(value));
-      else await kv.update(key, JSON.stringify(value), e.revision);
-      return value;
-    } catch (err) {
-      if (!(err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE)) throw err;
-    }
-  }
-}
-
 /**
  * Room membership shards in NATS KV: `members` keyed `<roomId>.<userId>` and its reverse index
  * `user_rooms` keyed `<userId>.<roomId>`, one key per membership so joins and leaves never
@@ -89,7 +65,7 @@ export const membersProjection: KvProjection = {
         const mk = `${c.roomId}.${c.userId}`;
         // Each bucket on its own: a crash between the two writes leaves user_rooms behind members,
         // and the event applied again must still bring user_rooms up to date.
-        const [now] = await Promise.all([putIfNewer(members, mk, c.value), putIfNewer(userRooms, `${c.userId}.${c.roomId}`, c.value)]);
+        const [now] = await Promise.all([putIfNewer(members, mk, c.value.seq, () => c.value), putIfNewer(userRooms, `${c.userId}.${c.roomId}`, c.value.seq, () => c.value)]);
         seen.set(mk, now);
       }
     }

@@ -64,6 +64,12 @@ export class Lease {
     }
   }
 
+  /** True when the key still holds this lease, read now (whether or not a renewal has noticed); rejects when it cannot be read. */
+  async held(): Promise<boolean> {
+    const e = await this.kv.get(this.key);
+    return e !== null && e.operation === "PUT" && e.revision === this.revision;
+  }
+
   /** Gives the lease up at once, so a standby need not wait for the TTL. */
   async release(): Promise<void> {
     clearInterval(this.timer);

@@ -193,6 +193,11 @@ export class Projector {
             this.log.warn({ projection: this.projection.name, err: errorText(err) }, "another process used this projection's consumer: starting over from the checkpoint");
           } else if (err instanceof CheckpointMovedError) {
             this.log.warn({ projection: this.projection.name, err: errorText(err) }, "another instance moved the checkpoint: standing by");
+          } else if (!(await lease.held().catch(() => true))) {
+            // It failed because it stopped holding the lease while at work: frozen past the lease
+            // (a request timed out on waking). Another instance has the projection. (Where the lease
+            // cannot be read, NATS itself is in trouble: that is the error below.)
+            this.log.warn({ projection: this.projection.name, err: errorText(err) }, "lost the lease while at work: standing by");
           } else {
             // A database or NATS failure: give the lease up and try again, rather than leave the
             // projection dead in a process that looks alive.

@@ -76,10 +76,10 @@ describe("the event stream", () => {
   test("creates the buckets idempotently", async () => {
     await ensureBuckets(nc);
     const b = await ensureBuckets(nc);
-    expect(Object.keys(b).sort()).toEqual(["commands", "members", "presence", "snapshots", "user_rooms"]);
+    expect(Object.keys(b).sort()).toEqual(["commands", "members", "presence", "snapshots", "thread_participants", "user_rooms"]);
     const names: string[] = [];
     for await (const s of new Kvm(nc).list()) names.push(s.bucket);
-    expect(names.sort()).toEqual(["commands", "members", "presence", "snapshots", "user_rooms"]);
+    expect(names.sort()).toEqual(["commands", "members", "presence", "snapshots", "thread_participants", "user_rooms"]);
   });
 });
 

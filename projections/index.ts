@@ -13,7 +13,7 @@ export { migrateSchema } from "./migrate.ts";
 export { applyBatch, CheckpointMovedError, listParked, parkEvents, prepareSchema, readCheckpoint, schemaExists } from "./pgStore.ts";
 export type { Checkpoint, ParkedEvent } from "./pgStore.ts";
 export type { KvProjection, PgProjection, Projection } from "./projection.ts";
-export { waitForApplied } from "./readYourWrites.ts";
+export { appliedAt, waitForApplied } from "./readYourWrites.ts";
 export { roomsProjection } from "./rooms/projection.ts";
 export { roomsTables } from "./rooms/tables.ts";
 export { announceApplied, appliedSubject, consumerName, KV_CHECKPOINTS, leaseKey, Projector, yieldKey } from "./runtime.ts";

@@ -20,7 +20,22 @@ export async function waitForApplied(
   seq: number,
   timeoutMs = 2000,
 ): Promise<boolean> {
-  if (seq <= 0) return true;
+  return (await appliedAt(nc, store, projection, checkpoint, seq, timeoutMs)) !== null;
+}
+
+/**
+ * As waitForApplied, but resolves with the checkpoint it found enough: `seq` or beyond, or one
+ * below `seq` with nothing the projection reads between them; null on timeout.
+ */
+export async function appliedAt(
+  nc: NatsConnection,
+  store: EventStore,
+  projection: Projection,
+  checkpoint: () => Promise<number>,
+  seq: number,
+  timeoutMs = 2000,
+): Promise<number | null> {
+  if (seq <= 0) return seq;
   const deadline = Date.now() + timeoutMs;
   let announced = 0;
   let wake: (() => void) | undefined;
@@ -34,11 +49,11 @@ export async function waitForApplied(
   try {
     for (;;) {
       const cp = Math.max(announced, await checkpoint());
-      if (cp >= seq) return true;
+      if (cp >= seq) return cp;
       const next = await Promise.all(projection.filterSubjects.map((f) => store.nextSeqMatching(f, cp + 1)));
-      if (next.every((n) => n === null || n > seq)) return true;
+      if (next.every((n) => n === null || n > seq)) return cp;
       const left = deadline - Date.now();
-      if (left <= 0) return false;
+      if (left <= 0) return null;
       // Sleep until the projector announces a newer checkpoint, or the deadline.
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);

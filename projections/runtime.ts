@@ -274,6 +274,9 @@ export class Projector {
     const batchSize = this.options.batchSize ?? 500;
     this.status = "active";
     this.log.info({ projection: p.name, from: startAfter + 1 }, "projector active");
+    // Readers that keep answers (the read API's timeline cache) learn where it starts: an
+    // announcement the instance before it never made shows as a gap at once.
+    announceApplied(this.nc, p.name, { seq: startAfter, from: startAfter, rooms: [] });
     this.messages = await consumer.consume({ max_messages: batchSize * 2 });
     // A stop or a yield request that came while the consumer was being set up stopped the previous
     // iterator, not this one: without this, the loop would wait for the next event holding the lease.

@@ -1,6 +1,6 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { sql } from "drizzle-orm";
-import { appliedSubject, projectionNamed, query, readCheckpoint, waitForApplied, type Db, type PgProjection } from "../projections/index.ts";
+import { appliedAt, appliedSubject, projectionNamed, query, readCheckpoint, type Db, type PgProjection } from "../projections/index.ts";
 import type { EventStore } from "../streams/index.ts";
 
 /**
@@ -10,6 +10,8 @@ import type { EventStore } from "../streams/index.ts";
  */
 export class CheckpointWatch {
   private readonly known = new Map<string, number>();
+  /** Per projection: up to `upTo` it has applied all it reads, as of its checkpoint `at`. */
+  private readonly complete = new Map<string, { upTo: number; at: number }>();
   private readonly sub: Subscription;
 
   constructor(
@@ -29,16 +31,29 @@ export class CheckpointWatch {
     });
   }
 
-  /** True once every projection in `names` has applied what it reads up to `seq`; false after the timeout. */
-  async reached(names: readonly string[], seq: number): Promise<boolean> {
-    const waits = names
-      .filter((n) => (this.known.get(n) ?? 0) < seq)
-      .map((n) => {
+  /**
+   * Whether every projection in `names` has applied what it reads up to `seq` (`ok`, false after
+   * the timeout), and for each the checkpoint that was enough (`applied`): `seq`, or one below it
+   * with nothing the projection reads between them (what the timeline cache needs to know).
+   */
+  async reached(names: readonly string[], seq: number): Promise<{ ok: boolean; applied: Record<string, number> }> {
+    const applied: Record<string, number> = {};
+    let ok = true;
+    await Promise.all(
+      names.map(async (n) => {
+        if ((this.known.get(n) ?? 0) >= seq) return void (applied[n] = seq);
+        // Found before: nothing it reads lies between that checkpoint and a later `seq` up to here.
+        const done = this.complete.get(n);
+        if (done !== undefined && done.upTo >= seq) return void (applied[n] = done.at);
         const p = projectionNamed(n) as PgProjection;
         const checkpoint = async () => (await readCheckpoint(this.db, p.liveSchema, p.name))?.seq ?? 0;
-        return waitForApplied(this.nc, this.store, p, checkpoint, seq, this.timeoutMs);
-      });
-    return (await Promise.all(waits)).every(Boolean);
+        const at = await appliedAt(this.nc, this.store, p, checkpoint, seq, this.timeoutMs);
+        if (at === null) return void (ok = false);
+        applied[n] = Math.min(at, seq);
+        if (at < seq && (done === undefined || seq > done.upTo)) this.complete.set(n, { upTo: seq, at });
+      }),
+    );
+    return { ok, applied };
   }
 
   /** Each PostgreSQL projection's checkpoint and how far it is behind the log's last sequence. */

@@ -75,7 +75,7 @@ export async function startReadApi(nc: NatsConnection, db: Db, store: EventStore
   };
   const watch = new CheckpointWatch(nc, db, store, options.minSeqTimeoutMs);
   const cacheEntries = options.cacheEntries ?? 50_000;
-  const timeline = cacheEntries > 0 ? new TimelineCache({ maxEntries: cacheEntries }).listen(nc) : undefined;
+  const timeline = cacheEntries > 0 ? await new TimelineCache({ maxEntries: cacheEntries }).listen(nc) : undefined;
   const uncached: QueryDeps = { ...deps };
   deps.timeline = timeline;
   if (options.registry && timeline) {
@@ -103,9 +103,10 @@ export async function startReadApi(nc: NatsConnection, db: Db, store: EventStore
     // `changes` answers everything up to where the timeline stands: wait until it has applied the
     // log as it is now, so a client that subscribed first misses nothing between.
     const minSeq = name === "changes" ? Math.max((input as { minSeq?: number }).minSeq ?? 0, await store.lastSeq()) : ((input as { minSeq?: number }).minSeq ?? 0);
-    const stale = minSeq > 0 && !(await watch.reached(QUERIES[name].reads, minSeq));
-    // The cache answers only where it has taken in every announcement up to `minSeq`.
-    const d = deps.timeline === undefined || deps.timeline.covers(minSeq) ? deps : uncached;
+    const reached = minSeq > 0 ? await watch.reached(QUERIES[name].reads, minSeq) : { ok: true, applied: {} };
+    const stale = !reached.ok;
+    // The cache answers only where it has taken in the announcements that `minSeq` needs.
+    const d = deps.timeline === undefined || deps.timeline.covers(minSeq, reached.applied) ? deps : uncached;
     const result = await (QUERIES[name].run as (d: QueryDeps, c: Caller, i: unknown) => Promise<unknown>)(d, caller, input);
     return { result, stale };
   }

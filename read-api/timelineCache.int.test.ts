@@ -127,6 +127,17 @@ describe("timeline cache", () => {
     }
   });
 
+  it("a page asked with a message's sequence as minSeq (as the web client does) comes from memory", async () => {
+    // The newest event is a post: the rooms projection has nothing up to it and announced less.
+    const post = await h.users.bob.cmd("msg.post", { roomId, body: "the newest thing" });
+    await h.caughtUp(post.seq);
+    await page({ limit: 20 }, post.seq);
+    const hits = cache().stats.hits;
+    const again = await page({ limit: 20 }, post.seq);
+    expect(again.messages.at(-1)!.body).toBe("the newest thing");
+    expect(cache().stats.hits).toBeGreaterThan(hits);
+  });
+
   it("a member removed from a private room is refused from the next page on", async () => {
     const { bob, dave } = h.users;
     const ask = (minSeq?: number) => dave.q("messages", { roomId: privateRoom, ...(minSeq ? { minSeq } : {}) });

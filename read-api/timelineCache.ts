@@ -32,6 +32,8 @@ const WATCHED = ["timeline", "rooms"] as const;
 /** Messages read on each side of a position on a miss (at least what the page needs). */
 const BLOCK = 250;
 const MAX_ACCESS_PER_ROOM = 10_000;
+/** A room holds at most a quarter of the cache's bound, and never less than this. */
+const MIN_ROOM_CAP = 1000;
 /** A room that changed within this long is read page by page, not by blocks (see `window`). */
 const QUIET_MS = 2000;
 const MAX_CHANGED_NOTES = 100_000;
@@ -39,6 +41,8 @@ const MAX_CHANGED_NOTES = 100_000;
 export type TimelineCacheOptions = {
   /** Messages (plus access rows) held in all, across rooms; the rooms used least recently go first. */
   maxEntries: number;
+  /** Messages one room may hold (default a quarter of maxEntries, at least MIN_ROOM_CAP). */
+  roomCap?: number;
   /** Messages read on each side of a position on a miss (default BLOCK). */
   block?: number;
   /** A room changed within this long is read a page at a time, not a block (default 2 s). */
@@ -82,7 +86,7 @@ export class TimelineCache {
   }
 
   /** Starts listening to the projectors' announcements on `nc`. */
-  listen(nc: NatsConnection): this {
+  async listen(nc: NatsConnection): Promise<this> {
     this.sub = nc.subscribe(appliedSubject("*"), {
       callback: (err, m) => {
         if (err) return this.reset();
@@ -101,6 +105,8 @@ export class TimelineCache {
         if (s.type === "disconnect" || s.type === "reconnect" || s.type === "slowConsumer") this.reset();
       }
     })().catch(() => this.reset());
+    // Subscribed at the server before the first query is answered.
+    await nc.flush();
     return this;
   }
 
@@ -115,7 +121,8 @@ export class TimelineCache {
   applied(name: string, a: AppliedAnnouncement): void {
     if (!(WATCHED as readonly string[]).includes(name)) return;
     const last = this.seen.get(name);
-    if (a.from !== undefined && last !== undefined && a.from > last) {
+    // The first announcement heard, or one that starts past the last: any before it may be lost.
+    if (a.from !== undefined && (last === undefined || a.from > last)) {
       this.reset();
     } else if (a.rooms === undefined || a.rooms === null) {
       this.reset();
@@ -129,11 +136,13 @@ export class TimelineCache {
   }
 
   /**
-   * True when every announcement up to `seq` has been taken in, so the cache shows at least what
-   * a reader asking for `minSeq = seq` must see. Otherwise read the database.
+   * True when the cache shows at least what a reader asking for `minSeq = seq` must see: for each
+   * watched projection it took in the announcements up to `seq`, or up to `applied[name]` where
+   * that projection reads nothing between it and `seq` (what CheckpointWatch.reached found).
+   * Otherwise read the database.
    */
-  covers(seq: number): boolean {
-    return seq <= 0 || WATCHED.every((n) => (this.seen.get(n) ?? 0) >= seq);
+  covers(seq: number, applied: Readonly<Record<string, number>> = {}): boolean {
+    return seq <= 0 || WATCHED.every((n) => (this.seen.get(n) ?? -1) >= Math.min(seq, applied[n] ?? seq));
   }
 
   /**
@@ -252,7 +261,8 @@ export class TimelineCache {
   private merge(e: RoomEntry, s: Segment): void {
     const touching = e.segments.filter((x) => x.lo <= s.hi + 1 && s.lo <= x.hi + 1);
     const rest = e.segments.filter((x) => !touching.includes(x));
-    const all = [s, ...touching];
+    // The fresh read last: for the same sequence it wins over what was held.
+    const all = [...touching, s];
     const bySeq = new Map<number, Message>();
     for (const x of all) for (const m of x.msgs) bySeq.set(m.seq, m);
     const merged: Segment = {
@@ -261,8 +271,9 @@ export class TimelineCache {
       msgs: [...bySeq.values()].sort((a, b) => a.seq - b.seq),
     };
     const before = touching.reduce((n, x) => n + x.msgs.length, 0);
-    e.segments = [...rest, merged].sort((a, b) => a.lo - b.lo);
-    this.grow(e, merged.msgs.length - before);
+    const kept = trimmed(merged, s, this.options.roomCap ?? Math.max(MIN_ROOM_CAP, Math.floor(this.options.maxEntries / 4)));
+    e.segments = [...rest, kept].sort((a, b) => a.lo - b.lo);
+    this.grow(e, kept.msgs.length - before);
   }
 
   private evict(): void {
@@ -272,6 +283,19 @@ export class TimelineCache {
       this.stats.evictions++;
     }
   }
+}
+
+/**
+ * A segment cut to at most `cap` messages around the part just read (`around`): one room read far
+ * back does not push every other room out, and each merge stays bounded. What is cut off the
+ * ends moves `lo` and `hi` in, so the segment still holds every message of its range.
+ */
+function trimmed(s: Segment, around: Segment, cap: number): Segment {
+  if (s.msgs.length <= cap) return s;
+  const centre = firstAtOrAfter(s.msgs, around.msgs[Math.floor(around.msgs.length / 2)]?.seq ?? around.lo);
+  const from = Math.max(0, Math.min(centre - Math.floor(cap / 2), s.msgs.length - cap));
+  const msgs = s.msgs.slice(from, from + cap);
+  return { lo: from === 0 ? s.lo : msgs[0]!.seq, hi: from + cap >= s.msgs.length ? s.hi : msgs.at(-1)!.seq, msgs };
 }
 
 /** The window around `p` from the segment that holds both sides of it, or undefined. */

@@ -61,11 +61,11 @@ const op: fc.Arbitrary<Op> = fc.oneof(
 
 test("every window equals the room's as it is, through posts, edits and missed announcements", async () => {
   await fc.assert(
-    fc.asyncProperty(ascending(400), fc.array(op, { maxLength: 80 }), fc.integer({ min: 1, max: 40 }), fc.integer({ min: 60, max: 1000 }), fc.constantFrom(0, 60_000), async (seqs, ops, block, maxEntries, quietMs) => {
+    fc.asyncProperty(ascending(400), fc.array(op, { maxLength: 80 }), fc.integer({ min: 1, max: 40 }), fc.integer({ min: 60, max: 1000 }), fc.constantFrom(0, 60_000), fc.integer({ min: 40, max: 300 }), async (seqs, ops, block, maxEntries, quietMs, roomCap) => {
       const room = new Room(seqs);
-      // Small blocks and a small bound: pages often reach the edges of what is held, and rooms are
-      // evicted; a changed room read by blocks (quietMs 0) or page by page.
-      const cache = new TimelineCache({ maxEntries, block, quietMs });
+      // Small blocks and small bounds: pages often reach the edges of what is held, segments are
+      // trimmed and rooms evicted; a changed room read by blocks (quietMs 0) or page by page.
+      const cache = new TimelineCache({ maxEntries, block, quietMs, roomCap });
       let seq = 6000;
       let announced = seq;
       cache.applied("timeline", { seq, from: seq - 1, rooms: [] });
@@ -231,4 +231,35 @@ test("a room that changed moments ago is read only as far as the page needs; onc
   now = 2001;
   await cache.window(ROOM, 300, 51, 1, fetch);
   expect(asked.pop()).toEqual([300, 100, 100]);
+});
+
+test("the first announcement heard starts afresh: one lost before it would otherwise go unseen", async () => {
+  const room = new Room([1, 2]);
+  const cache = new TimelineCache({ maxEntries: 1000 });
+  await cache.window(ROOM, Infinity, 10, 0, room.fetch);
+  // Committed at 100, its announcement lost (the projector killed); the next instance starts there.
+  room.msgs.push(message(100));
+  cache.applied("timeline", { seq: 110, from: 100, rooms: ["R2"] });
+  cache.applied("rooms", { seq: 111, from: 105, rooms: ["R3"] });
+  expect(cache.covers(100)).toBe(true);
+  expect((await cache.window(ROOM, Infinity, 10, 0, room.fetch)).before.map((m) => m.seq)).toEqual([1, 2, 100]);
+});
+
+test("covers: a projection behind `seq` that reads nothing up to it counts as far as its checkpoint", () => {
+  const cache = new TimelineCache({ maxEntries: 10 });
+  cache.applied("timeline", { seq: 50, from: 50, rooms: [] });
+  cache.applied("rooms", { seq: 20, from: 20, rooms: [] });
+  expect(cache.covers(50)).toBe(false);
+  // The rooms projection reads nothing between 20 and 50 (CheckpointWatch.reached found so).
+  expect(cache.covers(50, { rooms: 20, timeline: 50 })).toBe(true);
+  expect(cache.covers(50, { rooms: 25, timeline: 50 })).toBe(false);
+});
+
+test("one room holds at most its cap: a long scroll back keeps the part around where it reads", async () => {
+  const room = new Room(Array.from({ length: 3000 }, (_, i) => i + 1));
+  const cache = new TimelineCache({ maxEntries: 100_000, block: 100, roomCap: 500 });
+  for (let before = 3001; before > 1; before -= 50) {
+    expect(await cache.window(ROOM, before, 51, 1, room.fetch)).toEqual(room.window(before, 51, 1));
+    expect(cache.held).toBeLessThanOrEqual(500 + 1);
+  }
 });

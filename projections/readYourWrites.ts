@@ -12,15 +12,8 @@ import { appliedSubject } from "./runtime.ts";
  *
  * @example if (!(await waitForApplied(nc, store, timelineProjection, readCheckpoint, minSeq))) res.header("Natter-Stale", "1")
  */
-export async function waitForApplied(
-  nc: NatsConnection,
-  store: EventStore,
-  projection: Projection,
-  checkpoint: () => Promise<number>,
-  seq: number,
-  timeoutMs = 2000,
-): Promise<boolean> {
-  return (await appliedAt(nc, store, projection, checkpoint, seq, timeoutMs)) !== null;
+export async function waitForApplied(...args: Parameters<typeof appliedAt>): Promise<boolean> {
+  return (await appliedAt(...args)) !== null;
 }
 
 /**

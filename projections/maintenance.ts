@@ -108,6 +108,8 @@ export async function rebuildPg(deps: MaintenanceDeps, p: PgProjection, options:
     });
     // Readers that keep answers from the read model (the read API's timeline cache) drop them all.
     announceApplied(deps.nc, p.name, { seq, rooms: null });
+    // At the server before the CLI goes on (and exits): a core publish left in the buffer is lost.
+    await deps.nc.flush();
     if (!options.keepOld) await db.execute(sql`DROP SCHEMA IF EXISTS ${ident(old)} CASCADE`);
     deps.progress?.({ phase: "swapped", applied: counter.applied, seq, pending: 0 });
     return { projection: p.name, applied: counter.applied, seq, swapped: true, ms: Date.now() - started };
@@ -303,7 +305,10 @@ export async function resolveFailures(deps: MaintenanceDeps, p: PgProjection, mo
     }
   }
   // The events applied here did not go through the projector: tell readers that keep answers.
-  if (out.some((r) => r.outcome === "applied")) announceApplied(deps.nc, p.name, { seq: (await readCheckpoint(db, p.liveSchema, p.name))?.seq ?? 0, rooms: null });
+  if (out.some((r) => r.outcome === "applied")) {
+    announceApplied(deps.nc, p.name, { seq: (await readCheckpoint(db, p.liveSchema, p.name))?.seq ?? 0, rooms: null });
+    await deps.nc.flush();
+  }
   return out;
 }
 

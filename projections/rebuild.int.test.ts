@@ -12,6 +12,7 @@ import { startSystem, type SystemHarness } from "../test/systemHarness.ts";
 import { PROJECTIONS } from "./catalog.ts";
 import { query } from "./db.ts";
 import { rebuildPg, verifyKv, verifyPg } from "./maintenance.ts";
+import { appliedSubject, type AppliedAnnouncement } from "./runtime.ts";
 import { lockProjection, readCheckpoint } from "./pgStore.ts";
 import { roomsProjection } from "./rooms/projection.ts";
 import { timelineProjection } from "./timeline/projection.ts";
@@ -246,8 +247,20 @@ describe("a rebuild killed mid-way", () => {
     const liveBefore = await readCheckpoint(db, timelineProjection.liveSchema, timelineProjection.name);
     expect(liveBefore, "the live timeline is still there").not.toBeNull();
 
+    // Readers that keep answers hear of the swap from the CLI, which exits right after it.
+    const swaps: AppliedAnnouncement[] = [];
+    const listener = s.nc.subscribe(appliedSubject(timelineProjection.name), {
+      callback: (_e, m) => {
+        const a = m.json<AppliedAnnouncement>();
+        if (a.rooms === null) swaps.push(a);
+      },
+    });
+    await s.nc.flush();
     const again = spawnTsx("replay/cli.ts", ["rebuild", "timeline", "--format", "json"], env);
     const exit = await again.exited;
+    await s.nc.flush();
+    listener.unsubscribe();
+    expect(swaps.map((a) => a.seq)).toEqual([lastSeq]);
     expect(exit, again.stderr()).toEqual({ code: 0, signal: null });
     expect(again.stderr()).toContain(`timeline: resuming the build an earlier run left at seq ${left!.seq}`);
     const result = JSON.parse(again.lines.find((l) => l.startsWith("{"))!) as { projection: string; applied: number; seq: number };

@@ -42,6 +42,10 @@ export default async function setup(project: TestProject): Promise<void> {
     console.log(`natter tests: the PostgreSQL suites run on the real server at ${u.host} (a fresh database per test file)`);
   }
   const chromium = process.env["NATTER_CHROMIUM"] ?? "/usr/bin/chromium";
+  // CI sets this: there the browser suites must run, never be skipped for a missing install.
+  if (process.env["NATTER_REQUIRE_BROWSER"] === "1" && !existsSync(chromium)) {
+    throw new Error(`NATTER_REQUIRE_BROWSER=1 but there is no chromium at ${chromium}: install Debian's chromium (apt-get install chromium) or set NATTER_CHROMIUM`);
+  }
   console.log(
     existsSync(chromium)
       ? `natter tests: the browser tests drive ${chromium}`

@@ -1,7 +1,10 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { sql } from "drizzle-orm";
-import { appliedAt, appliedSubject, projectionNamed, query, readCheckpoint, type Db, type PgProjection } from "../projections/index.ts";
+import { appliedAt, appliedSubject, projectionNamed, query, readCheckpoint, type AppliedAnnouncement, type Db, type PgProjection } from "../projections/index.ts";
 import type { EventStore } from "../streams/index.ts";
+
+/** Told of each projector's announcement, and of one that could not be read. */
+export type AppliedListener = { applied(name: string, a: AppliedAnnouncement): void; lost(): void };
 
 /**
  * Read your writes for the read API: knows the newest checkpoint each projection announced (one
@@ -13,6 +16,7 @@ export class CheckpointWatch {
   /** Per projection: up to `upTo` it has applied all it reads, as of its checkpoint `at`. */
   private readonly complete = new Map<string, { upTo: number; at: number }>();
   private readonly sub: Subscription;
+  private readonly listeners: AppliedListener[] = [];
 
   constructor(
     private readonly nc: NatsConnection,
@@ -23,12 +27,29 @@ export class CheckpointWatch {
   ) {
     this.sub = nc.subscribe(appliedSubject("*"), {
       callback: (err, m) => {
-        if (err) return;
+        let a: AppliedAnnouncement;
+        try {
+          if (err) throw err;
+          a = m.json<AppliedAnnouncement>();
+        } catch {
+          for (const l of this.listeners) l.lost();
+          return;
+        }
         const name = m.subject.split(".")[2]!;
-        const { seq } = m.json<{ seq: number }>();
-        if (seq > (this.known.get(name) ?? 0)) this.known.set(name, seq);
+        // Listeners first: whoever then sees `known` move finds them in step with it.
+        for (const l of this.listeners) l.applied(name, a);
+        if (a.seq > (this.known.get(name) ?? 0)) this.known.set(name, a.seq);
       },
     });
+  }
+
+  /**
+   * Hands each announcement to `listener` (the timeline cache) before `known` moves, and tells it
+   * when one could not be read. Resolves once the subscription is in place at the server.
+   */
+  async listen(listener: AppliedListener): Promise<void> {
+    this.listeners.push(listener);
+    await this.nc.flush();
   }
 
   /**

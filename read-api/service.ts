@@ -41,6 +41,8 @@ export type ReadApiOptions = {
   cacheEntries?: number;
 };
 
+/** What CheckpointWatch.reached answers for `minSeq` 0. */
+const NOTHING_TO_WAIT_FOR = Object.freeze({ ok: true, applied: Object.freeze({}) });
 /** The largest request body (HTTP) or query payload (NATS), in bytes. */
 export const MAX_QUERY_BYTES = 16 * 1024;
 /** The longest request target on HTTP, in characters. */
@@ -68,16 +70,15 @@ export async function startReadApi(nc: NatsConnection, db: Db, store: EventStore
   const { log } = options;
   const markers = await ReadMarkers.open(nc, db, { replicas: options.replicas });
   const jsm = await jetstreamManager(nc);
-  const deps: QueryDeps = {
+  const uncached: QueryDeps = {
     db,
     markers,
     presenceOf: async (ids) => (ids.length === 0 ? {} : presenceStatuses(jsm, ids, options.presenceTimeoutMs ?? 30_000, Date.now())),
   };
   const watch = new CheckpointWatch(nc, db, store, options.minSeqTimeoutMs);
   const cacheEntries = options.cacheEntries ?? 50_000;
-  const timeline = cacheEntries > 0 ? await new TimelineCache({ maxEntries: cacheEntries }).listen(nc) : undefined;
-  const uncached: QueryDeps = { ...deps };
-  deps.timeline = timeline;
+  const timeline = cacheEntries > 0 ? await new TimelineCache({ maxEntries: cacheEntries }).listen(watch, nc) : undefined;
+  const deps: QueryDeps = { ...uncached, timeline };
   if (options.registry && timeline) {
     const stats = timeline.stats;
     const reg = [options.registry];
@@ -103,7 +104,7 @@ export async function startReadApi(nc: NatsConnection, db: Db, store: EventStore
     // `changes` answers everything up to where the timeline stands: wait until it has applied the
     // log as it is now, so a client that subscribed first misses nothing between.
     const minSeq = name === "changes" ? Math.max((input as { minSeq?: number }).minSeq ?? 0, await store.lastSeq()) : ((input as { minSeq?: number }).minSeq ?? 0);
-    const reached = minSeq > 0 ? await watch.reached(QUERIES[name].reads, minSeq) : { ok: true, applied: {} };
+    const reached = minSeq > 0 ? await watch.reached(QUERIES[name].reads, minSeq) : NOTHING_TO_WAIT_FOR;
     const stale = !reached.ok;
     // The cache answers only where it has taken in the announcements that `minSeq` needs.
     const d = deps.timeline === undefined || deps.timeline.covers(minSeq, reached.applied) ? deps : uncached;

@@ -1,5 +1,6 @@
-import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { appliedSubject, type AppliedAnnouncement } from "../projections/index.ts";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { AppliedAnnouncement } from "../projections/index.ts";
+import type { CheckpointWatch } from "./checkpoints.ts";
 import type { Message } from "./schemas.ts";
 
 /**
@@ -73,7 +74,6 @@ export class TimelineCache {
   private readonly seen = new Map<string, number>();
   private readonly ttlMs: number;
   private readonly now: () => number;
-  private sub: Subscription | undefined;
   /** When each room last changed (by the announcements), oldest first. */
   private readonly changedAt = new Map<string, number>();
   private closed = false;
@@ -85,34 +85,24 @@ export class TimelineCache {
     this.now = options.now ?? Date.now;
   }
 
-  /** Starts listening to the projectors' announcements on `nc`. */
-  async listen(nc: NatsConnection): Promise<this> {
-    this.sub = nc.subscribe(appliedSubject("*"), {
-      callback: (err, m) => {
-        if (err) return this.reset();
-        const name = m.subject.split(".")[2]!;
-        try {
-          this.applied(name, m.json<AppliedAnnouncement>());
-        } catch {
-          this.reset();
-        }
-      },
-    });
+  /**
+   * Starts taking in the projectors' announcements from `watch` (which has the one subscription to
+   * them), and drops everything when `nc` loses touch with the server (announcements may have been
+   * lost while away, or dropped for a slow consumer).
+   */
+  async listen(watch: CheckpointWatch, nc: NatsConnection): Promise<this> {
     void (async () => {
       for await (const s of nc.status()) {
         if (this.closed) return;
-        // Announcements may have been lost while away, or dropped for a slow consumer.
         if (s.type === "disconnect" || s.type === "reconnect" || s.type === "slowConsumer") this.reset();
       }
     })().catch(() => this.reset());
-    // Subscribed at the server before the first query is answered.
-    await nc.flush();
+    await watch.listen({ applied: (name, a) => this.applied(name, a), lost: () => this.reset() });
     return this;
   }
 
   stop(): void {
     this.closed = true;
-    this.sub?.unsubscribe();
     this.reset();
     this.seen.clear();
   }

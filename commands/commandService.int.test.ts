@@ -2,7 +2,7 @@ import { headers } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { ulid } from "ulid";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { AggregateRepository, childTrace, connectNats, ensureBuckets, EventStore, H, traceIdOf } from "../streams/index.ts";
+import { AggregateRepository, childTrace, CommandIndex, connectNats, EventStore, H, traceIdOf } from "../streams/index.ts";
 import { mustSend, sendCommand } from "../test/commandClient.ts";
 import { startCommandHarness, type CommandHarness } from "../test/commandHarness.ts";
 import { roomSpec } from "./aggregateSpecs.ts";
@@ -38,9 +38,8 @@ describe("concurrency", () => {
 
   test("two instances deciding on one aggregate at once: one append wins, the other retries and ends right", async () => {
     const roomId = await publicRoom();
-    const buckets = await ensureBuckets(h.nc);
-    const a = new CommandHandler(h.store, new AggregateRepository(h.store, undefined), buckets.commands);
-    const b = new CommandHandler(h.store, new AggregateRepository(h.store, undefined), buckets.commands);
+    const a = new CommandHandler(h.store, new AggregateRepository(h.store, undefined), new CommandIndex(h.store.requests));
+    const b = new CommandHandler(h.store, new AggregateRepository(h.store, undefined), new CommandIndex(h.store.requests));
     const join = (handler: CommandHandler, user: string) =>
       handler.handle({ subject: parseCommandSubject(`cmd.${user}.room.join`), data: new TextEncoder().encode(JSON.stringify({ commandId: ulid(), roomId })), headers: undefined });
     // Warm both caches at the same sequence, so both decide on the same state.
@@ -54,8 +53,7 @@ describe("concurrency", () => {
 
   test("a refusal is never decided on a stale cache", async () => {
     const roomId = await publicRoom();
-    const buckets = await ensureBuckets(h.nc);
-    const stale = new CommandHandler(h.store, new AggregateRepository(h.store, undefined), buckets.commands);
+    const stale = new CommandHandler(h.store, new AggregateRepository(h.store, undefined), new CommandIndex(h.store.requests));
     const send = (user: string, action: string, body: object) =>
       stale.handle({ subject: parseCommandSubject(`cmd.${user}.${action}`), data: new TextEncoder().encode(JSON.stringify({ commandId: ulid(), ...body })), headers: undefined });
     await send("owner", "room.topic", { roomId, topic: "warm the cache" });
@@ -77,6 +75,10 @@ describe("idempotency", () => {
       const commandId = ulid();
       const body = { roomId, body: "exactly once" };
       const first = await sendCommand(own.nc, "alice", "msg.post", body, { commandId });
+      // Another command whose id a post will reuse after the window (a client's bug): the post,
+      // decided without reading its new message, must still find it in the command index.
+      const joinId = ulid();
+      const join = await sendCommand(own.nc, "bob", "room.join", { roomId }, { commandId: joinId });
 
       await own.service.drain();
       const nc2 = await connectNats(own.server.url);
@@ -88,6 +90,7 @@ describe("idempotency", () => {
       await service2.drain();
       service2 = await startCommandService(nc2, { log: pino({ level: "silent" }), rateLimit: "off" });
       const third = await sendCommand(nc2, "alice", "msg.post", body, { commandId });
+      const reused = await sendCommand(nc2, "bob", "msg.post", { roomId, body: "not a join" }, { commandId: joinId });
       await service2.drain();
       await nc2.close();
 
@@ -96,6 +99,9 @@ describe("idempotency", () => {
       expect(third).toEqual(first);
       const carrying = (await own.allEvents()).filter((e) => e.commandId === commandId);
       expect(carrying).toHaveLength(1);
+      expect(join.ok).toBe(true);
+      expect(reused).toEqual(join);
+      expect((await own.allEvents()).filter((e) => e.commandId === joinId)).toHaveLength(1);
       // The message id is derived from the command id, so all three name one message.
       expect(first.ok && first.result["messageId"]).toBe(commandId);
     } finally {
@@ -112,6 +118,17 @@ describe("idempotency", () => {
     const again = await sendCommand(h.nc, "dora", "room.join", { roomId: r2 }, { commandId });
     expect(again).toEqual(first);
     expect((await h.allEvents()).filter((e) => e.commandId === commandId)).toHaveLength(1);
+  });
+
+  test("a post naming a message that exists is refused and appends nothing", async () => {
+    const roomId = await publicRoom();
+    await mustSend(h.nc, "gina", "room.join", { roomId });
+    const messageId = ulid();
+    const first = await mustSend(h.nc, "owner", "msg.post", { roomId, messageId, body: "first" });
+    const again = await sendCommand(h.nc, "gina", "msg.post", { roomId, messageId, body: "taken" });
+    expect(again.ok).toBe(false);
+    const events = await h.store.readSubject(`ev.msg.${roomId}.${messageId}`);
+    expect(events.map((e) => e.seq)).toEqual([first.seq]);
   });
 
   test("two users may use the same commandId independently", async () => {

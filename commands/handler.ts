@@ -1,4 +1,3 @@
-import type { KV } from "@nats-io/kv";
 import type { MsgHdrs } from "@nats-io/transport-node";
 import { z } from "zod";
 import {
@@ -31,8 +30,10 @@ import {
   userSubject,
   type Aggregate,
   type AggregateSpec,
+  type CommandIndex,
   type EventEnvelope,
   type EventStore,
+  type IndexedCommand,
 } from "../streams/index.ts";
 import { messageSpec, roomSpec, userSpec } from "./aggregateSpecs.ts";
 import { KeyedQueue } from "./keyedQueue.ts";
@@ -71,10 +72,35 @@ const commandIdOnly = z.object({ commandId: CommandId.schema });
 type Plan = {
   /** The aggregate the command changes. */
   subject: string;
-  /** Decides on the loaded aggregate (and whatever else it loads fresh); returns the events. */
-  decide: (agg: Aggregate<unknown>) => Promise<DomainEvent[]>;
+  /**
+   * Decides on the loaded aggregate (and whatever else it loads fresh); returns the events. Sets
+   * `seen.at` to the aggregate's sequence in the same synchronous step as it reads the state: a
+   * refresh elsewhere (a post reads its room fresh) may fold events in while it waits, and the
+   * append must expect the sequence of the state it decided on, not a later one.
+   */
+  decide: (agg: Aggregate<unknown>, seen: { at: number }) => Promise<DomainEvent[]>;
   spec: AggregateSpec<unknown>;
+  /**
+   * The command names a new aggregate (a post's message, a created room): the first attempt
+   * decides on a blank one instead of reading the log, and the append's expected sequence 0 is the
+   * check. A repeat or a taken id fails it, and the next attempt does the full read.
+   */
+  assumeNew?: boolean;
 };
+
+/**
+ * What a plan decided: its events, or the error it threw (a refusal, or a failed read), and the
+ * aggregate's sequence when it read the state.
+ */
+type Decision = { at: number } & ({ events: DomainEvent[] } | { error: unknown });
+
+function decide(plan: Plan, agg: Aggregate<unknown>): Promise<Decision> {
+  const seen = { at: agg.seq };
+  return plan.decide(agg, seen).then(
+    (events) => ({ at: seen.at, events }),
+    (error: unknown) => ({ at: seen.at, error }),
+  );
+}
 
 /** The result member of a reply, from the event a command appended. */
 export function resultOf(event: DomainEvent, seq: number): Record<string, unknown> {
@@ -106,12 +132,11 @@ export class CommandHandler {
   private readonly queue = new KeyedQueue();
   private readonly maxAttempts: number;
   private readonly now: () => Date;
-  private readonly pendingIndexWrites = new Set<Promise<unknown>>();
 
   constructor(
     private readonly store: EventStore,
     private readonly repo: AggregateRepository,
-    private readonly commandIndex: KV | undefined,
+    private readonly commandIndex: CommandIndex | undefined,
     options: CommandHandlerOptions = {},
   ) {
     this.maxAttempts = options.maxAttempts ?? 8;
@@ -151,7 +176,7 @@ export class CommandHandler {
 
   /** Waits for command-index and snapshot writes under way. */
   async flush(): Promise<void> {
-    await Promise.allSettled([...this.pendingIndexWrites]);
+    await this.store.requests.flushed();
     await this.repo.flush();
   }
 
@@ -163,7 +188,11 @@ export class CommandHandler {
         return {
           subject: roomSubject(roomId),
           spec: roomSpec as AggregateSpec<unknown>,
-          decide: async (agg) => decideRoom(command, agg.state as RoomState),
+          decide: async (agg, seen) => {
+            seen.at = agg.seq;
+            return decideRoom(command, agg.state as RoomState);
+          },
+          assumeNew: action === "create",
         };
       }
       case "msg": {
@@ -175,14 +204,16 @@ export class CommandHandler {
           subject: messageSubject(roomId, messageId),
           spec: messageSpec as AggregateSpec<unknown>,
           // Another aggregate's state guards the decision but not the append: read it fresh.
-          decide: async (agg) => {
+          decide: async (agg, seen) => {
             const [room, root] = await Promise.all([
               this.freshEnough(roomSubject(roomId), roomSpec),
               threadRootId === undefined ? undefined : this.repo.load(messageSubject(roomId, threadRootId), messageSpec, { fresh: true }),
             ]);
             const context = root === undefined ? { room: room.state } : { room: room.state, threadRoot: root.state };
+            seen.at = agg.seq;
             return decideMessage(command, agg.state as MessageState, context);
           },
+          assumeNew: action === "post",
         };
       }
       case "user": {
@@ -190,7 +221,10 @@ export class CommandHandler {
         return {
           subject: userSubject(meta.actor),
           spec: userSpec as AggregateSpec<unknown>,
-          decide: async (agg) => decideUser(command, agg.state as UserState),
+          decide: async (agg, seen) => {
+            seen.at = agg.seq;
+            return decideUser(command, agg.state as UserState);
+          },
         };
       }
       default:
@@ -211,23 +245,30 @@ export class CommandHandler {
 
   private async execute(plan: Plan, meta: CommandMeta, headers: MsgHdrs | undefined): Promise<CommandOutcome> {
     const key = commandKey(meta.actor, meta.commandId);
-    const indexKey = `${meta.actor}.${meta.commandId}`;
-    const indexed = this.commandIndex?.get(indexKey).catch(() => null) ?? Promise.resolve(null);
+    const indexed = this.commandIndex?.get(meta.actor, meta.commandId) ?? Promise.resolve(null);
     let fresh = false;
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
-      const [agg, hit] = await Promise.all([this.repo.load(plan.subject, plan.spec, { fresh }), attempt === 1 ? indexed : null]);
-      const remembered = agg.commands.get(key) ?? (hit?.operation === "PUT" ? hit.json<{ seq: number }>().seq : undefined);
+      let agg: Aggregate<unknown>;
+      let hit: IndexedCommand | null = null;
+      let decided: Promise<Decision> | undefined;
+      if (plan.assumeNew === true && attempt === 1 && !fresh) {
+        // A new aggregate: decide on a blank one at once, while the command index is read.
+        agg = this.repo.blank(plan.subject, plan.spec);
+        decided = decide(plan, agg);
+        hit = await indexed;
+      } else {
+        [agg, hit] = await Promise.all([this.repo.load(plan.subject, plan.spec, { fresh }), attempt === 1 ? indexed : null]);
+      }
+      const remembered = this.repo.remembered(agg, key) ?? hit?.seq;
       if (remembered !== undefined) return { reply: await this.replay(remembered, meta), commandId: meta.commandId, attempts: attempt, replayed: true };
 
-      let events: DomainEvent[];
-      try {
-        events = await plan.decide(agg);
-      } catch (err) {
+      const decision = await (decided ?? decide(plan, agg));
+      if ("error" in decision) {
+        const err = decision.error;
         // A refusal must not rest on a stale cache: look again before answering it.
         if (!fresh && err instanceof NatterError) {
-          const seq = agg.seq;
           await this.repo.refresh(agg, plan.spec);
-          if (agg.seq !== seq || agg.commands.has(key)) {
+          if (agg.seq !== decision.at || this.repo.remembered(agg, key) !== undefined) {
             fresh = true;
             attempt--;
             continue;
@@ -235,17 +276,17 @@ export class CommandHandler {
         }
         throw err;
       }
+      const events = decision.events;
       if (events.length === 0) {
-        if (!fresh) {
-          const seq = agg.seq;
-          await this.repo.refresh(agg, plan.spec);
-          if (agg.seq !== seq) {
-            fresh = true;
-            attempt--;
-            continue;
-          }
+        // A no-op stands only on the newest state: decided on an older one (a stale cache, or a
+        // refresh elsewhere folded events in meanwhile), decide again.
+        if (!fresh) await this.repo.refresh(agg, plan.spec);
+        if (agg.seq !== decision.at) {
+          if (!fresh) attempt--;
+          fresh = true;
+          continue;
         }
-        return { reply: { ok: true, result: {}, seq: agg.seq }, commandId: meta.commandId, attempts: attempt, replayed: false };
+        return { reply: { ok: true, result: {}, seq: decision.at }, commandId: meta.commandId, attempts: attempt, replayed: false };
       }
       if (events.length !== 1) throw new Error(`a decision appended ${events.length} events; natter appends exactly one`);
       const event = events[0]!;
@@ -254,13 +295,13 @@ export class CommandHandler {
       const encoded = encodeEvent(event, { actor: meta.actor, commandId: meta.commandId, correlationId, causationId: meta.commandId, trace });
       if (encoded.subject !== plan.subject) throw new Error(`event ${event.type} belongs on ${encoded.subject}, not ${plan.subject}`);
       try {
-        const ack = await this.store.append(encoded, agg.seq);
+        const ack = await this.store.append(encoded, decision.at);
         if (ack.duplicate) {
           this.repo.evict(plan.subject);
           return { reply: await this.replay(ack.seq, meta), commandId: meta.commandId, attempts: attempt, replayed: true };
         }
         this.repo.applied(agg, plan.spec, event, ack.seq, key);
-        this.index(indexKey, ack.seq, plan.subject);
+        this.commandIndex?.put(meta.actor, meta.commandId, { seq: ack.seq, subject: plan.subject });
         return { reply: { ok: true, result: resultOf(event, ack.seq), seq: ack.seq }, commandId: meta.commandId, attempts: attempt, replayed: false };
       } catch (err) {
         if (!(err instanceof ConflictError)) throw err;
@@ -279,15 +320,6 @@ export class CommandHandler {
       throw new NotFoundError(`command ${meta.commandId} was recorded at ${seq} but that event is not its own`);
     }
     return { ok: true, result: resultOf(envelope.event, seq), seq };
-  }
-
-  private index(key: string, seq: number, subject: string): void {
-    if (this.commandIndex === undefined) return;
-    const write = this.commandIndex.put(key, JSON.stringify({ seq, subject })).catch(() => {
-      // The aggregate remembers the command too; the index only makes the lookup cheap.
-    });
-    this.pendingIndexWrites.add(write);
-    void write.finally(() => this.pendingIndexWrites.delete(write));
   }
 }
 

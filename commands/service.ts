@@ -1,7 +1,7 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { RateLimitedError, UnavailableError } from "../domain/index.ts";
-import { AggregateRepository, ensureBuckets, ensureEventStream, EventStore, type EventStreamOptions } from "../streams/index.ts";
+import { AggregateRepository, CommandIndex, ensureBuckets, ensureEventStream, EventStore, type EventStreamOptions } from "../streams/index.ts";
 import { CommandHandler, errorReply, type CommandReply } from "./handler.ts";
 import { RateLimiter, type RateLimit } from "../domain/index.ts";
 import { parseCommandSubject } from "./subject.ts";
@@ -47,13 +47,14 @@ export async function startCommandService(nc: NatsConnection, options: CommandSe
   const buckets = await ensureBuckets(nc, { replicas: options.stream?.replicas });
   const store = new EventStore(nc);
   const repo = new AggregateRepository(store, buckets.snapshots, { cacheSize: options.cacheSize, snapshotEvery: options.snapshotEvery });
-  const handler = new CommandHandler(store, repo, buckets.commands, { maxAttempts: options.maxAttempts });
+  const handler = new CommandHandler(store, repo, new CommandIndex(store.requests), { maxAttempts: options.maxAttempts });
   const limiter = new RateLimiter(options.rateLimit ?? { burst: 30, perSecond: 10 });
   const maxInFlight = options.maxInFlight ?? 2048;
   const inFlight = new Set<Promise<void>>();
 
+  // Replies go out with the other messages of the event loop's turn (one socket write for many).
   const respond = (msg: Msg, reply: CommandReply): void => {
-    if (msg.reply) msg.respond(encoder.encode(JSON.stringify(reply)));
+    if (msg.reply) store.requests.publish(msg.reply, encoder.encode(JSON.stringify(reply)));
   };
 
   const onMessage = (msg: Msg): void => {

@@ -24,6 +24,12 @@ export type Aggregate<S> = {
   commands: Map<string, number>;
   /** Events folded in since the last snapshot was written or read. */
   sinceSnapshot: number;
+  /**
+   * The command that appended the aggregate's first event (`<actor>:<commandId>` and its
+   * sequence), remembered for good: the command that created a message or a room is found however
+   * many events came after it, without the command index.
+   */
+  origin?: { key: string; seq: number };
 };
 
 export type AggregateRepositoryOptions = {
@@ -35,7 +41,7 @@ export type AggregateRepositoryOptions = {
   commandMemory?: number;
 };
 
-type SnapshotJson = { v: number; seq: number; state: unknown; commands: [string, number][] };
+type SnapshotJson = { v: number; seq: number; state: unknown; commands: [string, number][]; origin?: [string, number] };
 
 /** The key under which a command is remembered: who sent it, and its id. */
 export function commandKey(actor: string, commandId: string): string {
@@ -82,6 +88,23 @@ export class AggregateRepository {
     return this.remember(subject, agg);
   }
 
+  /**
+   * The aggregate on `subject` as the cache has it, else a blank one at sequence 0, without
+   * reading anything: for a command that creates its aggregate (a post names a new message). The
+   * append still expects the blank's sequence, so an aggregate that does exist costs one conflict,
+   * after which the caller loads it fresh.
+   */
+  blank<S>(subject: string, spec: AggregateSpec<S>): Aggregate<S> {
+    const cached = this.cache.get(subject) as Aggregate<S> | undefined;
+    if (cached !== undefined) return cached;
+    return this.remember(subject, { subject, seq: 0, state: spec.initialState(), commands: new Map(), sinceSnapshot: 0 });
+  }
+
+  /** The sequence of the event that `key` (`<actor>:<commandId>`) appended, if the aggregate remembers it. */
+  remembered(agg: Aggregate<unknown>, key: string): number | undefined {
+    return agg.commands.get(key) ?? (agg.origin?.key === key ? agg.origin.seq : undefined);
+  }
+
   /** Reads the log for events after the aggregate's sequence and folds them in. */
   async refresh<S>(agg: Aggregate<S>, spec: AggregateSpec<S>): Promise<Aggregate<S>> {
     this.fold(agg, spec, await this.store.readSubject(agg.subject, agg.seq));
@@ -95,6 +118,7 @@ export class AggregateRepository {
   fold<S>(agg: Aggregate<S>, spec: AggregateSpec<S>, events: EventEnvelope[]): void {
     for (const e of events) {
       if (e.seq <= agg.seq) continue;
+      if (agg.seq === 0 && e.commandId) agg.origin = { key: commandKey(e.actor, e.commandId), seq: e.seq };
       agg.state = spec.evolve(agg.state, e.event);
       agg.seq = e.seq;
       agg.sinceSnapshot++;
@@ -105,6 +129,7 @@ export class AggregateRepository {
   /** Records an event this process appended, and writes a snapshot when one is due. */
   applied<S>(agg: Aggregate<S>, spec: AggregateSpec<S>, event: DomainEvent, seq: number, key: string): void {
     if (seq <= agg.seq) return;
+    if (agg.seq === 0) agg.origin = { key, seq };
     agg.state = spec.evolve(agg.state, event);
     agg.seq = seq;
     agg.sinceSnapshot++;
@@ -150,7 +175,9 @@ export class AggregateRepository {
       if (entry === null || entry.operation !== "PUT") return null;
       const snap = entry.json<SnapshotJson>();
       if (snap.v !== spec.version) return null;
-      return { subject, seq: snap.seq, state: spec.fromJson(snap.state as never), commands: new Map(snap.commands), sinceSnapshot: 0 };
+      const agg: Aggregate<S> = { subject, seq: snap.seq, state: spec.fromJson(snap.state as never), commands: new Map(snap.commands), sinceSnapshot: 0 };
+      if (snap.origin !== undefined) agg.origin = { key: snap.origin[0], seq: snap.origin[1] };
+      return agg;
     } catch {
       // A missing or unreadable snapshot only costs reading the whole aggregate.
       return null;
@@ -159,6 +186,7 @@ export class AggregateRepository {
 
   private writeSnapshot<S>(agg: Aggregate<S>, spec: AggregateSpec<S>): void {
     const snap: SnapshotJson = { v: spec.version, seq: agg.seq, state: spec.toJson(agg.state), commands: [...agg.commands] };
+    if (agg.origin !== undefined) snap.origin = [agg.origin.key, agg.origin.seq];
     agg.sinceSnapshot = 0;
     const write = this.snapshots!.put(this.snapshotKey(agg.subject), JSON.stringify(snap)).catch(() => {
       // A lost snapshot is written again after the next snapshotEvery events.

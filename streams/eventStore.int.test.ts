@@ -139,6 +139,7 @@ describe("reading", () => {
     expect((await small.readSubject("ev.room.r-read", seqs[6])).map((e) => e.seq)).toEqual(seqs.slice(7));
     expect(await small.readSubject("ev.room.nothing-here")).toEqual([]);
     expect(await small.lastSeqOf("ev.room.r-read")).toBe(seqs[9]);
+    expect(await small.lastSeqOf("ev.room.nothing-here")).toBe(0);
   });
 
   test("loading creates no consumer", async () => {
@@ -270,6 +271,49 @@ describe("aggregates", () => {
     expect([...loaded.state.members].sort()).toEqual([...full.state.members].sort());
     expect(loaded.state.members.size).toBe(46);
     expect(loaded.commands.get("m45:snap-45")).toBe(ack.seq);
+  });
+
+  test("the command that created an aggregate is remembered for good: past the command memory, in snapshots, from the log", async () => {
+    const buckets = await ensureBuckets(nc);
+    const writer = new AggregateRepository(store, buckets.snapshots, { snapshotEvery: 5, commandMemory: 2 });
+    const subject = "ev.room.r-origin";
+    const agg = writer.blank(subject, roomSpec);
+    expect(agg.seq).toBe(0);
+    const created: DomainEvent = { type: "RoomCreated", data: { roomId: "r-origin", name: "origin", kind: "public", topic: "", createdBy: "o", members: [{ userId: "o", role: "owner" }] } } as DomainEvent;
+    let ack = await store.append(encodeEvent(created, meta("origin-0", "o")), agg.seq);
+    writer.applied(agg, roomSpec, created, ack.seq, "o:origin-0");
+    const createdSeq = ack.seq;
+    for (let i = 1; i <= 12; i++) {
+      const e = joined("r-origin", `m${i}`);
+      ack = await store.append(encodeEvent(e, meta(`origin-${i}`, `m${i}`)), agg.seq);
+      writer.applied(agg, roomSpec, e, ack.seq, `m${i}:origin-${i}`);
+    }
+    await writer.flush();
+    expect(agg.commands.has("o:origin-0")).toBe(false);
+    expect(writer.remembered(agg, "o:origin-0")).toBe(createdSeq);
+    expect(writer.remembered(agg, "m1:origin-1")).toBeUndefined();
+    // A snapshot carries it, and so does the log read from the start.
+    const fromSnapshot = new AggregateRepository(store, buckets.snapshots, { commandMemory: 2 });
+    const a = await fromSnapshot.load(subject, roomSpec);
+    expect((await buckets.snapshots.get("room.r-origin"))?.json<{ origin?: unknown }>().origin).toEqual(["o:origin-0", createdSeq]);
+    expect(fromSnapshot.remembered(a, "o:origin-0")).toBe(createdSeq);
+    const fromLog = new AggregateRepository(store, undefined, { commandMemory: 2 });
+    const b = await fromLog.load(subject, roomSpec);
+    expect(b.seq).toBe(ack.seq);
+    expect(fromLog.remembered(b, "o:origin-0")).toBe(createdSeq);
+    expect(fromLog.remembered(b, "m12:origin-12")).toBe(ack.seq);
+  });
+
+  test("a blank aggregate reads nothing; appending on it where the subject has events is a conflict", async () => {
+    await store.append(encodeEvent(joined("r-blank", "a"), meta("blank-1")), 0);
+    const repo = new AggregateRepository(store, undefined);
+    const blank = repo.blank("ev.room.r-blank", roomSpec);
+    expect(blank.seq).toBe(0);
+    expect(repo.blank("ev.room.r-blank", roomSpec)).toBe(blank);
+    await expect(store.append(encodeEvent(joined("r-blank", "b"), meta("blank-2")), blank.seq)).rejects.toBeInstanceOf(ConflictError);
+    const loaded = await repo.load("ev.room.r-blank", roomSpec, { fresh: true });
+    expect(loaded.seq).toBeGreaterThan(0);
+    expect(loaded.state.members.has("a" as never)).toBe(true);
   });
 
   test("a cached state is returned as it is, and refreshed on request", async () => {

@@ -1,11 +1,21 @@
 import { jetstream, jetstreamManager, JetStreamApiError, JetStreamError, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import { ConflictError, UnavailableError, type StreamSeq } from "../domain/index.ts";
-import { decodeEvent, type EncodedEvent, type EventEnvelope, type RawStoredMessage } from "./envelope.ts";
+import { decodeEvent, H, type EncodedEvent, type EventEnvelope, type RawStoredMessage } from "./envelope.ts";
+import { Requests } from "./requests.ts";
 import { EVENT_STREAM } from "./subjects.ts";
 
 /** JetStream's API error code for a failed `Nats-Expected-Last-Subject-Sequence` check. */
 const WRONG_LAST_SEQUENCE = 10071;
+
+const EXPECTED_LAST_SUBJECT_SEQUENCE = "Nats-Expected-Last-Subject-Sequence";
+/** The header in which a direct get answers the message's stream sequence. */
+const DIRECT_SEQUENCE = "Nats-Sequence";
+const EMPTY = new Uint8Array(0);
+const textDecoder = new TextDecoder();
+
+/** JetStream's answer to a publish. */
+type PubAckJson = { stream?: string; seq?: number; duplicate?: boolean; error?: { code?: number; err_code?: number; description?: string } };
 
 /** A direct get that found nothing answers with status 404. */
 function isNotFound(err: unknown): boolean {
@@ -31,6 +41,7 @@ export class EventStore {
   private jsmPromise: Promise<JetStreamManager>;
   private readonly timeoutMs: number;
   private readonly batchSize: number;
+  private requestsMade: Requests | undefined;
 
   constructor(
     readonly nc: NatsConnection,
@@ -49,23 +60,29 @@ export class EventStore {
    * resolves with the original's sequence and `duplicate: true`.
    */
   async append(encoded: EncodedEvent, expectedSeq: number): Promise<AppendResult> {
+    let reply: Msg;
     try {
-      const ack = await this.js.publish(encoded.subject, encoded.payload, {
-        headers: encoded.headers,
-        msgID: encoded.msgId,
-        expect: { lastSubjectSequence: expectedSeq },
-        timeout: this.timeoutMs,
-      });
-      return { seq: ack.seq as StreamSeq, duplicate: ack.duplicate };
+      encoded.headers.set(H.msgId, encoded.msgId);
+      encoded.headers.set(EXPECTED_LAST_SUBJECT_SEQUENCE, String(expectedSeq));
+      reply = await this.requests.request(encoded.subject, encoded.payload, { headers: encoded.headers });
     } catch (err) {
-      if (err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE) {
-        throw new ConflictError(`${encoded.subject} changed since sequence ${expectedSeq}`, {
-          details: { subject: encoded.subject, expectedSeq },
-          cause: err,
-        });
-      }
       throw new UnavailableError("the event log did not accept the event; try again", { cause: err });
     }
+    let ack: PubAckJson;
+    try {
+      ack = JSON.parse(textDecoder.decode(reply.data)) as PubAckJson;
+    } catch (err) {
+      throw new UnavailableError("the event log answered the append with something other than an ack; try again", { cause: err });
+    }
+    if (ack.error !== undefined) {
+      const cause = new Error(`${ack.error.description ?? "refused"} (JetStream error ${ack.error.err_code ?? ack.error.code})`);
+      if (ack.error.err_code === WRONG_LAST_SEQUENCE) {
+        throw new ConflictError(`${encoded.subject} changed since sequence ${expectedSeq}`, { details: { subject: encoded.subject, expectedSeq }, cause });
+      }
+      throw new UnavailableError("the event log did not accept the event; try again", { cause });
+    }
+    if (typeof ack.seq !== "number" || !ack.stream) throw new UnavailableError("the event log answered the append without a sequence; try again");
+    return { seq: ack.seq as StreamSeq, duplicate: ack.duplicate === true };
   }
 
   /**
@@ -135,12 +152,27 @@ export class EventStore {
 
   /** The sequence of the last event on `subject`, 0 when it has none. */
   async lastSeqOf(subject: string): Promise<number> {
-    const jsm = await this.jsmPromise;
+    let m: Msg;
     try {
-      const m = await jsm.direct.getMessage(EVENT_STREAM, { last_by_subj: subject });
-      return m?.seq ?? 0;
+      // The direct get of the last message on a subject: the subject in the request's, no body.
+      m = await this.requests.request(`$JS.API.DIRECT.GET.${EVENT_STREAM}.${subject}`, EMPTY);
     } catch (err) {
       throw new UnavailableError(`could not read ${subject} from the event log`, { cause: err });
     }
+    const status = m.headers?.code ?? 0;
+    if (status === 404) return 0;
+    const seq = Number(m.headers?.get(DIRECT_SEQUENCE));
+    if (status >= 400 || !Number.isSafeInteger(seq) || seq < 1) {
+      throw new UnavailableError(`could not read ${subject} from the event log (${status ? `status ${status} ${m.headers?.description ?? ""}` : "no sequence in the answer"})`);
+    }
+    return seq;
+  }
+
+  /**
+   * Requests for the hot paths (appends, last sequences), sharing one reply subscription; made on
+   * first use, so a store that only reads creates none.
+   */
+  get requests(): Requests {
+    return (this.requestsMade ??= new Requests(this.nc, this.timeoutMs));
   }
 }

@@ -1,5 +1,7 @@
 export { AggregateRepository, commandKey } from "./aggregates.ts";
 export type { Aggregate, AggregateRepositoryOptions, AggregateSpec } from "./aggregates.ts";
+export { CommandIndex } from "./commandIndex.ts";
+export type { IndexedCommand } from "./commandIndex.ts";
 export { connectNats } from "./connect.ts";
 export type { ServiceCredentials } from "./connect.ts";
 export { decodeEvent, encodeEvent, EnvelopeError, H, headersOf, messageIdFor } from "./envelope.ts";
@@ -21,5 +23,6 @@ export type { BucketName, EventStreamOptions } from "./setup.ts";
 export { EVENT_STREAM, EVENT_SUBJECTS, messageSubject, roomOfSubject, roomSubject, subjectOf, timelineFilter, userSubject } from "./subjects.ts";
 export { childTrace, isTraceparent, traceIdOf } from "./trace.ts";
 export type { TraceContext } from "./trace.ts";
+export { NoReplyError, Requests, RequestTimeoutError } from "./requests.ts";
 export { scanLog, seqAtTime } from "./scan.ts";
 export type { ScanOptions, ScanProgress } from "./scan.ts";

@@ -83,7 +83,7 @@ export async function startReadApi(nc: NatsConnection, db: Db, store: EventStore
     const stats = timeline.stats;
     const reg = [options.registry];
     new Gauge({ name: "natter_timeline_cache_entries", help: "messages and access rows held by the read API's timeline cache", registers: reg, collect() { this.set(timeline.held); } });
-    for (const k of ["hits", "misses", "invalidations", "evictions", "resets"] as const) {
+    for (const k of ["hits", "misses", "shared", "invalidations", "evictions", "resets"] as const) {
       new Counter({ name: `natter_timeline_cache_${k}_total`, help: `timeline cache ${k}`, registers: reg, collect() { this.reset(); this.inc(stats[k]); } });
     }
   }

@@ -26,6 +26,13 @@ type RoomEntry = {
   access: Map<string, unknown>;
   /** Messages plus access rows held: what counts against the bound. */
   size: number;
+  /**
+   * Reads under way for this entry, by what they read: a caller that misses on the same thing
+   * meanwhile waits for that read instead of making its own (a reconnecting crowd opening one
+   * room). Dropping the entry drops them: a caller after an announcement never gets a read
+   * started before it.
+   */
+  reading: Map<string, Promise<unknown>>;
 };
 
 /** The projections whose announcements invalidate a room: its timeline and its membership. */
@@ -78,7 +85,7 @@ export class TimelineCache {
   private readonly changedAt = new Map<string, number>();
   private closed = false;
   /** Counts for /metrics and tests. */
-  readonly stats = { hits: 0, misses: 0, invalidations: 0, evictions: 0, resets: 0 };
+  readonly stats = { hits: 0, misses: 0, shared: 0, invalidations: 0, evictions: 0, resets: 0 };
 
   constructor(private readonly options: TimelineCacheOptions) {
     this.ttlMs = options.ttlMs ?? 60_000;
@@ -154,8 +161,8 @@ export class TimelineCache {
     }
     this.stats.misses++;
     const e = held ?? this.create(roomId);
-    const row = await load();
-    if (this.rooms.get(roomId) !== e) return row;
+    const row = await this.once(e, `a\u0000${key}`, load);
+    if (this.rooms.get(roomId) !== e || e.access.has(key)) return row;
     if (row === undefined) {
       if (e.size === 0) this.rooms.delete(roomId);
       return row;
@@ -185,13 +192,14 @@ export class TimelineCache {
     // At least one on each side, so the segment read reaches across `p` (see take).
     const nb = Math.max(nBefore, block, 1);
     const na = p === Infinity ? 0 : Math.max(nAfter, block, 1);
-    const read = await fetch(p, nb, na);
+    const read = await this.once(e, `w\u0000${p}\u0000${nb}\u0000${na}`, () => fetch(p, nb, na));
     const segment: Segment = {
       lo: read.before.length < nb ? 0 : read.before[0]!.seq,
       hi: p === Infinity || read.after.length < na ? Infinity : read.after.at(-1)!.seq,
       msgs: [...read.before, ...read.after],
     };
-    if (this.rooms.get(roomId) === e) {
+    // The first of the callers that shared a read keeps it; the others only take their page.
+    if (this.rooms.get(roomId) === e && !e.segments.some((x) => x.lo <= segment.lo && segment.hi <= x.hi)) {
       this.merge(e, segment);
       this.evict();
     }
@@ -216,8 +224,20 @@ export class TimelineCache {
     return e;
   }
 
+  /** `read()`, or the same read already under way for this entry. */
+  private once<T>(e: RoomEntry, what: string, read: () => Promise<T>): Promise<T> {
+    const under = e.reading.get(what) as Promise<T> | undefined;
+    if (under !== undefined) {
+      this.stats.shared++;
+      return under;
+    }
+    const p = read().finally(() => e.reading.delete(what));
+    e.reading.set(what, p);
+    return p;
+  }
+
   private create(roomId: string): RoomEntry {
-    const e: RoomEntry = { born: this.now(), segments: [], access: new Map(), size: 0 };
+    const e: RoomEntry = { born: this.now(), segments: [], access: new Map(), size: 0, reading: new Map() };
     this.rooms.set(roomId, e);
     return e;
   }

@@ -263,3 +263,54 @@ test("one room holds at most its cap: a long scroll back keeps the part around w
     expect(cache.held).toBeLessThanOrEqual(500 + 1);
   }
 });
+
+test("callers missing on the same window at once share one read; a caller after an announcement gets a read of its own", async () => {
+  const room = new Room(Array.from({ length: 40 }, (_, i) => i + 1));
+  const cache = new TimelineCache({ maxEntries: 1000 });
+  let release!: () => void;
+  let gate = new Promise<void>((r) => (release = r));
+  const slow: WindowFetch = async (p, nb, na) => {
+    const w = await room.fetch(p, nb, na);
+    await gate;
+    return w;
+  };
+  // A crowd opens the room at once (a reconnect after a restart).
+  const crowd = Array.from({ length: 50 }, () => cache.window(ROOM, Infinity, 10, 0, slow));
+  await Promise.resolve();
+  release();
+  const pages = await Promise.all(crowd);
+  expect(room.reads).toBe(1);
+  expect(cache.stats.shared).toBe(49);
+  for (const page of pages) expect(page).toEqual(room.window(Infinity, 10, 0));
+  expect(cache.held).toBe(40);
+
+  // A read under way when the room changes is not handed to a caller who came after the change.
+  gate = new Promise<void>((r) => (release = r));
+  cache.applied("timeline", { seq: 41, rooms: [ROOM] });
+  const early = cache.window(ROOM, Infinity, 10, 0, slow);
+  await Promise.resolve();
+  room.msgs.push(message(41));
+  cache.applied("timeline", { seq: 42, from: 41, rooms: [ROOM] });
+  const late = cache.window(ROOM, Infinity, 10, 0, slow);
+  release();
+  expect((await late).before.at(-1)?.seq).toBe(41);
+  await early;
+  expect(room.reads).toBe(3);
+});
+
+test("access rows: callers missing on the same row at once share one load", async () => {
+  const cache = new TimelineCache({ maxEntries: 1000 });
+  let loads = 0;
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const load = async () => {
+    loads++;
+    await gate;
+    return "member";
+  };
+  const all = [cache.access(ROOM, "user:a", load), cache.access(ROOM, "user:a", load), cache.access(ROOM, "user:b", load)];
+  release();
+  expect(await Promise.all(all)).toEqual(["member", "member", "member"]);
+  expect(loads).toBe(2);
+  expect(cache.held).toBe(2);
+});

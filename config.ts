@@ -31,6 +31,8 @@ export type Config = Readonly<{
   trustedProxies: readonly string[];
   /** Messages (plus access rows) the read API's timeline cache holds; 0: off. */
   readCacheEntries: number;
+  /** The estimated memory the timeline cache may take, in MiB. */
+  readCacheMb: number;
   natsPort: number;
   natsWsPort: number;
   /** NATS over WebSocket as browsers reach it; undefined: the embedded server's, ws://localhost:<port>. */
@@ -131,6 +133,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!Number.isInteger(readCacheEntries) || readCacheEntries < 0 || readCacheEntries > 10_000_000) {
     problems.push(`NATTER_READ_CACHE_ENTRIES: "${cacheText}" must be a whole number from 0 (cache off) to 10000000`);
   }
+  const cacheMbText = text("NATTER_READ_CACHE_MB") ?? "128";
+  const readCacheMb = Number(cacheMbText);
+  if (!Number.isInteger(readCacheMb) || readCacheMb < 1 || readCacheMb > 65_536) {
+    problems.push(`NATTER_READ_CACHE_MB: "${cacheMbText}" must be a whole number of MiB from 1 to 65536 (NATTER_READ_CACHE_ENTRIES=0 turns the cache off)`);
+  }
   const trustedProxies = (text("NATTER_TRUSTED_PROXIES") ?? "").split(",").map((a) => a.trim()).filter((a) => a !== "");
   const notAddresses = trustedProxies.filter((a) => isIP(a) === 0);
   if (notAddresses.length > 0) problems.push(`NATTER_TRUSTED_PROXIES: ${notAddresses.map((a) => `"${a}"`).join(", ")} not an IP address: list the proxies' addresses, comma-separated`);
@@ -153,6 +160,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     presenceTimeoutMs,
     presenceHeartbeatMs,
     readCacheEntries,
+    readCacheMb,
     trustedProxies,
     natsPort: port("NATTER_NATS_PORT", 4222),
     natsWsPort: port("NATTER_NATS_WS_PORT", 9222),

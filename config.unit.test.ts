@@ -46,6 +46,10 @@ test("the read API's timeline cache: on by default, 0 turns it off, nonsense is 
   expect(loadConfig({ NATTER_READ_CACHE_ENTRIES: "0" }).readCacheEntries).toBe(0);
   expect(() => loadConfig({ NATTER_READ_CACHE_ENTRIES: "lots" })).toThrow(/NATTER_READ_CACHE_ENTRIES: "lots" must be a whole number from 0/);
   expect(() => loadConfig({ NATTER_READ_CACHE_ENTRIES: "-1" })).toThrow(/NATTER_READ_CACHE_ENTRIES:/);
+  expect(loadConfig({}).readCacheMb).toBe(128);
+  expect(loadConfig({ NATTER_READ_CACHE_MB: "16" }).readCacheMb).toBe(16);
+  expect(() => loadConfig({ NATTER_READ_CACHE_MB: "0" })).toThrow(/NATTER_READ_CACHE_MB: "0" must be a whole number of MiB from 1/);
+  expect(() => loadConfig({ NATTER_READ_CACHE_MB: "1.5" })).toThrow(/NATTER_READ_CACHE_MB:/);
 });
 
 test("trusted proxies: a list of addresses, anything else refused", () => {

@@ -177,6 +177,7 @@ async function main(): Promise<void> {
     presenceTimeoutMs: config.presenceTimeoutMs,
     replicas: config.streamReplicas,
     cacheEntries: config.readCacheEntries,
+    cacheBytes: config.readCacheMb * 1024 * 1024,
     trustedProxies: config.trustedProxies,
   });
   await writeFile(

@@ -80,6 +80,7 @@ const PARTS: Record<string, Part> = {
         presenceTimeoutMs: config.presenceTimeoutMs,
         replicas: config.streamReplicas,
         cacheEntries: config.readCacheEntries,
+        cacheBytes: config.readCacheMb * 1024 * 1024,
         trustedProxies: config.trustedProxies,
       });
       const http = createServer((req, res) => {

@@ -39,6 +39,8 @@ export type ReadApiOptions = {
   trustedProxies?: readonly string[];
   /** Messages (plus access rows) the timeline cache holds; 0 turns it off (default 50,000). */
   cacheEntries?: number;
+  /** The estimated bytes the timeline cache may hold (default 128 MiB; see messageBytes). */
+  cacheBytes?: number;
 };
 
 /** What CheckpointWatch.reached answers for `minSeq` 0. */
@@ -77,12 +79,13 @@ export async function startReadApi(nc: NatsConnection, db: Db, store: EventStore
   };
   const watch = new CheckpointWatch(nc, db, store, options.minSeqTimeoutMs);
   const cacheEntries = options.cacheEntries ?? 50_000;
-  const timeline = cacheEntries > 0 ? await new TimelineCache({ maxEntries: cacheEntries }).listen(watch, nc) : undefined;
+  const timeline = cacheEntries > 0 ? await new TimelineCache({ maxEntries: cacheEntries, maxBytes: options.cacheBytes ?? 128 * 1024 * 1024 }).listen(watch, nc) : undefined;
   const deps: QueryDeps = { ...uncached, timeline };
   if (options.registry && timeline) {
     const stats = timeline.stats;
     const reg = [options.registry];
     new Gauge({ name: "natter_timeline_cache_entries", help: "messages and access rows held by the read API's timeline cache", registers: reg, collect() { this.set(timeline.held); } });
+    new Gauge({ name: "natter_timeline_cache_bytes", help: "the estimated bytes the read API's timeline cache holds", registers: reg, collect() { this.set(timeline.heldBytes); } });
     for (const k of ["hits", "misses", "shared", "invalidations", "evictions", "resets"] as const) {
       new Counter({ name: `natter_timeline_cache_${k}_total`, help: `timeline cache ${k}`, registers: reg, collect() { this.reset(); this.inc(stats[k]); } });
     }

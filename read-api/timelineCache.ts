@@ -26,6 +26,8 @@ type RoomEntry = {
   access: Map<string, unknown>;
   /** Messages plus access rows held: what counts against the bound. */
   size: number;
+  /** The estimated bytes of what it holds (messageBytes, ACCESS_BYTES). */
+  bytes: number;
   /**
    * Reads under way for this entry, by what they read: a caller that misses on the same thing
    * meanwhile waits for that read instead of making its own (a reconnecting crowd opening one
@@ -45,10 +47,37 @@ const MIN_ROOM_CAP = 1000;
 /** A room that changed within this long is read page by page, not by blocks (see `window`). */
 const QUIET_MS = 2000;
 const MAX_CHANGED_NOTES = 100_000;
+/** What an access row is taken to weigh, in bytes (a small object and its key). */
+const ACCESS_BYTES = 256;
+/** What a message weighs besides its texts: the object, its ids and times. */
+const MESSAGE_OVERHEAD = 600;
+
+/**
+ * An estimate of the memory a held message takes: the object and its strings, and the JSON text
+ * of it that resultJson memoizes (a body of 8,000 characters weighs about 32 KB, a short one under
+ * 1 KB). It only has to be proportionate: the bound in bytes is what keeps long messages (posted
+ * to fill memory, say) from costing what the bound in messages would allow.
+ */
+export function messageBytes(m: Message): number {
+  let n = MESSAGE_OVERHEAD + 4 * m.body.length;
+  for (const r of m.reactions) n += 64 + 4 * r.emoji.length + 64 * r.userIds.length;
+  return n;
+}
+
+function bytesOf(msgs: readonly Message[]): number {
+  let n = 0;
+  for (const m of msgs) n += messageBytes(m);
+  return n;
+}
 
 export type TimelineCacheOptions = {
   /** Messages (plus access rows) held in all, across rooms; the rooms used least recently go first. */
   maxEntries: number;
+  /**
+   * Estimated bytes held in all (messageBytes), likewise (default: no bound but maxEntries). One
+   * room holds at most a quarter of it.
+   */
+  maxBytes?: number;
   /** Messages one room may hold (default a quarter of maxEntries, at least MIN_ROOM_CAP). */
   roomCap?: number;
   /** Messages read on each side of a position on a miss (default BLOCK). */
@@ -77,6 +106,7 @@ export type TimelineCacheOptions = {
 export class TimelineCache {
   private readonly rooms = new Map<string, RoomEntry>();
   private size = 0;
+  private bytes = 0;
   /** The newest `seq` announced per watched projection since the cache last started afresh. */
   private readonly seen = new Map<string, number>();
   private readonly ttlMs: number;
@@ -168,11 +198,11 @@ export class TimelineCache {
       return row;
     }
     if (e.access.size >= MAX_ACCESS_PER_ROOM) {
-      this.grow(e, -e.access.size);
+      this.grow(e, -e.access.size, -e.access.size * ACCESS_BYTES);
       e.access.clear();
     }
     e.access.set(key, row);
-    this.grow(e, 1);
+    this.grow(e, 1, ACCESS_BYTES);
     this.evict();
     return row;
   }
@@ -211,6 +241,11 @@ export class TimelineCache {
     return this.size;
   }
 
+  /** The estimated bytes held, across rooms (see messageBytes). */
+  get heldBytes(): number {
+    return this.bytes;
+  }
+
   private entry(roomId: string): RoomEntry | undefined {
     const e = this.rooms.get(roomId);
     if (e === undefined) return undefined;
@@ -237,7 +272,7 @@ export class TimelineCache {
   }
 
   private create(roomId: string): RoomEntry {
-    const e: RoomEntry = { born: this.now(), segments: [], access: new Map(), size: 0, reading: new Map() };
+    const e: RoomEntry = { born: this.now(), segments: [], access: new Map(), size: 0, bytes: 0, reading: new Map() };
     this.rooms.set(roomId, e);
     return e;
   }
@@ -258,13 +293,16 @@ export class TimelineCache {
     const e = this.rooms.get(roomId);
     if (e === undefined) return false;
     this.size -= e.size;
+    this.bytes -= e.bytes;
     this.rooms.delete(roomId);
     return true;
   }
 
-  private grow(e: RoomEntry, by: number): void {
+  private grow(e: RoomEntry, by: number, bytes: number): void {
     e.size += by;
     this.size += by;
+    e.bytes += bytes;
+    this.bytes += bytes;
   }
 
   /** Adds a segment, joining it with those it overlaps or touches. */
@@ -281,14 +319,16 @@ export class TimelineCache {
       msgs: [...bySeq.values()].sort((a, b) => a.seq - b.seq),
     };
     const before = touching.reduce((n, x) => n + x.msgs.length, 0);
-    const kept = trimmed(merged, s, this.options.roomCap ?? Math.max(MIN_ROOM_CAP, Math.floor(this.options.maxEntries / 4)));
+    const beforeBytes = touching.reduce((n, x) => n + bytesOf(x.msgs), 0);
+    const cap = this.options.roomCap ?? Math.max(MIN_ROOM_CAP, Math.floor(this.options.maxEntries / 4));
+    const kept = trimmed(merged, s, cap, (this.options.maxBytes ?? Infinity) / 4);
     e.segments = [...rest, kept].sort((a, b) => a.lo - b.lo);
-    this.grow(e, kept.msgs.length - before);
+    this.grow(e, kept.msgs.length - before, bytesOf(kept.msgs) - beforeBytes);
   }
 
   private evict(): void {
     for (const [roomId] of this.rooms) {
-      if (this.size <= this.options.maxEntries) return;
+      if (this.size <= this.options.maxEntries && this.bytes <= (this.options.maxBytes ?? Infinity)) return;
       this.drop(roomId);
       this.stats.evictions++;
     }
@@ -296,16 +336,33 @@ export class TimelineCache {
 }
 
 /**
- * A segment cut to at most `cap` messages around the part just read (`around`): one room read far
- * back does not push every other room out, and each merge stays bounded. What is cut off the
- * ends moves `lo` and `hi` in, so the segment still holds every message of its range.
+ * A segment cut to at most `cap` messages and `byteCap` estimated bytes around the part just read
+ * (`around`): one room read far back, or full of long messages, does not push every other room out,
+ * and each merge stays bounded. What is cut off the ends moves `lo` and `hi` in, so the segment
+ * still holds every message of its range.
  */
-function trimmed(s: Segment, around: Segment, cap: number): Segment {
-  if (s.msgs.length <= cap) return s;
-  const centre = firstAtOrAfter(s.msgs, around.msgs[Math.floor(around.msgs.length / 2)]?.seq ?? around.lo);
-  const from = Math.max(0, Math.min(centre - Math.floor(cap / 2), s.msgs.length - cap));
-  const msgs = s.msgs.slice(from, from + cap);
-  return { lo: from === 0 ? s.lo : msgs[0]!.seq, hi: from + cap >= s.msgs.length ? s.hi : msgs.at(-1)!.seq, msgs };
+function trimmed(s: Segment, around: Segment, cap: number, byteCap: number): Segment {
+  if (s.msgs.length <= cap && (byteCap === Infinity || bytesOf(s.msgs) <= byteCap)) return s;
+  const n = s.msgs.length;
+  const centre = Math.min(n - 1, firstAtOrAfter(s.msgs, around.msgs[Math.floor(around.msgs.length / 2)]?.seq ?? around.lo));
+  // Grow [from, to) from the centre, a message on each side in turn, while both caps allow.
+  let from = centre;
+  let to = centre + 1;
+  let bytes = messageBytes(s.msgs[centre]!);
+  for (let side = 0; to - from < cap; side ^= 1) {
+    const next = side === 0 ? to : from - 1;
+    if (next < 0 || next >= n) {
+      if ((side === 0 ? from - 1 : to) < 0 || (side === 0 ? from - 1 : to) >= n) break;
+      continue;
+    }
+    const b = messageBytes(s.msgs[next]!);
+    if (bytes + b > byteCap) break;
+    bytes += b;
+    if (side === 0) to++;
+    else from--;
+  }
+  const msgs = s.msgs.slice(from, to);
+  return { lo: from === 0 ? s.lo : msgs[0]!.seq, hi: to >= n ? s.hi : msgs.at(-1)!.seq, msgs };
 }
 
 /** The window around `p` from the segment that holds both sides of it, or undefined. */

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { expect, test } from "vitest";
 import type { Message } from "./schemas.ts";
-import { TimelineCache, type TimelineWindow, type WindowFetch } from "./timelineCache.ts";
+import { messageBytes, TimelineCache, type TimelineWindow, type WindowFetch } from "./timelineCache.ts";
 
 // The cache's bookkeeping against a room kept as a plain array: every window the cache gives must
 // equal the one read straight from the array at that moment. The database side (the SQL of a
@@ -313,4 +313,39 @@ test("access rows: callers missing on the same row at once share one load", asyn
   expect(await Promise.all(all)).toEqual(["member", "member", "member"]);
   expect(loads).toBe(2);
   expect(cache.held).toBe(2);
+});
+
+test("the bound in bytes: rooms of long messages are held by their weight, not their number, and every page stays right", async () => {
+  const long = "x".repeat(8000);
+  const rooms = Array.from({ length: 6 }, (_, r) => {
+    const room = new Room([]);
+    room.msgs = Array.from({ length: 300 }, (_, i) => ({ ...message(i + 1, i % 2 === 0 ? long : `short ${i}`), roomId: `R${r}` }));
+    return room;
+  });
+  const weight = (room: Room) => room.msgs.reduce((n, m) => n + messageBytes(m), 0);
+  expect(messageBytes(rooms[0]!.msgs[0]!)).toBeGreaterThan(32_000);
+  expect(messageBytes(rooms[0]!.msgs[1]!)).toBeLessThan(1000);
+  // Room for about two rooms' weight, far fewer than the bound in messages would allow.
+  const maxBytes = Math.floor(2.5 * weight(rooms[0]!));
+  const cache = new TimelineCache({ maxEntries: 100_000, maxBytes });
+  for (let round = 0; round < 2; round++) {
+    for (const [r, room] of rooms.entries()) {
+      expect(await cache.window(`R${r}`, Infinity, 50, 0, room.fetch)).toEqual(room.window(Infinity, 50, 0));
+      expect(cache.heldBytes).toBeLessThanOrEqual(maxBytes);
+      expect(cache.heldBytes).toBeGreaterThan(0);
+    }
+  }
+  expect(cache.stats.evictions).toBeGreaterThan(0);
+  // One room holds at most a quarter of the bytes: a long scroll back keeps the part it reads.
+  const one = new TimelineCache({ maxEntries: 100_000, maxBytes: 4 * 40 * 33_000, block: 50 });
+  const room = rooms[0]!;
+  for (let before = 301; before > 1; before -= 25) {
+    expect(await one.window("R0", before, 26, 1, room.fetch)).toEqual(room.window(before, 26, 1));
+    expect(one.heldBytes).toBeLessThanOrEqual(40 * 33_000 + 33_000);
+  }
+  // The room read longest ago went for its weight: reading it again reads the database, and is right.
+  const again = rooms[0]!;
+  const reads = again.reads;
+  expect(await cache.window("R0", Infinity, 50, 0, again.fetch)).toEqual(again.window(Infinity, 50, 0));
+  expect(again.reads).toBe(reads + 1);
 });

@@ -52,6 +52,18 @@ describe("the whole path", () => {
     expect(events.at(-1)).toMatchObject({ type: "RoomCreated", actor: alice });
   });
 
+  test("the replay CLI's account announces a rebuild's swap to the read API (which then drops its cache)", async () => {
+    const gateway = await sys.service("gateway");
+    const heard: string[] = [];
+    gateway.subscribe("natter.projection.*.applied", { callback: (_err, m) => void heard.push(m.string()) });
+    await gateway.flush();
+    const replay = await sys.service("replay");
+    replay.publish("natter.projection.timeline.applied", JSON.stringify({ seq: 7, from: 7, rooms: null }));
+    await replay.flush();
+    for (let i = 0; i < 100 && heard.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(heard.map((h) => JSON.parse(h))).toEqual([{ seq: 7, from: 7, rooms: null }]);
+  });
+
   test("the same over WebSocket, as a browser connects", async () => {
     const bob = idOf("bob");
     const nc = await sys.user(await issuer.token("bob", ["user"]), bob, { ws: true });

@@ -69,7 +69,9 @@ export function servicePermissions(name: ServiceName): Permissions {
       };
     case "replay":
       return {
-        pub: { allow: ["$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "$KV.>", inbox] },
+        // natter.projection.>: a rebuild's swap and `failures --retry` announce themselves, so
+        // that the read API drops what it holds of the projection.
+        pub: { allow: ["$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "$KV.>", "natter.projection.>", inbox] },
         sub: { allow: [inbox, "natter.projection.>"] },
       };
     case "gateway":

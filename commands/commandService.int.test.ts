@@ -2,7 +2,8 @@ import { headers } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { ulid } from "ulid";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { AggregateRepository, childTrace, CommandIndex, connectNats, EventStore, H, traceIdOf } from "../streams/index.ts";
+import type { DomainEvent } from "../domain/index.ts";
+import { AggregateRepository, childTrace, CommandIndex, connectNats, encodeEvent, EventStore, H, traceIdOf } from "../streams/index.ts";
 import { mustSend, sendCommand } from "../test/commandClient.ts";
 import { startCommandHarness, type CommandHarness } from "../test/commandHarness.ts";
 import { roomSpec } from "./aggregateSpecs.ts";
@@ -118,6 +119,29 @@ describe("idempotency", () => {
     const again = await sendCommand(h.nc, "dora", "room.join", { roomId: r2 }, { commandId });
     expect(again).toEqual(first);
     expect((await h.allEvents()).filter((e) => e.commandId === commandId)).toHaveLength(1);
+  });
+
+  test("a command whose index write was lost (its instance killed first) is indexed when answered again, so a later reuse still finds it", async () => {
+    const own = await startCommandHarness({ stream: { duplicateWindowMs: 1000 } });
+    try {
+      const roomId = (await mustSend(own.nc, "alice", "room.create", { name: "lost index", kind: "public" })).result["roomId"] as string;
+      // bob's join is in the log, as an instance that died before its index write and reply left it.
+      const joinId = ulid();
+      const last = (await own.store.readSubject(`ev.room.${roomId}`)).at(-1)!.seq;
+      const joinEvent = { type: "MemberJoined", data: { roomId, userId: "bob" } } as DomainEvent;
+      await own.store.append(encodeEvent(joinEvent, { actor: "bob", commandId: joinId, correlationId: joinId, causationId: joinId, trace: childTrace() }), last);
+      // bob's client retries and is answered from the log.
+      const join = await sendCommand(own.nc, "bob", "room.join", { roomId }, { commandId: joinId });
+      expect(join.ok).toBe(true);
+      // Past the duplicate window, the same id on another aggregate: only the index can tell.
+      await new Promise((r) => setTimeout(r, 1500));
+      const reused = await sendCommand(own.nc, "bob", "msg.post", { roomId, body: "not a join" }, { commandId: joinId });
+      expect(reused).toEqual(join);
+      expect((await own.allEvents()).filter((e) => e.commandId === joinId)).toHaveLength(1);
+    } finally {
+      await own.nc.close();
+      await own.server.stop();
+    }
   });
 
   test("a post naming a message that exists is refused and appends nothing", async () => {

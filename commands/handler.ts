@@ -174,10 +174,9 @@ export class CommandHandler {
     }
   }
 
-  /** Waits for command-index and snapshot writes under way. */
+  /** Waits for command-index and snapshot writes under way (each settles: a lost connection fails neither). */
   async flush(): Promise<void> {
-    await this.store.requests.flushed();
-    await this.repo.flush();
+    await Promise.allSettled([this.store.requests.flushed(), this.repo.flush()]);
   }
 
   private plan(aggregate: string, action: string, data: Record<string, unknown>, meta: CommandMeta): Plan {
@@ -251,7 +250,8 @@ export class CommandHandler {
       let agg: Aggregate<unknown>;
       let hit: IndexedCommand | null = null;
       let decided: Promise<Decision> | undefined;
-      if (plan.assumeNew === true && attempt === 1 && !fresh) {
+      const blank = plan.assumeNew === true && attempt === 1 && !fresh;
+      if (blank) {
         // A new aggregate: decide on a blank one at once, while the command index is read.
         agg = this.repo.blank(plan.subject, plan.spec);
         decided = decide(plan, agg);
@@ -260,12 +260,20 @@ export class CommandHandler {
         [agg, hit] = await Promise.all([this.repo.load(plan.subject, plan.spec, { fresh }), attempt === 1 ? indexed : null]);
       }
       const remembered = this.repo.remembered(agg, key) ?? hit?.seq;
-      if (remembered !== undefined) return { reply: await this.replay(remembered, meta), commandId: meta.commandId, attempts: attempt, replayed: true };
+      // Found without the index (the aggregate remembers it): the index may have missed it (an
+      // instance killed before its write went out), so the replay writes it again.
+      if (remembered !== undefined) return { reply: await this.replay(remembered, meta, hit?.seq === remembered), commandId: meta.commandId, attempts: attempt, replayed: true };
 
       const decision = await (decided ?? decide(plan, agg));
       if ("error" in decision) {
         const err = decision.error;
-        // A refusal must not rest on a stale cache: look again before answering it.
+        // A refusal must not rest on a stale cache: look again before answering it (a blank is
+        // loaded, snapshot and all, rather than read from its first event).
+        if (blank && err instanceof NatterError) {
+          fresh = true;
+          attempt--;
+          continue;
+        }
         if (!fresh && err instanceof NatterError) {
           await this.repo.refresh(agg, plan.spec);
           if (agg.seq !== decision.at || this.repo.remembered(agg, key) !== undefined) {
@@ -279,9 +287,14 @@ export class CommandHandler {
       const events = decision.events;
       if (events.length === 0) {
         // A no-op stands only on the newest state: decided on an older one (a stale cache, or a
-        // refresh elsewhere folded events in meanwhile), decide again.
+        // refresh elsewhere folded events in meanwhile, this command's own perhaps), decide again.
+        if (blank) {
+          fresh = true;
+          attempt--;
+          continue;
+        }
         if (!fresh) await this.repo.refresh(agg, plan.spec);
-        if (agg.seq !== decision.at) {
+        if (agg.seq !== decision.at || this.repo.remembered(agg, key) !== undefined) {
           if (!fresh) attempt--;
           fresh = true;
           continue;
@@ -298,7 +311,7 @@ export class CommandHandler {
         const ack = await this.store.append(encoded, decision.at);
         if (ack.duplicate) {
           this.repo.evict(plan.subject);
-          return { reply: await this.replay(ack.seq, meta), commandId: meta.commandId, attempts: attempt, replayed: true };
+          return { reply: await this.replay(ack.seq, meta, false), commandId: meta.commandId, attempts: attempt, replayed: true };
         }
         this.repo.applied(agg, plan.spec, event, ack.seq, key);
         this.commandIndex?.put(meta.actor, meta.commandId, { seq: ack.seq, subject: plan.subject });
@@ -313,12 +326,13 @@ export class CommandHandler {
     throw new ConflictError(`the aggregate kept changing; gave up after ${this.maxAttempts} attempts`, { details: { subject: plan.subject } });
   }
 
-  /** The first answer to a command already applied at `seq`. */
-  private async replay(seq: number, meta: CommandMeta): Promise<CommandReply> {
+  /** The first answer to a command already applied at `seq`; `indexed` false writes it to the command index too. */
+  private async replay(seq: number, meta: CommandMeta, indexed: boolean): Promise<CommandReply> {
     const envelope: EventEnvelope | null = await this.store.readEvent(seq);
     if (envelope === null || envelope.commandId !== meta.commandId || envelope.actor !== meta.actor) {
       throw new NotFoundError(`command ${meta.commandId} was recorded at ${seq} but that event is not its own`);
     }
+    if (!indexed) this.commandIndex?.put(meta.actor, meta.commandId, { seq, subject: envelope.subject });
     return { ok: true, result: resultOf(envelope.event, seq), seq };
   }
 }

@@ -1,7 +1,7 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { RateLimitedError, UnavailableError } from "../domain/index.ts";
-import { AggregateRepository, CommandIndex, ensureBuckets, ensureEventStream, EventStore, type EventStreamOptions } from "../streams/index.ts";
+import { AggregateRepository, CommandIndex, ensureBuckets, isInbox, ensureEventStream, EventStore, type EventStreamOptions } from "../streams/index.ts";
 import { CommandHandler, errorReply, type CommandReply } from "./handler.ts";
 import { RateLimiter, type RateLimit } from "../domain/index.ts";
 import { parseCommandSubject } from "./subject.ts";
@@ -52,12 +52,17 @@ export async function startCommandService(nc: NatsConnection, options: CommandSe
   const maxInFlight = options.maxInFlight ?? 2048;
   const inFlight = new Set<Promise<void>>();
 
-  // Replies go out with the other messages of the event loop's turn (one socket write for many).
+  // Replies go out with the other messages of the event loop's turn (one socket write for many),
+  // and only to an inbox: the reply subject is the sender's choice, the permissions the service's.
   const respond = (msg: Msg, reply: CommandReply): void => {
-    if (msg.reply) store.requests.publish(msg.reply, encoder.encode(JSON.stringify(reply)));
+    store.requests.reply(msg.reply, encoder.encode(JSON.stringify(reply)));
   };
 
   const onMessage = (msg: Msg): void => {
+    if (msg.reply !== undefined && !isInbox(msg.reply)) {
+      log.warn({ subject: msg.subject.slice(0, 200), reply: msg.reply.slice(0, 200) }, "command refused: its reply subject is not an inbox");
+      return;
+    }
     const started = performance.now();
     const work = (async () => {
       let subject;

@@ -1,8 +1,5 @@
-import { JetStreamApiError } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-
-/** JetStream's API error code for a failed compare-and-set (`Nats-Expected-Last-Subject-Sequence`). */
-const WRONG_LAST_SEQUENCE = 10071;
+import { isWrongLastSequence } from "../streams/index.ts";
 
 /** A KV projection's value: whatever it holds, with the sequence of the event that last set it. */
 export type Sequenced = { seq: number };
@@ -24,7 +21,7 @@ export async function putIfNewer<V extends Sequenced>(kv: KV, key: string, seq: 
       else await kv.update(key, JSON.stringify(value), e.revision);
       return value;
     } catch (err) {
-      if (!(err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE)) throw err;
+      if (!isWrongLastSequence(err)) throw err;
     }
   }
 }

@@ -3,7 +3,7 @@ import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
-import { decodeEvent, EVENT_STREAM, headersOf, roomOfSubject, type EventEnvelope } from "../streams/index.ts";
+import { decodeEvent, EVENT_STREAM, headersOf, isWrongLastSequence, roomOfSubject, type EventEnvelope } from "../streams/index.ts";
 import { BoundedQueue } from "./boundedQueue.ts";
 import type { Db } from "./db.ts";
 import { Lease, openLockBucket } from "./lock.ts";
@@ -75,9 +75,6 @@ export const consumerName = (name: string): string => `natter_${name}`;
 /** The lease key of a projection, and the key that asks its active instance to step aside. */
 export const leaseKey = (name: string): string => `projection.${name}`;
 export const yieldKey = (name: string): string => `yield.${name}`;
-
-/** JetStream's API error code for a failed compare-and-set (`Nats-Expected-Last-Subject-Sequence`). */
-const WRONG_LAST_SEQUENCE = 10071;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /**
@@ -428,7 +425,7 @@ export class Projector {
       this.kvCheckpointRevision =
         this.kvCheckpointRevision === 0 ? await kv.create(this.projection.name, String(seq)) : await kv.update(this.projection.name, String(seq), this.kvCheckpointRevision);
     } catch (err) {
-      if (err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE) throw new CheckpointMovedError(`${this.projection.name} (in ${KV_CHECKPOINTS})`, this.checkpoint);
+      if (isWrongLastSequence(err)) throw new CheckpointMovedError(`${this.projection.name} (in ${KV_CHECKPOINTS})`, this.checkpoint);
       throw err;
     }
     this.checkpoint = seq;

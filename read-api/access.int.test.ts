@@ -235,3 +235,30 @@ describe("live delivery follows membership", () => {
     for (const s of subs) s.unsubscribe();
   });
 });
+
+describe("read your writes: every query takes minSeq", () => {
+  // Last in this file: it stops the projectors to hold a sequence back.
+  it("users, presence and a read marker wait for it, and answer marked stale when it does not come", async () => {
+    const { alice, bob } = h.users;
+    await h.caughtUp();
+    // Anyone may ask for a minSeq beyond the log's end: it is answered at once, and must not make
+    // the events that come later below it count as applied.
+    const beyond = await bob.get(`/api/users?q=al&minSeq=${(await h.store.lastSeq()) + 1_000_000}`);
+    expect(beyond.headers.get("natter-stale")).toBeNull();
+    for (const name of ["rooms", "timeline"]) await h.projections.projectors.get(name)!.stop();
+    // A room event and a message that no read model will apply now.
+    const topic = await alice.cmd("room.topic", { roomId: general, topic: "held back" });
+    const post = await alice.cmd("msg.post", { roomId: general, body: "held back" });
+    const users = await bob.get(`/api/users?q=al&minSeq=${topic.seq}`);
+    expect(users.status).toBe(200);
+    expect(users.headers.get("natter-stale")).toBe("1");
+    expect((await bob.get(`/api/users?q=al`)).headers.get("natter-stale")).toBeNull();
+    expect((await bob.get(`/api/presence?userIds=${alice.id}&minSeq=${topic.seq}`)).headers.get("natter-stale")).toBe("1");
+    // A read marker waits for its own message without being told, then is kept to the last
+    // message the timeline has.
+    const mark = await bob.post<{ seq: number }>(`/api/rooms/${general}/read`, { seq: post.seq });
+    expect(mark.status).toBe(200);
+    expect(mark.headers.get("natter-stale")).toBe("1");
+    expect(mark.body.seq).toBeLessThan(post.seq);
+  });
+});

@@ -68,10 +68,15 @@ export class CheckpointWatch {
         if (done !== undefined && done.upTo >= seq) return void (applied[n] = done.at);
         const p = projectionNamed(n) as PgProjection;
         const checkpoint = async () => (await readCheckpoint(this.db, p.liveSchema, p.name))?.seq ?? 0;
+        // The log's end before looking: "nothing it reads up to `seq`" holds for good only up to
+        // there. A `seq` beyond the end (a client may ask any) must not be remembered as done, or
+        // the events that come later below it would count as applied for every caller.
+        const end = await this.store.lastSeq();
         const at = await appliedAt(this.nc, this.store, p, checkpoint, seq, this.timeoutMs);
         if (at === null) return void (ok = false);
         applied[n] = Math.min(at, seq);
-        if (at < seq && (done === undefined || seq > done.upTo)) this.complete.set(n, { upTo: seq, at });
+        const upTo = Math.min(seq, end);
+        if (at < upTo && (done === undefined || upTo > done.upTo)) this.complete.set(n, { upTo, at });
       }),
     );
     return { ok, applied };

@@ -1,6 +1,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { pino } from "pino";
+import { ulid } from "ulid";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTokenVerifier } from "../auth/index.ts";
 import { MAX_QUERY_BYTES, MAX_URL_LENGTH, startReadApi } from "./index.ts";
@@ -119,5 +120,33 @@ describe("request limits, each with a clear error", () => {
       server.close();
       await api.drain();
     }
+  });
+});
+
+describe("reply subjects: an answer goes only to an inbox", () => {
+  it("a query or a command whose reply subject is not an inbox is not run, and nothing is written there", async () => {
+    const { charlie, dave } = h.users;
+    // charlie watches the public room's live subject, which the gateway may publish on.
+    const seen: string[] = [];
+    const sub = charlie.nc.subscribe(`live.room.${roomId}`, { callback: (_err, m) => void seen.push(m.string()) });
+    await charlie.nc.flush();
+    const roomEvents = async () => (await h.store.readSubject(`ev.room.${roomId}`)).length;
+    const before = await roomEvents();
+    // dave names the live subject and the room's event subject as where the answers should go.
+    dave.nc.publish(`q.${dave.id}.rooms`, "{}", { reply: `live.room.${roomId}` });
+    dave.nc.publish(`cmd.${dave.id}.user.profile`, JSON.stringify({ commandId: ulid(), displayName: "Mallory" }), { reply: `ev.room.${roomId}` });
+    dave.nc.publish(`cmd.${dave.id}.room.join`, JSON.stringify({ commandId: ulid(), roomId }), { reply: `$KV.snapshots.room.${roomId}` });
+    await dave.nc.flush();
+    // The same, asked properly, is answered: the service took the bad ones before these.
+    expect((await dave.q("rooms")).ok).toBe(true);
+    expect((await dave.try("user.profile", { displayName: "Dave" })).ok).toBe(true);
+    await h.caughtUp();
+    expect(await roomEvents()).toBe(before);
+    // A post reaches the watcher: the first thing it saw is that event, not an answer to dave.
+    const { seq } = await h.users.alice.cmd("msg.post", { roomId, body: "the real one" });
+    for (let i = 0; i < 200 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(seen.length).toBeGreaterThan(0);
+    expect(JSON.parse(seen[0]!)).toMatchObject({ seq });
+    sub.unsubscribe();
   });
 });

@@ -39,7 +39,7 @@ export const inputs = {
   history: z.object(messageRef),
   readBy: z.object(messageRef),
   bans: z.object(roomRef),
-  markRead: z.object({ roomId: id, seq: z.number().int().positive() }),
+  markRead: z.object({ roomId: id, seq: z.number().int().positive(), ...minSeq }),
   search: z.object({
     ...minSeq,
     q: z.string().trim().min(1).max(MAX_SEARCH_QUERY),
@@ -47,11 +47,13 @@ export const inputs = {
     limit: z.coerce.number().int().min(1).max(100).default(20),
   }),
   users: z.object({
+    ...minSeq,
     /** Names that start with this (any case), or a user id. */
     q: z.string().trim().min(1).max(64),
     limit: z.coerce.number().int().min(1).max(50).default(20),
   }),
   presence: z.object({
+    ...minSeq,
     userIds: z.preprocess((v) => (typeof v === "string" ? v.split(",").filter((s) => s !== "") : v), z.array(id).min(1).max(200)),
   }),
   audit: z.object({

@@ -6,7 +6,7 @@ import { InvalidError, NatterError, UnauthenticatedError, type RateLimit } from 
 import type { TokenVerifier, VerifiedToken } from "../auth/index.ts";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { presenceStatuses, type Db } from "../projections/index.ts";
-import type { EventStore } from "../streams/index.ts";
+import { isInbox, type EventStore } from "../streams/index.ts";
 import type { Caller } from "./access.ts";
 import { CheckpointWatch } from "./checkpoints.ts";
 import { openApiDocument } from "./openapi.ts";
@@ -106,7 +106,10 @@ export async function startReadApi(nc: NatsConnection, db: Db, store: EventStore
     const input = parseInput(name, raw);
     // `changes` answers everything up to where the timeline stands: wait until it has applied the
     // log as it is now, so a client that subscribed first misses nothing between.
-    const minSeq = name === "changes" ? Math.max((input as { minSeq?: number }).minSeq ?? 0, await store.lastSeq()) : ((input as { minSeq?: number }).minSeq ?? 0);
+    // `changes` answers up to the log's end, and a read marker is set at a message the timeline
+    // must have applied (it is kept to the room's last message): each waits for that, at least.
+    const asked = (input as { minSeq?: number }).minSeq ?? 0;
+    const minSeq = name === "changes" ? Math.max(asked, await store.lastSeq()) : name === "markRead" ? Math.max(asked, (input as { seq: number }).seq) : asked;
     const reached = minSeq > 0 ? await watch.reached(QUERIES[name].reads, minSeq) : NOTHING_TO_WAIT_FOR;
     const stale = !reached.ok;
     // The cache answers only where it has taken in the announcements that `minSeq` needs.
@@ -160,6 +163,9 @@ export async function startReadApi(nc: NatsConnection, db: Db, store: EventStore
       queue: "read-api",
       callback: (err, m) => {
         if (err) return;
+        // The reply subject is the asker's choice and the answer goes out with the gateway's
+        // permissions: a query whose reply subject is not an inbox is not run at all.
+        if (m.reply !== undefined && !isInbox(m.reply)) return;
         const started = performance.now();
         const parts = m.subject.split(".");
         const name = queryOfNatsName.get(parts.slice(2).join("."));

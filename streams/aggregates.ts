@@ -92,12 +92,14 @@ export class AggregateRepository {
    * The aggregate on `subject` as the cache has it, else a blank one at sequence 0, without
    * reading anything: for a command that creates its aggregate (a post names a new message). The
    * append still expects the blank's sequence, so an aggregate that does exist costs one conflict,
-   * after which the caller loads it fresh.
+   * after which the caller loads it (snapshot and all). A blank is cached once an event is applied
+   * to it, not before: a blank held for a subject that has events would make the next load read
+   * them all from the first, past its snapshot.
    */
   blank<S>(subject: string, spec: AggregateSpec<S>): Aggregate<S> {
     const cached = this.cache.get(subject) as Aggregate<S> | undefined;
     if (cached !== undefined) return cached;
-    return this.remember(subject, { subject, seq: 0, state: spec.initialState(), commands: new Map(), sinceSnapshot: 0 });
+    return { subject, seq: 0, state: spec.initialState(), commands: new Map(), sinceSnapshot: 0 };
   }
 
   /** The sequence of the event that `key` (`<actor>:<commandId>`) appended, if the aggregate remembers it. */
@@ -129,7 +131,10 @@ export class AggregateRepository {
   /** Records an event this process appended, and writes a snapshot when one is due. */
   applied<S>(agg: Aggregate<S>, spec: AggregateSpec<S>, event: DomainEvent, seq: number, key: string): void {
     if (seq <= agg.seq) return;
-    if (agg.seq === 0) agg.origin = { key, seq };
+    if (agg.seq === 0) {
+      agg.origin = { key, seq };
+      if (this.cache.get(agg.subject) === undefined) this.remember(agg.subject, agg as Aggregate<unknown>);
+    }
     agg.state = spec.evolve(agg.state, event);
     agg.seq = seq;
     agg.sinceSnapshot++;

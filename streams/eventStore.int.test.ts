@@ -309,11 +309,20 @@ describe("aggregates", () => {
     const repo = new AggregateRepository(store, undefined);
     const blank = repo.blank("ev.room.r-blank", roomSpec);
     expect(blank.seq).toBe(0);
-    expect(repo.blank("ev.room.r-blank", roomSpec)).toBe(blank);
     await expect(store.append(encodeEvent(joined("r-blank", "b"), meta("blank-2")), blank.seq)).rejects.toBeInstanceOf(ConflictError);
+    // Not cached until an event is applied to it: the next load reads the aggregate (from its
+    // snapshot, where it has one), not the blank's sequence 0.
+    expect(repo.blank("ev.room.r-blank", roomSpec)).not.toBe(blank);
     const loaded = await repo.load("ev.room.r-blank", roomSpec, { fresh: true });
+    expect(loaded).not.toBe(blank);
     expect(loaded.seq).toBeGreaterThan(0);
     expect(loaded.state.members.has("a" as never)).toBe(true);
+    // A blank that an append succeeded on is cached from then on.
+    const fresh = repo.blank("ev.room.r-blank-new", roomSpec);
+    const ack = await store.append(encodeEvent(joined("r-blank-new", "c"), meta("blank-3")), 0);
+    repo.applied(fresh, roomSpec, joined("r-blank-new", "c"), ack.seq, "alice:blank-3");
+    expect(await repo.load("ev.room.r-blank-new", roomSpec)).toBe(fresh);
+    expect(repo.blank("ev.room.r-blank-new", roomSpec)).toBe(fresh);
   });
 
   test("a cached state is returned as it is, and refreshed on request", async () => {

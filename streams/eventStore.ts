@@ -5,8 +5,17 @@ import { decodeEvent, H, type EncodedEvent, type EventEnvelope, type RawStoredMe
 import { Requests } from "./requests.ts";
 import { EVENT_STREAM } from "./subjects.ts";
 
-/** JetStream's API error code for a failed `Nats-Expected-Last-Subject-Sequence` check. */
-const WRONG_LAST_SEQUENCE = 10071;
+/**
+ * JetStream's API error codes for a failed `Nats-Expected-Last-Subject-Sequence` check: 10071
+ * names the subject's sequence; a replicated stream answers 10164 while another append on the
+ * subject is still being proposed. Both mean another append got there first.
+ */
+const WRONG_LAST_SEQUENCE = new Set([10071, 10164]);
+
+/** True for JetStream's answer that an expected last sequence did not hold (a lost race, a failed compare-and-set). */
+export function isWrongLastSequence(err: unknown): boolean {
+  return err instanceof JetStreamApiError && WRONG_LAST_SEQUENCE.has(err.code);
+}
 
 const EXPECTED_LAST_SUBJECT_SEQUENCE = "Nats-Expected-Last-Subject-Sequence";
 /** The header in which a direct get answers the message's stream sequence. */
@@ -76,7 +85,7 @@ export class EventStore {
     }
     if (ack.error !== undefined) {
       const cause = new Error(`${ack.error.description ?? "refused"} (JetStream error ${ack.error.err_code ?? ack.error.code})`);
-      if (ack.error.err_code === WRONG_LAST_SEQUENCE) {
+      if (ack.error.err_code !== undefined && WRONG_LAST_SEQUENCE.has(ack.error.err_code)) {
         throw new ConflictError(`${encoded.subject} changed since sequence ${expectedSeq}`, { details: { subject: encoded.subject, expectedSeq }, cause });
       }
       throw new UnavailableError("the event log did not accept the event; try again", { cause });

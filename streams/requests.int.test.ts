@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startTestNats } from "../test/nats.ts";
 import { CommandIndex } from "./commandIndex.ts";
 import { connectNats } from "./connect.ts";
-import { NoReplyError, Requests, RequestTimeoutError } from "./requests.ts";
+import { isInbox, NoReplyError, Requests, RequestTimeoutError } from "./requests.ts";
 import { ensureBuckets } from "./setup.ts";
 
 let server: Awaited<ReturnType<typeof startTestNats>>;
@@ -60,6 +60,17 @@ describe("Requests", () => {
     await expect(waiting).rejects.toBeInstanceOf(NoReplyError);
   });
 
+  test("closed and used again, it listens anew and answers", async () => {
+    const requests = new Requests(nc);
+    expect(read.decode((await requests.request("echo", text.encode("ab"))).data)).toBe("ba");
+    requests.close();
+    const again = await requests.request("echo", text.encode("cd"));
+    expect(read.decode(again.data)).toBe("dc");
+    await new Promise((r) => setTimeout(r, 50));
+    expect(read.decode((await requests.request("echo", text.encode("ef"))).data)).toBe("fe");
+    requests.close();
+  });
+
   test("publishes of one turn reach the server in order, and flushed() waits for them", async () => {
     const requests = new Requests(nc);
     const got: string[] = [];
@@ -82,6 +93,11 @@ describe("Requests", () => {
     await expect(requests.request("echo", text.encode("late"))).rejects.toBeInstanceOf(Error);
     expect(performance.now() - started).toBeLessThan(5000);
   });
+});
+
+test("isInbox: only inboxes, a service's own included, never an event, KV or wildcard subject", () => {
+  for (const ok of ["_INBOX.abc.1", "_INBOX_commands.x.y", "_INBOX.u-1.Z9"]) expect(isInbox(ok), ok).toBe(true);
+  for (const bad of ["ev.room.r1", "$KV.snapshots.room.r1", "live.room.r1", "_INBOX", "_INBOX.", "_INBOX.>", "_INBOX.a.*", "_INBOXX.a", "_INBOX..a", "x._INBOX.a", "_INBOX.a b"]) expect(isInbox(bad), bad).toBe(false);
 });
 
 describe("CommandIndex", () => {

@@ -16,6 +16,13 @@ export class NoReplyError extends Error {
   }
 }
 
+const INBOX = /^_INBOX(?:_[A-Za-z0-9_-]+)?\.[^.\s*>]+(?:\.[^.\s*>]+)*$/;
+
+/** True when `subject` is an inbox: `_INBOX.…` or a service account's `_INBOX_<name>.…`, no wildcards. */
+export function isInbox(subject: string): boolean {
+  return INBOX.test(subject);
+}
+
 type Pending = { subject: string; resolve: (m: Msg) => void; reject: (err: Error) => void; deadline: number; ms: number };
 type Outgoing = { subject: string; data: Uint8Array; reply: string | undefined; headers: MsgHdrs | undefined };
 
@@ -63,9 +70,24 @@ export class Requests {
     });
   }
 
-  /** Publishes `data` (a reply, say) with the other messages of this event-loop turn. */
+  /**
+   * Publishes `data` (a reply, say) with the other messages of this event-loop turn. Answering a
+   * request, use `reply()`: it refuses a reply subject that is not an inbox.
+   */
   publish(subject: string, data: Uint8Array, options: { reply?: string; headers?: MsgHdrs } = {}): void {
     this.send({ subject, data, reply: options.reply, headers: options.headers });
+  }
+
+  /**
+   * Answers a request on its reply subject, with this turn's other messages, if that subject is an
+   * inbox (`_INBOX.` or a service's `_INBOX_<name>.`); false, and nothing sent, otherwise. A reply
+   * subject is the requester's to choose, and a service publishes with its own permissions: a user
+   * who names `ev.room.<id>` as the reply would have it write into the event log.
+   */
+  reply(subject: string | undefined, data: Uint8Array, options: { headers?: MsgHdrs } = {}): boolean {
+    if (subject === undefined || !isInbox(subject)) return false;
+    this.send({ subject, data, reply: undefined, headers: options.headers });
+    return true;
   }
 
   /** Writes what is queued, then waits until the server has read it (a round trip). */
@@ -130,7 +152,10 @@ export class Requests {
         else p.resolve(m);
       },
     });
-    void this.sub.closed.then(() => {
+    const sub = this.sub;
+    void sub.closed.then(() => {
+      // close() (or a later subscription) took over already: nothing waits on this one.
+      if (this.sub !== sub) return;
       this.sub = undefined;
       this.failAll(new NoReplyError("the connection closed before a reply came"));
     });

@@ -95,7 +95,7 @@ export async function startReadApi(nc: NatsConnection, db: Db, store: EventStore
   const duration = options.registry
     ? new Histogram({ name: "natter_query_seconds", help: "read API queries by name, transport and outcome", labelNames: ["query", "transport", "outcome"], registers: [options.registry], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2] })
     : undefined;
-  const refused = options.registry ? new Counter({ name: "natter_http_refused_total", help: "HTTP requests refused before a query ran, by code", labelNames: ["code"], registers: [options.registry] }) : undefined;
+  const refused = options.registry ? new Counter({ name: "natter_http_refused_total", help: "HTTP requests answered with an error, by code", labelNames: ["code"], registers: [options.registry] }) : undefined;
   const tokens = new TokenCache(options.verifier);
   const trusted = new Set((options.trustedProxies ?? []).map(plainAddress));
   const openapi = JSON.stringify(openApiDocument());

@@ -1,5 +1,5 @@
 import { Kvm } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { connect, PermissionViolationError, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startTestNats } from "../test/nats.ts";
 import { CommandIndex } from "./commandIndex.ts";
@@ -93,6 +93,29 @@ describe("Requests", () => {
     await expect(requests.request("echo", text.encode("late"))).rejects.toBeInstanceOf(Error);
     expect(performance.now() - started).toBeLessThan(5000);
   });
+});
+
+test("a request the server refuses to take from this connection (permissions) fails at once", async () => {
+  const limited = await startTestNats({
+    extraConfig: `authorization { users: [ { user: "limited", password: "pw", permissions: { publish: { allow: [">"], deny: ["forbidden.>"] }, subscribe: { allow: [">"] } } } ] }`,
+  });
+  const lc = await connect({ servers: limited.url, user: "limited", pass: "pw" });
+  try {
+    lc.subscribe("allowed.echo", { callback: (_err, m) => void m.respond(m.data) });
+    await lc.flush();
+    const requests = new Requests(lc, 10_000);
+    const started = performance.now();
+    const err = await requests.request("forbidden.thing", text.encode("?")).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermissionViolationError);
+    expect(performance.now() - started).toBeLessThan(5000);
+    expect(requests.waiting).toBe(0);
+    // The connection and the requests go on working for what is allowed.
+    expect(read.decode((await requests.request("allowed.echo", text.encode("ok"))).data)).toBe("ok");
+    requests.close();
+  } finally {
+    await lc.close();
+    await limited.stop();
+  }
 });
 
 test("isInbox: only inboxes, a service's own included, never an event, KV or wildcard subject", () => {

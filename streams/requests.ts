@@ -1,4 +1,4 @@
-import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { createInbox, PermissionViolationError, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 
 /** No reply came in time. */
 export class RequestTimeoutError extends Error {
@@ -45,6 +45,7 @@ export class Requests {
   private sub: Subscription | undefined;
   private sweeper: ReturnType<typeof setInterval> | undefined;
   private outgoing: Outgoing[] = [];
+  private watching = false;
   private flushing = false;
 
   constructor(
@@ -159,9 +160,29 @@ export class Requests {
       this.sub = undefined;
       this.failAll(new NoReplyError("the connection closed before a reply came"));
     });
+    if (!this.watching) {
+      this.watching = true;
+      void this.watchPermissions();
+    }
     if (this.sweeper === undefined) {
       this.sweeper = setInterval(() => this.sweep(), Math.max(10, Math.min(250, this.timeoutMs / 4)));
       this.sweeper.unref();
+    }
+  }
+
+  /**
+   * Fails at once the requests whose subject the server refused to take from this connection (a
+   * permissions violation), instead of at their timeout: a misconfigured account shows as such.
+   */
+  private async watchPermissions(): Promise<void> {
+    for await (const s of this.nc.status()) {
+      if (s.type !== "error" || !(s.error instanceof PermissionViolationError) || s.error.operation !== "publish") continue;
+      const refused = s.error;
+      for (const [token, p] of this.pending) {
+        if (p.subject !== refused.subject) continue;
+        this.pending.delete(token);
+        p.reject(refused);
+      }
     }
   }
 

@@ -155,6 +155,8 @@ async function main(): Promise<void> {
   const live = await startLive(projectionsNc, {
     log: createLogger(config, "live"),
     registry,
+    leaseMs: config.projectionLeaseMs,
+    replicas: config.streamReplicas,
     tasks: [
       (l) =>
         startPresence(projectionsNc, {
@@ -164,6 +166,7 @@ async function main(): Promise<void> {
           heartbeatMs: config.presenceHeartbeatMs,
           timeoutMs: config.presenceTimeoutMs,
           replicas: config.streamReplicas,
+          leaseMs: config.projectionLeaseMs,
         }),
     ],
   });

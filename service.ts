@@ -113,6 +113,8 @@ const PARTS: Record<string, Part> = {
       const log = createLogger(config, "live");
       const live = await startLive(nc, {
         log,
+        leaseMs: config.projectionLeaseMs,
+        replicas: config.streamReplicas,
         tasks: [
           (l) =>
             startPresence(nc, {
@@ -121,6 +123,7 @@ const PARTS: Record<string, Part> = {
               heartbeatMs: config.presenceHeartbeatMs,
               timeoutMs: config.presenceTimeoutMs,
               replicas: config.streamReplicas,
+              leaseMs: config.projectionLeaseMs,
             }),
         ],
       });

@@ -16,7 +16,7 @@ export type { KvProjection, PgProjection, Projection } from "./projection.ts";
 export { appliedAt, waitForApplied } from "./readYourWrites.ts";
 export { roomsProjection } from "./rooms/projection.ts";
 export { roomsTables } from "./rooms/tables.ts";
-export { announceApplied, appliedSubject, consumerName, KV_CHECKPOINTS, leaseKey, Projector, yieldKey } from "./runtime.ts";
+export { announceApplied, appliedSubject, consumerName, KV_CHECKPOINTS, leaseKey, openCheckpointBucket, Projector, yieldKey } from "./runtime.ts";
 export type { AppliedAnnouncement } from "./runtime.ts";
 export type { PoisonPolicy, ProjectorOptions, ProjectorStatus } from "./runtime.ts";
 export { startProjections } from "./service.ts";

@@ -5,9 +5,13 @@ import { StorageType } from "@nats-io/jetstream";
 /** The bucket of projection leases and control keys. */
 export const LOCK_BUCKET = "natter_locks";
 
-/** Opens the lease bucket; entries expire `ttlMs` after their last write. */
-export async function openLockBucket(nc: NatsConnection, ttlMs: number): Promise<KV> {
-  return new Kvm(nc).create(LOCK_BUCKET, { history: 1, ttl: ttlMs, storage: StorageType.File, description: "natter: projection leases" });
+/**
+ * Opens the lease bucket, creating it where missing with `replicas` (NATTER_STREAM_REPLICAS);
+ * entries expire `ttlMs` after their last write. An existing bucket keeps the TTL and replicas it
+ * was made with (Lease renews by the bucket's own TTL).
+ */
+export async function openLockBucket(nc: NatsConnection, ttlMs: number, replicas = 1): Promise<KV> {
+  return new Kvm(nc).create(LOCK_BUCKET, { history: 1, ttl: ttlMs, replicas, storage: StorageType.File, description: "natter: projection leases" });
 }
 
 /**

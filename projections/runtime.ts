@@ -34,7 +34,14 @@ export type ProjectorOptions = {
   standbyPollMs?: number;
   /** Where the metrics go. */
   registry?: Registry;
+  /** Replicas of the buckets it creates where missing (natter_locks, natter_checkpoints). */
+  replicas?: number;
 };
+
+/** Opens the checkpoint bucket, creating it where missing with `replicas` (NATTER_STREAM_REPLICAS). */
+export async function openCheckpointBucket(nc: NatsConnection, replicas = 1): Promise<KV> {
+  return new Kvm(nc).create(KV_CHECKPOINTS, { history: 1, replicas, storage: StorageType.File });
+}
 
 /** The state of a projector instance. */
 export type ProjectorStatus = "starting" | "standby" | "active" | "halted" | "stopped";
@@ -152,7 +159,7 @@ export class Projector {
 
   private async loop(): Promise<void> {
     const leaseMs = this.options.leaseMs ?? 5000;
-    const locks = await openLockBucket(this.nc, leaseMs);
+    const locks = await openLockBucket(this.nc, leaseMs, this.options.replicas);
     const watch = await locks.watch({ key: yieldKey(this.projection.name) });
     void (async () => {
       for await (const e of watch) {
@@ -235,7 +242,7 @@ export class Projector {
       startAfter = cp.seq;
       await this.refreshHeld();
     } else {
-      this.kvCheckpoints ??= await new Kvm(this.nc).create(KV_CHECKPOINTS, { history: 1, storage: StorageType.File });
+      this.kvCheckpoints ??= await openCheckpointBucket(this.nc, this.options.replicas);
       const stored = await this.kvCheckpoints.get(p.name);
       startAfter = stored?.operation === "PUT" ? Number(stored.string()) : 0;
       this.kvCheckpointRevision = stored?.revision ?? 0;

@@ -43,6 +43,7 @@ export async function startProjections(nc: NatsConnection, db: Db, options: Proj
       poison: options.poison?.[p.name],
       registry: options.registry,
       leaseMs: options.leaseMs,
+      replicas: options.stream?.replicas,
       batchSize: options.batchSize,
       retryDelayMs: options.retryDelayMs,
     });

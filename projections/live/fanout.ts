@@ -39,6 +39,8 @@ export type FanoutOptions = {
   threadCacheSize?: number;
   /** The lease's time to live: a dead active instance is replaced within about this long (default 5,000 ms). */
   leaseMs?: number;
+  /** Replicas of the buckets it creates where missing (NATTER_STREAM_REPLICAS; default 1). */
+  replicas?: number;
   /** How often a standby tries to take over (default 500 ms). */
   standbyPollMs?: number;
   /** How often at most the active instance records how far it got (default 1,000 ms). */
@@ -98,7 +100,7 @@ const encoder = new TextEncoder();
  * await live.stop();
  */
 export async function startFanout(nc: NatsConnection, options: FanoutOptions = {}): Promise<LiveFanout> {
-  const locks = await openLockBucket(nc, options.leaseMs ?? 5000);
+  const locks = await openLockBucket(nc, options.leaseMs ?? 5000, options.replicas);
   const fanout = new Fanout(nc, locks, options);
   fanout.start();
   return fanout;
@@ -222,7 +224,7 @@ class Fanout implements LiveFanout {
       // Not made yet (the projections part not started): make natter's buckets as they are made at start.
     }
     try {
-      return (await ensureBuckets(this.nc))[THREADS_BUCKET];
+      return (await ensureBuckets(this.nc, { replicas: this.options.replicas }))[THREADS_BUCKET];
     } catch (err) {
       this.log.warn({ err }, `live fan-out: the ${THREADS_BUCKET} bucket cannot be opened: thread replies reach only the repliers seen since it started`);
       return undefined;
@@ -231,7 +233,7 @@ class Fanout implements LiveFanout {
 
   /** While the lease holds: follow the log from the resume point, with the tasks running. */
   private async runActive(lease: Lease): Promise<void> {
-    const record = (this.record ??= await PositionRecord.open(this.nc, FANOUT_REACHED_KEY, this.options.resumeWindowMs ?? 60_000, this.log));
+    const record = (this.record ??= await PositionRecord.open(this.nc, FANOUT_REACHED_KEY, this.options.resumeWindowMs ?? 60_000, this.log, this.options.replicas));
     const from = await record.resumePoint(await this.store.lastSeq());
     if (this.stopped || lease.lost) return;
     const consumer = await jetstream(this.nc).consumers.get(EVENT_STREAM, {

@@ -1,8 +1,7 @@
-import { StorageType } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import { KV_CHECKPOINTS } from "../runtime.ts";
+import { openCheckpointBucket } from "../runtime.ts";
 
 /**
  * How far an active instance of a single-active reader (the live fan-out) got, kept in the
@@ -25,8 +24,8 @@ export class PositionRecord {
   ) {}
 
   /** Opens (creating if missing) the checkpoint bucket and the record under `key`. */
-  static async open(nc: NatsConnection, key: string, windowMs: number, log: Logger): Promise<PositionRecord> {
-    const kv = await new Kvm(nc).create(KV_CHECKPOINTS, { history: 1, storage: StorageType.File });
+  static async open(nc: NatsConnection, key: string, windowMs: number, log: Logger, replicas = 1): Promise<PositionRecord> {
+    const kv = await openCheckpointBucket(nc, replicas);
     return new PositionRecord(kv, key, windowMs, log);
   }
 

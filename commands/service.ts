@@ -55,7 +55,7 @@ export async function startCommandService(nc: NatsConnection, options: CommandSe
   // Replies go out with the other messages of the event loop's turn (one socket write for many),
   // and only to an inbox: the reply subject is the sender's choice, the permissions the service's.
   const respond = (msg: Msg, reply: CommandReply): void => {
-    store.requests.reply(msg.reply, encoder.encode(JSON.stringify(reply)));
+    if (msg.reply) store.requests.publish(msg.reply, encoder.encode(JSON.stringify(reply)));
   };
 
   const onMessage = (msg: Msg): void => {

@@ -7,7 +7,7 @@ import { ident, query, type Db } from "./db.ts";
 import { Lease, openLockBucket } from "./lock.ts";
 import { applyBatch, lockProjection, prepareSchema, readCheckpoint, schemaExists, listParked, advanceCheckpoint } from "./pgStore.ts";
 import type { KvProjection, PgProjection, Projection } from "./projection.ts";
-import { announceApplied, KV_CHECKPOINTS, leaseKey, yieldKey } from "./runtime.ts";
+import { announceApplied, leaseKey, openCheckpointBucket, yieldKey } from "./runtime.ts";
 
 /** What long work reports as it goes: the phase, events applied so far, and how many remain. */
 export type MaintenanceProgress = { phase: string; applied: number; seq: number; pending: number };
@@ -200,7 +200,7 @@ async function openBuckets(nc: NatsConnection, p: KvProjection): Promise<Record<
 export async function verifyKv(deps: MaintenanceDeps, p: KvProjection): Promise<Difference[]> {
   const buckets = await openBuckets(deps.nc, p);
   return withProjectionPaused(deps, p.name, async () => {
-    const cps = await new Kvm(deps.nc).create(KV_CHECKPOINTS, { history: 1 });
+    const cps = await openCheckpointBucket(deps.nc);
     const e = await cps.get(p.name);
     const cp = e?.operation === "PUT" ? Number(e.string()) : 0;
     const { expected } = await expectedKv(deps, p, cp);
@@ -228,7 +228,7 @@ export async function rebuildKv(deps: MaintenanceDeps, p: KvProjection): Promise
       else if (!expected.get(d.table)?.has(key)) await buckets[d.table]!.purge(key);
       applied++;
     }
-    const cps = await new Kvm(deps.nc).create(KV_CHECKPOINTS, { history: 1 });
+    const cps = await openCheckpointBucket(deps.nc);
     await cps.put(p.name, String(seq));
     deps.progress?.({ phase: "swapped", applied, seq, pending: 0 });
     return { projection: p.name, applied, seq, swapped: true, ms: Date.now() - started };

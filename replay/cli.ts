@@ -3,7 +3,6 @@
  * the log, answers audit questions, inspects the stream, and handles parked events.
  */
 import { jetstreamManager } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
 import cliProgress from "cli-progress";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { ConfigError } from "../config.ts";
@@ -11,7 +10,7 @@ import {
   auditFromLog,
   auditFromReadModel,
   consumerName,
-  KV_CHECKPOINTS,
+  openCheckpointBucket,
   Lease,
   leaseKey,
   listParked,
@@ -137,7 +136,7 @@ program
             parked = (await listParked(db, p.liveSchema)).length;
           }
         } else {
-          const e = await (await new Kvm(nc).create(KV_CHECKPOINTS, { history: 1 })).get(p.name);
+          const e = await (await openCheckpointBucket(nc)).get(p.name);
           checkpoint = e?.operation === "PUT" ? Number(e.string()) : 0;
         }
         const info = await jsm.consumers.info(EVENT_STREAM, consumerName(p.name)).catch(() => null);

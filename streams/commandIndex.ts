@@ -1,6 +1,5 @@
 import type { Requests } from "./requests.ts";
 
-const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
 
 /** Where an applied command's event is: `{ seq, subject }`. */
@@ -22,9 +21,9 @@ export class CommandIndex {
   /** The event `commandId` of `userId` appended, or null when the index has none (or cannot say). */
   async get(userId: string, commandId: string): Promise<IndexedCommand | null> {
     try {
-      const m = await this.requests.request(`$JS.API.DIRECT.GET.KV_${this.bucket}.$KV.${this.bucket}.${userId}.${commandId}`, EMPTY);
-      const operation = m.headers?.get("KV-Operation");
-      if ((m.headers?.code ?? 0) >= 400 || operation === "DEL" || operation === "PURGE" || m.data.length === 0) return null;
+      const m = await this.requests.lastBySubject(`KV_${this.bucket}`, `$KV.${this.bucket}.${userId}.${commandId}`);
+      const operation = m?.headers?.get("KV-Operation");
+      if (m === null || operation === "DEL" || operation === "PURGE" || m.data.length === 0) return null;
       const entry = m.json<Partial<IndexedCommand>>();
       return typeof entry.seq === "number" && typeof entry.subject === "string" ? { seq: entry.seq, subject: entry.subject } : null;
     } catch {

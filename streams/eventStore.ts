@@ -20,7 +20,6 @@ export function isWrongLastSequence(err: unknown): boolean {
 const EXPECTED_LAST_SUBJECT_SEQUENCE = "Nats-Expected-Last-Subject-Sequence";
 /** The header in which a direct get answers the message's stream sequence. */
 const DIRECT_SEQUENCE = "Nats-Sequence";
-const EMPTY = new Uint8Array(0);
 const textDecoder = new TextDecoder();
 
 /** JetStream's answer to a publish. */
@@ -161,19 +160,15 @@ export class EventStore {
 
   /** The sequence of the last event on `subject`, 0 when it has none. */
   async lastSeqOf(subject: string): Promise<number> {
-    let m: Msg;
+    let m: Msg | null;
     try {
-      // The direct get of the last message on a subject: the subject in the request's, no body.
-      m = await this.requests.request(`$JS.API.DIRECT.GET.${EVENT_STREAM}.${subject}`, EMPTY);
+      m = await this.requests.lastBySubject(EVENT_STREAM, subject);
     } catch (err) {
       throw new UnavailableError(`could not read ${subject} from the event log`, { cause: err });
     }
-    const status = m.headers?.code ?? 0;
-    if (status === 404) return 0;
+    if (m === null) return 0;
     const seq = Number(m.headers?.get(DIRECT_SEQUENCE));
-    if (status >= 400 || !Number.isSafeInteger(seq) || seq < 1) {
-      throw new UnavailableError(`could not read ${subject} from the event log (${status ? `status ${status} ${m.headers?.description ?? ""}` : "no sequence in the answer"})`);
-    }
+    if (!Number.isSafeInteger(seq) || seq < 1) throw new UnavailableError(`could not read ${subject} from the event log (no sequence in the answer)`);
     return seq;
   }
 

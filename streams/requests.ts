@@ -16,6 +16,7 @@ export class NoReplyError extends Error {
   }
 }
 
+const EMPTY = new Uint8Array(0);
 const INBOX = /^_INBOX(?:_[A-Za-z0-9_-]+)?\.[^.\s*>]+(?:\.[^.\s*>]+)*$/;
 
 /** True when `subject` is an inbox: `_INBOX.…` or a service account's `_INBOX_<name>.…`, no wildcards. */
@@ -72,23 +73,24 @@ export class Requests {
   }
 
   /**
-   * Publishes `data` (a reply, say) with the other messages of this event-loop turn. Answering a
-   * request, use `reply()`: it refuses a reply subject that is not an inbox.
+   * Publishes `data` (a reply, say) with the other messages of this event-loop turn. A reply
+   * subject is the requester's to choose and goes out with this connection's permissions: answer
+   * only one that isInbox accepts.
    */
   publish(subject: string, data: Uint8Array, options: { reply?: string; headers?: MsgHdrs } = {}): void {
     this.send({ subject, data, reply: options.reply, headers: options.headers });
   }
 
   /**
-   * Answers a request on its reply subject, with this turn's other messages, if that subject is an
-   * inbox (`_INBOX.` or a service's `_INBOX_<name>.`); false, and nothing sent, otherwise. A reply
-   * subject is the requester's to choose, and a service publishes with its own permissions: a user
-   * who names `ev.room.<id>` as the reply would have it write into the event log.
+   * The last message on `subject` in `stream` (a direct get, no body), or null when there is none;
+   * rejects when the server answers with another error status.
    */
-  reply(subject: string | undefined, data: Uint8Array, options: { headers?: MsgHdrs } = {}): boolean {
-    if (subject === undefined || !isInbox(subject)) return false;
-    this.send({ subject, data, reply: undefined, headers: options.headers });
-    return true;
+  async lastBySubject(stream: string, subject: string): Promise<Msg | null> {
+    const m = await this.request(`$JS.API.DIRECT.GET.${stream}.${subject}`, EMPTY);
+    const status = m.headers?.code ?? 0;
+    if (status === 404) return null;
+    if (status >= 400) throw new Error(`direct get of ${subject} in ${stream}: status ${status} ${m.headers?.description ?? ""}`);
+    return m;
   }
 
   /** Writes what is queued, then waits until the server has read it (a round trip). */

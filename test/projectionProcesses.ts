@@ -1,5 +1,4 @@
 import { jetstreamManager } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { sql } from "drizzle-orm";
 import { PROJECTIONS } from "../projections/catalog.ts";
@@ -7,7 +6,7 @@ import { query, type Db } from "../projections/db.ts";
 import { verifyKv, verifyPg, type Difference } from "../projections/maintenance.ts";
 import { listParked, readCheckpoint } from "../projections/pgStore.ts";
 import { waitForApplied } from "../projections/readYourWrites.ts";
-import { KV_CHECKPOINTS } from "../projections/runtime.ts";
+import { openCheckpointBucket } from "../projections/runtime.ts";
 import { EVENT_STREAM, EventStore } from "../streams/index.ts";
 import { childEnv, logLine, spawnTsx, type TsxChild } from "./childProcess.ts";
 import { sendCommand } from "./commandClient.ts";
@@ -52,7 +51,7 @@ export function checkpointOf(nc: NatsConnection, db: Db, name: string): () => Pr
   const p = PROJECTIONS.get(name)!;
   if (p.kind === "pg") return async () => (await readCheckpoint(db, p.liveSchema, p.name))?.seq ?? 0;
   return async () => {
-    const kv = await new Kvm(nc).create(KV_CHECKPOINTS, { history: 1 });
+    const kv = await openCheckpointBucket(nc);
     const e = await kv.get(p.name);
     return e?.operation === "PUT" ? Number(e.string()) : 0;
   };

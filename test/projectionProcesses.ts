@@ -155,18 +155,28 @@ export type CommandLoad = {
 
 /**
  * Starts `users.length` client loops, each one command at a time as its own user, over `rooms`
- * (public rooms the users joined). Each loop keeps its own model so that most commands change
- * something; a refusal (a domain error) is counted, a transport failure ends the load.
+ * (public rooms the users joined), together at most `perSecond` commands a second. Each loop keeps
+ * its own model so that most commands change something; a refusal (a domain error) is counted, a
+ * transport failure ends the load.
+ *
+ * The pace keeps the log from outgrowing what the projector processes apply on a loaded 2-core
+ * machine (unpaced, the command service appends about 1,000 a second here, and a test that waits
+ * for a projection to catch up would measure the machine instead of the behaviour it checks).
  */
-export function startCommandLoad(nc: NatsConnection, users: readonly string[], rooms: readonly string[]): CommandLoad {
+export function startCommandLoad(nc: NatsConnection, users: readonly string[], rooms: readonly string[], perSecond = 300): CommandLoad {
   let stopping = false;
   let ok = 0;
   let refused = 0;
   let last = 0;
+  const interval = (1000 * users.length) / perSecond;
   const loop = async (user: string, u: number) => {
     const own: { roomId: string; messageId: string }[] = [];
     const left = new Set<string>();
+    let due = Date.now();
     for (let n = 0; !stopping; n++) {
+      due += interval;
+      if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
+      else due = Date.now();
       const roomId = rooms[(u + n) % rooms.length]!;
       const mine = own.length > 0 ? own[(n * 7) % own.length]! : undefined;
       const r = Math.random();

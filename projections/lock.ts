@@ -1,17 +1,46 @@
 import { Kvm, type KV } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/transport-node";
-import { StorageType } from "@nats-io/jetstream";
+import { nanos, type NatsConnection } from "@nats-io/transport-node";
+import { jetstreamManager, StorageType } from "@nats-io/jetstream";
+import type { Logger } from "pino";
 
 /** The bucket of projection leases and control keys. */
 export const LOCK_BUCKET = "natter_locks";
 
+/** How a part opens the lease bucket. */
+export type LockBucketOptions = {
+  /** Replicas where the bucket is missing (NATTER_STREAM_REPLICAS). An existing bucket keeps its own. */
+  replicas?: number;
+  /**
+   * Given by the parts that hold leases (projectors, the live fan-out, presence): an existing
+   * bucket whose TTL is not `ttlMs` gets `ttlMs`, and the change is logged, so that a changed
+   * NATTER_PROJECTION_LEASE_MS takes effect on restart. The replay CLI gives none: it never
+   * changes what the running parts use.
+   */
+  log?: Logger;
+};
+
 /**
- * Opens the lease bucket, creating it where missing with `replicas` (NATTER_STREAM_REPLICAS);
- * entries expire `ttlMs` after their last write. An existing bucket keeps the TTL and replicas it
- * was made with (Lease renews by the bucket's own TTL).
+ * Opens the lease bucket, creating it where missing; entries expire `ttlMs` after their last
+ * write. See LockBucketOptions for an existing bucket's TTL.
  */
-export async function openLockBucket(nc: NatsConnection, ttlMs: number, replicas = 1): Promise<KV> {
-  return new Kvm(nc).create(LOCK_BUCKET, { history: 1, ttl: ttlMs, replicas, storage: StorageType.File, description: "natter: projection leases" });
+export async function openLockBucket(nc: NatsConnection, ttlMs: number, options: LockBucketOptions = {}): Promise<KV> {
+  const kv = await new Kvm(nc).create(LOCK_BUCKET, { history: 1, ttl: ttlMs, replicas: options.replicas ?? 1, storage: StorageType.File, description: "natter: projection leases" });
+  if (options.log === undefined) return kv;
+  const status = await kv.status();
+  if (status.ttl === ttlMs) return kv;
+  try {
+    const jsm = await jetstreamManager(nc);
+    const stream = `KV_${LOCK_BUCKET}`;
+    const config = (await jsm.streams.info(stream)).config;
+    const maxAge = nanos(ttlMs);
+    // The duplicate window may not be longer than the age limit.
+    await jsm.streams.update(stream, { ...config, max_age: maxAge, duplicate_window: Math.min(config.duplicate_window, maxAge) });
+    options.log.warn({ bucket: LOCK_BUCKET, fromMs: status.ttl, toMs: ttlMs }, "the lease bucket's TTL changed to NATTER_PROJECTION_LEASE_MS; give every part the same value, or each start changes it again");
+  } catch (err) {
+    // Leases still work on the bucket's TTL (Lease renews by the shorter of the two).
+    options.log.warn({ bucket: LOCK_BUCKET, ttlMs: status.ttl, wantedMs: ttlMs, err: err instanceof Error ? err.message : String(err) }, "could not change the lease bucket's TTL: leases keep its TTL");
+  }
+  return kv;
 }
 
 /**

@@ -2,7 +2,8 @@ import type { KV } from "@nats-io/kv";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { sql } from "drizzle-orm";
-import { EventStore, scanLog, type EventEnvelope, type ScanProgress } from "../streams/index.ts";
+import { BUCKETS, EventStore, scanLog, type BucketName, type EventEnvelope, type ScanProgress } from "../streams/index.ts";
+import { StorageType } from "@nats-io/jetstream";
 import { ident, query, type Db } from "./db.ts";
 import { Lease, openLockBucket } from "./lock.ts";
 import { applyBatch, lockProjection, prepareSchema, readCheckpoint, schemaExists, listParked, advanceCheckpoint } from "./pgStore.ts";
@@ -19,6 +20,8 @@ export type MaintenanceDeps = {
   progress?: (p: MaintenanceProgress) => void;
   /** The lease TTL the projectors use (to open the lock bucket the same way). */
   leaseMs?: number;
+  /** Replicas of the lock and checkpoint buckets where this is the first to make them (NATTER_STREAM_REPLICAS). */
+  replicas?: number;
   /** How long to wait for the live projector to step aside. */
   yieldTimeoutMs?: number;
 };
@@ -36,7 +39,7 @@ export class MaintenanceError extends Error {
  * projector applies anything; gives the lease back and lets the projector resume after.
  */
 export async function withProjectionPaused<T>(deps: MaintenanceDeps, name: string, work: () => Promise<T>): Promise<T> {
-  const locks = await openLockBucket(deps.nc, deps.leaseMs ?? 5000);
+  const locks = await openLockBucket(deps.nc, deps.leaseMs ?? 5000, { replicas: deps.replicas });
   const owner = `replay-${process.pid}`;
   await locks.put(yieldKey(name), owner);
   const lease = new Lease(locks, leaseKey(name), owner, deps.leaseMs ?? 5000);
@@ -191,16 +194,18 @@ function diffBuckets(p: KvProjection, expected: Map<string, Map<string, string>>
   return out;
 }
 
-async function openBuckets(nc: NatsConnection, p: KvProjection): Promise<Record<string, KV>> {
+/** Opens a KV projection's buckets, making those missing as the services do (streams/setup.ts), with `replicas`. */
+async function openBuckets(nc: NatsConnection, p: KvProjection, replicas = 1): Promise<Record<string, KV>> {
   const kvm = new Kvm(nc);
-  return Object.fromEntries(await Promise.all(p.buckets.map(async (b) => [b, await kvm.create(b, { history: 1 })] as const)));
+  const made = (b: string) => (b in BUCKETS ? BUCKETS[b as BucketName] : { history: 1 });
+  return Object.fromEntries(await Promise.all(p.buckets.map(async (b) => [b, await kvm.create(b, { ...made(b), replicas, storage: StorageType.File })] as const)));
 }
 
 /** Compares a KV projection's buckets with what the log says they hold (up to its checkpoint). */
 export async function verifyKv(deps: MaintenanceDeps, p: KvProjection): Promise<Difference[]> {
-  const buckets = await openBuckets(deps.nc, p);
+  const buckets = await openBuckets(deps.nc, p, deps.replicas);
   return withProjectionPaused(deps, p.name, async () => {
-    const cps = await openCheckpointBucket(deps.nc);
+    const cps = await openCheckpointBucket(deps.nc, deps.replicas);
     const e = await cps.get(p.name);
     const cp = e?.operation === "PUT" ? Number(e.string()) : 0;
     const { expected } = await expectedKv(deps, p, cp);
@@ -216,7 +221,7 @@ export async function verifyKv(deps: MaintenanceDeps, p: KvProjection): Promise<
  */
 export async function rebuildKv(deps: MaintenanceDeps, p: KvProjection): Promise<RebuildResult> {
   const started = Date.now();
-  const buckets = await openBuckets(deps.nc, p);
+  const buckets = await openBuckets(deps.nc, p, deps.replicas);
   return withProjectionPaused(deps, p.name, async () => {
     const { expected, seq } = await expectedKv(deps, p);
     const actual = new Map(await Promise.all(p.buckets.map(async (b) => [b, await bucketContents(buckets[b]!)] as const)));
@@ -228,7 +233,7 @@ export async function rebuildKv(deps: MaintenanceDeps, p: KvProjection): Promise
       else if (!expected.get(d.table)?.has(key)) await buckets[d.table]!.purge(key);
       applied++;
     }
-    const cps = await openCheckpointBucket(deps.nc);
+    const cps = await openCheckpointBucket(deps.nc, deps.replicas);
     await cps.put(p.name, String(seq));
     deps.progress?.({ phase: "swapped", applied, seq, pending: 0 });
     return { projection: p.name, applied, seq, swapped: true, ms: Date.now() - started };

@@ -159,7 +159,7 @@ export class Projector {
 
   private async loop(): Promise<void> {
     const leaseMs = this.options.leaseMs ?? 5000;
-    const locks = await openLockBucket(this.nc, leaseMs, this.options.replicas);
+    const locks = await openLockBucket(this.nc, leaseMs, { replicas: this.options.replicas, log: this.log });
     const watch = await locks.watch({ key: yieldKey(this.projection.name) });
     void (async () => {
       for await (const e of watch) {

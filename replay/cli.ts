@@ -121,7 +121,7 @@ program
     run(async (ctx) => {
       const nc = await ctx.nats();
       const jsm = await jetstreamManager(nc);
-      const locks = await openLockBucket(nc, ctx.config.natsUrl ? 5000 : 5000);
+      const locks = await openLockBucket(nc, ctx.config.projectionLeaseMs, { replicas: ctx.config.streamReplicas });
       const rows: Record<string, unknown>[] = [];
       for (const p of PROJECTIONS.values()) {
         let version: string = `${p.version}`;
@@ -136,7 +136,7 @@ program
             parked = (await listParked(db, p.liveSchema)).length;
           }
         } else {
-          const e = await (await openCheckpointBucket(nc)).get(p.name);
+          const e = await (await openCheckpointBucket(nc, ctx.config.streamReplicas)).get(p.name);
           checkpoint = e?.operation === "PUT" ? Number(e.string()) : 0;
         }
         const info = await jsm.consumers.info(EVENT_STREAM, consumerName(p.name)).catch(() => null);
@@ -166,7 +166,7 @@ program
         if (left !== null && left.version === p.version && left.seq > 0) process.stderr.write(`${p.name}: resuming the build an earlier run left at seq ${left.seq}\n`);
         const bar = progressBar(p.name, opts.progress);
         try {
-          const r = await rebuild({ nc, db, progress: (x) => bar.update(x) }, p, { keepOld: opts.keepOld });
+          const r = await rebuild({ ...ctx.maintenance(nc, db), progress: (x) => bar.update(x) }, p, { keepOld: opts.keepOld });
           bar.stop();
           rows.push({ projection: r.projection, applied: r.applied, seq: r.seq, seconds: (r.ms / 1000).toFixed(1), eventsPerSecond: Math.round(r.applied / Math.max(0.001, r.ms / 1000)) });
         } finally {
@@ -191,7 +191,7 @@ program
         const db = p.kind === "pg" ? (await ctx.db()).db : undefined;
         const bar = progressBar(`verify ${p.name}`, opts.progress);
         try {
-          for (const d of await verify({ nc, db, progress: (x) => bar.update(x) }, p)) diffs.push({ ...d });
+          for (const d of await verify({ ...ctx.maintenance(nc, db), progress: (x) => bar.update(x) }, p)) diffs.push({ ...d });
         } finally {
           bar.stop();
         }
@@ -285,7 +285,7 @@ program
       if (opts.retry || opts.skip) {
         const nc = await ctx.nats();
         const rows: Record<string, unknown>[] = [];
-        for (const p of chosen) for (const r of await resolveFailures({ nc, db }, p, opts.retry ? "retry" : "skip", opts.seq)) rows.push({ projection: p.name, ...r });
+        for (const p of chosen) for (const r of await resolveFailures(ctx.maintenance(nc, db), p, opts.retry ? "retry" : "skip", opts.seq)) rows.push({ projection: p.name, ...r });
         out(renderRows(rows, opts.format, ["projection", "seq", "subject", "status", "outcome", "error"]));
         return rows.some((r) => r["outcome"] === "failed") ? 1 : 0;
       }

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { loadConfig, type Config } from "../config.ts";
-import { openDatabase, type Database } from "../projections/index.ts";
+import { openDatabase, type Database, type Db, type MaintenanceDeps } from "../projections/index.ts";
 import { loadOrCreateAuthKeys, serviceInboxPrefix } from "../auth/index.ts";
 import { connectNats } from "../streams/index.ts";
 
@@ -67,6 +67,11 @@ export class CliContext {
     }
     this.database = await openDatabase({ url, pgliteDir: join(this.config.dataDir, "pglite") });
     return this.database;
+  }
+
+  /** What maintenance work needs, with the lease TTL and replicas the projectors are configured with. */
+  maintenance(nc: NatsConnection, db?: Db): MaintenanceDeps {
+    return { nc, db, leaseMs: this.config.projectionLeaseMs, replicas: this.config.streamReplicas };
   }
 
   async close(): Promise<void> {

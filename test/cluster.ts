@@ -15,7 +15,7 @@ const freePort = () =>
   });
 
 /** A three-node nats-server cluster with CHAT_EVENTS at three replicas, and a connection to two of its nodes. */
-export type TestCluster = { ncs: NatsConnection[]; stop(): Promise<void> };
+export type TestCluster = { ncs: NatsConnection[]; urls: string[]; stop(): Promise<void> };
 
 /** Starts the cluster (each node a private server on free ports) and waits until it takes a replicated stream. */
 export async function startTestCluster(): Promise<TestCluster> {
@@ -37,6 +37,7 @@ export async function startTestCluster(): Promise<TestCluster> {
   }
   return {
     ncs,
+    urls: servers.map((s) => s.url),
     async stop() {
       await Promise.all(ncs.map((nc) => nc.close()));
       await Promise.all(servers.map((s) => s.stop()));

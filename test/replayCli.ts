@@ -18,11 +18,11 @@ export type ReplayCli = {
 
 /**
  * Runs the replay CLI as a child process, as `npm run replay --` does, with only NATS_URL and
- * DATABASE_URL (and a private, empty data dir) in its configuration.
+ * DATABASE_URL (and a private, empty data dir, and `extraEnv`) in its configuration.
  */
-export async function replayCli(natsUrl: string, databaseUrl: string | undefined): Promise<ReplayCli> {
+export async function replayCli(natsUrl: string, databaseUrl: string | undefined, extraEnv: Record<string, string> = {}): Promise<ReplayCli> {
   const dataDir = await mkdtemp(join(tmpdir(), "natter-replay-"));
-  const env = childEnv({ NATS_URL: natsUrl, DATABASE_URL: databaseUrl, NATTER_DATA_DIR: dataDir, LOG_LEVEL: "silent" });
+  const env = childEnv({ NATS_URL: natsUrl, DATABASE_URL: databaseUrl, NATTER_DATA_DIR: dataDir, LOG_LEVEL: "silent", ...extraEnv });
   const run = async (args: string[], timeoutMs = 60_000): Promise<ReplayRun> => {
     const r = await runTsx("replay/cli.ts", args, env, timeoutMs);
     return { ...r, lines: r.stdout.split("\n").filter((l) => l.length > 0) };

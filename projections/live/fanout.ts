@@ -100,7 +100,7 @@ const encoder = new TextEncoder();
  * await live.stop();
  */
 export async function startFanout(nc: NatsConnection, options: FanoutOptions = {}): Promise<LiveFanout> {
-  const locks = await openLockBucket(nc, options.leaseMs ?? 5000, options.replicas);
+  const locks = await openLockBucket(nc, options.leaseMs ?? 5000, { replicas: options.replicas, log: options.log });
   const fanout = new Fanout(nc, locks, options);
   fanout.start();
   return fanout;

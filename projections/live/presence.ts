@@ -141,7 +141,7 @@ export async function startPresence(nc: NatsConnection, options: PresenceOptions
   const log = options.log.child({ part: "presence" });
   const metrics = presenceMetrics(options.registry ?? new Registry());
   const { presence: kv } = await ensureBuckets(nc, { replicas: options.replicas });
-  const locks = await openLockBucket(nc, leaseMs, options.replicas);
+  const locks = await openLockBucket(nc, leaseMs, { replicas: options.replicas, log });
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
 

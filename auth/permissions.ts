@@ -61,7 +61,8 @@ export function servicePermissions(name: ServiceName): Permissions {
             "live.>",
             "deliver.>",
             ...kv(["members", "user_rooms", "thread_participants", "natter_locks", "natter_checkpoints", "snapshots", "commands", "presence"]),
-            // The parts that hold leases bring the lease bucket's TTL to NATTER_PROJECTION_LEASE_MS.
+            // The parts that hold leases raise the lease bucket's TTL to NATTER_PROJECTION_LEASE_MS
+            // (projections/lock.ts); this also allows any other change to that one stream's settings.
             "$JS.API.STREAM.UPDATE.KV_natter_locks",
             inbox,
           ],

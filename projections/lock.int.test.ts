@@ -23,31 +23,52 @@ function recordingLog() {
   return { log, lines };
 }
 
-test("a part that holds leases brings an existing lock bucket's TTL to its configured lease, and says so; the replay CLI's open changes nothing", async () => {
+/** Stops a lease's renewals as a SIGKILL would (release() would delete the key instead). */
+function kill(lease: Lease): void {
+  clearInterval((lease as unknown as { timer: NodeJS.Timeout }).timer);
+}
+
+test("a part that holds leases raises the lock bucket's TTL to its configured lease and says so; it never lowers it, nor does the replay CLI change it", async () => {
   const first = recordingLog();
-  expect(await (await openLockBucket(nc, 5000, { log: first.log })).status().then((s) => s.ttl)).toBe(5000);
+  expect(await (await openLockBucket(nc, 1000, { log: first.log })).status().then((s) => s.ttl)).toBe(1000);
   expect(first.lines).toEqual([]);
 
   // The CLI (no log) opens with another value: the running parts' TTL stays.
-  expect(await (await openLockBucket(nc, 2000)).status().then((s) => s.ttl)).toBe(5000);
+  expect(await (await openLockBucket(nc, 5000)).status().then((s) => s.ttl)).toBe(1000);
 
-  // A projector restarted with NATTER_PROJECTION_LEASE_MS=1000.
-  const second = recordingLog();
-  const kv = await openLockBucket(nc, 1000, { log: second.log });
-  expect((await kv.status()).ttl).toBe(1000);
-  expect(second.lines).toEqual([expect.objectContaining({ level: 40, fromMs: 5000, toMs: 1000 })]);
+  // A holder renewing on the 1,000 ms TTL.
+  const kv = await openLockBucket(nc, 1000, { log: first.log });
+  const holder = new Lease(kv, "projection.raise-test", "holder", 1000);
+  expect(await holder.tryAcquire()).toBe(true);
 
-  // A holder that dies without giving the lease up loses it after the new TTL, not the old one.
-  const dead = new Lease(kv, "projection.ttl-test", "dead", 1000);
+  // Parts restarted with NATTER_PROJECTION_LEASE_MS=3000, two at once: one raise, one line.
+  const [a, b] = [recordingLog(), recordingLog()];
+  await Promise.all([openLockBucket(nc, 3000, { log: a.log }), openLockBucket(nc, 3000, { log: b.log })]);
+  expect((await kv.status()).ttl).toBe(3000);
+  expect([...a.lines, ...b.lines]).toEqual([expect.objectContaining({ level: 40, fromMs: 1000, toMs: 3000 })]);
+
+  // The holder keeps its lease through the change.
+  await new Promise((r) => setTimeout(r, 1500));
+  expect(holder.lost).toBe(false);
+  expect(await holder.held()).toBe(true);
+  await holder.release();
+
+  // A shorter value is not applied: a running holder may renew on the longer one. The log says how.
+  const shorter = recordingLog();
+  await openLockBucket(nc, 500, { log: shorter.log });
+  expect((await kv.status()).ttl).toBe(3000);
+  expect(shorter.lines).toEqual([expect.objectContaining({ level: 40, ttlMs: 3000, configuredMs: 500, msg: expect.stringContaining("delete the KV bucket natter_locks") })]);
+
+  // A holder that dies without giving the lease up loses it after the bucket's TTL (3 s), not the 1 s it had.
+  const dead = new Lease(kv, "projection.ttl-test", "dead", 3000);
   expect(await dead.tryAcquire()).toBe(true);
-  // Stop its renewals as a SIGKILL would (release() would delete the key instead).
-  (dead as unknown as { timer: NodeJS.Timeout }).timer.unref();
-  clearInterval((dead as unknown as { timer: NodeJS.Timeout }).timer);
-  const standby = new Lease(kv, "projection.ttl-test", "standby", 1000);
-  const started = Date.now();
+  const diedAt = Date.now();
+  kill(dead);
+  const standby = new Lease(kv, "projection.ttl-test", "standby", 3000);
   while (!(await standby.tryAcquire())) {
-    expect(Date.now() - started, "the standby waited past the old TTL").toBeLessThan(4000);
+    expect(Date.now() - diedAt, "the standby waited past the TTL").toBeLessThan(8000);
     await new Promise((r) => setTimeout(r, 100));
   }
+  expect(Date.now() - diedAt, "the standby took a lease younger than the TTL").toBeGreaterThanOrEqual(2500);
   await standby.release();
-});
+}, 30_000);

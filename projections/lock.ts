@@ -12,12 +12,15 @@ export type LockBucketOptions = {
   replicas?: number;
   /**
    * Given by the parts that hold leases (projectors, the live fan-out, presence): an existing
-   * bucket whose TTL is not `ttlMs` gets `ttlMs`, and the change is logged, so that a changed
-   * NATTER_PROJECTION_LEASE_MS takes effect on restart. The replay CLI gives none: it never
-   * changes what the running parts use.
+   * bucket whose TTL is shorter than `ttlMs` is raised to it, so that a longer
+   * NATTER_PROJECTION_LEASE_MS takes effect on restart. A shorter one is not applied (see
+   * adjustTtl) and the log says how to apply it. The replay CLI gives none: it changes nothing.
    */
   log?: Logger;
 };
+
+/** One TTL adjustment per connection and value: every projector and the live part open the bucket at start. */
+const adjusting = new WeakMap<NatsConnection, Map<number, Promise<void>>>();
 
 /**
  * Opens the lease bucket, creating it where missing; entries expire `ttlMs` after their last
@@ -26,21 +29,39 @@ export type LockBucketOptions = {
 export async function openLockBucket(nc: NatsConnection, ttlMs: number, options: LockBucketOptions = {}): Promise<KV> {
   const kv = await new Kvm(nc).create(LOCK_BUCKET, { history: 1, ttl: ttlMs, replicas: options.replicas ?? 1, storage: StorageType.File, description: "natter: projection leases" });
   if (options.log === undefined) return kv;
-  const status = await kv.status();
-  if (status.ttl === ttlMs) return kv;
+  let byTtl = adjusting.get(nc);
+  if (byTtl === undefined) adjusting.set(nc, (byTtl = new Map()));
+  let done = byTtl.get(ttlMs);
+  if (done === undefined) byTtl.set(ttlMs, (done = adjustTtl(nc, kv, ttlMs, options.log)));
+  await done;
+  return kv;
+}
+
+/**
+ * Raises the bucket's TTL to `ttlMs`; never lowers it. A holder renews every third of the TTL it
+ * saw when it took its lease, and the server drops entries older than a new, shorter TTL at once:
+ * lowering it under a running holder would let a standby take a lease that is still held. Raising
+ * only makes holders renew more often than they need. Never throws: leases work on any TTL.
+ */
+async function adjustTtl(nc: NatsConnection, kv: KV, ttlMs: number, log: Logger): Promise<void> {
   try {
+    const { ttl } = await kv.status();
+    if (ttl === ttlMs || ttl === 0) return;
+    if (ttl > ttlMs) {
+      log.warn(
+        { bucket: LOCK_BUCKET, ttlMs: ttl, configuredMs: ttlMs },
+        `leases keep the lease bucket's TTL of ${ttl} ms, longer than NATTER_PROJECTION_LEASE_MS: a running part may hold a lease on it. To shorten it, stop every part, delete the KV bucket ${LOCK_BUCKET} (it holds only leases) and start again`,
+      );
+      return;
+    }
     const jsm = await jetstreamManager(nc);
     const stream = `KV_${LOCK_BUCKET}`;
     const config = (await jsm.streams.info(stream)).config;
-    const maxAge = nanos(ttlMs);
-    // The duplicate window may not be longer than the age limit.
-    await jsm.streams.update(stream, { ...config, max_age: maxAge, duplicate_window: Math.min(config.duplicate_window, maxAge) });
-    options.log.warn({ bucket: LOCK_BUCKET, fromMs: status.ttl, toMs: ttlMs }, "the lease bucket's TTL changed to NATTER_PROJECTION_LEASE_MS; give every part the same value, or each start changes it again");
+    await jsm.streams.update(stream, { ...config, max_age: nanos(ttlMs) });
+    log.warn({ bucket: LOCK_BUCKET, fromMs: ttl, toMs: ttlMs }, "the lease bucket's TTL was raised to NATTER_PROJECTION_LEASE_MS");
   } catch (err) {
-    // Leases still work on the bucket's TTL (Lease renews by the shorter of the two).
-    options.log.warn({ bucket: LOCK_BUCKET, ttlMs: status.ttl, wantedMs: ttlMs, err: err instanceof Error ? err.message : String(err) }, "could not change the lease bucket's TTL: leases keep its TTL");
+    log.warn({ bucket: LOCK_BUCKET, configuredMs: ttlMs, err: err instanceof Error ? err.message : String(err) }, "could not check or raise the lease bucket's TTL: leases keep its TTL");
   }
-  return kv;
 }
 
 /**

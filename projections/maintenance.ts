@@ -2,7 +2,7 @@ import type { KV } from "@nats-io/kv";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { sql } from "drizzle-orm";
-import { BUCKETS, EventStore, scanLog, type BucketName, type EventEnvelope, type ScanProgress } from "../streams/index.ts";
+import { BUCKETS, EventStore, isWrongLastSequence, scanLog, type BucketName, type EventEnvelope, type ScanProgress } from "../streams/index.ts";
 import { StorageType } from "@nats-io/jetstream";
 import { ident, query, type Db } from "./db.ts";
 import { Lease, openLockBucket } from "./lock.ts";
@@ -223,6 +223,10 @@ export async function rebuildKv(deps: MaintenanceDeps, p: KvProjection): Promise
   const started = Date.now();
   const buckets = await openBuckets(deps.nc, p, deps.replicas);
   return withProjectionPaused(deps, p.name, async () => {
+    const cps = await openCheckpointBucket(deps.nc, deps.replicas);
+    // The checkpoint moves only from what it was now: should this run lose its lease (frozen past
+    // it), a projector that took over and applied meanwhile is not moved back.
+    const before = await cps.get(p.name);
     const { expected, seq } = await expectedKv(deps, p);
     const actual = new Map(await Promise.all(p.buckets.map(async (b) => [b, await bucketContents(buckets[b]!)] as const)));
     const diffs = diffBuckets(p, expected, actual);
@@ -233,8 +237,13 @@ export async function rebuildKv(deps: MaintenanceDeps, p: KvProjection): Promise
       else if (!expected.get(d.table)?.has(key)) await buckets[d.table]!.purge(key);
       applied++;
     }
-    const cps = await openCheckpointBucket(deps.nc, deps.replicas);
-    await cps.put(p.name, String(seq));
+    try {
+      if (before === null) await cps.create(p.name, String(seq));
+      else await cps.update(p.name, String(seq), before.revision);
+    } catch (err) {
+      if (!isWrongLastSequence(err)) throw err;
+      throw new MaintenanceError(`the checkpoint of ${p.name} moved during the rebuild (a projector applied events: this run lost its lease?); nothing was moved back: run the rebuild again`, { cause: err });
+    }
     deps.progress?.({ phase: "swapped", applied, seq, pending: 0 });
     return { projection: p.name, applied, seq, swapped: true, ms: Date.now() - started };
   });

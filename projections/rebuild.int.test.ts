@@ -11,8 +11,9 @@ import { mustSend, sendCommand } from "../test/commandClient.ts";
 import { startSystem, type SystemHarness } from "../test/systemHarness.ts";
 import { PROJECTIONS } from "./catalog.ts";
 import { query } from "./db.ts";
-import { rebuildPg, verifyKv, verifyPg } from "./maintenance.ts";
-import { appliedSubject, type AppliedAnnouncement } from "./runtime.ts";
+import { MaintenanceError, rebuildKv, rebuildPg, verifyKv, verifyPg } from "./maintenance.ts";
+import type { KvProjection } from "./projection.ts";
+import { appliedSubject, openCheckpointBucket, type AppliedAnnouncement } from "./runtime.ts";
 import { lockProjection, readCheckpoint } from "./pgStore.ts";
 import { roomsProjection } from "./rooms/projection.ts";
 import { timelineProjection } from "./timeline/projection.ts";
@@ -125,6 +126,36 @@ describe("a rebuild while commands keep flowing", () => {
     expect(readings.at(-1)!.messages).toBe(final!.n);
 
     for (const p of PROJECTIONS.values()) expect(p.kind === "pg" ? await verifyPg(deps, p) : await verifyKv(deps, p), `verify ${p.name}`).toEqual([]);
+  });
+
+  test("a KV rebuild whose checkpoint another writer moved meanwhile fails and moves nothing back; the next run succeeds", async () => {
+    const members = PROJECTIONS.get("members") as KvProjection;
+    const roomId = (await mustSend(s.nc, "carol", "room.create", { name: "kv rebuild", kind: "public" })).result["roomId"] as string;
+    await mustSend(s.nc, "dave", "room.join", { roomId });
+    await s.caughtUp(await s.lastSeq());
+    const cps = await openCheckpointBucket(s.nc);
+    const at = (await cps.get(members.name))!.string();
+    let moved: Promise<number> | undefined;
+    // A projector that took over while the rebuild lost its lease: it writes the checkpoint during the
+    // rebuild's reading. On the rebuild's own connection, so the server takes it before the rebuild's write.
+    const interfering = rebuildKv(
+      {
+        nc: s.nc,
+        progress: (x) => {
+          if (x.phase === "reading") moved ??= cps.put(members.name, at);
+        },
+      },
+      members,
+    );
+    await expect(interfering).rejects.toThrow(MaintenanceError);
+    await expect(interfering).rejects.toThrow(/moved during the rebuild/);
+    expect(moved).toBeDefined();
+    await moved;
+    expect((await cps.get(members.name))!.string()).toBe(at);
+
+    const again = await rebuildKv({ nc: s.nc }, members);
+    expect(again.swapped).toBe(true);
+    expect(await verifyKv({ nc: s.nc }, members)).toEqual([]);
   });
 });
 

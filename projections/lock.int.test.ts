@@ -1,9 +1,12 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { connectNats } from "../streams/index.ts";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connectNats, ensureBuckets, ensureEventStream } from "../streams/index.ts";
 import { startTestNats } from "../test/nats.ts";
-import { Lease, openLockBucket } from "./lock.ts";
+import { Lease, LOCK_BUCKET, openLockBucket } from "./lock.ts";
+import { membersProjection } from "./members/projection.ts";
+import { Projector } from "./runtime.ts";
 
 let server: Awaited<ReturnType<typeof startTestNats>>;
 let nc: NatsConnection;
@@ -23,12 +26,39 @@ function recordingLog() {
   return { log, lines };
 }
 
+test("a projector that cannot open the lease bucket at start tries again, and runs once it can", async () => {
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.delete(`KV_${LOCK_BUCKET}`).catch(() => false);
+  // A stream that takes the bucket's subjects: making the bucket fails until it is gone.
+  await jsm.streams.add({ name: "BLOCKS_LOCKS", subjects: [`$KV.${LOCK_BUCKET}.>`] });
+  await ensureEventStream(nc);
+  const b = await ensureBuckets(nc);
+  const { log, lines } = recordingLog();
+  const projector = new Projector(nc, membersProjection, { log, buckets: { members: b.members, user_rooms: b.user_rooms }, leaseMs: 1000 });
+  projector.start();
+  try {
+    const until = async (what: string, done: () => boolean) => {
+      for (const started = Date.now(); !done(); await new Promise((r) => setTimeout(r, 50))) {
+        if (Date.now() - started > 10_000) throw new Error(`${what} within 10 s: ${JSON.stringify(lines)}`);
+      }
+    };
+    await until("no failed attempt logged", () => lines.filter((l) => String(l["msg"]).startsWith("cannot open the lease bucket")).length >= 2);
+    expect(projector.status).toBe("starting");
+    await jsm.streams.delete("BLOCKS_LOCKS");
+    await until("not active", () => projector.status === "active");
+  } finally {
+    await projector.stop();
+  }
+  expect(lines.filter((l) => (l["level"] as number) >= 50)).toEqual([]);
+});
+
 /** Stops a lease's renewals as a SIGKILL would (release() would delete the key instead). */
 function kill(lease: Lease): void {
   clearInterval((lease as unknown as { timer: NodeJS.Timeout }).timer);
 }
 
 test("a part that holds leases raises the lock bucket's TTL to its configured lease and says so; it never lowers it, nor does the replay CLI change it", async () => {
+  await (await jetstreamManager(nc)).streams.delete(`KV_${LOCK_BUCKET}`).catch(() => false);
   const first = recordingLog();
   expect(await (await openLockBucket(nc, 1000, { log: first.log })).status().then((s) => s.ttl)).toBe(1000);
   expect(first.lines).toEqual([]);

@@ -1,12 +1,12 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiError, StorageType, type Consumer, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { Kvm, type KV, type KvWatchEntry } from "@nats-io/kv";
+import type { NatsConnection, QueuedIterator } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
 import { decodeEvent, EVENT_STREAM, headersOf, isWrongLastSequence, roomOfSubject, type EventEnvelope } from "../streams/index.ts";
 import { BoundedQueue } from "./boundedQueue.ts";
 import type { Db } from "./db.ts";
-import { Lease, openLockBucket } from "./lock.ts";
+import { Lease, LOCK_BUCKET, openLockBucket } from "./lock.ts";
 import { projectionMetrics, type ProjectionMetrics } from "./metrics.ts";
 import { applyBatch, CheckpointMovedError, listParked, parkEvents, prepareSchema, readCheckpoint, type ParkedEvent } from "./pgStore.ts";
 import type { KvProjection, PgProjection, Projection } from "./projection.ts";
@@ -157,10 +157,33 @@ export class Projector {
     await this.running;
   }
 
+  /**
+   * Opens the lease bucket and watches the projection's yield key, trying again until it can (or
+   * until stopped): start() runs in the background, so a failure here (NATS not ready yet, the
+   * bucket being made by another process at the same moment) must not leave a process that looks
+   * alive with its projector dead.
+   */
+  private async setUp(leaseMs: number): Promise<{ locks: KV; watch: QueuedIterator<KvWatchEntry> } | undefined> {
+    for (let failures = 0; !this.stopped; failures++) {
+      try {
+        const locks = await openLockBucket(this.nc, leaseMs, { replicas: this.options.replicas, log: this.log });
+        return { locks, watch: await locks.watch({ key: yieldKey(this.projection.name) }) };
+      } catch (err) {
+        this.log.warn({ projection: this.projection.name, err: errorText(err) }, `cannot open the lease bucket ${LOCK_BUCKET}: trying again`);
+        await sleep(Math.min(2000, 100 * 2 ** Math.min(failures, 5)));
+      }
+    }
+    return undefined;
+  }
+
   private async loop(): Promise<void> {
     const leaseMs = this.options.leaseMs ?? 5000;
-    const locks = await openLockBucket(this.nc, leaseMs, { replicas: this.options.replicas, log: this.log });
-    const watch = await locks.watch({ key: yieldKey(this.projection.name) });
+    const setUp = await this.setUp(leaseMs);
+    if (setUp === undefined) {
+      this.status = "stopped";
+      return;
+    }
+    const { locks, watch } = setUp;
     void (async () => {
       for await (const e of watch) {
         this.yieldRequested = e.operation === "PUT";

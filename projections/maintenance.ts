@@ -1,9 +1,7 @@
 import type { KV } from "@nats-io/kv";
-import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { sql } from "drizzle-orm";
-import { BUCKETS, EventStore, isWrongLastSequence, scanLog, type BucketName, type EventEnvelope, type ScanProgress } from "../streams/index.ts";
-import { StorageType } from "@nats-io/jetstream";
+import { EventStore, isWrongLastSequence, openBucket, scanLog, type EventEnvelope, type ScanProgress } from "../streams/index.ts";
 import { ident, query, type Db } from "./db.ts";
 import { Lease, openLockBucket } from "./lock.ts";
 import { applyBatch, lockProjection, prepareSchema, readCheckpoint, schemaExists, listParked, advanceCheckpoint } from "./pgStore.ts";
@@ -194,11 +192,9 @@ function diffBuckets(p: KvProjection, expected: Map<string, Map<string, string>>
   return out;
 }
 
-/** Opens a KV projection's buckets, making those missing as the services do (streams/setup.ts), with `replicas`. */
+/** Opens a KV projection's buckets, making those missing as the services do, with `replicas`. */
 async function openBuckets(nc: NatsConnection, p: KvProjection, replicas = 1): Promise<Record<string, KV>> {
-  const kvm = new Kvm(nc);
-  const made = (b: string) => (b in BUCKETS ? BUCKETS[b as BucketName] : { history: 1 });
-  return Object.fromEntries(await Promise.all(p.buckets.map(async (b) => [b, await kvm.create(b, { ...made(b), replicas, storage: StorageType.File })] as const)));
+  return Object.fromEntries(await Promise.all(p.buckets.map(async (b) => [b, await openBucket(nc, b, replicas)] as const)));
 }
 
 /** Compares a KV projection's buckets with what the log says they hold (up to its checkpoint). */

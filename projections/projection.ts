@@ -1,5 +1,5 @@
 import type { KV } from "@nats-io/kv";
-import type { EventEnvelope } from "../streams/index.ts";
+import type { BucketName, EventEnvelope } from "../streams/index.ts";
 import type { Db, Tx } from "./db.ts";
 
 /** A read model in PostgreSQL: its own schema, rows and checkpoint written in one transaction. */
@@ -29,7 +29,7 @@ export type KvProjection = {
   readonly name: string;
   readonly version: number;
   readonly filterSubjects: readonly string[];
-  readonly buckets: readonly string[];
+  readonly buckets: readonly BucketName[];
   /** Applies events in stream order; skips a key whose value has a newer sequence. */
   apply(buckets: Record<string, KV>, events: readonly EventEnvelope[]): Promise<void>;
   /** The whole expected content of each bucket after `events` (the full log), for rebuild and verify. */

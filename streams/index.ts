@@ -12,6 +12,7 @@ export { findNatsServerBinary, isSupportedNatsVersion, MIN_NATS_VERSION, startNa
 export type { NatsServer, NatsServerOptions } from "./natsServer.ts";
 export {
   BUCKETS,
+  openBucket,
   checkEventStream,
   DEFAULT_DUPLICATE_WINDOW_MS,
   ensureBuckets,

@@ -124,14 +124,13 @@ export const BUCKETS = {
 } as const;
 export type BucketName = keyof typeof BUCKETS;
 
+/** Opens one of natter's KV buckets, creating it where missing with its settings and `replicas`. */
+export function openBucket(nc: NatsConnection, name: BucketName, replicas = 1): Promise<KV> {
+  return new Kvm(nc).create(name, { ...BUCKETS[name], replicas, storage: StorageType.File });
+}
+
 /** Opens (creating where missing) natter's KV buckets. */
 export async function ensureBuckets(nc: NatsConnection, options: { replicas?: number } = {}): Promise<Record<BucketName, KV>> {
-  const kvm = new Kvm(nc);
-  const entries = await Promise.all(
-    (Object.keys(BUCKETS) as BucketName[]).map(async (name) => {
-      const kv = await kvm.create(name, { ...BUCKETS[name], replicas: options.replicas ?? 1, storage: StorageType.File });
-      return [name, kv] as const;
-    }),
-  );
+  const entries = await Promise.all((Object.keys(BUCKETS) as BucketName[]).map(async (name) => [name, await openBucket(nc, name, options.replicas)] as const));
   return Object.fromEntries(entries) as Record<BucketName, KV>;
 }

@@ -1,13 +1,13 @@
 import type { KV } from "@nats-io/kv";
-import type { EventEnvelope } from "../../streams/index.ts";
+import type { BucketName, EventEnvelope } from "../../streams/index.ts";
 import { putIfNewer } from "../kvWrite.ts";
 import type { KvProjection } from "../projection.ts";
 
 /** A membership shard's value; `role: null` is a tombstone (the member left), kept for its sequence. */
 export type MembershipValue = { role: string | null; joinedSeq: number | null; seq: number };
 
-const MEMBERS = "members";
-const USER_ROOMS = "user_rooms";
+const MEMBERS = "members" satisfies BucketName;
+const USER_ROOMS = "user_rooms" satisfies BucketName;
 
 type Change = { roomId: string; userId: string; value: MembershipValue };
 

@@ -1,10 +1,10 @@
 import type { KV } from "@nats-io/kv";
-import type { EventEnvelope } from "../../streams/index.ts";
+import type { BucketName, EventEnvelope } from "../../streams/index.ts";
 import { putIfNewer } from "../kvWrite.ts";
 import type { KvProjection } from "../projection.ts";
 
 /** The bucket of thread repliers. */
-export const THREADS_BUCKET = "thread_participants";
+export const THREADS_BUCKET = "thread_participants" satisfies BucketName;
 
 /** A thread's repliers, in the order of their first reply, and the sequence of its last reply. */
 export type ThreadValue = { repliers: string[]; seq: number };

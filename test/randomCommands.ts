@@ -62,6 +62,25 @@ const action: fc.Arbitrary<Action> = fc.oneof(
 const common = fc.record({ actor: user, admin: fc.nat({ max: 5 }).map((n) => n === 0), fit: fc.nat({ max: 3 }).map((n) => n > 0), pick: index });
 const step: fc.Arbitrary<Step> = fc.tuple(action, common).map(([a, c]) => ({ ...c, ...a }) as Step);
 
+/**
+ * A script whose fitting steps make one event of each common type (a room, a join, two posts, an
+ * edit, a reaction, a deletion, a profile): property tests run it beside the random ones, so that
+ * every type is checked whatever the random scripts happen to do.
+ */
+export function everyCommonTypeScript(): Script {
+  const who = { actor: 0, admin: false, fit: true, pick: 0 };
+  return [
+    { ...who, op: "create", kind: "public", name: "every type", topic: null, members: [] },
+    { ...who, op: "join", room: 0 },
+    { ...who, op: "post", room: 0, body: "the first", replyTo: null, mentions: [] },
+    { ...who, op: "post", room: 0, body: "the second", replyTo: null, mentions: [] },
+    { ...who, op: "edit", message: 0, body: "the first, edited" },
+    { ...who, op: "react", message: 0, emoji: "👍" },
+    { ...who, op: "delete", message: 1, reason: null },
+    { ...who, op: "profile", displayName: "Every Type", language: "en" },
+  ];
+}
+
 /** A script of `minLength` to `maxLength` steps. */
 export function scriptArbitrary(minLength: number, maxLength: number): fc.Arbitrary<Script> {
   return fc.array(step, { minLength, maxLength });

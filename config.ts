@@ -18,6 +18,10 @@ export type Config = Readonly<{
   otelEndpoint: string | undefined;
   dataDir: string;
   port: number;
+  /** The addresses the HTTP port listens on; loopback (127.0.0.1 and ::1) unless NATTER_HTTP_HOST opens it. */
+  httpHosts: readonly string[];
+  /** A bearer token that opens /metrics to requests from other hosts; undefined: loopback peers only. */
+  metricsToken: string | undefined;
   rateLimit: RateLimit;
   /** Queries per user (HTTP and NATS together). */
   queryRateLimit: RateLimit;
@@ -27,6 +31,8 @@ export type Config = Readonly<{
   presenceTimeoutMs: number;
   /** How often clients are asked to send presence heartbeats. */
   presenceHeartbeatMs: number;
+  /** Live connections one user may hold in presence; heartbeats of more are refused. */
+  presenceMaxConnections: number;
   /** Reverse proxies whose X-Forwarded-For names the client (per-address HTTP limit). */
   trustedProxies: readonly string[];
   /** Messages (plus access rows) the read API's timeline cache holds; 0: off. */
@@ -141,6 +147,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const trustedProxies = (text("NATTER_TRUSTED_PROXIES") ?? "").split(",").map((a) => a.trim()).filter((a) => a !== "");
   const notAddresses = trustedProxies.filter((a) => isIP(a) === 0);
   if (notAddresses.length > 0) problems.push(`NATTER_TRUSTED_PROXIES: ${notAddresses.map((a) => `"${a}"`).join(", ")} not an IP address: list the proxies' addresses, comma-separated`);
+  const httpHosts = (text("NATTER_HTTP_HOST") ?? "127.0.0.1,::1").split(",").map((a) => a.trim()).filter((a) => a !== "");
+  const badHosts = httpHosts.filter((a) => isIP(a) === 0);
+  if (badHosts.length > 0 || httpHosts.length === 0) problems.push(`NATTER_HTTP_HOST: ${badHosts.map((a) => `"${a}"`).join(", ") || "empty"}: list IP addresses to listen on, comma-separated (0.0.0.0 or :: for every interface)`);
+  const metricsToken = text("NATTER_METRICS_TOKEN");
+  if (metricsToken !== undefined && !/^[A-Za-z0-9._~+/=-]{16,256}$/.test(metricsToken)) problems.push("NATTER_METRICS_TOKEN: must be 16 to 256 characters of A-Z a-z 0-9 . _ ~ + / = - (for example: openssl rand -hex 32)");
+  const maxConnText = text("NATTER_PRESENCE_MAX_CONNECTIONS") ?? "20";
+  const presenceMaxConnections = Number(maxConnText);
+  if (!Number.isInteger(presenceMaxConnections) || presenceMaxConnections < 1 || presenceMaxConnections > 1000) {
+    problems.push(`NATTER_PRESENCE_MAX_CONNECTIONS: "${maxConnText}" must be a whole number from 1 to 1000`);
+  }
   const logLevel = text("LOG_LEVEL") ?? "info";
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL: "${logLevel}" must be one of ${LOG_LEVELS.join(", ")}`);
 
@@ -154,11 +170,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     otelEndpoint: url("OTEL_EXPORTER_OTLP_ENDPOINT", ["http:", "https:"]),
     dataDir: resolve(text("NATTER_DATA_DIR") ?? "./data"),
     port: port("PORT", 8080),
+    httpHosts,
+    metricsToken,
     rateLimit,
     queryRateLimit: limit("NATTER_QUERY_RATE_LIMIT", { burst: 60, perSecond: 30 }),
     httpRateLimit: limit("NATTER_HTTP_RATE_LIMIT", { burst: 120, perSecond: 60 }),
     presenceTimeoutMs,
     presenceHeartbeatMs,
+    presenceMaxConnections,
     readCacheEntries,
     readCacheMb,
     trustedProxies,

@@ -57,3 +57,17 @@ test("trusted proxies: a list of addresses, anything else refused", () => {
   expect(loadConfig({ NATTER_TRUSTED_PROXIES: "10.0.0.2, ::1" }).trustedProxies).toEqual(["10.0.0.2", "::1"]);
   expect(() => loadConfig({ NATTER_TRUSTED_PROXIES: "10.0.0.2,proxy.local" })).toThrow(/NATTER_TRUSTED_PROXIES: "proxy.local" not an IP address/);
 });
+
+test("the HTTP port listens on loopback unless NATTER_HTTP_HOST opens it; /metrics takes a token; presence caps connections", () => {
+  const defaults = loadConfig({});
+  expect(defaults.httpHosts).toEqual(["127.0.0.1", "::1"]);
+  expect(defaults.metricsToken).toBeUndefined();
+  expect(defaults.presenceMaxConnections).toBe(20);
+  const open = loadConfig({ NATTER_HTTP_HOST: "0.0.0.0", NATTER_METRICS_TOKEN: "a".repeat(32), NATTER_PRESENCE_MAX_CONNECTIONS: "5" });
+  expect(open.httpHosts).toEqual(["0.0.0.0"]);
+  expect(open.metricsToken).toBe("a".repeat(32));
+  expect(open.presenceMaxConnections).toBe(5);
+  expect(() => loadConfig({ NATTER_HTTP_HOST: "example.org" })).toThrow(/NATTER_HTTP_HOST: "example.org"/);
+  expect(() => loadConfig({ NATTER_METRICS_TOKEN: "short" })).toThrow(/NATTER_METRICS_TOKEN/);
+  expect(() => loadConfig({ NATTER_PRESENCE_MAX_CONNECTIONS: "0" })).toThrow(/NATTER_PRESENCE_MAX_CONNECTIONS: "0"/);
+});

@@ -4,7 +4,7 @@
  */
 import { existsSync } from "node:fs";
 import { rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:http";
+import type { Server } from "node:http";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -21,15 +21,16 @@ import {
   type DevIdp,
   type ServiceName,
 } from "./auth/index.ts";
-import { startCommandService } from "./commands/index.ts";
+import { startCommandService, type CommandService } from "./commands/index.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
-import { openDatabase, startLive, startPresence, startProjections } from "./projections/index.ts";
+import { openDatabase, startLive, startPresence, startProjections, type Database, type ProjectionService } from "./projections/index.ts";
 import { startReadApi, type ReadApi } from "./read-api/index.ts";
 import { runtimeFilePath } from "./replay/context.ts";
-import { choosePort, createLogger, onShutdown, portIsFree } from "./runtime.ts";
+import { choosePort, createLogger, guardedListener, listenHttp, onShutdown, portIsFree, serveMetrics } from "./runtime.ts";
 import { webHandler } from "./webServer.ts";
 import { MAX_BODY } from "./domain/index.ts";
 import { connectNats, EventStore, startNatsServer, type NatsServer } from "./streams/index.ts";
+import type { AuthCallout } from "./auth/index.ts";
 
 /** The path under PORT where the development identity provider answers. */
 const IDP_PATH = "/realms/natter";
@@ -43,12 +44,46 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const log = createLogger(config, "natter");
-  if (!(await portIsFree(config.port, "0.0.0.0"))) throw new Error(`port ${config.port} is taken: set PORT to a free port`);
+  // Every part that started is stopped, in this order, on a signal, on a fatal error anywhere in
+  // the process, and on a start that fails half-way: never a nats-server left behind.
+  let embedded: NatsServer | undefined;
+  let idp: DevIdp | undefined;
+  let servers: Server[] = [];
+  let readApi: ReadApi | undefined;
+  let commands: CommandService | undefined;
+  let live: Awaited<ReturnType<typeof startLive>> | undefined;
+  let projections: ProjectionService | undefined;
+  let callout: AuthCallout | undefined;
+  let database: Database | undefined;
+  const connections: NatsConnection[] = [];
+  const shutdown = onShutdown(log, async () => {
+    for (const s of servers) s.close();
+    await readApi?.drain();
+    await commands?.drain();
+    await live?.stop();
+    await projections?.stop();
+    await callout?.drain();
+    await Promise.all(connections.map((c) => c.close()));
+    await database?.close();
+    await idp?.close();
+    await embedded?.stop();
+    await rm(runtimeFilePath(config.dataDir), { force: true });
+  });
+  try {
+    await start(config, log);
+  } catch (err) {
+    console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+    shutdown.fail(err);
+  }
+
+  async function start(config: Config, log: ReturnType<typeof createLogger>): Promise<void> {
+  for (const host of config.httpHosts) {
+    if (!(await portIsFree(config.port, host))) throw new Error(`port ${config.port} is taken: set PORT to a free port (taken on ${host})`);
+  }
   const origin = `http://localhost:${config.port}`;
 
   // NATS: the embedded server always runs with the auth callout; an external one does when this
   // data dir (or NATTER_AUTH_KEYS_FILE) holds the callout's keys.
-  let embedded: NatsServer | undefined;
   let natsUrl = config.natsUrl;
   let keys: AuthKeys | undefined;
   let monitor: { port: number } | undefined;
@@ -76,7 +111,6 @@ async function main(): Promise<void> {
   // Identity: Keycloak when OIDC_ISSUER is set, else the development identity provider.
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  let idp: DevIdp | undefined;
   const issuer = config.oidcIssuer ?? `${origin}${IDP_PATH}`;
   if (config.oidcIssuer === undefined) {
     idp = await startDevIdp({ dataDir: config.dataDir, issuer, log: createLogger(config, "idp"), audience: config.oidcAudience, accessTokenTtlSeconds: config.devAccessTokenTtlSeconds });
@@ -90,37 +124,24 @@ async function main(): Promise<void> {
     presenceHeartbeatMs: config.presenceHeartbeatMs,
   }));
   let health = async (): Promise<Record<string, unknown>> => ({ status: "starting" });
-  let readApi: ReadApi | undefined;
-  const http = createServer((req, res) => {
-    const path = (req.url ?? "/").split("?")[0]!;
+  const listener = guardedListener(log, (req, res) => {
     if (readApi?.handle(req, res)) return;
+    const path = (req.url ?? "/").split("?")[0]!;
     if (idp !== undefined && (path === IDP_PATH || path.startsWith(`${IDP_PATH}/`))) {
       idp.handle(req, res);
       return;
     }
-    if (path === "/metrics") {
-      void registry.metrics().then((text) => {
-        res.writeHead(200, { "content-type": registry.contentType });
-        res.end(text);
-      });
-      return;
-    }
+    if (path === "/metrics") return serveMetrics(req, res, registry, config.metricsToken);
     if (path === "/healthz") {
-      void health().then((h) => {
+      return health().then((h) => {
         res.writeHead(h["status"] === "ok" ? 200 : 503, { "content-type": "application/json" });
         res.end(JSON.stringify(h));
       });
-      return;
     }
-    void web(req, res);
+    return web(req, res);
   });
-  // Dual stack: "localhost" may resolve to ::1 first, and the verifier fetches the issuer by name.
-  await new Promise<void>((resolve, reject) => {
-    http.once("error", (err) => reject(new Error(`cannot listen on port ${config.port} (${(err as Error).message}): set PORT to a free port`)));
-    http.listen(config.port, "::", resolve);
-  });
+  servers = await listenHttp(listener, config.port, config.httpHosts, log);
 
-  const connections: NatsConnection[] = [];
   const connectAs = async (name: ServiceName | "callout" | undefined) => {
     const credentials =
       keys === undefined || name === undefined
@@ -134,25 +155,25 @@ async function main(): Promise<void> {
   };
 
   const verifier = createTokenVerifier({ issuer, audience: config.oidcAudience, jwksUri: config.oidcJwksUri, log: createLogger(config, "auth") });
-  const callout =
+  callout =
     keys === undefined
       ? undefined
       : await startAuthCallout(await connectAs("callout"), { keys, verify: (t: string) => verifier.verify(t), log: createLogger(config, "auth"), registry });
 
-  const database = await openDatabase({ url: config.databaseUrl, pgliteDir: join(config.dataDir, "pglite") });
+  database = await openDatabase({ url: config.databaseUrl, pgliteDir: join(config.dataDir, "pglite") });
   log.info({ database: database.where, kind: database.kind }, config.databaseUrl ? "database: PostgreSQL" : "DATABASE_URL is not set: read models in PGlite under the data dir");
   if (config.ollamaHost === undefined) log.info("OLLAMA_HOST is not set: translation is off");
 
   const commandsNc = await connectAs(keys ? "commands" : undefined);
-  const commands = await startCommandService(commandsNc, { log: createLogger(config, "commands"), rateLimit: config.rateLimit, stream: { replicas: config.streamReplicas } });
+  commands = await startCommandService(commandsNc, { log: createLogger(config, "commands"), rateLimit: config.rateLimit, stream: { replicas: config.streamReplicas } });
   const projectionsNc = keys ? await connectAs("projections") : commandsNc;
-  const projections = await startProjections(projectionsNc, database.db, {
+  projections = await startProjections(projectionsNc, database.db, {
     log: createLogger(config, "projections"),
     registry,
     stream: { replicas: config.streamReplicas },
     leaseMs: config.projectionLeaseMs,
   });
-  const live = await startLive(projectionsNc, {
+  live = await startLive(projectionsNc, {
     log: createLogger(config, "live"),
     registry,
     leaseMs: config.projectionLeaseMs,
@@ -195,7 +216,7 @@ async function main(): Promise<void> {
       nats: up ? "connected" : "closed",
       database: read.database,
       projections: read.projections,
-      commandsInFlight: commands.inFlight,
+      commandsInFlight: commands!.inFlight,
       auth: callout ? "callout" : "off",
     };
   };
@@ -221,22 +242,7 @@ async function main(): Promise<void> {
     );
   });
 
-  onShutdown(log, async () => {
-    http.close();
-    await readApi?.drain();
-    await commands.drain();
-    await live.stop();
-    await projections.stop();
-    await callout?.drain();
-    await Promise.all(connections.map((c) => c.close()));
-    await database.close();
-    await idp?.close();
-    await embedded?.stop();
-    await rm(runtimeFilePath(config.dataDir), { force: true });
-  });
+  }
 }
 
-main().catch((err: unknown) => {
-  console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(1);
-});
+void main();

@@ -7,9 +7,8 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { startCommandService } from "./commands/index.ts";
 import { openDatabase, startLive, startPresence, startProjections } from "./projections/index.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
-import { createLogger, onShutdown } from "./runtime.ts";
+import { createLogger, guardedListener, listenHttp, onShutdown, serveMetrics } from "./runtime.ts";
 import { readFile } from "node:fs/promises";
-import { createServer } from "node:http";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { startReadApi } from "./read-api/index.ts";
 import { connectNats, EventStore, type ServiceCredentials } from "./streams/index.ts";
@@ -83,23 +82,19 @@ const PARTS: Record<string, Part> = {
         cacheBytes: config.readCacheMb * 1024 * 1024,
         trustedProxies: config.trustedProxies,
       });
-      const http = createServer((req, res) => {
+      const listener = guardedListener(log, (req, res) => {
         if (api.handle(req, res)) return;
         const path = (req.url ?? "/").split("?")[0];
-        if (path === "/metrics") {
-          void registry.metrics().then((text) => res.writeHead(200, { "content-type": registry.contentType }).end(text));
-        } else if (path === "/healthz") {
-          void api.health().then((h) => res.writeHead(h.status === "ok" ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify(h)));
-        } else res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "not_found", message: `no such path: ${path}` } }));
+        if (path === "/metrics") return serveMetrics(req, res, registry, config.metricsToken);
+        if (path === "/healthz") return api.health().then((h) => void res.writeHead(h.status === "ok" ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify(h)));
+        res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "not_found", message: `no such path: ${path}` } }));
+        return undefined;
       });
-      await new Promise<void>((resolve, reject) => {
-        http.once("error", (err) => reject(new Error(`cannot listen on port ${config.port} (${err.message}): set PORT to a free port`)));
-        http.listen(config.port, "::", resolve);
-      });
+      const servers = await listenHttp(listener, config.port, config.httpHosts, log);
       log.info({ port: config.port }, "read API listening");
       return {
         async drain() {
-          http.close();
+          for (const server of servers) server.close();
           await api.drain();
           await database.close();
         },
@@ -170,16 +165,20 @@ async function main(argv: string[]): Promise<void> {
     process.exit(2);
   }
   const log = createLogger(config, name);
-  const credentials = await part.credentials(config);
-  const nc = await connectNats(config.natsUrl, { name: `natter-${name}`, ...(credentials ? { credentials } : {}) });
-  const running = await part.start(nc, config);
-  onShutdown(log, async () => {
-    await running.drain();
-    await nc.close();
+  let nc: NatsConnection | undefined;
+  let running: { drain(): Promise<void> } | undefined;
+  const shutdown = onShutdown(log, async () => {
+    await running?.drain();
+    await nc?.close();
   });
+  try {
+    const credentials = await part.credentials(config);
+    nc = await connectNats(config.natsUrl, { name: `natter-${name}`, ...(credentials ? { credentials } : {}) });
+    running = await part.start(nc, config);
+  } catch (err) {
+    console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+    shutdown.fail(err);
+  }
 }
 
-main(process.argv.slice(2)).catch((err: unknown) => {
-  console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(1);
-});
+void main(process.argv.slice(2));

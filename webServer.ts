@@ -42,7 +42,11 @@ export function webHandler(dir: string, config: () => WebConfig): (req: Incoming
       res.writeHead(405, { allow: "GET, HEAD", "content-type": "application/json" }).end(JSON.stringify({ error: { code: "invalid", message: `${req.method} is not allowed here` } }));
       return;
     }
-    const path = decodeURIComponent(new URL(req.url ?? "/", "http://natter").pathname);
+    const path = pathOf(req.url ?? "/");
+    if (path === undefined) {
+      res.writeHead(400, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "invalid", message: "the request path is not a valid URL path (bad percent-encoding?)" } }));
+      return;
+    }
     if (path === "/config.json") {
       res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" }).end(JSON.stringify(config()));
       return;
@@ -91,6 +95,16 @@ export function contentSecurityPolicy(config: WebConfig): string {
     "frame-ancestors 'none'",
     `form-action 'self' ${issuer}`,
   ].join("; ");
+}
+
+/** The decoded path of a request target, or undefined when it is no URL or its percent-encoding is broken. */
+function pathOf(target: string): string | undefined {
+  try {
+    const path = decodeURIComponent(new URL(target, "http://natter").pathname);
+    return path.includes("\0") ? undefined : path;
+  } catch {
+    return undefined;
+  }
 }
 
 async function isFile(path: string): Promise<boolean> {

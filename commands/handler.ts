@@ -1,6 +1,8 @@
 import type { MsgHdrs } from "@nats-io/transport-node";
+import { copiedHeaders, type CopiedHeaders } from "./copiedHeaders.ts";
 import { z } from "zod";
 import {
+  assertStorable,
   COMMANDS,
   CommandId,
   ConflictError,
@@ -21,10 +23,8 @@ import {
 } from "../domain/index.ts";
 import {
   AggregateRepository,
-  childTrace,
   commandKey,
   encodeEvent,
-  H,
   messageSubject,
   roomSubject,
   userSubject,
@@ -157,6 +157,8 @@ export class CommandHandler {
         throw new InvalidError("the command body is not valid JSON");
       }
       if (typeof body !== "object" || body === null || Array.isArray(body)) throw new InvalidError("the command body must be a JSON object");
+      assertStorable(body, `${req.subject.action} command`);
+      const copied = copiedHeaders(req.headers);
       const idCheck = commandIdOnly.safeParse(body);
       if (!idCheck.success) throw new InvalidError("commandId is missing or not a valid id (use a ULID)", { details: zodDetails(idCheck.error) });
       commandId = idCheck.data.commandId;
@@ -166,7 +168,7 @@ export class CommandHandler {
       if (!parsed.success) throw new InvalidError(`invalid ${req.subject.action} command`, { details: zodDetails(parsed.error) });
       const meta: CommandMeta = { commandId: idCheck.data.commandId, actor: req.subject.userId, privilege: req.subject.privilege, now: this.now().toISOString() };
       const plan = this.plan(definition.aggregate, definition.action, parsed.data as Record<string, unknown>, meta);
-      return await this.queue.run(plan.subject, () => this.execute(plan, meta, req.headers));
+      return await this.queue.run(plan.subject, () => this.execute(plan, meta, copied));
     } catch (err) {
       const outcome: CommandOutcome = { reply: errorReply(err), commandId, attempts: 0, replayed: false };
       if (!(err instanceof NatterError) || err.code === "unavailable") outcome.fault = err;
@@ -242,7 +244,7 @@ export class CommandHandler {
     return agg;
   }
 
-  private async execute(plan: Plan, meta: CommandMeta, headers: MsgHdrs | undefined): Promise<CommandOutcome> {
+  private async execute(plan: Plan, meta: CommandMeta, copied: CopiedHeaders): Promise<CommandOutcome> {
     const key = commandKey(meta.actor, meta.commandId);
     const indexed = this.commandIndex?.get(meta.actor, meta.commandId) ?? Promise.resolve(null);
     let fresh = false;
@@ -303,9 +305,7 @@ export class CommandHandler {
       }
       if (events.length !== 1) throw new Error(`a decision appended ${events.length} events; natter appends exactly one`);
       const event = events[0]!;
-      const trace = childTrace({ traceparent: headers?.get(H.traceparent), tracestate: headers?.get(H.tracestate) });
-      const correlationId = headers?.get(H.correlation) || meta.commandId;
-      const encoded = encodeEvent(event, { actor: meta.actor, commandId: meta.commandId, correlationId, causationId: meta.commandId, trace });
+      const encoded = encodeEvent(event, { actor: meta.actor, commandId: meta.commandId, correlationId: copied.correlationId ?? meta.commandId, causationId: meta.commandId, trace: copied.trace });
       if (encoded.subject !== plan.subject) throw new Error(`event ${event.type} belongs on ${encoded.subject}, not ${plan.subject}`);
       try {
         const ack = await this.store.append(encoded, decision.at);

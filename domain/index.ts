@@ -42,4 +42,5 @@ export { decideUser, evolveUser, userDecider } from "./user/decider.ts";
 export { LiveEvent, liveSubjects, PRESENCE_STATUSES, PresenceHeartbeat } from "./live.ts";
 export type { PresenceStatus } from "./live.ts";
 export { parseRateLimit, RateLimiter } from "./rateLimit.ts";
+export { assertStorable, findUnstorable, storableText, unstorable } from "./text.ts";
 export type { RateLimit } from "./rateLimit.ts";

@@ -4,7 +4,7 @@ import { sql } from "drizzle-orm";
 import { EventStore, isWrongLastSequence, openBucket, scanLog, type EventEnvelope, type ScanProgress } from "../streams/index.ts";
 import { ident, query, type Db } from "./db.ts";
 import { Lease, openLockBucket } from "./lock.ts";
-import { applyBatch, lockProjection, prepareSchema, readCheckpoint, schemaExists, listParked, advanceCheckpoint } from "./pgStore.ts";
+import { applyBatch, lockProjection, prepareSchema, readCheckpoint, schemaExists, listParked, advanceCheckpoint, parkedErrorText } from "./pgStore.ts";
 import type { KvProjection, PgProjection, Projection } from "./projection.ts";
 import { announceApplied, leaseKey, openCheckpointBucket, yieldKey } from "./runtime.ts";
 
@@ -288,7 +288,7 @@ export async function resolveFailures(deps: MaintenanceDeps, p: PgProjection, mo
     } catch (err) {
       ok = false;
       error = (err as Error).message;
-      await db.execute(sql`UPDATE ${ident(p.liveSchema)}.parked SET error = ${error.slice(0, 4000)}, attempts = attempts + 1 WHERE seq = ${f.seq}`);
+      await db.execute(sql`UPDATE ${ident(p.liveSchema)}.parked SET error = ${parkedErrorText(error)}, attempts = attempts + 1 WHERE seq = ${f.seq}`);
     }
     out.push({ seq: f.seq, subject: f.subject, status: f.status, outcome: ok ? (mode === "retry" ? "applied" : "skipped") : "failed", ...(error ? { error } : {}) });
     if (!ok) continue;
@@ -308,7 +308,7 @@ export async function resolveFailures(deps: MaintenanceDeps, p: PgProjection, mo
         out.push({ seq: h.seq, subject: h.subject, status: "held", outcome: "applied" });
       } catch (err) {
         const message = (err as Error).message;
-        await db.execute(sql`UPDATE ${ident(p.liveSchema)}.parked SET status = 'failed', error = ${message.slice(0, 4000)} WHERE seq = ${h.seq}`);
+        await db.execute(sql`UPDATE ${ident(p.liveSchema)}.parked SET status = 'failed', error = ${parkedErrorText(message)} WHERE seq = ${h.seq}`);
         out.push({ seq: h.seq, subject: h.subject, status: "held", outcome: "failed", error: message });
         break;
       }

@@ -7,6 +7,8 @@ export type ProjectionMetrics = {
   applied: Counter<"projection">;
   parked: Gauge<"projection">;
   active: Gauge<"projection">;
+  halted: Gauge<"projection">;
+  failures: Counter<"projection">;
 };
 
 const byRegistry = new WeakMap<Registry, ProjectionMetrics>();
@@ -22,6 +24,8 @@ export function projectionMetrics(registry: Registry): ProjectionMetrics {
     applied: new Counter({ name: "natter_projection_events_applied_total", help: "Events applied", labelNames: ["projection"], registers }),
     parked: new Gauge({ name: "natter_projection_parked_events", help: "Events parked (failed or held)", labelNames: ["projection"], registers }),
     active: new Gauge({ name: "natter_projection_active", help: "1 when this instance is the active one", labelNames: ["projection"], registers }),
+    halted: new Gauge({ name: "natter_projection_halted", help: "1 while the projection stands halted at a poison event (replay failures --retry or --skip)", labelNames: ["projection"], registers }),
+    failures: new Counter({ name: "natter_projection_failures_total", help: "Times the projector failed (database or NATS) and started again", labelNames: ["projection"], registers }),
   };
   byRegistry.set(registry, m);
   return m;

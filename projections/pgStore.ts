@@ -1,4 +1,5 @@
 import { sql } from "drizzle-orm";
+import { storableText } from "../domain/index.ts";
 import type { EventEnvelope } from "../streams/index.ts";
 import { ident, query, type Db, type Tx } from "./db.ts";
 import { migrateSchema } from "./migrate.ts";
@@ -92,12 +93,21 @@ export async function applyBatch(db: Db, projection: PgProjection, schema: strin
   return last;
 }
 
-/** Records parked events and moves the checkpoint past them (unless `advanceTo` is null: halted). */
+/** An error as the parked table stores it: its head, with what the database refuses replaced (it may quote the event). */
+export function parkedErrorText(error: string): string {
+  return storableText(error.slice(0, 4000));
+}
+
+/**
+ * Records parked events and moves the checkpoint past them (unless `advanceTo` is null: halted).
+ * The park itself never fails on an event's content: its error text (which may quote the event)
+ * and its type and subject are made storable first.
+ */
 export async function parkEvents(db: Db, schema: string, name: string, rows: Omit<ParkedEvent, "parkedAt">[], expected: number, advanceTo: number | null): Promise<void> {
   await db.transaction(async (tx) => {
     await lockProjection(tx, schema);
     for (const r of rows) {
-      await tx.execute(sql`INSERT INTO ${ident(schema)}.parked (seq, subject, type, status, error, attempts) VALUES (${r.seq}, ${r.subject}, ${r.type}, ${r.status}, ${r.error.slice(0, 4000)}, ${r.attempts})
+      await tx.execute(sql`INSERT INTO ${ident(schema)}.parked (seq, subject, type, status, error, attempts) VALUES (${r.seq}, ${storableText(r.subject)}, ${storableText(r.type)}, ${r.status}, ${parkedErrorText(r.error)}, ${r.attempts})
         ON CONFLICT (seq) DO UPDATE SET status = excluded.status, error = excluded.error, attempts = excluded.attempts`);
     }
     if (advanceTo !== null) await advanceCheckpoint(tx, schema, name, expected, advanceTo);

@@ -229,6 +229,7 @@ export class Projector {
             // A database or NATS failure: give the lease up and try again, rather than leave the
             // projection dead in a process that looks alive.
             this.log.error({ projection: this.projection.name, err: errorText(err) }, "projector failed: trying again");
+            this.metrics.failures.inc({ projection: this.projection.name });
             failures = Math.min(failures + 1, 7);
             failed = true;
           }
@@ -465,10 +466,15 @@ export class Projector {
   private async waitWhileHalted(): Promise<void> {
     this.status = "halted";
     const p = this.projection as PgProjection;
-    while (!this.stopped && !this.lease?.lost && !this.yieldRequested) {
-      const parked = await listParked(this.options.db!, p.liveSchema);
-      if (!parked.some((x) => x.status === "halted")) return;
-      await sleep(500);
+    this.metrics.halted.set({ projection: p.name }, 1);
+    try {
+      while (!this.stopped && !this.lease?.lost && !this.yieldRequested) {
+        const parked = await listParked(this.options.db!, p.liveSchema);
+        if (!parked.some((x) => x.status === "halted")) return;
+        await sleep(500);
+      }
+    } finally {
+      this.metrics.halted.set({ projection: p.name }, 0);
     }
   }
 

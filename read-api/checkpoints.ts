@@ -1,7 +1,17 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { sql } from "drizzle-orm";
-import { appliedAt, appliedSubject, projectionNamed, query, readCheckpoint, type AppliedAnnouncement, type Db, type PgProjection } from "../projections/index.ts";
+import { appliedAt, appliedSubject, listParked, projectionNamed, query, readCheckpoint, type AppliedAnnouncement, type Db, type PgProjection } from "../projections/index.ts";
 import type { EventStore } from "../streams/index.ts";
+
+/**
+ * How a projection stands, for /healthz: `parked` when events wait in its parked table (`replay
+ * failures` shows and resolves them), `halted` when one stopped it, `stalled` when it has been
+ * behind the log without moving for the stall time (a projector that keeps failing, or none running).
+ */
+export type ProjectionHealth = { checkpoint: number; behind: number; parked: number; state: "ok" | "parked" | "halted" | "stalled" };
+
+/** How long a projection may be behind without moving before it counts as stalled. */
+export const STALL_MS = 30_000;
 
 /** Told of each projector's announcement, and of one that could not be read. */
 export type AppliedListener = { applied(name: string, a: AppliedAnnouncement): void; lost(): void };
@@ -13,6 +23,8 @@ export type AppliedListener = { applied(name: string, a: AppliedAnnouncement): v
  */
 export class CheckpointWatch {
   private readonly known = new Map<string, number>();
+  /** Per projection: the checkpoint health last saw, and since when it stood there. */
+  private readonly progress = new Map<string, { checkpoint: number; since: number }>();
   /** Per projection: up to `upTo` it has applied all it reads, as of its checkpoint `at`. */
   private readonly complete = new Map<string, { upTo: number; at: number }>();
   private readonly sub: Subscription;
@@ -82,14 +94,24 @@ export class CheckpointWatch {
     return { ok, applied };
   }
 
-  /** Each PostgreSQL projection's checkpoint and how far it is behind the log's last sequence. */
-  async lag(names: readonly string[]): Promise<Record<string, { checkpoint: number; behind: number }>> {
+  /**
+   * Each PostgreSQL projection's checkpoint, how far it is behind the log's last sequence, its
+   * parked events and its state (see ProjectionHealth). Stalling is judged across calls: a
+   * checkpoint that stayed behind and unmoved since a call `stallMs` ago.
+   */
+  async lag(names: readonly string[], stallMs = STALL_MS, now = Date.now()): Promise<Record<string, ProjectionHealth>> {
     const last = await this.store.lastSeq();
-    const out: Record<string, { checkpoint: number; behind: number }> = {};
+    const out: Record<string, ProjectionHealth> = {};
     for (const n of names) {
       const p = projectionNamed(n) as PgProjection;
       const cp = (await readCheckpoint(this.db, p.liveSchema, p.name))?.seq ?? 0;
-      out[n] = { checkpoint: cp, behind: Math.max(0, last - cp) };
+      const parked = await listParked(this.db, p.liveSchema).catch(() => []);
+      const behind = Math.max(0, last - cp);
+      const seen = this.progress.get(n);
+      if (seen === undefined || seen.checkpoint !== cp || behind === 0) this.progress.set(n, { checkpoint: cp, since: now });
+      const stalled = behind > 0 && seen !== undefined && seen.checkpoint === cp && now - seen.since >= stallMs;
+      const state = parked.some((x) => x.status === "halted") ? "halted" : stalled ? "stalled" : parked.length > 0 ? "parked" : "ok";
+      out[n] = { checkpoint: cp, behind, parked: parked.length, state };
     }
     return out;
   }

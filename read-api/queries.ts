@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { ForbiddenError, InvalidError, RateLimitedError, RateLimiter, type RateLimit } from "../domain/index.ts";
+import { findUnstorable, ForbiddenError, InvalidError, RateLimitedError, RateLimiter, type RateLimit } from "../domain/index.ts";
 import { auditFromReadModel, type Db } from "../projections/index.ts";
 import { visibleUsers, type Caller } from "./access.ts";
 import type { ReadMarkers } from "./readMarkers.ts";
@@ -67,6 +67,8 @@ export const queryOfNatsName: ReadonlyMap<string, QueryName> = new Map(Object.en
 
 /** Parses a query's input; an InvalidError with each bad field otherwise. */
 export function parseInput<Q extends QueryName>(name: Q, raw: unknown): z.infer<(typeof inputs)[Q]> {
+  const unfit = findUnstorable(raw);
+  if (unfit !== undefined) throw new InvalidError(`bad ${name} query: ${unfit.path} ${unfit.problem}`, { details: { fields: { [unfit.path]: unfit.problem } } });
   const r = inputs[name].safeParse(raw);
   if (!r.success) {
     const fields = Object.fromEntries(r.error.issues.map((i) => [i.path.join(".") || "(body)", i.message]));

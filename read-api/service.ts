@@ -8,7 +8,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { presenceStatuses, type Db } from "../projections/index.ts";
 import { isInbox, type EventStore } from "../streams/index.ts";
 import type { Caller } from "./access.ts";
-import { CheckpointWatch } from "./checkpoints.ts";
+import { CheckpointWatch, type ProjectionHealth } from "./checkpoints.ts";
 import { openApiDocument } from "./openapi.ts";
 import { assertAllowed, parseInput, QUERIES, QueryLimiter, queryOfNatsName, type QueryDeps } from "./queries.ts";
 import { ReadMarkers } from "./readMarkers.ts";
@@ -60,7 +60,11 @@ export type ReadApi = {
   execute(name: QueryName, caller: Caller, raw: Record<string, unknown>): Promise<{ result: unknown; stale: boolean }>;
   /** The timeline cache, when on (its counters show what it answered). */
   readonly timelineCache: TimelineCache | undefined;
-  health(): Promise<{ status: "ok" | "degraded"; nats: string; database: string; projections: Record<string, { checkpoint: number; behind: number }> }>;
+  /**
+   * `degraded` when NATS or the database is down, or a projection it reads has parked events, is
+   * halted or has stalled (each projection's state says which); `ok` otherwise.
+   */
+  health(): Promise<{ status: "ok" | "degraded"; nats: string; database: string; projections: Record<string, ProjectionHealth> }>;
   drain(): Promise<void>;
 };
 
@@ -205,15 +209,21 @@ export async function startReadApi(nc: NatsConnection, db: Db, store: EventStore
     execute,
     timelineCache: timeline,
     handle(req, res) {
-      const url = new URL(req.url ?? "/", "http://natter");
+      let url: URL;
+      try {
+        url = new URL(req.url ?? "/", "http://natter");
+      } catch {
+        return false;
+      }
       if (!url.pathname.startsWith("/api/") && url.pathname !== "/api") return false;
       void serve(req, res, url);
       return true;
     },
     async health() {
-      const [database, projections] = await Promise.all([watch.databaseUp(), watch.lag(PROJECTIONS_READ).catch(() => ({}))]);
+      const [database, projections] = await Promise.all([watch.databaseUp(), watch.lag(PROJECTIONS_READ).catch(() => ({}) as Record<string, ProjectionHealth>)]);
       const nats = nc.isClosed() ? "closed" : "connected";
-      return { status: database && nats === "connected" ? "ok" : "degraded", nats, database: database ? "up" : "down", projections };
+      const troubled = Object.values(projections).some((p) => p.state !== "ok");
+      return { status: database && nats === "connected" && !troubled ? "ok" : "degraded", nats, database: database ? "up" : "down", projections };
     },
     async drain() {
       for (const s of subs) s.unsubscribe();

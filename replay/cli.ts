@@ -115,7 +115,7 @@ const program = new Command()
 
 program
   .command("list")
-  .description("the projections, each with its version, checkpoint, lag and parked failures")
+  .description("the projections, each with its version, checkpoint, lag, parked failures and state (ok, parked, halted)")
   .addOption(formatOption())
   .action((opts: { format: Format }) =>
     run(async (ctx) => {
@@ -127,13 +127,17 @@ program
         let version: string = `${p.version}`;
         let checkpoint: number | string = "-";
         let parked: number | string = "-";
+        let state = "ok";
         if (p.kind === "pg") {
           const db = (await ctx.db()).db;
           const cp = await readCheckpoint(db, p.liveSchema, p.name);
           if (cp !== null) {
             version = cp.version === p.version ? `${p.version}` : `${cp.version} (code ${p.version}: rebuild)`;
             checkpoint = cp.seq;
-            parked = (await listParked(db, p.liveSchema)).length;
+            const rows = await listParked(db, p.liveSchema);
+            parked = rows.length;
+            // What /healthz says of it too: an operator acts on either (replay failures).
+            state = rows.some((r) => r.status === "halted") ? "halted" : rows.length > 0 ? "parked" : "ok";
           }
         } else {
           const e = await (await openCheckpointBucket(nc, ctx.config.streamReplicas)).get(p.name);
@@ -142,9 +146,9 @@ program
         const info = await jsm.consumers.info(EVENT_STREAM, consumerName(p.name)).catch(() => null);
         const lag = info === null ? "-" : info.num_pending + info.num_ack_pending;
         const active = (await Lease.holder(locks, leaseKey(p.name))) ?? "none";
-        rows.push({ projection: p.name, kind: p.kind, version, checkpoint, lag, parked, active });
+        rows.push({ projection: p.name, kind: p.kind, version, checkpoint, lag, parked, state, active });
       }
-      out(renderRows(rows, opts.format, ["projection", "kind", "version", "checkpoint", "lag", "parked", "active"]));
+      out(renderRows(rows, opts.format, ["projection", "kind", "version", "checkpoint", "lag", "parked", "state", "active"]));
     }),
   );
 

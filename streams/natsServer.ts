@@ -73,6 +73,18 @@ export type NatsServer = {
 };
 
 /**
+ * A watchdog that stops the server when this process is gone, however it went (a SIGKILL, a crash
+ * past every handler): a nats-server left running would hold the data dir and the ports, and the
+ * next start would meet it. It polls both processes twice a second and ends when either has exited.
+ */
+function watchParent(childPid: number): void {
+  const script = 'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 0.5; done; if kill -0 "$2" 2>/dev/null; then kill -TERM "$2"; sleep 5; kill -KILL "$2" 2>/dev/null; fi; exit 0';
+  const watchdog = spawn("/bin/sh", ["-c", script, "natter-nats-watchdog", String(process.pid), String(childPid)], { stdio: "ignore", detached: true });
+  watchdog.on("error", () => undefined);
+  watchdog.unref();
+}
+
+/**
  * Starts a nats-server with JetStream storing under `dir`, and resolves once it accepts clients.
  * A port that is taken rejects with a message naming the port.
  */
@@ -126,6 +138,7 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
     });
   });
   const ports = await ready;
+  watchParent(child.pid!);
   const exited = new Promise<void>((r) => {
     if (child.exitCode !== null) r();
     else child.once("exit", () => r());

@@ -1,0 +1,94 @@
+import { pino } from "pino";
+import { Registry } from "prom-client";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { createTokenVerifier } from "../auth/index.ts";
+import { startReadApi, type ReadApi } from "../read-api/index.ts";
+import { encodeEvent, childTrace, roomSubject } from "../streams/index.ts";
+import { childEnv, runTsx } from "../test/childProcess.ts";
+import { mustSend } from "../test/commandClient.ts";
+import { startSystem, type SystemHarness } from "../test/systemHarness.ts";
+import { auditProjection } from "./audit/projection.ts";
+import { listParked } from "./pgStore.ts";
+
+/** `npm run replay -- <args> --format json` against the system: exit status and rows. */
+async function replay(s: SystemHarness, ...args: string[]): Promise<{ code: number | null; rows: Record<string, unknown>[]; stderr: string }> {
+  const r = await runTsx("replay/cli.ts", [...args, "--format", "json"], childEnv({ NATS_URL: s.server.url, DATABASE_URL: s.database.url }), 60_000);
+  return { code: r.code, rows: r.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>), stderr: r.stderr };
+}
+
+/**
+ * Events already in a log that the stores cannot carry (written before natter refused such input,
+ * or by another producer): the command path refuses them now (read-api/hardening.int.test.ts);
+ * here the projections meet them anyway and must say so rather than stop.
+ */
+describe("an event a projection cannot store", () => {
+  let s: SystemHarness;
+  let api: ReadApi;
+  beforeAll(async () => {
+    s = await startSystem();
+    if (s.database.url === undefined) throw new Error("the replay CLI runs as a child process here: this test needs a real PostgreSQL");
+    api = await startReadApi(s.nc, s.database.db, s.store, {
+      log: pino({ level: "silent" }),
+      registry: new Registry(),
+      verifier: createTokenVerifier({ issuer: "http://127.0.0.1:9/realms/none", audience: "natter" }),
+      queryRateLimit: "off",
+      httpRateLimit: "off",
+    });
+  });
+  afterAll(async () => {
+    await api?.drain();
+    await s?.stop();
+  });
+
+  test("a NUL in a copied header and a lone surrogate in a payload are parked with a storable error, listed by failures and list, and /healthz is degraded", async () => {
+    const room = (await mustSend(s.nc, "alice", "room.create", { name: "r", kind: "public" })).result["roomId"] as string;
+    await s.caughtUp();
+    expect((await api.health()).status).toBe("ok");
+
+    const at = await s.store.lastSeqOf(roomSubject(room));
+    const nul = encodeEvent(
+      { type: "RoomTopicChanged", data: { roomId: room, topic: "fine", previousTopic: "" } } as never,
+      { actor: "alice", commandId: "01JA0000000000000000000001", correlationId: "a\u0000b", causationId: "01JA0000000000000000000001", trace: childTrace() },
+    );
+    const first = await s.store.append(nul, at);
+    const surrogate = encodeEvent(
+      { type: "RoomTopicChanged", data: { roomId: room, topic: "half \udfff a pair", previousTopic: "fine" } } as never,
+      { actor: "alice", commandId: "01JA0000000000000000000002", correlationId: "c", causationId: "01JA0000000000000000000002", trace: childTrace() },
+    );
+    const second = await s.store.append(surrogate, first.seq);
+    const other = await mustSend(s.nc, "bob", "room.create", { name: "other", kind: "public" });
+    await s.caughtUp(other.seq);
+
+    const parked = await listParked(s.database.db, auditProjection.liveSchema);
+    expect(parked.map((p) => [p.seq, p.status])).toEqual([
+      [first.seq, "failed"],
+      [second.seq, "held"],
+    ]);
+    expect(parked[0]!.error).toMatch(/0x00|UTF8/);
+    expect(parked[0]!.error).not.toContain("\u0000");
+
+    const failures = await replay(s, "failures");
+    expect(failures.code, failures.stderr).toBe(0);
+    expect(failures.rows.filter((r) => r["projection"] === "audit").map((r) => r["seq"])).toEqual([first.seq, second.seq]);
+    const list = await replay(s, "list");
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.rows.find((r) => r["projection"] === "audit")).toMatchObject({ parked: 2, state: "parked" });
+    expect(list.rows.find((r) => r["projection"] === "timeline")).toMatchObject({ parked: 0, state: "ok" });
+
+    const health = await api.health();
+    expect(health.status).toBe("degraded");
+    expect(health.projections["audit"]).toMatchObject({ parked: 2, state: "parked" });
+    expect(health.projections["timeline"]).toMatchObject({ state: "ok" });
+
+    // Skipping the first lets the second through: its lone surrogate cannot be stored either, so it parks on its own.
+    const skipped = await replay(s, "failures", "audit", "--skip", "--seq", String(first.seq));
+    expect(skipped.rows.map((r) => [r["seq"], r["outcome"]])).toEqual([
+      [first.seq, "skipped"],
+      [second.seq, "failed"],
+    ]);
+    expect(skipped.code).toBe(1);
+    const after = await listParked(s.database.db, auditProjection.liveSchema);
+    expect(after.map((p) => [p.seq, p.status])).toEqual([[second.seq, "failed"]]);
+    expect(after[0]!.error.isWellFormed()).toBe(true);
+  });
+});

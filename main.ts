@@ -186,6 +186,7 @@ async function main(): Promise<void> {
           registry,
           heartbeatMs: config.presenceHeartbeatMs,
           timeoutMs: config.presenceTimeoutMs,
+          maxConnectionsPerUser: config.presenceMaxConnections,
           replicas: config.streamReplicas,
           leaseMs: config.projectionLeaseMs,
         }),

@@ -117,6 +117,7 @@ const PARTS: Record<string, Part> = {
               log: createLogger(config, "presence"),
               heartbeatMs: config.presenceHeartbeatMs,
               timeoutMs: config.presenceTimeoutMs,
+              maxConnectionsPerUser: config.presenceMaxConnections,
               replicas: config.streamReplicas,
               leaseMs: config.projectionLeaseMs,
             }),

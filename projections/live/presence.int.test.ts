@@ -3,7 +3,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { LiveEvent, type PresenceStatus } from "../../domain/index.ts";
+import { LiveEvent, type PresenceStatus, type RateLimit } from "../../domain/index.ts";
 import { connectNats, ensureBuckets } from "../../streams/index.ts";
 import { startTestNats } from "../../test/nats.ts";
 import { kvLastValues } from "./kvLastValues.ts";
@@ -20,6 +20,8 @@ const SLACK_MS = 250;
 /** The server removes an expired lease (max_age) on a timer of its own, a few hundred ms late at worst. */
 const LEASE_EXPIRY_SLACK_MS = 500;
 const ROOMS = ["room-a", "room-b"];
+/** The per-user connection cap of the flood test (the others run with 50: one bursts 40 connections). */
+const MAX_CONNECTIONS = 5;
 
 let server: Awaited<ReturnType<typeof startTestNats>>;
 const connections: NatsConnection[] = [];
@@ -136,7 +138,9 @@ function connection(nc: NatsConnection, userId: string, connectionId: string) {
 
 type Instance = { name: string; presence: Presence; registry: Registry; nc: NatsConnection };
 
-async function startInstance(name: string, announcements: Announcements, options: { realRooms?: boolean } = {}): Promise<Instance> {
+type InstanceOptions = { realRooms?: boolean; maxConnectionsPerUser?: number; heartbeatRateLimit?: RateLimit };
+
+async function startInstance(name: string, announcements: Announcements, options: InstanceOptions = {}): Promise<Instance> {
   const conn = await connect();
   const registry = new Registry();
   const presence = await startPresence(conn, {
@@ -146,6 +150,8 @@ async function startInstance(name: string, announcements: Announcements, options
     timeoutMs: TIMEOUT_MS,
     leaseMs: LEASE_MS,
     standbyPollMs: STANDBY_POLL_MS,
+    maxConnectionsPerUser: options.maxConnectionsPerUser ?? 50,
+    ...(options.heartbeatRateLimit ? { heartbeatRateLimit: options.heartbeatRateLimit } : {}),
     log: pino({ level: process.env["NATTER_TEST_LOG"] ?? "silent" }),
     registry,
   });
@@ -169,11 +175,11 @@ async function activeOf(instances: Instance[]): Promise<Instance> {
 }
 
 /** Starts instances named `names`, runs `body` once one of them announces, stops them all after. */
-async function withInstances(names: string[], body: (a: Announcements, instances: Instance[], active: Instance) => Promise<void>): Promise<void> {
+async function withInstances(names: string[], body: (a: Announcements, instances: Instance[], active: Instance) => Promise<void>, options: InstanceOptions = {}): Promise<void> {
   const a = new Announcements();
   const instances: Instance[] = [];
   try {
-    for (const name of names) instances.push(await startInstance(name, a));
+    for (const name of names) instances.push(await startInstance(name, a, options));
     await body(a, instances, await activeOf(instances));
   } finally {
     await Promise.all(instances.map((i) => i.presence.stop()));
@@ -265,6 +271,51 @@ describe("presence", () => {
       clients.publish("presence.fence", JSON.stringify({ connectionId: "c1", status: "offline" }));
       await a.waitFor("fence", "offline");
     });
+  });
+
+  test("a flood of made-up connection ids is capped at the user's connection limit; the rest is refused and counted", async () => {
+    await withInstances(
+      ["one"],
+      async (a, [p]) => {
+        for (let i = 0; i < 3000; i++) clients.publish("presence.flooder", JSON.stringify({ connectionId: `c${i}`, status: "online" }));
+        clients.publish("presence.fence", JSON.stringify({ connectionId: "c1", status: "online" }));
+        await a.waitFor("fence", "online");
+        await eventually("every heartbeat is counted", async () => (await metric(p!, "natter_presence_heartbeats_total")) === 3001);
+        const jsm = await jetstreamManager(clients);
+        const keys = (await kvLastValues(jsm, "presence", ["flooder.*"])).map((v) => v.key);
+        expect(keys).toHaveLength(MAX_CONNECTIONS);
+        expect(await metric(p!, "natter_presence_heartbeats_total", { outcome: "too_many_connections" })).toBe(3000 - MAX_CONNECTIONS);
+        // A connection already counted beats on; one more is refused; a goodbye makes room for it.
+        const counted = keys[0]!.slice("flooder.".length);
+        clients.publish("presence.flooder", JSON.stringify({ connectionId: counted, status: "away" }));
+        clients.publish("presence.flooder", JSON.stringify({ connectionId: "late", status: "online" }));
+        await eventually("both are counted", async () => (await metric(p!, "natter_presence_heartbeats_total")) === 3003);
+        expect(await metric(p!, "natter_presence_heartbeats_total", { outcome: "too_many_connections" })).toBe(3001 - MAX_CONNECTIONS);
+        clients.publish("presence.flooder", JSON.stringify({ connectionId: counted, status: "offline" }));
+        clients.publish("presence.flooder", JSON.stringify({ connectionId: "late", status: "online" }));
+        await eventually("the late connection is stored", async () => (await kvLastValues(jsm, "presence", ["flooder.late"])).length === 1);
+        clients.publish("presence.fence", JSON.stringify({ connectionId: "c1", status: "offline" }));
+        await a.waitFor("fence", "offline");
+      },
+      { maxConnectionsPerUser: MAX_CONNECTIONS, heartbeatRateLimit: "off" },
+    );
+  });
+
+  test("heartbeats faster than a user's connections need are refused as rate_limited", async () => {
+    await withInstances(
+      ["one"],
+      async (a, [p]) => {
+        for (let i = 0; i < 200; i++) clients.publish("presence.chatty", JSON.stringify({ connectionId: "c1", status: "online" }));
+        clients.publish("presence.fence", JSON.stringify({ connectionId: "c1", status: "online" }));
+        await a.waitFor("fence", "online");
+        await eventually("every heartbeat is counted", async () => (await metric(p!, "natter_presence_heartbeats_total")) === 201);
+        expect(await metric(p!, "natter_presence_heartbeats_total", { outcome: "rate_limited" })).toBeGreaterThanOrEqual(200 - 10 - 5);
+        expect(await metric(p!, "natter_presence_heartbeats_total", { outcome: "accepted" })).toBeGreaterThanOrEqual(2);
+        clients.publish("presence.fence", JSON.stringify({ connectionId: "c1", status: "offline" }));
+        await a.waitFor("fence", "offline");
+      },
+      { heartbeatRateLimit: { burst: 10, perSecond: 1 } },
+    );
   });
 
   test("two instances: both take heartbeats, one announces, each change once", async () => {

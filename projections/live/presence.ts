@@ -4,7 +4,7 @@ import type { Msg, NatsConnection, QueuedIterator } from "@nats-io/transport-nod
 import type { Logger } from "pino";
 import { Counter, Gauge, Registry } from "prom-client";
 import { z } from "zod";
-import { ID_PATTERN, liveSubjects, PRESENCE_STATUSES, PresenceHeartbeat, type LiveEvent, type PresenceStatus } from "../../domain/index.ts";
+import { ID_PATTERN, liveSubjects, PRESENCE_STATUSES, PresenceHeartbeat, RateLimiter, type LiveEvent, type PresenceStatus, type RateLimit } from "../../domain/index.ts";
 import { ensureBuckets } from "../../streams/index.ts";
 import { Lease, openLockBucket } from "../lock.ts";
 import { kvLastValues } from "./kvLastValues.ts";
@@ -35,6 +35,16 @@ export type PresenceOptions = {
   leaseMs?: number;
   /** How often a standby tries to take the lease (default 500 ms). */
   standbyPollMs?: number;
+  /**
+   * Live connections one user may hold (`NATTER_PRESENCE_MAX_CONNECTIONS`, default 20): a
+   * heartbeat of one more connection is refused (counted as `too_many_connections`).
+   */
+  maxConnectionsPerUser?: number;
+  /**
+   * Heartbeats one user may send (default: a burst of `maxConnectionsPerUser`, refilled at twice
+   * the rate that many connections need); more are refused (counted as `rate_limited`).
+   */
+  heartbeatRateLimit?: RateLimit;
 };
 
 /** Running presence. */
@@ -54,7 +64,12 @@ function presenceMetrics(registry: Registry): PresenceMetrics {
   if (m !== undefined) return m;
   const registers = [registry];
   m = {
-    heartbeats: new Counter({ name: "natter_presence_heartbeats_total", help: "Presence heartbeats taken, by outcome (accepted, ignored)", labelNames: ["outcome"], registers }),
+    heartbeats: new Counter({
+      name: "natter_presence_heartbeats_total",
+      help: "Presence heartbeats taken, by outcome (accepted, ignored: malformed, rate_limited, too_many_connections)",
+      labelNames: ["outcome"],
+      registers,
+    }),
     announcements: new Counter({ name: "natter_presence_announcements_total", help: "Changes of a user's presence announced, by new status", labelNames: ["status"], registers }),
     active: new Gauge({ name: "natter_presence_active", help: "1 when this instance sweeps and announces presence", registers }),
   };
@@ -158,20 +173,35 @@ export async function startPresence(nc: NatsConnection, options: PresenceOptions
       (await kvLastValues(jsm, "user_rooms", [`${userId}.*`])).filter((v) => parseJson(LiveMembership, v.value) !== undefined).map((v) => v.key.slice(userId.length + 1)));
 
   // Heartbeats, in every instance.
+  const maxConnections = options.maxConnectionsPerUser ?? 20;
+  const limiter = new RateLimiter(options.heartbeatRateLimit ?? { burst: maxConnections, perSecond: Math.max(1, (2 * maxConnections * 1000) / heartbeatMs) });
+  const connectionsOf = new ConnectionCounts(maxConnections, timeoutMs, (userId) => liveConnectionIds(jsm, userId, timeoutMs, now()));
   const writes = new Set<Promise<unknown>>();
-  const onHeartbeat = (msg: Msg) => {
-    const parsed = parseHeartbeat(msg.subject, msg.data);
-    if (typeof parsed === "string") {
-      metrics.heartbeats.inc({ outcome: "ignored" });
-      log.debug({ subject: msg.subject, reason: parsed }, "presence heartbeat ignored");
-      return;
-    }
+  const refuse = (outcome: "ignored" | "rate_limited" | "too_many_connections", subject: string, reason: string) => {
+    metrics.heartbeats.inc({ outcome });
+    log.debug({ subject, reason }, "presence heartbeat refused");
+  };
+  const store = (userId: string, heartbeat: PresenceHeartbeat) => {
     metrics.heartbeats.inc({ outcome: "accepted" });
-    const { userId, heartbeat } = parsed;
     const write: Promise<unknown> = put(`${userId}.${heartbeat.connectionId}`, { status: heartbeat.status, at: now() } satisfies ConnectionEntry, true)
       .catch((err: unknown) => log.warn({ err, userId }, "presence heartbeat not stored"))
       .finally(() => writes.delete(write));
     writes.add(write);
+  };
+  const onHeartbeat = (msg: Msg) => {
+    const parsed = parseHeartbeat(msg.subject, msg.data);
+    if (typeof parsed === "string") return refuse("ignored", msg.subject, parsed);
+    const { userId, heartbeat } = parsed;
+    if (limiter.take(userId, now()) > 0) return refuse("rate_limited", msg.subject, "too many heartbeats from this user");
+    const admitted = connectionsOf.admit(userId, heartbeat.connectionId, heartbeat.status === "offline", now());
+    if (admitted === true) return store(userId, heartbeat);
+    if (admitted === false) return refuse("too_many_connections", msg.subject, `more than ${maxConnections} live connections`);
+    // A connection this instance has not heard yet: counted against the bucket first.
+    const pending: Promise<unknown> = admitted
+      .then((ok) => (ok ? store(userId, heartbeat) : refuse("too_many_connections", msg.subject, `more than ${maxConnections} live connections`)))
+      .catch((err: unknown) => log.warn({ err, userId }, "presence heartbeat not checked"))
+      .finally(() => writes.delete(pending));
+    writes.add(pending);
   };
   const sub = nc.subscribe(liveSubjects.presence("*"), {
     queue: PRESENCE_QUEUE,
@@ -347,4 +377,72 @@ export async function presenceStatuses(jsm: JetStreamManager, userIds: readonly 
   }
   // fromEntries, not assignment: an id such as "__proto__" stays a plain key.
   return Object.fromEntries(ids.map((id) => [id, presenceOf(byUser.get(id) ?? [], at, timeoutMs)]));
+}
+
+/** The ids of a user's connections that the `presence` bucket holds as live at `at`. */
+async function liveConnectionIds(jsm: JetStreamManager, userId: string, timeoutMs: number, at: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (const v of await kvLastValues(jsm, BUCKET, [`${userId}.*`])) {
+    const entry = parseJson(ConnectionEntry, v.value);
+    if (entry !== undefined && entry.status !== "offline" && entry.at + timeoutMs > at) ids.push(v.key.slice(userId.length + 1));
+  }
+  return ids;
+}
+
+/**
+ * The connections each user holds live, so that one user cannot fill the bucket (and the
+ * announcer's memory) with made-up connection ids. A heartbeat of a connection already counted
+ * costs nothing; one of a connection this instance has not heard is counted against the bucket
+ * (which holds every instance's) with one read. Entries silent for the timeout drop out.
+ */
+class ConnectionCounts {
+  private readonly byUser = new Map<string, Map<string, number>>();
+  /** Connections that said goodbye here, by `<userId>.<connectionId>`: a read of the bucket before their goodbye is stored must not count them again. */
+  private readonly left = new Map<string, number>();
+  private swept = 0;
+
+  constructor(
+    private readonly max: number,
+    private readonly timeoutMs: number,
+    private readonly read: (userId: string) => Promise<string[]>,
+  ) {}
+
+  /** True or false at once when it can tell, else once the bucket was read. A goodbye is always admitted and uncounts its connection. */
+  admit(userId: string, connectionId: string, goodbye: boolean, now: number): boolean | Promise<boolean> {
+    this.sweep(now);
+    const conns = this.byUser.get(userId);
+    if (goodbye) {
+      if (conns?.delete(connectionId)) this.left.set(`${userId}.${connectionId}`, now);
+      if (conns?.size === 0) this.byUser.delete(userId);
+      return true;
+    }
+    this.left.delete(`${userId}.${connectionId}`);
+    if (conns?.has(connectionId)) {
+      conns.set(connectionId, now);
+      return true;
+    }
+    if (conns !== undefined && conns.size >= this.max) return false;
+    return this.read(userId).then((ids) => {
+      const known = this.byUser.get(userId) ?? new Map<string, number>();
+      for (const id of ids) if (!known.has(id) && !this.left.has(`${userId}.${id}`)) known.set(id, now);
+      this.byUser.set(userId, known);
+      if (known.has(connectionId)) {
+        known.set(connectionId, now);
+        return true;
+      }
+      if (known.size >= this.max) return false;
+      known.set(connectionId, now);
+      return true;
+    });
+  }
+
+  private sweep(now: number): void {
+    if (now - this.swept < this.timeoutMs) return;
+    this.swept = now;
+    for (const [userId, conns] of this.byUser) {
+      for (const [id, at] of conns) if (at + this.timeoutMs <= now) conns.delete(id);
+      if (conns.size === 0) this.byUser.delete(userId);
+    }
+    for (const [key, at] of this.left) if (at + this.timeoutMs <= now) this.left.delete(key);
+  }
 }

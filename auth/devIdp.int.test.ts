@@ -345,3 +345,38 @@ describe("development identity provider across restarts and with a users file", 
     await expect(startDevIdp({ dataDir: dir, issuer: "http://127.0.0.1:1/realms/natter", usersFile, log: pino({ level: "silent" }) })).rejects.toThrow(/alice is defined twice/);
   });
 });
+
+describe("development identity provider: wrong passwords", () => {
+  const servers: DevIdpServer[] = [];
+  const dirs: string[] = [];
+  const start = async (failedLogins?: Parameters<typeof startDevIdpServer>[0]["failedLogins"]) => {
+    const dir = await mkdtemp(join(tmpdir(), "natter-idp-limits-"));
+    dirs.push(dir);
+    const server = await startDevIdpServer({ dataDir: dir, ...(failedLogins ? { failedLogins } : {}) });
+    servers.push(server);
+    return server;
+  };
+  afterAll(async () => {
+    for (const s of servers) await s.close();
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+
+  it("after 30 wrong passwords for a user in a minute, the 31st attempt is refused without checking it (even the right password); other users go on", async () => {
+    const server = await start();
+    for (let i = 0; i < 30; i++) expect(await server.passwordGrant("alice", `guess-${i}`)).toMatchObject({ status: 400, body: { error: "invalid_grant", error_description: "grant request is invalid" } });
+    const refused = await server.passwordGrant("alice", "alice123");
+    expect(refused).toMatchObject({ status: 400, body: { error: "invalid_grant" } });
+    expect(String(refused.body["error_description"])).toMatch(/too many wrong passwords .* try again in \d+ s/);
+    // The name is the key, whatever its case.
+    expect(String((await server.passwordGrant("ALICE", "x")).body["error_description"])).toMatch(/too many wrong passwords/);
+    expect((await server.passwordGrant("bob", "bob123")).status).toBe(200);
+  });
+
+  it("an address that used up its failures is refused for every user, unchecked; a right password spends nothing", async () => {
+    const server = await start({ perAddress: { burst: 5, perSecond: 0.01 } });
+    for (let i = 0; i < 20; i++) expect((await server.passwordGrant("bob", "bob123")).status).toBe(200);
+    for (const user of ["u1", "u2", "u3", "u4", "u5"]) expect((await server.passwordGrant(user, "nope")).body["error_description"]).toBe("grant request is invalid");
+    const refused = await server.passwordGrant("charlie", "charlie123");
+    expect(String(refused.body["error_description"])).toMatch(/too many wrong passwords/);
+  });
+});

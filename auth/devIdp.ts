@@ -5,6 +5,7 @@ import { DevIdpKeyFile, loadOrCreateCookieKeys } from "./devIdpKeys.ts";
 import type { PrivateSigningJwk } from "./devIdpKeys.ts";
 import { errorPage, loginPage } from "./devIdpPages.ts";
 import { createDevProvider, grantEverything, ROUTES } from "./devIdpProvider.ts";
+import { FailedLogins, type FailedLoginLimits } from "./failedLogins.ts";
 import type { DevProviderSetup } from "./devIdpProvider.ts";
 import { DevIdpStore } from "./devIdpStore.ts";
 import { DevUserDirectory } from "./devIdpUsers.ts";
@@ -16,6 +17,8 @@ export interface DevIdpOptions {
   issuer: string;
   /** A JSON file of more users, `[{ "username", "password", "roles": [] }]` (load tests). Default: the built-in users only. */
   usersFile?: string | undefined;
+  /** Wrong passwords allowed per user and per address (default 30 and 60 a minute); past them, attempts are refused unchecked. */
+  failedLogins?: FailedLoginLimits;
   /** Where the banner, logins and errors are logged (never a token or password). */
   log: Logger;
   /** The redirect URIs `natter-web` may use. Default: `<issuer origin>/` and `<issuer origin>/callback`. */
@@ -90,7 +93,8 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     "DEVELOPMENT identity provider: for development and tests only, never for production (set OIDC_ISSUER to use Keycloak)",
   );
 
-  const setup: DevProviderSetup = { issuer, prefix, audience, accessTtl, refreshTtl, redirectUris, users, store, cookieKeys, log };
+  const logins = new FailedLogins(options.failedLogins);
+  const setup: DevProviderSetup = { issuer, prefix, audience, accessTtl, refreshTtl, redirectUris, users, store, cookieKeys, logins, log };
   const build = (signingKeys: readonly PrivateSigningJwk[]) => {
     const provider = createDevProvider(setup, signingKeys);
     return { provider, callback: provider.callback() };
@@ -130,7 +134,15 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     }
     const form = await readForm(req);
     const username = form.get("username") ?? "";
+    const address = req.socket.remoteAddress ?? "?";
+    const wait = logins.blocked(username, address, Date.now());
+    if (wait > 0) {
+      log.warn({ client: clientId, username: username.slice(0, 64), address }, "development IdP: login refused unchecked (too many wrong passwords)");
+      const error = `Too many wrong passwords for this user or address. Try again in ${Math.ceil(wait / 1000)} s.`;
+      return sendHtml(res, 429, loginPage({ action: `${base}/login`, abortAction: `${base}/abort`, clientId, username, error }));
+    }
     const user = users.authenticate(username, form.get("password") ?? "");
+    if (!user) logins.failed(username, address, Date.now());
     if (!user) {
       log.info({ client: clientId, username: username.slice(0, 64) }, "development IdP: login refused (invalid user credentials)");
       return sendHtml(res, 401, loginPage({ action: `${base}/login`, abortAction: `${base}/abort`, clientId, username, error: "Invalid username or password." }));

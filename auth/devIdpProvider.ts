@@ -1,6 +1,7 @@
 import Provider, { errors } from "oidc-provider";
 import type { Account, Configuration, KoaContextWithOIDC, ResourceServer } from "oidc-provider";
 import type { Logger } from "pino";
+import type { FailedLogins } from "./failedLogins.ts";
 import type { PrivateSigningJwk } from "./devIdpKeys.ts";
 import { errorPage } from "./devIdpPages.ts";
 import type { DevIdpStore } from "./devIdpStore.ts";
@@ -41,6 +42,8 @@ export interface DevProviderSetup {
   users: DevUserDirectory;
   store: DevIdpStore;
   cookieKeys: string[];
+  /** Wrong passwords per user and address: past the limit, attempts are refused unchecked. */
+  logins: FailedLogins;
   log: Logger;
 }
 
@@ -49,7 +52,7 @@ export interface DevProviderSetup {
  * publishing all of them. A key rotation builds a new one over the same store.
  */
 export function createDevProvider(setup: DevProviderSetup, signingKeys: readonly PrivateSigningJwk[]): Provider {
-  const { issuer, prefix, audience, accessTtl, refreshTtl, redirectUris, users, store, cookieKeys, log } = setup;
+  const { issuer, prefix, audience, accessTtl, refreshTtl, redirectUris, users, store, cookieKeys, logins, log } = setup;
 
   const resourceServerInfo = (): ResourceServer => ({
     scope: OIDC_SCOPES,
@@ -74,8 +77,16 @@ export function createDevProvider(setup: DevProviderSetup, signingKeys: readonly
     if (typeof username !== "string" || !username || typeof password !== "string" || !password) {
       throw new errors.InvalidRequest("username and password are required");
     }
+    const address = ctx.req.socket.remoteAddress ?? "?";
+    const wait = logins.blocked(username, address, Date.now());
+    if (wait > 0) {
+      log.warn({ client: client.clientId, username: username.slice(0, 64), address }, "development IdP: password grant refused unchecked (too many wrong passwords)");
+      // Keycloak answers a locked-out user's password grant with invalid_grant too; the description says why.
+      throw new errors.CustomOIDCProviderError("invalid_grant", `too many wrong passwords for this user or address: try again in ${Math.ceil(wait / 1000)} s`);
+    }
     const user = users.authenticate(username, password);
     if (!user) {
+      logins.failed(username, address, Date.now());
       log.info({ client: client.clientId, username: username.slice(0, 64) }, "development IdP: password grant refused (invalid user credentials)");
       throw new errors.InvalidGrant("invalid user credentials");
     }

@@ -45,6 +45,15 @@ export class RateLimiter {
     return Math.ceil(((1 - b.tokens) / perSecond) * 1000);
   }
 
+  /** The milliseconds until `key` has a token, without spending one; 0 when it has one now. */
+  wait(key: string, now: number): number {
+    if (this.limit === "off") return 0;
+    const b = this.buckets.get(key);
+    if (b === undefined) return 0;
+    const tokens = Math.min(this.limit.burst, b.tokens + ((now - b.at) / 1000) * this.limit.perSecond);
+    return tokens >= 1 ? 0 : Math.ceil(((1 - tokens) / this.limit.perSecond) * 1000);
+  }
+
   private sweep(now: number): void {
     if (this.limit === "off" || now - this.sweptAt < 10_000) return;
     this.sweptAt = now;

@@ -1,6 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { createTokenVerifier } from "../auth/index.ts";
@@ -26,7 +26,7 @@ export type Actor = {
   /** A command as this user; throws unless it succeeds. */
   cmd(action: string, body: Record<string, unknown>, options?: { admin?: boolean }): Promise<{ result: Record<string, unknown>; seq: number }>;
   /** A command as this user; resolves with the reply, ok or not. */
-  try(action: string, body: Record<string, unknown>): ReturnType<typeof sendCommand>;
+  try(action: string, body: Record<string, unknown>, options?: { headers?: MsgHdrs }): ReturnType<typeof sendCommand>;
   /** An HTTP request to the read API as this user; every answer is checked against the OpenAPI document. */
   get<T = any>(path: string): Promise<{ status: number; body: T; headers: Headers }>;
   post<T = any>(path: string, body: unknown): Promise<{ status: number; body: T; headers: Headers }>;
@@ -105,7 +105,7 @@ export async function startReadHarness(options: { queryRateLimit?: RateLimit; ht
       token,
       nc,
       cmd: (action, body, o = {}) => mustSend(nc, id, action, body, o),
-      try: (action, body) => sendCommand(nc, id, action, body),
+      try: (action, body, o = {}) => sendCommand(nc, id, action, body, o),
       get: (path) => fetchApi(path, { headers: auth }),
       post: (path, body) => fetchApi(path, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify(body) }),
       async q(name, body = {}, o = {}) {

@@ -2,7 +2,7 @@ import { assertNever, type Decider } from "../decider.ts";
 import { ConflictError, ForbiddenError, InvalidError, NotFoundError } from "../errors.ts";
 import type { MessageId, UserId } from "../ids.ts";
 import { canAct, isAdmin, moderates } from "../policy.ts";
-import type { RoomState } from "../room/state.ts";
+import { roomHiddenFrom, type RoomState } from "../room/state.ts";
 import type { MessageCommand } from "./commands.ts";
 import type { MessageEvent } from "./events.ts";
 import { initialMessageState, type MessageState } from "./state.ts";
@@ -54,7 +54,9 @@ export function evolveMessage(state: MessageState, event: MessageEvent): Message
 
 /** The room must exist and count the actor as a member (callers check that it is open where that matters). */
 function requireMembership(command: MessageCommand, room: RoomState): void {
-  if (!room.exists) throw new NotFoundError(`room ${command.data.roomId} does not exist`, { details: { roomId: command.data.roomId } });
+  if (!room.exists || roomHiddenFrom(room, command.meta.actor, command.meta.privilege)) {
+    throw new NotFoundError(`room ${command.data.roomId} does not exist`, { details: { roomId: command.data.roomId } });
+  }
   if (!room.members.has(command.meta.actor)) {
     throw new ForbiddenError("only the room's members may do this: join the room first", { details: { roomId: command.data.roomId } });
   }
@@ -121,8 +123,9 @@ export function decideMessage(command: MessageCommand, state: MessageState, cont
       return [{ type: "MessageEdited", data: { roomId, messageId: command.data.messageId, body: command.data.body, previousBody: state.body, editedBy: actor } }];
     }
     case "delete": {
-      if (!room.exists) throw new NotFoundError(`room ${roomId} does not exist`, { details: { roomId } });
       const isAuthor = state.exists && state.authorId === actor;
+      // An author who left a private room may still delete what they wrote there.
+      if (!room.exists || (!isAuthor && roomHiddenFrom(room, actor, privilege))) throw new NotFoundError(`room ${roomId} does not exist`, { details: { roomId } });
       if (!isAuthor && !isAdmin(privilege)) requireMembership(command, room);
       requireMessage(command, state);
       if (!isAuthor && !moderates(privilege, room.members.get(actor))) {

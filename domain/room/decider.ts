@@ -4,7 +4,7 @@ import type { RoomId, UserId } from "../ids.ts";
 import { canAct, isAdmin, moderates, outranks, type RoomRole } from "../policy.ts";
 import type { RoomCommand } from "./commands.ts";
 import type { RoomEvent } from "./events.ts";
-import { initialRoomState, ownerCount, type RoomState } from "./state.ts";
+import { initialRoomState, ownerCount, roomHiddenFrom, type RoomState } from "./state.ts";
 
 /** Folds one room event into the state (in place; see RoomState). */
 export function evolveRoom(state: RoomState, event: RoomEvent): RoomState {
@@ -54,8 +54,8 @@ export function evolveRoom(state: RoomState, event: RoomEvent): RoomState {
   }
 }
 
-function requireRoom(state: RoomState, roomId: RoomId): void {
-  if (!state.exists) throw new NotFoundError(`room ${roomId} does not exist`, { details: { roomId } });
+function requireRoom(state: RoomState, roomId: RoomId, command: RoomCommand): void {
+  if (!state.exists || roomHiddenFrom(state, command.meta.actor, command.meta.privilege)) throw new NotFoundError(`room ${roomId} does not exist`, { details: { roomId } });
 }
 
 /** Refuses any change to an archived room. */
@@ -119,7 +119,7 @@ export function decideRoom(command: RoomCommand, state: RoomState): RoomEvent[] 
     return [{ type: "RoomCreated", data: { roomId: id, name: cleanName(data.name), kind: data.kind, topic: data.topic ?? "", createdBy: actor, members } }];
   }
 
-  requireRoom(state, command.data.roomId);
+  requireRoom(state, command.data.roomId, command);
   const rid = roomId as RoomId;
   const actorRole = state.members.get(actor);
 

@@ -133,8 +133,18 @@ describe("room.join", () => {
     givenRoom([publicRoom]).when({ type: "join", data: { roomId }, meta: meta("mick") }).thenNothing();
   });
 
-  test("a private room is not joined without an invitation", () => {
-    givenRoom([privateRoom]).when({ type: "join", data: { roomId }, meta: meta("otto") }).thenThrows(ForbiddenError);
+  test("a private room is not joined without an invitation: to an outsider it does not exist", () => {
+    givenRoom([privateRoom]).when({ type: "join", data: { roomId }, meta: meta("otto") }).thenThrows(NotFoundError);
+  });
+
+  test.each(["join", "leave", "rename", "archive"] as const)("to an outsider a private room or DM answers %s as a room that does not exist (no refusal, no no-op's sequence)", (type) => {
+    const data = type === "rename" ? { roomId, name: "x" } : { roomId };
+    for (const room of [privateRoom, dm]) {
+      givenRoom([room]).when({ type, data, meta: meta("otto") } as never).thenThrows(NotFoundError);
+      givenRoom([]).when({ type, data, meta: meta("otto") } as never).thenThrows(NotFoundError);
+    }
+    // An invited user may know of it.
+    if (type === "join") givenRoom([privateRoom, invited("otto")]).when({ type, data, meta: meta("otto") } as never).then([{ type: "MemberJoined", data: { roomId, userId: otto } }]);
   });
 
   test("a private room is joined by invitation", () => {
@@ -153,8 +163,9 @@ describe("room.join", () => {
     givenRoom([privateRoom]).when({ type: "join", data: { roomId }, meta: meta("otto", "admin") }).then([{ type: "MemberJoined", data: { roomId, userId: otto } }]);
   });
 
-  test.each(["user", "admin"] as const)("no one joins a DM, not even with %s privilege", (privilege) => {
-    givenRoom([dm]).when({ type: "join", data: { roomId }, meta: meta("otto", privilege) }).thenThrows(ForbiddenError);
+  test("no one joins a DM, not even with admin privilege (to a user it does not exist)", () => {
+    givenRoom([dm]).when({ type: "join", data: { roomId }, meta: meta("otto", "admin") }).thenThrows(ForbiddenError);
+    givenRoom([dm]).when({ type: "join", data: { roomId }, meta: meta("otto", "user") }).thenThrows(NotFoundError);
   });
 
   test("a banned user cannot rejoin", () => {
@@ -162,7 +173,8 @@ describe("room.join", () => {
   });
 
   test("a banned user cannot rejoin a private room with an old invitation either", () => {
-    givenRoom([privateRoom, invited("otto"), banned("otto")]).when({ type: "join", data: { roomId }, meta: meta("otto") }).thenThrows(ForbiddenError);
+    // The ban took the invitation away, so to otto the room is as hidden as to anyone outside it.
+    givenRoom([privateRoom, invited("otto"), banned("otto")]).when({ type: "join", data: { roomId }, meta: meta("otto") }).thenThrows(NotFoundError);
   });
 
   test("an unbanned user rejoins", () => {

@@ -1,6 +1,7 @@
 import type { RoomId, UserId } from "../ids.ts";
 import type { RoomRole } from "../policy.ts";
 import type { RoomKind } from "./events.ts";
+import type { Privilege } from "../metadata.ts";
 
 /**
  * What the room decider knows of a room. Maps are owned by whoever folds the events: `evolve`
@@ -34,6 +35,15 @@ export function initialRoomState(): RoomState {
 }
 
 /** The number of owners among the members. */
+/**
+ * True when `actor` may not know the room exists: a private room or direct message they are not a
+ * member of nor invited to, without the admin privilege. Commands then answer exactly as for a
+ * room that does not exist, so a refusal (or a no-op's sequence) never confirms it or its activity.
+ */
+export function roomHiddenFrom(state: RoomState, actor: UserId, privilege: Privilege): boolean {
+  return state.exists && state.kind !== "public" && !state.members.has(actor) && !state.invited.has(actor) && privilege !== "admin";
+}
+
 export function ownerCount(state: RoomState): number {
   let n = 0;
   for (const role of state.members.values()) if (role === "owner") n++;

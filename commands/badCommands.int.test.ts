@@ -1,4 +1,5 @@
 import fc from "fast-check";
+import { headers as natsHeaders } from "@nats-io/transport-node";
 import { ulid } from "ulid";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import type { CommandReply } from "./handler.ts";
@@ -17,8 +18,8 @@ afterAll(async () => {
   await h.stop();
 });
 
-/** A generated bad command: the subject, the raw payload, and what makes it bad. */
-type Bad = { subject: string; payload: string; why: string };
+/** A generated bad command: the subject, the raw payload, the headers it carries, and what makes it bad. */
+type Bad = { subject: string; payload: string; why: string; headers?: [string, string][] };
 
 const badId = fc.oneof(
   fc.constantFrom("a.b", "*", ">", "with space", "tab\t", "", "x".repeat(65), "a>b", "ü", "new\nline"),
@@ -95,6 +96,25 @@ const badCommand: fc.Arbitrary<Bad> = fc.oneof(
     payload: JSON.stringify({ commandId: ulid(), roomId, body: "x" }),
     why: "bad subject",
   })),
+  // A good command with a header natter would copy into the event that breaks its rules.
+  fc.tuple(
+    actionAndBody,
+    fc.oneof(
+      fc.tuple(fc.constant("Natter-Correlation"), fc.oneof(fc.constantFrom("a\u0000b", "tab\there", "\u00e9t\u00e9", "x".repeat(257)), fc.string({ minLength: 257, maxLength: 400 }))),
+      fc.tuple(
+        fc.constant("tracestate"),
+        fc.oneof(
+          fc.constantFrom("no-equals", "UPPER=1", "a=1,a=2", `a=${"x".repeat(600)}`, "a=\u0000"),
+          fc.integer({ min: 33, max: 60 }).map((n) => Array.from({ length: n }, (_, i) => `k${i}=v`).join(",")),
+        ),
+      ),
+    ),
+  ).map(([[action, body], header]) => ({ subject: `cmd.alice.${action}`, payload: JSON.stringify({ commandId: ulid(), ...body }), headers: [header], why: "bad header" })),
+  // A text field with what the stores cannot carry: NUL, or half of a surrogate pair.
+  fc.tuple(fc.constantFrom("msg.post", "room.create", "user.profile", "room.rename"), fc.constantFrom("\\u0000", "\\ud800", "\\udfff", "x\\udc00y")).map(([action, bad]) => {
+    const [body, field] = ({ "msg.post": [{ roomId }, "body"], "room.create": [{ kind: "public" }, "name"], "user.profile": [{}, "displayName"], "room.rename": [{ roomId }, "name"] } as const)[action];
+    return { subject: `cmd.alice.${action}`, payload: JSON.stringify({ commandId: ulid(), ...body, [field]: `text ${JSON.parse(`"${bad}"`)}` }), why: "unstorable text" };
+  }),
   // A bad language tag and an empty profile.
   fc.constantFrom({ language: "english!" }, { language: "e" }, {}, { displayName: "" }).map((b) => ({
     subject: "cmd.alice.user.profile",
@@ -109,13 +129,20 @@ test("10,000 generated bad commands: each a typed `invalid` error, nothing appen
   const wrong: { bad: Bad; reply: CommandReply }[] = [];
   for (let i = 0; i < cases.length; i += 200) {
     const chunk = cases.slice(i, i + 200);
-    const replies = await Promise.all(chunk.map(async (bad) => (await h.nc.request(bad.subject, bad.payload, { timeout: 10_000 })).json<CommandReply>()));
+    const replies = await Promise.all(
+      chunk.map(async (bad) => {
+        const hdrs = bad.headers === undefined ? undefined : natsHeaders();
+        for (const [k, v] of bad.headers ?? []) hdrs!.set(k, v);
+        return (await h.nc.request(bad.subject, bad.payload, { timeout: 10_000, ...(hdrs ? { headers: hdrs } : {}) })).json<CommandReply>();
+      }),
+    );
     replies.forEach((reply, j) => {
       if (reply.ok || reply.error.code !== "invalid" || typeof reply.error.message !== "string") wrong.push({ bad: chunk[j]!, reply });
     });
   }
   expect(wrong.slice(0, 5)).toEqual([]);
-  expect(new Set(cases.map((c) => c.why.split(" ")[0])).size).toBeGreaterThanOrEqual(10);
+  expect(new Set(cases.map((c) => c.why.split(" ")[0])).size).toBeGreaterThanOrEqual(12);
+  expect(cases.filter((c) => c.why === "bad header").length).toBeGreaterThan(200);
   expect(await h.eventCount()).toBe(before);
   const good = await mustSend(h.nc, "alice", "msg.post", { roomId, body: "still here" });
   expect(good.seq).toBeGreaterThan(0);

@@ -3,6 +3,7 @@ import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createTokenVerifier } from "../auth/index.ts";
 import { startReadApi, type ReadApi } from "../read-api/index.ts";
+import { CheckpointWatch } from "../read-api/checkpoints.ts";
 import { encodeEvent, childTrace, roomSubject } from "../streams/index.ts";
 import { childEnv, runTsx } from "../test/childProcess.ts";
 import { mustSend } from "../test/commandClient.ts";
@@ -90,5 +91,24 @@ describe("an event a projection cannot store", () => {
     const after = await listParked(s.database.db, auditProjection.liveSchema);
     expect(after.map((p) => [p.seq, p.status])).toEqual([[second.seq, "failed"]]);
     expect(after[0]!.error.isWellFormed()).toBe(true);
+  });
+
+  test("a projection behind the log that does not move for the stall time is stalled (no projector running, or one that keeps failing)", async () => {
+    const watch = new CheckpointWatch(s.nc, s.database.db, s.store);
+    try {
+      await s.caughtUp();
+      const t0 = Date.now();
+      expect((await watch.lag(["timeline"], 30_000, t0))["timeline"]!.state).toBe("ok");
+      await s.projections.stop();
+      const room = (await mustSend(s.nc, "alice", "room.create", { name: "unseen", kind: "public" })).result["roomId"] as string;
+      await mustSend(s.nc, "alice", "msg.post", { roomId: room, body: "nobody projects this" });
+      const first = (await watch.lag(["timeline"], 30_000, t0 + 1000))["timeline"]!;
+      expect(first).toMatchObject({ state: "ok" });
+      expect(first.behind).toBeGreaterThan(0);
+      expect((await watch.lag(["timeline"], 30_000, t0 + 20_000))["timeline"]!.state).toBe("ok");
+      expect((await watch.lag(["timeline"], 30_000, t0 + 31_000))["timeline"]!).toMatchObject({ state: "stalled", checkpoint: first.checkpoint });
+    } finally {
+      watch.stop();
+    }
   });
 });

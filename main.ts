@@ -3,7 +3,7 @@
  * configured (DESIGN.md, "Running").
  */
 import { existsSync } from "node:fs";
-import { rm, writeFile } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { createServer } from "node:http";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -25,7 +25,8 @@ import { startCommandService } from "./commands/index.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { openDatabase, startLive, startPresence, startProjections } from "./projections/index.ts";
 import { startReadApi, type ReadApi } from "./read-api/index.ts";
-import { runtimeFilePath } from "./replay/context.ts";
+import { runtimeFilePath, writeRuntimeFile } from "./replay/context.ts";
+import { startMaintenanceService } from "./replay/maintenanceService.ts";
 import { choosePort, createLogger, onShutdown, portIsFree } from "./runtime.ts";
 import { webHandler } from "./webServer.ts";
 import { MAX_BODY } from "./domain/index.ts";
@@ -183,10 +184,22 @@ async function main(): Promise<void> {
     cacheBytes: config.readCacheMb * 1024 * 1024,
     trustedProxies: config.trustedProxies,
   });
-  await writeFile(
-    runtimeFilePath(config.dataDir),
-    JSON.stringify({ pid: process.pid, natsUrl, databaseUrl: config.databaseUrl ?? null, pgliteDir: config.databaseUrl ? null : join(config.dataDir, "pglite") }),
-  );
+  // PGlite serves this process only: the replay tool's database work comes here to be done.
+  const maintenance =
+    database.kind === "pglite"
+      ? startMaintenanceService(keys ? await connectAs("replay") : commandsNc, database.db, {
+          leaseMs: config.projectionLeaseMs,
+          replicas: config.streamReplicas,
+          log: createLogger(config, "maintenance"),
+        })
+      : undefined;
+  await writeRuntimeFile(config.dataDir, {
+    pid: process.pid,
+    natsUrl,
+    databaseUrl: config.databaseUrl ?? null,
+    pgliteDir: config.databaseUrl ? null : join(config.dataDir, "pglite"),
+    maintenance: maintenance ? { subject: maintenance.subject, token: maintenance.token } : null,
+  });
   health = async () => {
     const up = connections.every((c) => !c.isClosed());
     const read = await readApi!.health();
@@ -223,6 +236,7 @@ async function main(): Promise<void> {
 
   onShutdown(log, async () => {
     http.close();
+    await maintenance?.stop();
     await readApi?.drain();
     await commands.drain();
     await live.stop();

@@ -140,6 +140,9 @@ async function main(): Promise<void> {
       ? undefined
       : await startAuthCallout(await connectAs("callout"), { keys, verify: (t: string) => verifier.verify(t), log: createLogger(config, "auth"), registry });
 
+  const runtime = { pid: process.pid, natsUrl, databaseUrl: config.databaseUrl ?? null, pgliteDir: config.databaseUrl ? null : join(config.dataDir, "pglite") };
+  // Before PGlite opens: a replay tool started meanwhile must find the folder taken, not open it too.
+  await writeRuntimeFile(config.dataDir, { ...runtime, maintenance: null });
   const database = await openDatabase({ url: config.databaseUrl, pgliteDir: join(config.dataDir, "pglite") });
   log.info({ database: database.where, kind: database.kind }, config.databaseUrl ? "database: PostgreSQL" : "DATABASE_URL is not set: read models in PGlite under the data dir");
   if (config.ollamaHost === undefined) log.info("OLLAMA_HOST is not set: translation is off");
@@ -193,13 +196,7 @@ async function main(): Promise<void> {
           log: createLogger(config, "maintenance"),
         })
       : undefined;
-  await writeRuntimeFile(config.dataDir, {
-    pid: process.pid,
-    natsUrl,
-    databaseUrl: config.databaseUrl ?? null,
-    pgliteDir: config.databaseUrl ? null : join(config.dataDir, "pglite"),
-    maintenance: maintenance ? { subject: maintenance.subject, token: maintenance.token } : null,
-  });
+  await writeRuntimeFile(config.dataDir, { ...runtime, maintenance: maintenance ? { subject: maintenance.subject, token: maintenance.token } : null });
   health = async () => {
     const up = connections.every((c) => !c.isClosed());
     const read = await readApi!.health();

@@ -1,4 +1,4 @@
-import { chmod, writeFile } from "node:fs/promises";
+import { chmod, rename, writeFile } from "node:fs/promises";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -23,12 +23,14 @@ export type RuntimeFile = {
 /** The runtime file's path in the data dir. */
 export const runtimeFilePath = (dataDir: string): string => join(dataDir, "natter.runtime.json");
 
-/** Writes the runtime file, readable by this user only. */
+/** Writes the runtime file, readable by this user only, in one step (a reader never sees half of it). */
 export async function writeRuntimeFile(dataDir: string, runtime: RuntimeFile): Promise<void> {
   const file = runtimeFilePath(dataDir);
-  await writeFile(file, JSON.stringify(runtime), { mode: 0o600 });
+  const next = `${file}.${process.pid}.tmp`;
+  await writeFile(next, JSON.stringify(runtime), { mode: 0o600 });
   // A file left by an earlier run keeps its mode through writeFile.
-  await chmod(file, 0o600);
+  await chmod(next, 0o600);
+  await rename(next, file);
 }
 
 /** A usage or environment problem: printed as one line, exit status 2. */
@@ -91,7 +93,7 @@ export class CliContext {
     const r = running(this.config.dataDir);
     if (r === null || r.databaseUrl !== null) return null;
     if (!r.maintenance) {
-      throw new UsageError(`the embedded PGlite database is in use by natter (pid ${r.pid}), which takes no maintenance requests (an older version): restart it, or stop it first`);
+      throw new UsageError(`the embedded PGlite database is in use by natter (pid ${r.pid}), which takes no maintenance requests yet: try again once it says it is up (a natter older than this tool never does: restart it)`);
     }
     return { pid: r.pid, ...r.maintenance };
   }

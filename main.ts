@@ -3,7 +3,7 @@
  * configured (DESIGN.md, "Running").
  */
 import { existsSync } from "node:fs";
-import { rm, writeFile } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import type { Server } from "node:http";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -25,7 +25,8 @@ import { startCommandService, type CommandService } from "./commands/index.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { openDatabase, startLive, startPresence, startProjections, type Database, type ProjectionService } from "./projections/index.ts";
 import { startReadApi, type ReadApi } from "./read-api/index.ts";
-import { runtimeFilePath } from "./replay/context.ts";
+import { runtimeFilePath, writeRuntimeFile } from "./replay/context.ts";
+import { startMaintenanceService } from "./replay/maintenanceService.ts";
 import { choosePort, createLogger, guardedListener, listenHttp, onShutdown, portIsFree, serveMetrics } from "./runtime.ts";
 import { webHandler } from "./webServer.ts";
 import { MAX_BODY } from "./domain/index.ts";
@@ -55,9 +56,11 @@ async function main(): Promise<void> {
   let projections: ProjectionService | undefined;
   let callout: AuthCallout | undefined;
   let database: Database | undefined;
+  let maintenance: ReturnType<typeof startMaintenanceService> | undefined;
   const connections: NatsConnection[] = [];
   const shutdown = onShutdown(log, async () => {
     for (const s of servers) s.close();
+    await maintenance?.stop();
     await readApi?.drain();
     await commands?.drain();
     await live?.stop();
@@ -160,6 +163,9 @@ async function main(): Promise<void> {
       ? undefined
       : await startAuthCallout(await connectAs("callout"), { keys, verify: (t: string) => verifier.verify(t), log: createLogger(config, "auth"), registry });
 
+  const runtime = { pid: process.pid, natsUrl, databaseUrl: config.databaseUrl ?? null, pgliteDir: config.databaseUrl ? null : join(config.dataDir, "pglite") };
+  // Before PGlite opens: a replay tool started meanwhile must find the folder taken, not open it too.
+  await writeRuntimeFile(config.dataDir, { ...runtime, maintenance: null });
   database = await openDatabase({ url: config.databaseUrl, pgliteDir: join(config.dataDir, "pglite") });
   log.info({ database: database.where, kind: database.kind }, config.databaseUrl ? "database: PostgreSQL" : "DATABASE_URL is not set: read models in PGlite under the data dir");
   if (config.ollamaHost === undefined) log.info("OLLAMA_HOST is not set: translation is off");
@@ -205,10 +211,16 @@ async function main(): Promise<void> {
     cacheBytes: config.readCacheMb * 1024 * 1024,
     trustedProxies: config.trustedProxies,
   });
-  await writeFile(
-    runtimeFilePath(config.dataDir),
-    JSON.stringify({ pid: process.pid, natsUrl, databaseUrl: config.databaseUrl ?? null, pgliteDir: config.databaseUrl ? null : join(config.dataDir, "pglite") }),
-  );
+  // PGlite serves this process only: the replay tool's database work comes here to be done.
+  maintenance =
+    database.kind === "pglite"
+      ? startMaintenanceService(keys ? await connectAs("replay") : commandsNc, database.db, {
+          leaseMs: config.projectionLeaseMs,
+          replicas: config.streamReplicas,
+          log: createLogger(config, "maintenance"),
+        })
+      : undefined;
+  await writeRuntimeFile(config.dataDir, { ...runtime, maintenance: maintenance ? { subject: maintenance.subject, token: maintenance.token } : null });
   health = async () => {
     const up = connections.every((c) => !c.isClosed());
     const read = await readApi!.health();

@@ -74,8 +74,10 @@ export function servicePermissions(name: ServiceName): Permissions {
       return {
         // natter.projection.>: a rebuild's swap and `failures --retry` announce themselves, so
         // that the read API drops what it holds of the projection.
-        pub: { allow: ["$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "$KV.>", "natter.projection.>", inbox] },
-        sub: { allow: [inbox, "natter.projection.>"] },
+        // natter.replay.maintenance.*: the CLI asks a natter on embedded PGlite to do its database
+        // work (replay/maintenanceService.ts), and that natter takes the requests with this account.
+        pub: { allow: ["$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "$KV.>", "natter.projection.>", "natter.replay.maintenance.*", inbox] },
+        sub: { allow: [inbox, "natter.projection.>", "natter.replay.maintenance.*"] },
       };
     case "gateway":
       return {

@@ -22,6 +22,8 @@ export type MaintenanceDeps = {
   replicas?: number;
   /** How long to wait for the live projector to step aside. */
   yieldTimeoutMs?: number;
+  /** Events applied per transaction (default: scanLog's). */
+  batchSize?: number;
 };
 
 /** A maintenance step that cannot go on; the message says what to do. */
@@ -62,7 +64,7 @@ async function catchUp(deps: MaintenanceDeps, p: PgProjection, schema: string, p
   const db = deps.db!;
   let cp = (await readCheckpoint(db, schema, p.name))!.seq;
   let applied = 0;
-  await scanLog(deps.nc, { filterSubjects: p.filterSubjects, fromSeq: cp + 1, untilSeq }, async (events: EventEnvelope[], at: ScanProgress) => {
+  await scanLog(deps.nc, { filterSubjects: p.filterSubjects, fromSeq: cp + 1, untilSeq, batchSize: deps.batchSize }, async (events: EventEnvelope[], at: ScanProgress) => {
     try {
       cp = await applyBatch(db, p, schema, events, cp);
     } catch (err) {

@@ -6,29 +6,12 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import cliProgress from "cli-progress";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { ConfigError } from "../config.ts";
-import {
-  auditFromLog,
-  auditFromReadModel,
-  consumerName,
-  openCheckpointBucket,
-  Lease,
-  leaseKey,
-  listParked,
-  openLockBucket,
-  PROJECTIONS,
-  projectionNamed,
-  readCheckpoint,
-  rebuild,
-  resolveFailures,
-  verify,
-  type AuditFilter,
-  type MaintenanceProgress,
-  type PgProjection,
-  type Projection,
-} from "../projections/index.ts";
+import { auditFromLog, PROJECTIONS, type AuditFilter } from "../projections/index.ts";
 import { checkEventStream, EVENT_STREAM } from "../streams/index.ts";
 import { CliContext, UsageError } from "./context.ts";
+import { changesReadModels, projectionsFor, runOperation, type Operation, type OperationResult, type ProgressBar, type Reporter } from "./operations.ts";
 import { renderRows, type Format } from "./output.ts";
+import { runRemote } from "./remote.ts";
 
 const formatOption = () => new Option("--format <format>", "how rows are printed").choices(["table", "json", "csv"]).default("table");
 
@@ -50,20 +33,13 @@ async function run(body: (ctx: CliContext) => Promise<number | void>): Promise<v
   } finally {
     await ctx?.close().catch(() => undefined);
   }
+  // Into a pipe, stdout is written asynchronously: exiting at once would cut a long answer short.
+  await new Promise<void>((resolve) => process.stdout.write("", () => resolve()));
   process.exit(code);
 }
 
-function projectionsFor(name: string): Projection[] {
-  if (name === "all") return [...PROJECTIONS.values()];
-  try {
-    return [projectionNamed(name)];
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-}
-
 /** A progress bar on stderr: events applied of those known, events/s and an ETA. */
-function progressBar(label: string, enabled: boolean): { update(p: MaintenanceProgress): void; stop(): void } {
+function progressBar(label: string, enabled: boolean): ProgressBar {
   if (!enabled) return { update() {}, stop() {} };
   const bar = new cliProgress.SingleBar(
     {
@@ -90,6 +66,26 @@ function progressBar(label: string, enabled: boolean): { update(p: MaintenancePr
       bar.stop();
     },
   };
+}
+
+function reporter(progress: boolean): Reporter {
+  return { bar: (label) => progressBar(label, progress), note: (line) => process.stderr.write(`${line}\n`) };
+}
+
+/**
+ * Runs `op` here, or, when natter runs on this data dir's embedded PGlite (which serves only the
+ * process that opened it), in that natter, with its progress and result shown here the same way.
+ */
+async function perform(ctx: CliContext, op: Operation, progress = false): Promise<OperationResult> {
+  const target = ctx.embeddedTarget();
+  if (target === null) return runOperation(ctx, op, reporter(progress));
+  if (changesReadModels(op)) {
+    process.once("SIGINT", () => {
+      process.stderr.write(`\nstopped waiting: natter (pid ${target.pid}) goes on with the ${op.op} (see its log)\n`);
+      process.exit(130);
+    });
+  }
+  return runRemote(await ctx.nats(), target, op, reporter(progress));
 }
 
 function parseDate(value: string): Date {
@@ -119,36 +115,8 @@ program
   .addOption(formatOption())
   .action((opts: { format: Format }) =>
     run(async (ctx) => {
-      const nc = await ctx.nats();
-      const jsm = await jetstreamManager(nc);
-      const locks = await openLockBucket(nc, ctx.config.projectionLeaseMs, { replicas: ctx.config.streamReplicas });
-      const rows: Record<string, unknown>[] = [];
-      for (const p of PROJECTIONS.values()) {
-        let version: string = `${p.version}`;
-        let checkpoint: number | string = "-";
-        let parked: number | string = "-";
-        let state = "ok";
-        if (p.kind === "pg") {
-          const db = (await ctx.db()).db;
-          const cp = await readCheckpoint(db, p.liveSchema, p.name);
-          if (cp !== null) {
-            version = cp.version === p.version ? `${p.version}` : `${cp.version} (code ${p.version}: rebuild)`;
-            checkpoint = cp.seq;
-            const rows = await listParked(db, p.liveSchema);
-            parked = rows.length;
-            // What /healthz says of it too: an operator acts on either (replay failures).
-            state = rows.some((r) => r.status === "halted") ? "halted" : rows.length > 0 ? "parked" : "ok";
-          }
-        } else {
-          const e = await (await openCheckpointBucket(nc, ctx.config.streamReplicas)).get(p.name);
-          checkpoint = e?.operation === "PUT" ? Number(e.string()) : 0;
-        }
-        const info = await jsm.consumers.info(EVENT_STREAM, consumerName(p.name)).catch(() => null);
-        const lag = info === null ? "-" : info.num_pending + info.num_ack_pending;
-        const active = (await Lease.holder(locks, leaseKey(p.name))) ?? "none";
-        rows.push({ projection: p.name, kind: p.kind, version, checkpoint, lag, parked, state, active });
-      }
-      out(renderRows(rows, opts.format, ["projection", "kind", "version", "checkpoint", "lag", "parked", "state", "active"]));
+      const r = await perform(ctx, { op: "list" });
+      out(renderRows(r.rows, opts.format, ["projection", "kind", "version", "checkpoint", "lag", "parked", "state", "active"]));
     }),
   );
 
@@ -161,23 +129,9 @@ program
   .addOption(formatOption())
   .action((name: string, opts: { keepOld?: boolean; progress: boolean; format: Format }) =>
     run(async (ctx) => {
-      const rows: Record<string, unknown>[] = [];
-      for (const p of projectionsFor(name)) {
-        const nc = await ctx.nats();
-        const db = p.kind === "pg" ? (await ctx.db()).db : undefined;
-        // Say so when an earlier run left a build behind: this run goes on from where it stopped.
-        const left = p.kind === "pg" ? await readCheckpoint(db!, `${p.liveSchema}__next`, p.name) : null;
-        if (left !== null && left.version === p.version && left.seq > 0) process.stderr.write(`${p.name}: resuming the build an earlier run left at seq ${left.seq}\n`);
-        const bar = progressBar(p.name, opts.progress);
-        try {
-          const r = await rebuild({ ...ctx.maintenance(nc, db), progress: (x) => bar.update(x) }, p, { keepOld: opts.keepOld });
-          bar.stop();
-          rows.push({ projection: r.projection, applied: r.applied, seq: r.seq, seconds: (r.ms / 1000).toFixed(1), eventsPerSecond: Math.round(r.applied / Math.max(0.001, r.ms / 1000)) });
-        } finally {
-          bar.stop();
-        }
-      }
-      out(renderRows(rows, opts.format));
+      projectionsFor(name);
+      const r = await perform(ctx, { op: "rebuild", projection: name, keepOld: opts.keepOld === true }, opts.progress);
+      out(renderRows(r.rows, opts.format));
     }),
   );
 
@@ -189,17 +143,8 @@ program
   .addOption(formatOption())
   .action((name: string, opts: { progress: boolean; format: Format }) =>
     run(async (ctx) => {
-      const diffs: Record<string, unknown>[] = [];
-      for (const p of projectionsFor(name)) {
-        const nc = await ctx.nats();
-        const db = p.kind === "pg" ? (await ctx.db()).db : undefined;
-        const bar = progressBar(`verify ${p.name}`, opts.progress);
-        try {
-          for (const d of await verify({ ...ctx.maintenance(nc, db), progress: (x) => bar.update(x) }, p)) diffs.push({ ...d });
-        } finally {
-          bar.stop();
-        }
-      }
+      projectionsFor(name);
+      const diffs = (await perform(ctx, { op: "verify", projection: name }, opts.progress)).rows;
       if (diffs.length === 0) {
         process.stderr.write(`verify: no differences (${name})\n`);
         return 0;
@@ -227,7 +172,7 @@ program
     run(async (ctx) => {
       const filter: AuditFilter = { actor: opts.actor, room: opts.room, type: opts.type, aggregate: opts.aggregate, correlation: opts.correlation, since: opts.since, until: opts.until, limit: opts.limit };
       for (const k of Object.keys(filter) as (keyof AuditFilter)[]) if (filter[k] === undefined) delete filter[k];
-      const rows = opts.fromLog ? await auditFromLog(await ctx.nats(), filter) : await auditFromReadModel((await ctx.db()).db, filter);
+      const rows = opts.fromLog ? await auditFromLog(await ctx.nats(), filter) : (await perform(ctx, { op: "audit", filter })).rows;
       out(renderRows(rows, opts.format, ["seq", "time", "type", "actor", "subject", "roomId", "commandId", "correlationId", "causationId", "payload"]));
     }),
   );
@@ -283,20 +228,11 @@ program
   .action((name: string | undefined, opts: { retry?: boolean; skip?: boolean; seq?: number; format: Format }) =>
     run(async (ctx) => {
       if (opts.retry && opts.skip) throw new UsageError("--retry and --skip exclude each other");
-      const chosen = (name === undefined ? [...PROJECTIONS.values()] : projectionsFor(name)).filter((p): p is PgProjection => p.kind === "pg");
-      if (chosen.length === 0) throw new UsageError(`${name} keeps no parked events (only PostgreSQL projections park)`);
-      const db = (await ctx.db()).db;
-      if (opts.retry || opts.skip) {
-        const nc = await ctx.nats();
-        const rows: Record<string, unknown>[] = [];
-        for (const p of chosen) for (const r of await resolveFailures(ctx.maintenance(nc, db), p, opts.retry ? "retry" : "skip", opts.seq)) rows.push({ projection: p.name, ...r });
-        out(renderRows(rows, opts.format, ["projection", "seq", "subject", "status", "outcome", "error"]));
-        return rows.some((r) => r["outcome"] === "failed") ? 1 : 0;
-      }
-      const rows: Record<string, unknown>[] = [];
-      for (const p of chosen) for (const f of await listParked(db, p.liveSchema)) rows.push({ projection: p.name, ...f });
-      out(renderRows(rows, opts.format, ["projection", "seq", "subject", "type", "status", "attempts", "parkedAt", "error"]));
-      return 0;
+      const mode = opts.retry ? "retry" : opts.skip ? "skip" : undefined;
+      const r = await perform(ctx, { op: "failures", ...(name === undefined ? {} : { projection: name }), ...(mode === undefined ? {} : { mode }), ...(opts.seq === undefined ? {} : { seq: opts.seq }) });
+      const columns = mode === undefined ? ["projection", "seq", "subject", "type", "status", "attempts", "parkedAt", "error"] : ["projection", "seq", "subject", "status", "outcome", "error"];
+      out(renderRows(r.rows, opts.format, columns));
+      return r.code;
     }),
   );
 

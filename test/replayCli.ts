@@ -18,9 +18,10 @@ export type ReplayCli = {
 
 /**
  * Runs the replay CLI as a child process, as `npm run replay --` does, with only NATS_URL and
- * DATABASE_URL (and a private, empty data dir, and `extraEnv`) in its configuration.
+ * DATABASE_URL (and a private, empty data dir, and `extraEnv`) in its configuration. With neither
+ * and a running natter's NATTER_DATA_DIR in `extraEnv`, it finds that natter as an operator would.
  */
-export async function replayCli(natsUrl: string, databaseUrl: string | undefined, extraEnv: Record<string, string> = {}): Promise<ReplayCli> {
+export async function replayCli(natsUrl: string | undefined, databaseUrl: string | undefined, extraEnv: Record<string, string> = {}): Promise<ReplayCli> {
   const dataDir = await mkdtemp(join(tmpdir(), "natter-replay-"));
   const env = childEnv({ NATS_URL: natsUrl, DATABASE_URL: databaseUrl, NATTER_DATA_DIR: dataDir, LOG_LEVEL: "silent", ...extraEnv });
   const run = async (args: string[], timeoutMs = 60_000): Promise<ReplayRun> => {

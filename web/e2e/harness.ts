@@ -21,6 +21,8 @@ export type App = {
   /** The one origin: web client, read API, identity provider. */
   readonly url: string;
   readonly natsUrl: string;
+  /** Its NATTER_DATA_DIR (removed by stop). */
+  readonly dataDir: string;
   readonly child: TsxChild;
   stop(): Promise<void>;
 };
@@ -53,6 +55,7 @@ export async function startApp(vars: Record<string, string> = {}): Promise<App> 
     // localhost, not 127.0.0.1: the identity provider's redirect URIs name it.
     url: `http://localhost:${port}`,
     natsUrl: `nats://127.0.0.1:${natsPort}`,
+    dataDir,
     child,
     async stop() {
       await child.stop("SIGTERM");

@@ -72,7 +72,7 @@ test("list shows every projection, caught up, with its active projector", async 
   for (const row of r.rows) expect(row.active, row.projection).toMatch(/^\d+-/);
   const table = await cli.run(["list"]);
   expect(table.code, table.stderr).toBe(0);
-  expect(table.lines[0]).toMatch(/^projection\s+kind\s+version\s+checkpoint\s+lag\s+parked\s+active$/);
+  expect(table.lines[0]).toMatch(/^projection\s+kind\s+version\s+checkpoint\s+lag\s+parked\s+state\s+active$/);
 });
 
 test("rebuild timeline completes while commands flow, and natter keeps answering commands, /healthz and the read API", async () => {

@@ -33,8 +33,8 @@ export async function watchConsole(context: BrowserContext): Promise<void> {
     const e = error.error();
     problems.push(`${error.page()?.url() ?? "(no page)"}: uncaught: ${e.stack ?? e.message}`);
   });
-  // Chromium also prints most violations as console errors, but not all of them (report-only
-  // ones, those of documents without a console): the event sees each one, with its directive.
+  // Chromium prints a violation as a console error too, but that does not say which directive it
+  // broke nor, for one caused by a script, the script's line: the event does.
   await context.exposeBinding(BINDING, ({ page }, v: Violation) => {
     problems.push(`${page.url()}: CSP violation (${v.disposition}) of ${v.directive}: ${v.blocked || "inline"}${v.source === "" ? "" : ` from ${v.source}:${v.line}:${v.column}`}${v.sample === "" ? "" : ` "${v.sample}"`}`);
   });

@@ -10,6 +10,7 @@ import { userIdFromSub } from "../../domain/index.ts";
 import { chromium, type Browser, type BrowserContext, type CDPSession, type Page, type WebSocketRoute } from "playwright-core";
 import { inject } from "vitest";
 import { childEnv, freePort, ROOT, spawnTsx, type TsxChild } from "../../test/childProcess.ts";
+import { watchConsole } from "./consoleWatch.ts";
 
 /** Debian's chromium (the project never downloads a browser). */
 export const CHROMIUM = process.env["NATTER_CHROMIUM"] ?? "/usr/bin/chromium";
@@ -64,12 +65,25 @@ export async function startApp(vars: Record<string, string> = {}): Promise<App> 
   };
 }
 
-/** Headless chromium with the flags this machine's closed network needs. */
-export function launchBrowser(): Promise<Browser> {
-  return chromium.launch({
+/**
+ * Headless chromium with the flags this machine's closed network needs. Every context it makes
+ * (`newContext`, and `newPage`, which makes one) is watched from the start: a console error, an
+ * uncaught error or a CSP violation in any of its pages fails the test (consoleWatch.ts).
+ */
+export async function launchBrowser(): Promise<Browser> {
+  const browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
+  // Playwright's Browser announces no new context, so the one way in that a test file cannot
+  // bypass is the method itself.
+  const newContext = browser.newContext.bind(browser);
+  browser.newContext = async (options) => {
+    const context = await newContext(options);
+    await watchConsole(context);
+    return context;
+  };
+  return browser;
 }
 
 /** Passwords of the development identity provider's users. */

@@ -157,8 +157,9 @@ describe("the Markdown subset", () => {
   test("the sanitizer's self-test turns DOMPurify down where it does not sanitize (happy-dom)", () => {
     // DOMPurify's authors do not support happy-dom (cure53/DOMPurify#1457): here it hands back
     // `<p><img onerror>` unsanitized and skips its hooks, so renderMarkdown must not rely on it and
-    // falls back to the first wall alone. The browser E2E checks that the wall is active there. If
-    // this turns red after a happy-dom upgrade, the second wall has become testable here too.
+    // falls back to the first wall alone. web/e2e/consoleWatch.e2e.test.ts checks that the wall is
+    // active in Chromium, under natter's CSP, with a clean console. If this turns red after a
+    // happy-dom upgrade, the second wall has become testable here too.
     expect(sanitizerActive()).toBe(false);
   });
 });

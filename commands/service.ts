@@ -42,12 +42,14 @@ const encoder = new TextEncoder();
  */
 export async function startCommandService(nc: NatsConnection, options: CommandServiceOptions): Promise<CommandService> {
   const log = options.log;
-  const { warnings } = await ensureEventStream(nc, options.stream);
+  const { info, warnings } = await ensureEventStream(nc, options.stream);
   for (const w of warnings) log.warn({ stream: "CHAT_EVENTS" }, w);
   const buckets = await ensureBuckets(nc, { replicas: options.stream?.replicas });
   const store = new EventStore(nc);
   const repo = new AggregateRepository(store, buckets.snapshots, { cacheSize: options.cacheSize, snapshotEvery: options.snapshotEvery });
-  const handler = new CommandHandler(store, repo, new CommandIndex(store.requests), { maxAttempts: options.maxAttempts });
+  // The id-age rule rests on the stream's real duplicate window, whoever made the stream.
+  const duplicateWindowMs = (info.config.duplicate_window ?? 0) / 1e6;
+  const handler = new CommandHandler(store, repo, new CommandIndex(store.requests), { maxAttempts: options.maxAttempts, duplicateWindowMs });
   const limiter = new RateLimiter(options.rateLimit ?? { burst: 30, perSecond: 10 });
   const maxInFlight = options.maxInFlight ?? 2048;
   const inFlight = new Set<Promise<void>>();

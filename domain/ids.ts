@@ -51,3 +51,19 @@ export function userIdFromSub(sub: string): UserId {
   const hex = Array.from(new TextEncoder().encode(sub), (b) => b.toString(16).padStart(2, "0")).join("");
   return UserId.parse(`x_${hex}`);
 }
+
+const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+const ULID = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/i;
+
+/**
+ * The creation time (epoch milliseconds) a ULID carries in its first 10 characters, or undefined
+ * when `id` is not a ULID.
+ *
+ * @example ulidTime("01ARZ3NDEKTSV4RRFFQ69G5FAV") // 1469922850259
+ */
+export function ulidTime(id: string): number | undefined {
+  if (!ULID.test(id)) return undefined;
+  let t = 0;
+  for (const c of id.slice(0, 10).toUpperCase()) t = t * 32 + CROCKFORD.indexOf(c);
+  return t;
+}

@@ -73,3 +73,13 @@ describe("id companions", () => {
     for (const bad of [-1, 1.5, "3"]) expect(() => StreamSeq.parse(bad)).toThrow();
   });
 });
+
+test("ulidTime reads a ULID's creation time; anything else is not a ULID", async () => {
+  const { ulidTime } = await import("./ids.ts");
+  expect(ulidTime("01ARZ3NDEKTSV4RRFFQ69G5FAV")).toBe(1469922850259);
+  expect(ulidTime("01arz3ndektsv4rrffq69g5fav")).toBe(1469922850259);
+  const { ulid } = await import("ulid");
+  const t = Date.now() - 12_345;
+  expect(ulidTime(ulid(t))).toBe(t);
+  for (const bad of ["", "alice", "01ARZ3NDEKTSV4RRFFQ69G5FA", "81ARZ3NDEKTSV4RRFFQ69G5FAV", "01ARZ3NDEKTSV4RRFFQ69G5FAU"]) expect(ulidTime(bad), bad).toBeUndefined();
+});

@@ -1,4 +1,4 @@
-export { CommandId, ID_PATTERN, MessageId, RoomId, StreamSeq, UserId, userIdFromSub } from "./ids.ts";
+export { CommandId, ID_PATTERN, MessageId, RoomId, StreamSeq, ulidTime, UserId, userIdFromSub } from "./ids.ts";
 export {
   ConflictError,
   ERROR_CODES,
@@ -18,7 +18,8 @@ export { assertNever } from "./decider.ts";
 export type { Decider } from "./decider.ts";
 export { EVENTS, isEventType, upcast } from "./events.ts";
 export type { AggregateKind, DomainEvent, EventType, Upcaster } from "./events.ts";
-export { COMMANDS } from "./commands.ts";
+export { COMMANDS, parseCommand } from "./commands.ts";
+export type { ParsedCommand } from "./commands.ts";
 export { ROOM_KINDS } from "./room/events.ts";
 export type { RoomEvent, RoomKind } from "./room/events.ts";
 export { roomCommandBodies, MAX_ROOM_NAME, MAX_TOPIC } from "./room/commands.ts";

@@ -28,6 +28,8 @@ export type EventMeta = {
   /** The id of the message that caused this one (the command's id). */
   causationId: string;
   trace: TraceContext;
+  /** The event's `Nats-Msg-Id` (default: messageIdFor(actor, commandId)). */
+  msgId?: string;
 };
 
 /** An event ready to append: subject, JSON payload and headers. */
@@ -71,6 +73,15 @@ export function messageIdFor(actor: string, commandId: string): string {
   return `${actor}:${commandId}`;
 }
 
+/**
+ * The `Nats-Msg-Id` of a post: unique per room and message, whoever sends it, so a message id used
+ * twice within the duplicate window is caught by the server however the command ids differ. (Ids
+ * have no colon: this never equals an `<actor>:<commandId>`.)
+ */
+export function postMessageId(roomId: string, messageId: string): string {
+  return `msg:${roomId}:${messageId}`;
+}
+
 const headerText = z.string().min(1).max(256);
 const metaSchema = z.object({
   actor: z.string().regex(ID_PATTERN),
@@ -91,7 +102,7 @@ export function encodeEvent(event: DomainEvent, meta: EventMeta): EncodedEvent {
   h.set(H.causation, meta.causationId);
   h.set(H.traceparent, meta.trace.traceparent);
   if (meta.trace.tracestate) h.set(H.tracestate, meta.trace.tracestate);
-  const msgId = messageIdFor(meta.actor, meta.commandId);
+  const msgId = meta.msgId ?? messageIdFor(meta.actor, meta.commandId);
   h.set(H.msgId, msgId);
   return { subject: subjectOf(event), payload: new TextEncoder().encode(JSON.stringify(event.data)), headers: h, msgId };
 }

@@ -18,6 +18,8 @@ export function isWrongLastSequence(err: unknown): boolean {
 }
 
 const EXPECTED_LAST_SUBJECT_SEQUENCE = "Nats-Expected-Last-Subject-Sequence";
+/** nats-server 2.11+: the subject (or filter) whose last sequence the header above names, instead of the published one. */
+const EXPECTED_LAST_SUBJECT_SEQUENCE_SUBJECT = "Nats-Expected-Last-Subject-Sequence-Subject";
 /** The header in which a direct get answers the message's stream sequence. */
 const DIRECT_SEQUENCE = "Nats-Sequence";
 const textDecoder = new TextDecoder();
@@ -66,12 +68,16 @@ export class EventStore {
    * yet). Throws ConflictError when another append got there first; UnavailableError when
    * JetStream does not answer. A repeat of an appended `Nats-Msg-Id` within the duplicate window
    * resolves with the original's sequence and `duplicate: true`.
+   *
+   * With `guard`, `expectedSeq` is the last sequence of that other subject (a post's room), not of
+   * the event's own: the server refuses the append once any event came after it there.
    */
-  async append(encoded: EncodedEvent, expectedSeq: number): Promise<AppendResult> {
+  async append(encoded: EncodedEvent, expectedSeq: number, guard?: string): Promise<AppendResult> {
     let reply: Msg;
     try {
       encoded.headers.set(H.msgId, encoded.msgId);
       encoded.headers.set(EXPECTED_LAST_SUBJECT_SEQUENCE, String(expectedSeq));
+      if (guard !== undefined) encoded.headers.set(EXPECTED_LAST_SUBJECT_SEQUENCE_SUBJECT, guard);
       reply = await this.requests.request(encoded.subject, encoded.payload, { headers: encoded.headers });
     } catch (err) {
       throw new UnavailableError("the event log did not accept the event; try again", { cause: err });
@@ -85,7 +91,8 @@ export class EventStore {
     if (ack.error !== undefined) {
       const cause = new Error(`${ack.error.description ?? "refused"} (JetStream error ${ack.error.err_code ?? ack.error.code})`);
       if (ack.error.err_code !== undefined && WRONG_LAST_SEQUENCE.has(ack.error.err_code)) {
-        throw new ConflictError(`${encoded.subject} changed since sequence ${expectedSeq}`, { details: { subject: encoded.subject, expectedSeq }, cause });
+        const changed = guard ?? encoded.subject;
+        throw new ConflictError(`${changed} changed since sequence ${expectedSeq}`, { details: { subject: changed, expectedSeq }, cause });
       }
       throw new UnavailableError("the event log did not accept the event; try again", { cause });
     }

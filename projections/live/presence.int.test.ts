@@ -282,7 +282,9 @@ describe("presence", () => {
         await a.waitFor("fence", "online");
         await eventually("every heartbeat is counted", async () => (await metric(p!, "natter_presence_heartbeats_total")) === 3001);
         const jsm = await jetstreamManager(clients);
-        const keys = (await kvLastValues(jsm, "presence", ["flooder.*"])).map((v) => v.key);
+        // Counted when taken; stored a moment later.
+        let keys: string[] = [];
+        await eventually("the admitted heartbeats are stored", async () => (keys = (await kvLastValues(jsm, "presence", ["flooder.*"])).map((v) => v.key)).length >= MAX_CONNECTIONS);
         expect(keys).toHaveLength(MAX_CONNECTIONS);
         expect(await metric(p!, "natter_presence_heartbeats_total", { outcome: "too_many_connections" })).toBe(3000 - MAX_CONNECTIONS);
         // A connection already counted beats on; one more is refused; a goodbye makes room for it.

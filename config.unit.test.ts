@@ -57,3 +57,13 @@ test("trusted proxies: a list of addresses, anything else refused", () => {
   expect(loadConfig({ NATTER_TRUSTED_PROXIES: "10.0.0.2, ::1" }).trustedProxies).toEqual(["10.0.0.2", "::1"]);
   expect(() => loadConfig({ NATTER_TRUSTED_PROXIES: "10.0.0.2,proxy.local" })).toThrow(/NATTER_TRUSTED_PROXIES: "proxy.local" not an IP address/);
 });
+
+test("NATTER_PUBLIC_URL: an http(s) origin, kept without its trailing slash; a path, query or other scheme is refused", () => {
+  expect(loadConfig({}).publicUrl).toBeUndefined();
+  expect(loadConfig({ NATTER_PUBLIC_URL: "https://chat.example.com/" }).publicUrl).toBe("https://chat.example.com");
+  expect(loadConfig({ NATTER_PUBLIC_URL: "http://natter.lan:8080" }).publicUrl).toBe("http://natter.lan:8080");
+  expect(() => loadConfig({ NATTER_PUBLIC_URL: "https://chat.example.com/natter" })).toThrow(/NATTER_PUBLIC_URL: .* must be an origin only/);
+  expect(() => loadConfig({ NATTER_PUBLIC_URL: "https://chat.example.com/?x=1" })).toThrow(/NATTER_PUBLIC_URL:/);
+  expect(() => loadConfig({ NATTER_PUBLIC_URL: "ftp://chat.example.com" })).toThrow(/NATTER_PUBLIC_URL: .* must use http: or https:/);
+  expect(() => loadConfig({ NATTER_PUBLIC_URL: "chat.example.com" })).toThrow(/NATTER_PUBLIC_URL: .* is not a URL/);
+});

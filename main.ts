@@ -28,11 +28,9 @@ import { startReadApi, type ReadApi } from "./read-api/index.ts";
 import { runtimeFilePath } from "./replay/context.ts";
 import { choosePort, createLogger, onShutdown, portIsFree } from "./runtime.ts";
 import { webHandler } from "./webServer.ts";
+import { defaultWsUrl, IDP_PATH, webOrigins } from "./webOrigins.ts";
 import { MAX_BODY } from "./domain/index.ts";
 import { connectNats, EventStore, startNatsServer, type NatsServer } from "./streams/index.ts";
-
-/** The path under PORT where the development identity provider answers. */
-const IDP_PATH = "/realms/natter";
 
 async function main(): Promise<void> {
   let config: Config;
@@ -44,7 +42,8 @@ async function main(): Promise<void> {
   }
   const log = createLogger(config, "natter");
   if (!(await portIsFree(config.port, "0.0.0.0"))) throw new Error(`port ${config.port} is taken: set PORT to a free port`);
-  const origin = `http://localhost:${config.port}`;
+  const origins = webOrigins(config.port, config.publicUrl);
+  const origin = origins.primary;
 
   // NATS: the embedded server always runs with the auth callout; an external one does when this
   // data dir (or NATTER_AUTH_KEYS_FILE) holds the callout's keys.
@@ -63,7 +62,7 @@ async function main(): Promise<void> {
       dir: join(config.dataDir, "nats"),
       port: client.port,
       wsPort: ws.port,
-      wsAllowedOrigins: [origin, `http://127.0.0.1:${config.port}`],
+      wsAllowedOrigins: [...origins.all],
       maxPayload: NATS_MAX_PAYLOAD,
       extraConfig: natsAuthConfig(keys, { monitorPort: monitor.port }),
     });
@@ -77,15 +76,16 @@ async function main(): Promise<void> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   let idp: DevIdp | undefined;
-  const issuer = config.oidcIssuer ?? `${origin}${IDP_PATH}`;
+  const issuer = config.oidcIssuer ?? origins.issuer;
   if (config.oidcIssuer === undefined) {
-    idp = await startDevIdp({ dataDir: config.dataDir, issuer, log: createLogger(config, "idp"), audience: config.oidcAudience, accessTokenTtlSeconds: config.devAccessTokenTtlSeconds });
+    idp = await startDevIdp({ dataDir: config.dataDir, issuer, redirectUris: origins.redirectUris, log: createLogger(config, "idp"), audience: config.oidcAudience, accessTokenTtlSeconds: config.devAccessTokenTtlSeconds });
   }
+  const natsWsUrl = config.publicWsUrl ?? defaultWsUrl(embedded?.wsPort ?? config.natsWsPort, config.publicUrl);
 
   const web = webHandler(fileURLToPath(new URL("./web/dist", import.meta.url)), () => ({
     issuer,
     clientId: "natter-web",
-    natsWsUrl: config.publicWsUrl ?? `ws://localhost:${embedded?.wsPort ?? config.natsWsPort}`,
+    natsWsUrl,
     maxBody: MAX_BODY,
     presenceHeartbeatMs: config.presenceHeartbeatMs,
   }));
@@ -133,7 +133,9 @@ async function main(): Promise<void> {
     return nc;
   };
 
-  const verifier = createTokenVerifier({ issuer, audience: config.oidcAudience, jwksUri: config.oidcJwksUri, log: createLogger(config, "auth") });
+  // The public URL may not be reachable from here (a proxy in front): the keys are fetched from this process itself.
+  const localJwks = idp !== undefined && config.publicUrl !== undefined ? `http://localhost:${config.port}${new URL(idp.jwksUri).pathname}` : undefined;
+  const verifier = createTokenVerifier({ issuer, audience: config.oidcAudience, jwksUri: config.oidcJwksUri ?? localJwks, log: createLogger(config, "auth") });
   const callout =
     keys === undefined
       ? undefined
@@ -206,7 +208,7 @@ async function main(): Promise<void> {
     `  health         ${origin}/healthz`,
     `  read API       ${origin}/api/ (OpenAPI: ${origin}/api/openapi.json)`,
     `  NATS           ${natsUrl}`,
-    ...(embedded?.wsPort ? [`  NATS WebSocket ws://localhost:${embedded.wsPort}`] : []),
+    ...(embedded?.wsPort ? [`  NATS WebSocket ${natsWsUrl}`] : []),
     ...(embedded ? [`  NATS monitor   http://127.0.0.1:${monitor!.port} (loopback only)`] : []),
     `  issuer         ${issuer}${idp ? " (development identity provider: alice, bob, charlie)" : ""}`,
     `  data           ${config.dataDir}`,

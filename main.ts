@@ -11,6 +11,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import {
   createTokenVerifier,
+  identityNames,
   loadOrCreateAuthKeys,
   NATS_MAX_PAYLOAD,
   natsAuthConfig,
@@ -139,7 +140,13 @@ async function main(): Promise<void> {
   const callout =
     keys === undefined
       ? undefined
-      : await startAuthCallout(await connectAs("callout"), { keys, verify: (t: string) => verifier.verify(t), log: createLogger(config, "auth"), registry });
+      : await startAuthCallout(await connectAs("callout"), {
+          keys,
+          verify: (t: string) => verifier.verify(t),
+          log: createLogger(config, "auth"),
+          registry,
+          identityNames: identityNames(() => connectAs("identity"), { log: createLogger(config, "auth") }),
+        });
 
   const database = await openDatabase({ url: config.databaseUrl, pgliteDir: join(config.dataDir, "pglite") });
   log.info({ database: database.where, kind: database.kind }, config.databaseUrl ? "database: PostgreSQL" : "DATABASE_URL is not set: read models in PGlite under the data dir");

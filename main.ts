@@ -137,6 +137,8 @@ async function main(): Promise<void> {
   // The public URL may not be reachable from here (a proxy in front): the keys are fetched from this process itself.
   const localJwks = idp !== undefined && config.publicUrl !== undefined ? `http://localhost:${config.port}${new URL(idp.jwksUri).pathname}` : undefined;
   const verifier = createTokenVerifier({ issuer, audience: config.oidcAudience, jwksUri: config.oidcJwksUri ?? localJwks, log: createLogger(config, "auth") });
+  // One record of the names tokens give, for the NATS callout and HTTP alike.
+  const names = keys === undefined ? undefined : identityNames(() => connectAs("identity"), { log: createLogger(config, "auth") });
   const callout =
     keys === undefined
       ? undefined
@@ -145,8 +147,9 @@ async function main(): Promise<void> {
           verify: (t: string) => verifier.verify(t),
           log: createLogger(config, "auth"),
           registry,
-          identityNames: identityNames(() => connectAs("identity"), { log: createLogger(config, "auth") }),
+          identityNames: names,
         });
+  await names?.ready();
 
   const database = await openDatabase({ url: config.databaseUrl, pgliteDir: join(config.dataDir, "pglite") });
   log.info({ database: database.where, kind: database.kind }, config.databaseUrl ? "database: PostgreSQL" : "DATABASE_URL is not set: read models in PGlite under the data dir");
@@ -184,6 +187,7 @@ async function main(): Promise<void> {
     log: createLogger(config, "read-api"),
     registry,
     verifier,
+    identityNames: names,
     queryRateLimit: config.queryRateLimit,
     httpRateLimit: config.httpRateLimit,
     presenceTimeoutMs: config.presenceTimeoutMs,

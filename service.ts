@@ -46,7 +46,9 @@ const PARTS: Record<string, Part> = {
         opened.push(c);
         return c;
       };
-      const callout = await startAuthCallout(nc, { keys, verify: (t) => verifier.verify(t), log: createLogger(config, "auth"), identityNames: identityNames(connectIdentity, { log: createLogger(config, "auth") }) });
+      const names = identityNames(connectIdentity, { log: createLogger(config, "auth") });
+      const callout = await startAuthCallout(nc, { keys, verify: (t) => verifier.verify(t), log: createLogger(config, "auth"), identityNames: names });
+      await names.ready();
       return {
         async drain() {
           await callout.drain();

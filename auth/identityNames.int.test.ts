@@ -66,6 +66,14 @@ describe("a person's name comes from their token", () => {
     expect(await nameAs("alice", gina)).toBe("GG");
   });
 
+  test("a client that only uses the read API over HTTP is named as well", async () => {
+    const hana = userIdFromSub(h.issuer.subOf("hana"));
+    const token = await h.issuer.token("hana", ["user"], { name: "Hana H" });
+    for (let i = 0; i < 2; i++) expect((await h.fetchApi("/api/rooms", { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+    await h.sys.identityNames.settled();
+    expect(await identityEvents(hana)).toEqual(["Hana H"]);
+  });
+
   test("no user may record an identity name: svccmd. is not theirs, and the command on cmd. is forbidden", async () => {
     const { bob } = h.users;
     const refused = await sendCommand(bob.nc, bob.id, "user.identity", { name: "Root" });

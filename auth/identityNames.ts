@@ -7,6 +7,8 @@ import { MAX_DISPLAY_NAME } from "../domain/index.ts";
 export type IdentityNames = {
   /** Notes that `userId`'s token gives `name`; sends `svccmd.<userId>.user.identity` unless this name was recorded already. Never throws. */
   note(userId: string, name: string | undefined): void;
+  /** Connects now rather than at the first name (once the callout that authorizes the connection runs), so that first name is not late. */
+  ready(): Promise<void>;
   /** Waits for the commands under way (tests, shutdown). */
   settled(): Promise<void>;
 };
@@ -74,6 +76,9 @@ export function identityNames(connect: () => Promise<NatsConnection>, options: I
       if (recorded.size > cacheSize) recorded.delete(recorded.keys().next().value!);
       const p = send(userId, name).finally(() => running.delete(p));
       running.add(p);
+    },
+    async ready() {
+      await connection();
     },
     async settled() {
       while (running.size > 0) await Promise.allSettled([...running]);

@@ -83,6 +83,11 @@ describe("typing", () => {
       t.applyLive(ev("Typing", { userId: "cy" }));
       t.applyLive({ ...ev("MessagePosted", { authorId: "cy" }), seq: 5 });
       expect(t.typingIn("r")).toEqual([]);
+      // Typing again soon after the post is shown its full time, not cut short by the one before it.
+      vi.advanceTimersByTime(TYPING_SHOWN_MS - 1000);
+      t.applyLive(ev("Typing", { userId: "cy" }));
+      vi.advanceTimersByTime(1500);
+      expect(t.typingIn("r")).toEqual(["cy"]);
       dispose();
     });
   });

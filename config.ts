@@ -41,8 +41,13 @@ export type Config = Readonly<{
   readCacheMb: number;
   natsPort: number;
   natsWsPort: number;
-  /** NATS over WebSocket as browsers reach it; undefined: the embedded server's, ws://localhost:<port>. */
+  /** NATS over WebSocket as browsers reach it; undefined: the embedded server's port on the public URL's host (else localhost). */
   publicWsUrl: string | undefined;
+  /**
+   * The origin browsers open natter at besides the loopback ones (a host name, a reverse proxy),
+   * without a trailing slash; undefined: loopback only (webOrigins.ts).
+   */
+  publicUrl: string | undefined;
   /** The embedded nats-server's monitoring port, on loopback only. */
   natsMonitorPort: number;
   /** Replicas of the event stream (1 on one server, 3 in a cluster). */
@@ -91,6 +96,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       }
     }
     return v;
+  };
+  // An origin, not any URL: it becomes redirect URIs and WebSocket allowed origins, which name origins.
+  const origin = (name: string): string | undefined => {
+    const v = text(name);
+    if (v === undefined) return undefined;
+    let u: URL;
+    try {
+      u = new URL(v);
+    } catch {
+      problems.push(`${name}: "${v}" is not a URL (for example https://chat.example.com)`);
+      return undefined;
+    }
+    if (u.protocol !== "http:" && u.protocol !== "https:") problems.push(`${name}: "${v}" must use http: or https:`);
+    else if (u.username !== "" || u.password !== "" || u.pathname !== "/" || u.search !== "" || u.hash !== "") {
+      problems.push(`${name}: "${v}" must be an origin only (scheme, host, optional port), such as ${u.origin}: natter is served at the root`);
+    } else return u.origin;
+    return undefined;
   };
   const port = (name: string, fallback: number): number => {
     const v = text(name);
@@ -157,6 +179,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!Number.isInteger(presenceMaxConnections) || presenceMaxConnections < 1 || presenceMaxConnections > 1000) {
     problems.push(`NATTER_PRESENCE_MAX_CONNECTIONS: "${maxConnText}" must be a whole number from 1 to 1000`);
   }
+  const publicUrl = origin("NATTER_PUBLIC_URL");
   const logLevel = text("LOG_LEVEL") ?? "info";
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL: "${logLevel}" must be one of ${LOG_LEVELS.join(", ")}`);
 
@@ -184,6 +207,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     natsPort: port("NATTER_NATS_PORT", 4222),
     natsWsPort: port("NATTER_NATS_WS_PORT", 9222),
     publicWsUrl: url("NATTER_PUBLIC_WS_URL", ["ws:", "wss:"]),
+    publicUrl,
     natsMonitorPort: port("NATTER_NATS_MONITOR_PORT", 8222),
     streamReplicas,
     projectionLeaseMs,

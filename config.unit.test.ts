@@ -71,3 +71,13 @@ test("the HTTP port listens on loopback unless NATTER_HTTP_HOST opens it; /metri
   expect(() => loadConfig({ NATTER_METRICS_TOKEN: "short" })).toThrow(/NATTER_METRICS_TOKEN/);
   expect(() => loadConfig({ NATTER_PRESENCE_MAX_CONNECTIONS: "0" })).toThrow(/NATTER_PRESENCE_MAX_CONNECTIONS: "0"/);
 });
+
+test("NATTER_PUBLIC_URL: an http(s) origin, kept without its trailing slash; a path, query or other scheme is refused", () => {
+  expect(loadConfig({}).publicUrl).toBeUndefined();
+  expect(loadConfig({ NATTER_PUBLIC_URL: "https://chat.example.com/" }).publicUrl).toBe("https://chat.example.com");
+  expect(loadConfig({ NATTER_PUBLIC_URL: "http://natter.lan:8080" }).publicUrl).toBe("http://natter.lan:8080");
+  expect(() => loadConfig({ NATTER_PUBLIC_URL: "https://chat.example.com/natter" })).toThrow(/NATTER_PUBLIC_URL: .* must be an origin only/);
+  expect(() => loadConfig({ NATTER_PUBLIC_URL: "https://chat.example.com/?x=1" })).toThrow(/NATTER_PUBLIC_URL:/);
+  expect(() => loadConfig({ NATTER_PUBLIC_URL: "ftp://chat.example.com" })).toThrow(/NATTER_PUBLIC_URL: .* must use http: or https:/);
+  expect(() => loadConfig({ NATTER_PUBLIC_URL: "chat.example.com" })).toThrow(/NATTER_PUBLIC_URL: .* is not a URL/);
+});

@@ -80,10 +80,12 @@ describe("npm start on embedded defaults", () => {
     const replay = await connectNats(natsUrl!, { credentials: { seed: keys.services.replay.getSeed(), inboxPrefix: serviceInboxPrefix("replay") } });
     cleanups.push(() => replay.close());
     const events = await new EventStore(replay).readSubject("ev.>");
-    expect(events.map((e) => [e.type, e.seq, e.actor])).toEqual([
+    // Her name, from her token, is recorded beside what she did, at her connect.
+    expect(events.filter((e) => e.type !== "UserProfileUpdated").map((e) => [e.type, e.seq, e.actor])).toEqual([
       ["RoomCreated", created.seq, alice],
       ["MessagePosted", posted.seq, alice],
     ]);
+    expect(events.filter((e) => e.type === "UserProfileUpdated").map((e) => e.event.data)).toEqual([{ userId: alice, identityName: "alice" }]);
     await nc.close();
     await replay.close();
 

@@ -11,6 +11,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import {
   createTokenVerifier,
+  identityNames,
   loadOrCreateAuthKeys,
   NATS_MAX_PAYLOAD,
   natsAuthConfig,
@@ -29,12 +30,10 @@ import { runtimeFilePath, writeRuntimeFile } from "./replay/context.ts";
 import { startMaintenanceService } from "./replay/maintenanceService.ts";
 import { choosePort, createLogger, guardedListener, listenHttp, onShutdown, portIsFree, serveMetrics } from "./runtime.ts";
 import { webHandler } from "./webServer.ts";
+import { defaultWsUrl, IDP_PATH, webOrigins } from "./webOrigins.ts";
 import { MAX_BODY } from "./domain/index.ts";
 import { connectNats, EventStore, startNatsServer, type NatsServer } from "./streams/index.ts";
 import type { AuthCallout } from "./auth/index.ts";
-
-/** The path under PORT where the development identity provider answers. */
-const IDP_PATH = "/realms/natter";
 
 async function main(): Promise<void> {
   let config: Config;
@@ -83,7 +82,8 @@ async function main(): Promise<void> {
   for (const host of config.httpHosts) {
     if (!(await portIsFree(config.port, host))) throw new Error(`port ${config.port} is taken: set PORT to a free port (taken on ${host})`);
   }
-  const origin = `http://localhost:${config.port}`;
+  const origins = webOrigins(config.port, config.publicUrl);
+  const origin = origins.primary;
 
   // NATS: the embedded server always runs with the auth callout; an external one does when this
   // data dir (or NATTER_AUTH_KEYS_FILE) holds the callout's keys.
@@ -101,7 +101,7 @@ async function main(): Promise<void> {
       dir: join(config.dataDir, "nats"),
       port: client.port,
       wsPort: ws.port,
-      wsAllowedOrigins: [origin, `http://127.0.0.1:${config.port}`],
+      wsAllowedOrigins: [...origins.all],
       maxPayload: NATS_MAX_PAYLOAD,
       extraConfig: natsAuthConfig(keys, { monitorPort: monitor.port }),
     });
@@ -114,15 +114,16 @@ async function main(): Promise<void> {
   // Identity: Keycloak when OIDC_ISSUER is set, else the development identity provider.
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const issuer = config.oidcIssuer ?? `${origin}${IDP_PATH}`;
+  const issuer = config.oidcIssuer ?? origins.issuer;
   if (config.oidcIssuer === undefined) {
-    idp = await startDevIdp({ dataDir: config.dataDir, issuer, log: createLogger(config, "idp"), audience: config.oidcAudience, accessTokenTtlSeconds: config.devAccessTokenTtlSeconds });
+    idp = await startDevIdp({ dataDir: config.dataDir, issuer, redirectUris: origins.redirectUris, log: createLogger(config, "idp"), audience: config.oidcAudience, accessTokenTtlSeconds: config.devAccessTokenTtlSeconds });
   }
+  const natsWsUrl = config.publicWsUrl ?? defaultWsUrl(embedded?.wsPort ?? config.natsWsPort, config.publicUrl);
 
   const web = webHandler(fileURLToPath(new URL("./web/dist", import.meta.url)), () => ({
     issuer,
     clientId: "natter-web",
-    natsWsUrl: config.publicWsUrl ?? `ws://localhost:${embedded?.wsPort ?? config.natsWsPort}`,
+    natsWsUrl,
     maxBody: MAX_BODY,
     presenceHeartbeatMs: config.presenceHeartbeatMs,
   }));
@@ -157,11 +158,22 @@ async function main(): Promise<void> {
     return nc;
   };
 
-  const verifier = createTokenVerifier({ issuer, audience: config.oidcAudience, jwksUri: config.oidcJwksUri, log: createLogger(config, "auth") });
+  // The public URL may not be reachable from here (a proxy in front): the keys are fetched from this process itself.
+  const localJwks = idp !== undefined && config.publicUrl !== undefined ? `http://localhost:${config.port}${new URL(idp.jwksUri).pathname}` : undefined;
+  const verifier = createTokenVerifier({ issuer, audience: config.oidcAudience, jwksUri: config.oidcJwksUri ?? localJwks, log: createLogger(config, "auth") });
+  // One record of the names tokens give, for the NATS callout and HTTP alike.
+  const names = keys === undefined ? undefined : identityNames(() => connectAs("identity"), { log: createLogger(config, "auth") });
   callout =
     keys === undefined
       ? undefined
-      : await startAuthCallout(await connectAs("callout"), { keys, verify: (t: string) => verifier.verify(t), log: createLogger(config, "auth"), registry });
+      : await startAuthCallout(await connectAs("callout"), {
+          keys,
+          verify: (t: string) => verifier.verify(t),
+          log: createLogger(config, "auth"),
+          registry,
+          identityNames: names,
+        });
+  await names?.ready();
 
   const runtime = { pid: process.pid, natsUrl, databaseUrl: config.databaseUrl ?? null, pgliteDir: config.databaseUrl ? null : join(config.dataDir, "pglite") };
   // Before PGlite opens: a replay tool started meanwhile must find the folder taken, not open it too.
@@ -203,6 +215,7 @@ async function main(): Promise<void> {
     log: createLogger(config, "read-api"),
     registry,
     verifier,
+    identityNames: names,
     queryRateLimit: config.queryRateLimit,
     httpRateLimit: config.httpRateLimit,
     presenceTimeoutMs: config.presenceTimeoutMs,
@@ -240,7 +253,7 @@ async function main(): Promise<void> {
     `  health         ${origin}/healthz`,
     `  read API       ${origin}/api/ (OpenAPI: ${origin}/api/openapi.json)`,
     `  NATS           ${natsUrl}`,
-    ...(embedded?.wsPort ? [`  NATS WebSocket ws://localhost:${embedded.wsPort}`] : []),
+    ...(embedded?.wsPort ? [`  NATS WebSocket ${natsWsUrl}`] : []),
     ...(embedded ? [`  NATS monitor   http://127.0.0.1:${monitor!.port} (loopback only)`] : []),
     `  issuer         ${issuer}${idp ? " (development identity provider: alice, bob, charlie)" : ""}`,
     `  data           ${config.dataDir}`,

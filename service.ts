@@ -12,7 +12,7 @@ import { readFile } from "node:fs/promises";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { startReadApi } from "./read-api/index.ts";
 import { connectNats, EventStore, type ServiceCredentials } from "./streams/index.ts";
-import { createTokenVerifier, loadOrCreateAuthKeys, serviceInboxPrefix, startAuthCallout, type ServiceName } from "./auth/index.ts";
+import { createTokenVerifier, identityNames, loadOrCreateAuthKeys, serviceInboxPrefix, startAuthCallout, type ServiceName } from "./auth/index.ts";
 
 type Part = {
   about: string;
@@ -38,7 +38,22 @@ const PARTS: Record<string, Part> = {
       if (config.oidcIssuer === undefined) throw new Error("OIDC_ISSUER is not set: the auth callout run alone checks tokens of a real issuer (npm start runs the development one)");
       const keys = await loadOrCreateAuthKeys(config.authKeysFile);
       const verifier = createTokenVerifier({ issuer: config.oidcIssuer, audience: config.oidcAudience, jwksUri: config.oidcJwksUri, log: createLogger(config, "auth") });
-      return startAuthCallout(nc, { keys, verify: (t) => verifier.verify(t), log: createLogger(config, "auth") });
+      // The callout's own connection lives in the AUTH account: commands go over the identity service account's.
+      const opened: NatsConnection[] = [];
+      const connectIdentity = async () => {
+        const c = await connectNats(config.natsUrl!, { name: "natter-identity", credentials: { seed: keys.services.identity.getSeed(), inboxPrefix: serviceInboxPrefix("identity") } });
+        opened.push(c);
+        return c;
+      };
+      const names = identityNames(connectIdentity, { log: createLogger(config, "auth") });
+      const callout = await startAuthCallout(nc, { keys, verify: (t) => verifier.verify(t), log: createLogger(config, "auth"), identityNames: names });
+      await names.ready();
+      return {
+        async drain() {
+          await callout.drain();
+          await Promise.all(opened.map((c) => c.close()));
+        },
+      };
     },
   },
   projections: {

@@ -48,7 +48,7 @@ describe("the whole path", () => {
     const r = await request(nc, `cmd.${alice}.room.create`, { name: "via token", kind: "public" });
     expect(r.ok).toBe(true);
     const svc = await sys.service("replay");
-    const events = await new EventStore(svc).readSubject("ev.>");
+    const events = await new EventStore(svc).readSubject("ev.room.>");
     expect(events.at(-1)).toMatchObject({ type: "RoomCreated", actor: alice });
   });
 

@@ -3,6 +3,7 @@ import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import type { Logger } from "pino";
 import { Counter, Histogram, Registry } from "prom-client";
 import { fastSigner, verifyByNkey, XkeyCipher } from "./fastKeys.ts";
+import type { IdentityNames } from "./identityNames.ts";
 import type { AuthKeys, ServiceName } from "./keys.ts";
 import { SERVICE_NAMES } from "./keys.ts";
 import { servicePermissions, USER_MAX_PAYLOAD, USER_MAX_SUBS, userPermissions, type RealmRole } from "./permissions.ts";
@@ -13,7 +14,7 @@ export const AUTH_CALLOUT_SUBJECT = "$SYS.REQ.USER.AUTH";
 export const CHAT_ACCOUNT = "CHAT";
 
 /** What the callout needs of a checked access token. */
-export type CheckedToken = { userId: string; username: string; realmRole: RealmRole; exp: number };
+export type CheckedToken = { userId: string; username: string; realmRole: RealmRole; exp: number; identityName?: string | undefined };
 
 /** Checks an access token; throws (any error, with a reason) when it is not good. */
 export type TokenCheck = (token: string) => Promise<CheckedToken>;
@@ -29,6 +30,8 @@ export type AuthCalloutOptions = {
   registry?: Registry;
   /** The queue group, so any number of callout instances share the requests. */
   queue?: string;
+  /** Where the names that users' tokens give are recorded (default: nowhere). */
+  identityNames?: IdentityNames;
 };
 
 /** A running auth callout service. */
@@ -66,7 +69,8 @@ class Refusal extends Error {
  * JWT signed by the issuer account, with the user's permissions (by realm role) and the token's
  * expiry, so the server closes the connection when the token expires; a service account proves
  * its nkey by signing the server's nonce. Answers are encrypted for the asking server. The log
- * names the outcome and the user, never the token.
+ * names the outcome and the user, never the token. The name a user's token gives goes to
+ * `identityNames`, which records it in the log when it is new.
  */
 export async function startAuthCallout(nc: NatsConnection, options: AuthCalloutOptions): Promise<AuthCallout> {
   const { keys, log } = options;
@@ -118,6 +122,8 @@ export async function startAuthCallout(nc: NatsConnection, options: AuthCalloutO
       allowed_connection_types: ["STANDARD", "WEBSOCKET"],
     };
     const jwt = await encodeUser(checked.userId, req.user_nkey, issuer, user, { aud: CHAT_ACCOUNT, exp: checked.exp });
+    // Every client signs in here, the web client, bots and scripts alike: the name is learnt for all.
+    options.identityNames?.note(checked.userId, checked.identityName);
     return { jwt, who: checked.userId, kind: checked.realmRole };
   }
 
@@ -184,6 +190,7 @@ export async function startAuthCallout(nc: NatsConnection, options: AuthCalloutO
     async drain() {
       await sub.drain();
       await Promise.allSettled([...running]);
+      await options.identityNames?.settled();
     },
   };
 }

@@ -233,6 +233,9 @@ export function createDevProvider(setup: DevProviderSetup, signingKeys: readonly
   };
 
   const provider = new Provider(issuer, configuration);
+  // natter serves plain HTTP: an https issuer is reached through a TLS-terminating proxy, whose
+  // X-Forwarded-Proto must be believed for https URLs in discovery and secure cookies.
+  if (issuer.startsWith("https:")) provider.proxy = true;
   provider.registerGrantType("password", passwordGrant, ["username", "password", "scope"]);
   provider.on("server_error", (_ctx: unknown, err: Error) => log.error({ err }, "development IdP: server error"));
   provider.on("grant.error", (ctx: KoaContextWithOIDC, err: errors.OIDCProviderError) => {

@@ -7,6 +7,8 @@ export type { DevIdp, DevIdpOptions } from "./devIdp.ts";
 export { BUILT_IN_USERS, subjectFor } from "./devIdpUsers.ts";
 export type { DevUser } from "./devIdpUsers.ts";
 export { AUTH_CALLOUT_SUBJECT, CHAT_ACCOUNT, startAuthCallout } from "./callout.ts";
+export { identityNameOf, identityNames } from "./identityNames.ts";
+export type { IdentityNames, IdentityNamesOptions } from "./identityNames.ts";
 export type { AuthCallout, AuthCalloutOptions, CheckedToken, TokenCheck } from "./callout.ts";
 export { createAuthKeys, keysFile, loadOrCreateAuthKeys, SERVICE_NAMES } from "./keys.ts";
 export type { AuthKeys, ServiceName } from "./keys.ts";

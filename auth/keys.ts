@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import { createAccount, createCurve, createUser, fromSeed, type KeyPair } from "@nats-io/nkeys";
 
 /** The parts of natter that connect to NATS as service accounts. */
-export const SERVICE_NAMES = ["commands", "projections", "replay", "gateway"] as const;
+export const SERVICE_NAMES = ["commands", "projections", "replay", "gateway", "identity"] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 /**

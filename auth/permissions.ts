@@ -46,9 +46,12 @@ export function servicePermissions(name: ServiceName): Permissions {
     case "commands":
       return {
         pub: { allow: [...js, "ev.>", ...kv(["snapshots", "commands", "members", "user_rooms"]), inbox] },
-        sub: { allow: ["cmd.>", "admincmd.>", inbox] },
+        sub: { allow: ["cmd.>", "admincmd.>", "svccmd.>", inbox] },
         resp: { max: 1, ttl: 0 },
       };
+    case "identity":
+      // The auth callout records the names tokens give (identityNames.ts), and nothing else.
+      return { pub: { allow: ["svccmd.*.user.identity", inbox] }, sub: { allow: [inbox] } };
     case "projections":
       return {
         pub: {

@@ -72,6 +72,7 @@ describe("token verifier, crafted tokens", () => {
       userId: LAB_SUB,
       sub: LAB_SUB,
       username: "alice",
+      identityName: "alice",
       roles: ["default-roles-natter", "offline_access", "uma_authorization", "user"],
       realmRole: "user",
       exp: expect.any(Number),

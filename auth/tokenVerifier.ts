@@ -63,6 +63,8 @@ export interface VerifiedToken {
   sub: string;
   /** `preferred_username`, or `sub` when there is none; for display only. */
   username: string;
+  /** The person's name as the identity gives it: `name` where present, else `preferred_username`; undefined with neither. */
+  identityName: string | undefined;
   /** `realm_access.roles`; empty when the claim is missing or not an array of strings. */
   roles: string[];
   /** `admin` if roles include admin, else `user` if they include user, else `none`. */
@@ -240,11 +242,13 @@ function checkClaims(payload: JWTPayload, issuer: string, audience: string): Ver
     throw new TokenRejectedError("bad_subject", "the token's subject cannot be a natter user id", { cause });
   }
   const pu = payload["preferred_username"];
+  const name = payload["name"];
   const roles = realmRoles(payload["realm_access"]);
   return {
     userId,
     sub,
     username: typeof pu === "string" && pu.length > 0 ? pu : sub,
+    identityName: [name, pu].find((n): n is string => typeof n === "string" && n.trim() !== ""),
     roles,
     realmRole: roles.includes("admin") ? "admin" : roles.includes("user") ? "user" : "none",
     exp: payload.exp as number,

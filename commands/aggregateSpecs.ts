@@ -41,6 +41,7 @@ export const userSpec: AggregateSpec<UserState> = {
   initialState: initialUserState,
   evolve: (s, e) => evolveUser(s, e as UserEvent),
   toJson: (s) => s,
-  fromJson: (j: UserState) => ({ ...j }),
+  // A snapshot made before identity names has none.
+  fromJson: (j: UserState) => ({ ...j, identityName: j.identityName ?? null }),
   version: 1,
 };

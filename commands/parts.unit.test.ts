@@ -5,9 +5,10 @@ import { parseRateLimit, RateLimiter } from "../domain/rateLimit.ts";
 import { parseCommandSubject } from "./subject.ts";
 
 describe("command subjects", () => {
-  test("cmd. is the user privilege, admincmd. the admin one", () => {
+  test("cmd. is the user privilege, admincmd. the admin one, svccmd. the service one", () => {
     expect(parseCommandSubject("cmd.u1.room.create")).toEqual({ privilege: "user", userId: "u1", action: "room.create" });
     expect(parseCommandSubject("admincmd.u1.msg.delete")).toEqual({ privilege: "admin", userId: "u1", action: "msg.delete" });
+    expect(parseCommandSubject("svccmd.u1.user.identity")).toEqual({ privilege: "service", userId: "u1", action: "user.identity" });
   });
   test.each(["cmd.u1.room", "cmd.u1.room.create.x", "cmd.u1.room.nope", "cmd.u1.nope.create", "evil.u1.room.create", "cmd.u$.room.join", "cmd..room.join"])(
     "%s is refused as invalid",

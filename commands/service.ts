@@ -36,7 +36,7 @@ export type CommandService = {
 const encoder = new TextEncoder();
 
 /**
- * Serves `cmd.>` and `admincmd.>` in the queue group `commands`: validates, authorizes, decides,
+ * Serves `cmd.>`, `admincmd.>` and `svccmd.>` in the queue group `commands`: validates, authorizes, decides,
  * appends and answers each command as DESIGN.md says, one log line per command. Creates the event
  * stream and the buckets if they are missing.
  */
@@ -93,6 +93,7 @@ export async function startCommandService(nc: NatsConnection, options: CommandSe
         user: subject.userId,
         action: subject.action,
         admin: subject.privilege === "admin" || undefined,
+        service: subject.privilege === "service" || undefined,
         outcome: outcome.reply.ok ? (outcome.replayed ? "replayed" : "ok") : outcome.reply.error.code,
         seq: outcome.reply.ok ? outcome.reply.seq : undefined,
         attempts: outcome.attempts > 1 ? outcome.attempts : undefined,
@@ -108,10 +109,9 @@ export async function startCommandService(nc: NatsConnection, options: CommandSe
     void work.finally(() => inFlight.delete(work));
   };
 
-  const subs: Subscription[] = [
-    nc.subscribe("cmd.>", { queue: COMMAND_QUEUE, callback: (err, msg) => (err ? log.error({ err }, "subscription failed") : onMessage(msg)) }),
-    nc.subscribe("admincmd.>", { queue: COMMAND_QUEUE, callback: (err, msg) => (err ? log.error({ err }, "subscription failed") : onMessage(msg)) }),
-  ];
+  const subs: Subscription[] = ["cmd.>", "admincmd.>", "svccmd.>"].map((subject) =>
+    nc.subscribe(subject, { queue: COMMAND_QUEUE, callback: (err, msg) => (err ? log.error({ err }, "subscription failed") : onMessage(msg)) }),
+  );
   await nc.flush();
   log.info({ queue: COMMAND_QUEUE }, "command service ready");
 

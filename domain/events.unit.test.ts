@@ -1,6 +1,7 @@
 import { describe, expect, test } from "vitest";
 import { EVENTS, isEventType, upcast, type EventType } from "./events.ts";
 import fixture from "./message/fixtures/MessagePosted.v1.json" with { type: "json" };
+import profileBeforeIdentity from "./user/fixtures/UserProfileUpdated.v1.json" with { type: "json" };
 
 describe("upcast", () => {
   test("a version-1 MessagePosted (body named text, no mentions) reads as the current shape", () => {
@@ -15,6 +16,11 @@ describe("upcast", () => {
         mentions: [],
       },
     });
+  });
+
+  test("a UserProfileUpdated stored before identity names reads unchanged, with no identityName (still version 1)", () => {
+    expect(EVENTS.UserProfileUpdated.version).toBe(1);
+    expect(upcast("UserProfileUpdated", 1, profileBeforeIdentity)).toEqual({ type: "UserProfileUpdated", data: profileBeforeIdentity });
   });
 
   test("the stored fixture is left as it was", () => {

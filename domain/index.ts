@@ -35,7 +35,7 @@ export type { MessageState, MessageStateJson } from "./message/state.ts";
 export { decideMessage, evolveMessage, messageDecider } from "./message/decider.ts";
 export type { MessageContext } from "./message/decider.ts";
 export type { UserEvent } from "./user/events.ts";
-export { userCommandBodies, LANGUAGE_TAG } from "./user/commands.ts";
+export { userCommandBodies, LANGUAGE_TAG, MAX_DISPLAY_NAME } from "./user/commands.ts";
 export type { UserAction, UserCommand } from "./user/commands.ts";
 export { initialUserState } from "./user/state.ts";
 export type { UserState } from "./user/state.ts";

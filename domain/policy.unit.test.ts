@@ -22,7 +22,9 @@ import { initialUserState } from "./user/state.ts";
 // The actor is owen (owner), mona (moderator), mick (member) or otto (not a member).
 // Targets: tess (remove, ban, role → moderator), bree (unban), gwen, a stranger (invite).
 // The message m1 is tess's (never the actor's), with a 👍 from each possible actor; react adds 🎉,
-// unreact takes the 👍 back. create makes another room; profile is the actor's own.
+// unreact takes the 👍 back. create makes another room; profile is the actor's own. `service` is
+// natter's own service acting for the actor (svccmd.): it may set a profile and record the identity
+// name, nothing else; no user may record an identity name.
 //
 // ok: exactly one event (of the action's type); noop: accepted, no event; else: the error class.
 
@@ -36,23 +38,24 @@ type Row = readonly [owner: Expected, moderator: Expected, member: Expected, non
 // prettier-ignore
 const TABLE: Record<string, Record<Privilege, Row>> = {
   //                      owner  moderator member  non-member
-  "room.create":  { admin: [ok,   ok,   ok,   ok  ], user: [ok,   ok,   ok,   ok  ], none: [F, F, F, F] },
-  "room.join":    { admin: [noop, noop, noop, ok  ], user: [noop, noop, noop, ok  ], none: [F, F, F, F] },
-  "room.leave":   { admin: [C,    ok,   ok,   noop], user: [C,    ok,   ok,   noop], none: [F, F, F, F] },
-  "room.invite":  { admin: [ok,   ok,   ok,   ok  ], user: [ok,   ok,   ok,   F   ], none: [F, F, F, F] },
-  "room.remove":  { admin: [ok,   ok,   ok,   ok  ], user: [ok,   ok,   F,    F   ], none: [F, F, F, F] },
-  "room.ban":     { admin: [ok,   ok,   ok,   ok  ], user: [ok,   ok,   F,    F   ], none: [F, F, F, F] },
-  "room.unban":   { admin: [ok,   ok,   ok,   ok  ], user: [ok,   ok,   F,    F   ], none: [F, F, F, F] },
-  "room.rename":  { admin: [ok,   ok,   ok,   ok  ], user: [ok,   ok,   F,    F   ], none: [F, F, F, F] },
-  "room.topic":   { admin: [ok,   ok,   ok,   ok  ], user: [ok,   ok,   F,    F   ], none: [F, F, F, F] },
-  "room.role":    { admin: [ok,   ok,   ok,   ok  ], user: [ok,   F,    F,    F   ], none: [F, F, F, F] },
-  "room.archive": { admin: [ok,   ok,   ok,   ok  ], user: [ok,   F,    F,    F   ], none: [F, F, F, F] },
-  "msg.post":     { admin: [ok,   ok,   ok,   F   ], user: [ok,   ok,   ok,   F   ], none: [F, F, F, F] },
-  "msg.edit":     { admin: [F,    F,    F,    F   ], user: [F,    F,    F,    F   ], none: [F, F, F, F] },
-  "msg.delete":   { admin: [ok,   ok,   ok,   ok  ], user: [ok,   ok,   F,    F   ], none: [F, F, F, F] },
-  "msg.react":    { admin: [ok,   ok,   ok,   F   ], user: [ok,   ok,   ok,   F   ], none: [F, F, F, F] },
-  "msg.unreact":  { admin: [ok,   ok,   ok,   F   ], user: [ok,   ok,   ok,   F   ], none: [F, F, F, F] },
-  "user.profile": { admin: [ok,   ok,   ok,   ok  ], user: [ok,   ok,   ok,   ok  ], none: [ok, ok, ok, ok] },
+  "room.create":  { admin: [ok,   ok,   ok,   ok  ], user: [ok,   ok,   ok,   ok  ], none: [F, F, F, F], service: [F, F, F, F] },
+  "room.join":    { admin: [noop, noop, noop, ok  ], user: [noop, noop, noop, ok  ], none: [F, F, F, F], service: [F, F, F, F] },
+  "room.leave":   { admin: [C,    ok,   ok,   noop], user: [C,    ok,   ok,   noop], none: [F, F, F, F], service: [F, F, F, F] },
+  "room.invite":  { admin: [ok,   ok,   ok,   ok  ], user: [ok,   ok,   ok,   F   ], none: [F, F, F, F], service: [F, F, F, F] },
+  "room.remove":  { admin: [ok,   ok,   ok,   ok  ], user: [ok,   ok,   F,    F   ], none: [F, F, F, F], service: [F, F, F, F] },
+  "room.ban":     { admin: [ok,   ok,   ok,   ok  ], user: [ok,   ok,   F,    F   ], none: [F, F, F, F], service: [F, F, F, F] },
+  "room.unban":   { admin: [ok,   ok,   ok,   ok  ], user: [ok,   ok,   F,    F   ], none: [F, F, F, F], service: [F, F, F, F] },
+  "room.rename":  { admin: [ok,   ok,   ok,   ok  ], user: [ok,   ok,   F,    F   ], none: [F, F, F, F], service: [F, F, F, F] },
+  "room.topic":   { admin: [ok,   ok,   ok,   ok  ], user: [ok,   ok,   F,    F   ], none: [F, F, F, F], service: [F, F, F, F] },
+  "room.role":    { admin: [ok,   ok,   ok,   ok  ], user: [ok,   F,    F,    F   ], none: [F, F, F, F], service: [F, F, F, F] },
+  "room.archive": { admin: [ok,   ok,   ok,   ok  ], user: [ok,   F,    F,    F   ], none: [F, F, F, F], service: [F, F, F, F] },
+  "msg.post":     { admin: [ok,   ok,   ok,   F   ], user: [ok,   ok,   ok,   F   ], none: [F, F, F, F], service: [F, F, F, F] },
+  "msg.edit":     { admin: [F,    F,    F,    F   ], user: [F,    F,    F,    F   ], none: [F, F, F, F], service: [F, F, F, F] },
+  "msg.delete":   { admin: [ok,   ok,   ok,   ok  ], user: [ok,   ok,   F,    F   ], none: [F, F, F, F], service: [F, F, F, F] },
+  "msg.react":    { admin: [ok,   ok,   ok,   F   ], user: [ok,   ok,   ok,   F   ], none: [F, F, F, F], service: [F, F, F, F] },
+  "msg.unreact":  { admin: [ok,   ok,   ok,   F   ], user: [ok,   ok,   ok,   F   ], none: [F, F, F, F], service: [F, F, F, F] },
+  "user.profile": { admin: [ok,   ok,   ok,   ok  ], user: [ok,   ok,   ok,   ok  ], none: [ok, ok, ok, ok], service: [ok, ok, ok, ok] },
+  "user.identity":{ admin: [F,    F,    F,    F   ], user: [F,    F,    F,    F   ], none: [F, F, F, F], service: [ok, ok, ok, ok] },
 };
 
 /** The event an allowed command appends. */
@@ -74,6 +77,7 @@ const EVENT_OF: Record<string, DomainEvent["type"]> = {
   "msg.react": "ReactionAdded",
   "msg.unreact": "ReactionRemoved",
   "user.profile": "UserProfileUpdated",
+  "user.identity": "UserProfileUpdated",
 };
 
 const ROLES = ["owner", "moderator", "member", "non-member"] as const;
@@ -144,6 +148,8 @@ function attempt(action: string, actor: string, privilege: Privilege): Attempt {
       return onMessage({ type: "unreact", data: { roomId, messageId: m1, emoji: "👍" }, meta: m });
     case "user.profile":
       return profile({ type: "profile", data: { displayName: "New name" }, meta: m });
+    case "user.identity":
+      return profile({ type: "identity", data: { name: "Token Name" }, meta: m });
     default:
       throw new Error(`no command built for ${action}`);
   }
@@ -160,7 +166,7 @@ const cases = Object.entries(TABLE).flatMap(([action, byPrivilege]) =>
 describe("the permission table", () => {
   test("covers every command", () => {
     expect(Object.keys(TABLE).sort()).toEqual([...COMMANDS.keys()].sort());
-    expect(cases).toHaveLength(17 * 3 * 4);
+    expect(cases).toHaveLength(18 * 4 * 4);
   });
 
   test.each(cases.map((c) => ({ ...c, outcome: label(c.expected) })))("$action, $privilege, $role → $outcome", ({ action, privilege, role, expected }) => {

@@ -142,7 +142,8 @@ describe("a room's bans, for its owners and moderators only", () => {
     await bob.cmd("room.role", { roomId, userId: alice.id, role: "member" });
     const ban = await bob.cmd("room.ban", { roomId, userId: dave.id, reason: "spam" });
     await h.caughtUp();
-    const expected = { bans: [{ userId: dave.id, displayName: null, bannedBy: bob.id, reason: "spam", seq: ban.seq }] };
+    // dave's name is his token's, recorded when he connected.
+    const expected = { bans: [{ userId: dave.id, displayName: "dave", bannedBy: bob.id, reason: "spam", seq: ban.seq }] };
 
     // The owner, over HTTP and NATS.
     expect((await bob.get(`/api/rooms/${roomId}/bans`)).body).toEqual(expected);

@@ -146,14 +146,22 @@ export function escapeHtml(text: string): string {
 
 /**
  * The people directory, for inviting and starting a DM: users with a display name that starts
- * with `q` (any case; or whose id is `q`), by name. A team's members see each other.
+ * with `q` (any case; or whose id is `q`), by name; or the users `ids` that have a name. A team's
+ * members see each other.
  */
 export async function findUsers(db: Db, q: Input<"users">): Promise<Output<"users">> {
-  const prefix = `${q.q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  if (q.ids !== undefined) {
+    const named = await query<{ user_id: string; display_name: string }>(
+      db,
+      sql`SELECT user_id, display_name FROM natter_rooms.users WHERE display_name IS NOT NULL AND user_id IN (${sql.join(q.ids.map((i) => sql`${i}`), sql`, `)}) ORDER BY user_id`,
+    );
+    return { users: named.map((r) => ({ userId: r.user_id, displayName: r.display_name })) };
+  }
+  const prefix = `${q.q!.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
   const rows = await query<{ user_id: string; display_name: string }>(
     db,
     sql`SELECT user_id, display_name FROM natter_rooms.users
-        WHERE display_name IS NOT NULL AND (lower(display_name) LIKE ${prefix} OR user_id = ${q.q})
+        WHERE display_name IS NOT NULL AND (lower(display_name) LIKE ${prefix} OR user_id = ${q.q!})
         ORDER BY lower(display_name), user_id LIMIT ${q.limit}`,
   );
   return { users: rows.map((r) => ({ userId: r.user_id, displayName: r.display_name })) };

@@ -46,12 +46,16 @@ export const inputs = {
     roomId: id.optional(),
     limit: z.coerce.number().int().min(1).max(100).default(20),
   }),
-  users: z.object({
-    ...minSeq,
-    /** Names that start with this (any case), or a user id. */
-    q: z.string().trim().min(1).max(64),
-    limit: z.coerce.number().int().min(1).max(50).default(20),
-  }),
+  users: z
+    .object({
+      ...minSeq,
+      /** Names that start with this (any case), or a user id. */
+      q: z.string().trim().min(1).max(64).optional(),
+      /** These users (comma-separated ids), for a client that meets ids it has no name for; those without a name are left out. */
+      ids: z.preprocess((v) => (typeof v === "string" ? v.split(",").filter((s) => s !== "") : v), z.array(id).min(1).max(200)).optional(),
+      limit: z.coerce.number().int().min(1).max(50).default(20),
+    })
+    .refine((q) => (q.q === undefined) !== (q.ids === undefined), { message: "give q or ids", path: ["q"] }),
   presence: z.object({
     ...minSeq,
     userIds: z.preprocess((v) => (typeof v === "string" ? v.split(",").filter((s) => s !== "") : v), z.array(id).min(1).max(200)),

@@ -3,7 +3,7 @@ import { headers as natsHeaders, type NatsConnection, type Subscription } from "
 import type { Logger } from "pino";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { InvalidError, NatterError, UnauthenticatedError, type RateLimit } from "../domain/index.ts";
-import type { TokenVerifier, VerifiedToken } from "../auth/index.ts";
+import type { IdentityNames, TokenVerifier, VerifiedToken } from "../auth/index.ts";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { presenceStatuses, type Db } from "../projections/index.ts";
 import { isInbox, type EventStore } from "../streams/index.ts";
@@ -22,6 +22,8 @@ export type ReadApiOptions = {
   registry?: Registry;
   /** Checks bearer tokens on HTTP (absent: HTTP answers 503). */
   verifier?: TokenVerifier;
+  /** Where the names of the tokens checked on HTTP are recorded, so that a client that only uses HTTP is named too (default: nowhere). */
+  identityNames?: IdentityNames;
   /** A connection silent this long is offline when presence is read from the `presence` bucket (default 30 s). */
   presenceTimeoutMs?: number;
   /** Per-user query limit, on HTTP and NATS together (default 60 burst, 30 a second). */
@@ -145,6 +147,7 @@ export async function startReadApi(nc: NatsConnection, db: Db, store: EventStore
       const auth = req.headers.authorization;
       if (auth === undefined || !/^Bearer [A-Za-z0-9._~+/=-]+$/.test(auth)) throw new UnauthenticatedError("send Authorization: Bearer <access token>");
       const who = await tokens.verify(auth.slice(7));
+      options.identityNames?.note(who.userId, who.identityName);
       const caller: Caller = { userId: who.userId, admin: who.realmRole === "admin" };
       const raw: Record<string, unknown> = { ...Object.fromEntries(url.searchParams), ...route.params };
       if (req.method === "POST") Object.assign(raw, await readJsonBody(req), route.params);

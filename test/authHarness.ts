@@ -2,6 +2,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino, type Logger } from "pino";
 import { Registry } from "prom-client";
 import { startAuthCallout, type AuthCallout, type TokenCheck } from "../auth/callout.ts";
+import { identityNames, type IdentityNames } from "../auth/identityNames.ts";
 import { createAuthKeys, type AuthKeys, type ServiceName } from "../auth/keys.ts";
 import { NATS_MAX_PAYLOAD, natsAuthConfig } from "../auth/natsConfig.ts";
 import { serviceInboxPrefix, userInboxPrefix } from "../auth/permissions.ts";
@@ -16,6 +17,8 @@ export type AuthSystem = {
   callout: AuthCallout;
   registry: Registry;
   commands: CommandService | undefined;
+  /** Where the callout records the names tokens give. */
+  identityNames: IdentityNames;
   /** Connects as a natter service account. */
   service(name: ServiceName): Promise<NatsConnection>;
   /** Connects as a user with an access token, using the user's private inbox prefix. */
@@ -42,13 +45,14 @@ export async function startAuthSystem(options: {
   const log = options.log ?? pino({ level: "silent" });
   const calloutNc = await connectNats(server.url, { credentials: { seed: keys.callout.getSeed(), inboxPrefix: "_INBOX_callout" } });
   const registry = new Registry();
-  const callout = await startAuthCallout(calloutNc, { keys, verify: options.verify, log, registry, maxConcurrent: options.maxConcurrent, timeoutMs: options.timeoutMs });
   const opened: NatsConnection[] = [calloutNc];
   const service = async (name: ServiceName) => {
     const nc = await connectNats(server.url, { credentials: { seed: keys.services[name].getSeed(), inboxPrefix: serviceInboxPrefix(name) } });
     opened.push(nc);
     return nc;
   };
+  const names = identityNames(() => service("identity"), { log });
+  const callout = await startAuthCallout(calloutNc, { keys, verify: options.verify, log, registry, maxConcurrent: options.maxConcurrent, timeoutMs: options.timeoutMs, identityNames: names });
   let commands: CommandService | undefined;
   if (options.commands !== false) commands = await startCommandService(await service("commands"), { log, rateLimit: "off" });
   return {
@@ -57,6 +61,7 @@ export async function startAuthSystem(options: {
     callout,
     registry,
     commands,
+    identityNames: names,
     service,
     async user(token, userId, o = {}) {
       const servers = o.ws ? `ws://127.0.0.1:${server.wsPort}` : server.url;

@@ -76,6 +76,7 @@ export async function startReadHarness(options: { queryRateLimit?: RateLimit; ht
     log,
     registry: new Registry(),
     verifier,
+    identityNames: sys.identityNames,
     queryRateLimit: options.queryRateLimit ?? "off",
     httpRateLimit: options.httpRateLimit ?? "off",
     presenceTimeoutMs: TEST_PRESENCE.timeoutMs,

@@ -16,6 +16,10 @@ export const userCommandBodies = {
       language: z.string().regex(LANGUAGE_TAG, { error: "language must be a BCP 47 tag such as en or pt-BR" }).optional(),
     })
     .refine((b) => b.displayName !== undefined || b.language !== undefined, { error: "give displayName, language or both" }),
+  /** The name the user's identity gives, sent by natter's auth service (`svccmd.` only). */
+  identity: z.strictObject({
+    name: z.string().trim().min(1).max(MAX_DISPLAY_NAME).refine(storableText, NUL_REFUSED),
+  }),
 } as const;
 
 type Bodies = typeof userCommandBodies;

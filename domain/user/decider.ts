@@ -1,4 +1,5 @@
 import { assertNever, cleanName, type Decider } from "../decider.ts";
+import { ForbiddenError } from "../errors.ts";
 import type { UserCommand } from "./commands.ts";
 import type { UserEvent } from "./events.ts";
 import { initialUserState, type UserState } from "./state.ts";
@@ -11,6 +12,7 @@ export function evolveUser(state: UserState, event: UserEvent): UserState {
       state.userId = event.data.userId;
       if (event.data.displayName !== undefined) state.displayName = event.data.displayName;
       if (event.data.language !== undefined) state.language = event.data.language;
+      if (event.data.identityName !== undefined) state.identityName = event.data.identityName;
       return state;
     default:
       return assertNever(event.type);
@@ -20,6 +22,8 @@ export function evolveUser(state: UserState, event: UserEvent): UserState {
 /**
  * Decides a user command. Anyone signed in, with or without a realm role, sets their own profile
  * (the subject names the user, so no one sets another's); a change to the same values is a no-op.
+ * The identity name is recorded only for natter's auth service, once per name: the same name
+ * again, at every connect, is a no-op.
  */
 export function decideUser(command: UserCommand, state: UserState): UserEvent[] {
   switch (command.type) {
@@ -34,8 +38,15 @@ export function decideUser(command: UserCommand, state: UserState): UserEvent[] 
       if (language !== undefined) data.language = language;
       return [{ type: "UserProfileUpdated", data }];
     }
+    case "identity": {
+      // A user may not say what their identity is: only the auth service that checked the token does.
+      if (command.meta.privilege !== "service") throw new ForbiddenError("only natter's auth service records a user's identity name");
+      const identityName = cleanName(command.data.name);
+      if (identityName === state.identityName) return [];
+      return [{ type: "UserProfileUpdated", data: { userId: command.meta.actor, identityName } }];
+    }
     default:
-      return assertNever(command.type);
+      return assertNever(command);
   }
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "vitest";
 import { givenUser, meta, user, userFrom } from "../testing/given.ts";
+import { ForbiddenError } from "../errors.ts";
 import { userCommandBodies } from "./commands.ts";
 import type { UserEvent } from "./events.ts";
 
@@ -20,6 +21,7 @@ describe("user.profile", () => {
       userId: mick,
       displayName: "Mick",
       language: "de",
+      identityName: null,
     });
   });
 
@@ -39,5 +41,29 @@ describe("user.profile", () => {
     ["an unknown field", { displayName: "Mick", userId: "otto" }],
   ])("a body with %s is refused by its schema", (_, body) => {
     expect(userCommandBodies.profile.safeParse(body).success).toBe(false);
+  });
+});
+
+describe("user.identity: the name the user's token gives", () => {
+  const service = meta("mick", "service");
+
+  test("natter's auth service records it once: the same name again is a no-op", () => {
+    givenUser([]).when({ type: "identity", data: { name: " Mick  Jones " }, meta: service }).then([{ type: "UserProfileUpdated", data: { userId: mick, identityName: "Mick Jones" } }]);
+    const recorded: UserEvent = { type: "UserProfileUpdated", data: { userId: mick, identityName: "Mick Jones" } };
+    givenUser([recorded]).when({ type: "identity", data: { name: "Mick Jones" }, meta: service }).thenNothing();
+  });
+
+  test("a changed name is recorded again", () => {
+    const recorded: UserEvent = { type: "UserProfileUpdated", data: { userId: mick, identityName: "mick" } };
+    givenUser([recorded]).when({ type: "identity", data: { name: "Mick Jones" }, meta: service }).then([{ type: "UserProfileUpdated", data: { userId: mick, identityName: "Mick Jones" } }]);
+  });
+
+  test("it is kept apart from the name the user chose, which it never changes", () => {
+    expect(userFrom([named, { type: "UserProfileUpdated", data: { userId: mick, identityName: "mjones" } }])).toMatchObject({ displayName: "Mick", identityName: "mjones" });
+    givenUser([named]).when({ type: "identity", data: { name: "mjones" }, meta: service }).then([{ type: "UserProfileUpdated", data: { userId: mick, identityName: "mjones" } }]);
+  });
+
+  test.each(["user", "admin", "none"] as const)("a user (privilege %s) cannot record their own identity name", (privilege) => {
+    givenUser([]).when({ type: "identity", data: { name: "Root" }, meta: meta("mick", privilege) }).thenThrows(ForbiddenError);
   });
 });

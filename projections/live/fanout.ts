@@ -1,14 +1,15 @@
-import { DeliverPolicy, jetstream, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
+import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { pino, type Logger } from "pino";
 import { Registry } from "prom-client";
-import { RoomId, type LiveEvent, type RoomState } from "../../domain/index.ts";
+import { EVENTS, RoomId, type LiveEvent, type RoomState } from "../../domain/index.ts";
 import { decodeEvent, ensureBuckets, EVENT_STREAM, EventStore, headersOf, type EventEnvelope } from "../../streams/index.ts";
 import { Lease, openLockBucket } from "../lock.ts";
 import { THREADS_BUCKET, threadRepliers } from "../threads/projection.ts";
 import { countPublished, liveMetrics, type LiveMetrics } from "./liveMetrics.ts";
 import { EventRouter } from "./eventRouter.ts";
+import { roomsOfUser } from "./kvLastValues.ts";
 import { PositionRecord } from "./positionRecord.ts";
 import { audienceOf, RoomCache, type RoomEntry } from "./roomCache.ts";
 import { liveEventOf, NONE, ROUTE_KINDS, type Routes } from "./routes.ts";
@@ -17,7 +18,7 @@ import { liveEventOf, NONE, ROUTE_KINDS, type Routes } from "./routes.ts";
 export const FANOUT_LEASE_KEY = "live.fanout";
 /** The key in `natter_checkpoints` where the active fan-out records the last sequence it handled. */
 export const FANOUT_REACHED_KEY = "live.fanout";
-/** The subjects the fan-out reads: rooms, messages, and profiles (for their own users' notices). */
+/** The subjects the fan-out reads: rooms, messages, and profiles (for their users and the people who share a room with them). */
 export const FANOUT_SUBJECTS: readonly string[] = ["ev.room.*", "ev.msg.*.*", "ev.user.*"];
 
 /** Something started alongside the active fan-out, stopped when it stops being active. */
@@ -92,8 +93,9 @@ const encoder = new TextEncoder();
  * instance recorded it got (`natter_checkpoints`, key `live.fanout`, written at most every
  * `reachedEveryMs`; after a crash the last second or so may be delivered twice, each with its
  * `seq`). Each room, message and profile event is published with plain core publish to the
- * subjects routesOf names; an event that cannot be decoded or routed is logged and skipped (the
- * log stays the truth).
+ * subjects routesOf names, a profile event also to the audience of each room its user is in (KV
+ * `user_rooms`); an event that cannot be decoded or routed is logged and skipped (the log stays
+ * the truth).
  *
  * @example
  * const live = await startFanout(nc, { log, registry, whileActive: [(l) => startTyping(nc, l, { log })] });
@@ -117,6 +119,7 @@ class Fanout implements LiveFanout {
   private wake: (() => void) | undefined;
   private waiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
   private readonly store: EventStore;
+  private jsm: JetStreamManager | undefined;
   private readonly log: Logger;
   private readonly metrics: LiveMetrics;
   private readonly owner = `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
@@ -290,7 +293,9 @@ class Fanout implements LiveFanout {
     }
     if (env !== undefined) {
       try {
-        this.publish(liveEventOf(env), await a.router.route(env));
+        const event = liveEventOf(env);
+        this.publish(event, await a.router.route(env));
+        if (EVENTS[env.type].aggregate === "user") await this.toRoomsOf(event);
       } catch (err) {
         this.log.error({ seq: m.seq, subject: m.subject, err }, "event not delivered live");
         this.metrics.skipped.inc({ reason: "unroutable" });
@@ -299,6 +304,18 @@ class Fanout implements LiveFanout {
     a.position = m.seq;
     const pending = m.info.pending;
     this.metrics.lagSeconds.set(pending > 0 ? Math.max(0, Date.now() - m.info.timestampNanos / 1e6) / 1000 : 0);
+  }
+
+  /**
+   * A profile change goes to every room its user is in, as the room's events do, so that everyone
+   * who may see that person's name sees the new one at once.
+   */
+  private async toRoomsOf(event: LiveEvent): Promise<void> {
+    const userId = event.payload["userId"];
+    if (typeof userId !== "string") return;
+    this.jsm ??= await jetstreamManager(this.nc);
+    const rooms = await roomsOfUser(this.jsm, userId);
+    await Promise.all(rooms.map((roomId) => this.publishToRoom(roomId, { ...event, roomId })));
   }
 
   /** One JSON encoding, then a core publish per subject: no request, nothing awaited. */

@@ -27,3 +27,18 @@ export async function kvLastValues(jsm: JetStreamManager, bucket: string, keyFil
   }
   return out;
 }
+
+/**
+ * The rooms `userId` is a member of now, from KV `user_rooms` (`<userId>.<roomId>`, a `{ role }`
+ * whose role is null once they left).
+ */
+export async function roomsOfUser(jsm: JetStreamManager, userId: string): Promise<string[]> {
+  const member = (bytes: Uint8Array): boolean => {
+    try {
+      return typeof (JSON.parse(new TextDecoder().decode(bytes)) as { role?: unknown }).role === "string";
+    } catch {
+      return false;
+    }
+  };
+  return (await kvLastValues(jsm, "user_rooms", [`${userId}.*`])).filter((v) => member(v.value)).map((v) => v.key.slice(userId.length + 1));
+}

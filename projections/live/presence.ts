@@ -7,7 +7,7 @@ import { z } from "zod";
 import { ID_PATTERN, liveSubjects, PRESENCE_STATUSES, PresenceHeartbeat, RateLimiter, type LiveEvent, type PresenceStatus, type RateLimit } from "../../domain/index.ts";
 import { ensureBuckets } from "../../streams/index.ts";
 import { Lease, openLockBucket } from "../lock.ts";
-import { kvLastValues } from "./kvLastValues.ts";
+import { kvLastValues, roomsOfUser } from "./kvLastValues.ts";
 
 /** The lease key (bucket `natter_locks`) of the instance that sweeps and announces. */
 export const PRESENCE_LEASE_KEY = "live.presence";
@@ -116,9 +116,6 @@ function parseHeartbeat(subject: string, data: Uint8Array): { userId: string; he
   return r.success ? { userId, heartbeat: r.data } : `the body is not a heartbeat: ${r.error.issues[0]?.message ?? "invalid"}`;
 }
 
-/** A membership value of KV `user_rooms` that is not a tombstone. */
-const LiveMembership = z.object({ role: z.string() });
-
 /**
  * Runs presence (docs/read-side.md, "Presence and typing"). Every instance takes heartbeats from
  * `presence.<userId>` in the queue group `presence` and writes each connection's `{ status, at }`
@@ -167,10 +164,7 @@ export async function startPresence(nc: NatsConnection, options: PresenceOptions
   if (!ttlAllowed) log.warn({ bucket: BUCKET }, "the presence bucket has no per-message TTL (create it with markerTTL): entries of vanished connections are never collected");
   const put = (key: string, value: unknown, expires: boolean) => js.publish(`$KV.${BUCKET}.${key}`, JSON.stringify(value), expires && ttl ? { ttl } : undefined);
 
-  const roomsOf =
-    options.roomsOf ??
-    (async (userId: string) =>
-      (await kvLastValues(jsm, "user_rooms", [`${userId}.*`])).filter((v) => parseJson(LiveMembership, v.value) !== undefined).map((v) => v.key.slice(userId.length + 1)));
+  const roomsOf = options.roomsOf ?? ((userId: string) => roomsOfUser(jsm, userId));
 
   // Heartbeats, in every instance.
   const maxConnections = options.maxConnectionsPerUser ?? 20;

@@ -63,7 +63,7 @@ export function noticeTargets(event: RoomEvent): readonly UserId[] {
  *   `deliver.<uid>.room.<roomId>` to each member after the event: a member who left, was removed
  *   or banned gets the notice of it and nothing more);
  * - a room event also to the users it is about, on `deliver.<uid>.notice`; a profile update to
- *   its user;
+ *   its user (and, sent by the fan-out itself, to each room the user is in);
  * - a thread reply also to the thread's participants but its author, on `deliver.<p>.thread.<roomId>`;
  * - a post or an edit also to each mentioned user, on `deliver.<m>.mention.<roomId>`.
  * Thread and mention deliveries go only to users who may read the room.

@@ -78,12 +78,15 @@ async function applyRooms(tx: Tx, schema: string, events: readonly EventEnvelope
       case "UserProfileUpdated": {
         const d = ev.data;
         const set: Partial<Tables["users"]["$inferInsert"]> = { updatedSeq: e.seq };
-        if (d.displayName !== undefined) set.displayName = d.displayName;
+        if (d.displayName !== undefined) set.chosenName = d.displayName;
+        if (d.identityName !== undefined) set.identityName = d.identityName;
         if (d.language !== undefined) set.language = d.language;
         await tx
           .insert(t.users)
-          .values({ userId: d.userId, displayName: d.displayName ?? null, language: d.language ?? null, updatedSeq: e.seq })
+          .values({ userId: d.userId, chosenName: d.displayName ?? null, identityName: d.identityName ?? null, language: d.language ?? null, updatedSeq: e.seq })
           .onConflictDoUpdate({ target: t.users.userId, set });
+        // The name every query shows: a chosen one wins over the identity's.
+        await tx.update(t.users).set({ displayName: sql`coalesce("chosen_name", "identity_name")` }).where(eq(t.users.userId, d.userId));
         break;
       }
       default:

@@ -57,7 +57,12 @@ export function roomsTables(name: string) {
     /** User profiles. */
     users: s.table("users", {
       userId: text("user_id").primaryKey(),
+      /** The name shown: the one the user chose, else their identity's. */
       displayName: text("display_name"),
+      /** The name the user chose (`user.profile`). */
+      chosenName: text("chosen_name"),
+      /** The name the user's identity gives (the token, recorded by the auth callout). */
+      identityName: text("identity_name"),
       language: text("language"),
       updatedSeq: seq("updated_seq").notNull(),
     }),

@@ -21,6 +21,8 @@ export const HAS_CHROMIUM = existsSync(CHROMIUM);
 export type App = {
   /** The one origin: web client, read API, identity provider. */
   readonly url: string;
+  /** The same port on another loopback name: natter signs in alike at each. */
+  at(host: "localhost" | "127.0.0.1" | "[::1]"): string;
   readonly natsUrl: string;
   /** Its NATTER_DATA_DIR (removed by stop). */
   readonly dataDir: string;
@@ -53,8 +55,9 @@ export async function startApp(vars: Record<string, string> = {}): Promise<App> 
   );
   await child.waitForLine((l) => l === "natter is up", 60_000);
   return {
-    // localhost, not 127.0.0.1: the identity provider's redirect URIs name it.
+    // localhost: the issuer's origin, where a script gets its token.
     url: `http://localhost:${port}`,
+    at: (host) => `http://${host}:${port}`,
     natsUrl: `nats://127.0.0.1:${natsPort}`,
     dataDir,
     child,
@@ -111,17 +114,24 @@ export async function signIn(
   browser: Browser,
   app: App,
   user: keyof typeof PASSWORDS,
-  options: { viewport?: { width: number; height: number }; colorScheme?: "light" | "dark"; prepare?: (context: BrowserContext) => Promise<void> } = {},
+  options: {
+    viewport?: { width: number; height: number };
+    colorScheme?: "light" | "dark";
+    prepare?: (context: BrowserContext) => Promise<void>;
+    /** Where the page opens natter (default `app.url`). */
+    origin?: string;
+  } = {},
 ): Promise<{ context: BrowserContext; page: Page }> {
+  const origin = options.origin ?? app.url;
   const context = await browser.newContext({ viewport: options.viewport ?? { width: 1280, height: 800 }, colorScheme: options.colorScheme ?? "light" });
   await options.prepare?.(context);
   const page = await context.newPage();
-  await page.goto(app.url);
+  await page.goto(origin);
   await page.getByRole("button", { name: /sign in/i }).click();
   await page.locator("#username").fill(user);
   await page.locator("#password").fill(PASSWORDS[user]);
   await page.locator("#password").press("Enter");
-  await page.waitForURL((u) => u.origin === new URL(app.url).origin && !u.pathname.startsWith("/realms") && !u.pathname.startsWith("/callback"), { timeout: 30_000 });
+  await page.waitForURL((u) => u.origin === new URL(origin).origin && !u.pathname.startsWith("/realms") && !u.pathname.startsWith("/callback"), { timeout: 30_000 });
   await page.locator('[data-testid="connection-state"][data-state="online"]').waitFor({ timeout: 30_000 });
   return { context, page };
 }

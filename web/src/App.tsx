@@ -17,7 +17,6 @@ function SignedIn(props: { config: WebConfig; auth: Auth }) {
   const server = createServer({ userId: identity.userId, token, renew: () => props.auth.renew(), nats: connection });
   const router = createRouter();
   const chat = createChat({ config: props.config, identity, server, connection, prefs: createPreferences(), router, signOut: () => props.auth.signOut() });
-  void connection.ready(60_000).then(() => chat.nameOnce(), () => undefined);
   onCleanup(() => {
     chat.stop();
     void connection.close();

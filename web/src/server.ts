@@ -61,6 +61,8 @@ export type Server = {
   bans(roomId: string, minSeq?: number): Promise<Output<"bans">>;
   markRead(roomId: string, seq: number): Promise<Output<"markRead">>;
   users(q: string): Promise<Output<"users">>;
+  /** The names of these users (those with none are left out), reflecting at least `minSeq`. */
+  usersByIds(userIds: readonly string[], minSeq?: number): Promise<Output<"users">>;
   search(q: string, roomId?: string): Promise<Output<"search">>;
   presence(userIds: readonly string[]): Promise<Output<"presence">>;
   /**
@@ -153,6 +155,7 @@ export function createServer(setup: ServerSetup): Server {
     search: (q, roomId) => http("/api/search", { q, roomId }),
     presence: (userIds) => http("/api/presence", { userIds: userIds.join(",") }),
     users: (q) => http("/api/users", { q }),
+    usersByIds: (userIds, minSeq) => http("/api/users", { ids: userIds.join(","), minSeq: minSeq || undefined }),
 
     async command(name, body, options = {}) {
       const commandId = options.commandId ?? ulid();

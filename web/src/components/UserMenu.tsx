@@ -3,7 +3,7 @@ import { useChat } from "../stores/chat.ts";
 import { LANGUAGES, type Theme } from "../stores/session.ts";
 import { PresenceDot } from "./PresenceDot.tsx";
 
-/** The user's menu: status (online / away), language, theme, sign out. */
+/** The user's menu: the name others see, status (online / away), language, theme, sign out. */
 export function UserMenu() {
   const chat = useChat();
   const [open, setOpen] = createSignal(false);
@@ -23,6 +23,17 @@ export function UserMenu() {
   document.addEventListener("click", onDocClick);
   onCleanup(() => document.removeEventListener("click", onDocClick));
 
+  const [nameDraft, setNameDraft] = createSignal("");
+  const saveName = async (e: SubmitEvent): Promise<void> => {
+    e.preventDefault();
+    const name = nameDraft().trim();
+    if (name === "" || name === chat.users.nameOf(chat.me)) return;
+    await chat.setDisplayName(name).then(
+      () => setNameDraft(""),
+      () => undefined,
+    );
+  };
+
   const languages = () => {
     const tag = chat.prefs.language();
     return LANGUAGES.some((l) => l.tag === tag) ? LANGUAGES : [...LANGUAGES, { tag, name: tag }];
@@ -36,7 +47,7 @@ export function UserMenu() {
         class="user-menu-button"
         aria-expanded={open()}
         aria-controls={panelId}
-        aria-label={`Account menu for ${chat.identity.username}`}
+        aria-label={`Account menu for ${chat.users.nameOf(chat.me)}`}
         data-testid="user-menu-button"
         onClick={() => {
           setOpen(!open());
@@ -44,7 +55,7 @@ export function UserMenu() {
         }}
       >
         <PresenceDot status={chat.presence.of(chat.me)} />
-        <span class="user-name">{chat.identity.username}</span>
+        <span class="user-name" data-testid="my-name">{chat.users.nameOf(chat.me)}</span>
       </button>
       <Show when={open()}>
         <div
@@ -61,6 +72,21 @@ export function UserMenu() {
             }
           }}
         >
+          <form onSubmit={(e) => void saveName(e)}>
+            <label class="field">
+              <span>Display name</span>
+              <input
+                data-testid="display-name-input"
+                maxLength={64}
+                placeholder={chat.users.nameOf(chat.me)}
+                value={nameDraft()}
+                onInput={(e) => setNameDraft(e.currentTarget.value)}
+              />
+            </label>
+            <button type="submit" data-testid="display-name-save" disabled={nameDraft().trim() === ""}>
+              Save name
+            </button>
+          </form>
           <fieldset class="field">
             <legend>Status</legend>
             <label>

@@ -51,7 +51,12 @@ export function createChat(setup: ChatSetup) {
   const isAdmin = roles.includes("admin");
   const hasRealmRole = isAdmin || roles.includes("user");
 
-  const users = createUsers({ me, myName: identity.username });
+  const users = createUsers({
+    me,
+    myName: identity.username,
+    names: async (ids, minSeq) => (await server.usersByIds(ids, minSeq)).users,
+    seenSeq: () => liveSeq,
+  });
   const rooms = createRooms({
     server,
     me,
@@ -139,6 +144,7 @@ export function createChat(setup: ChatSetup) {
     for (const t of [...timelines.values()]) void t.catchUp().catch(() => undefined);
     void thread()?.load();
     void presence.fetch(users.known()).catch(() => undefined);
+    users.resume();
   };
 
   const live = setup.live ?? createLive({ connection, userId: me, onEvent, onResume: () => void onResume() });
@@ -301,19 +307,9 @@ export function createChat(setup: ChatSetup) {
       prefs.setStatus(status);
       presence.setChosen(status);
     },
-    /**
-     * Makes the user's display name their username once per browser, so that others can learn it
-     * from the profile (the server answers a repeat with the same name as a no-op).
-     */
-    async nameOnce(storage: Storage | undefined = globalThis.localStorage): Promise<void> {
-      const key = `natter.named.${me}`;
-      if (storage?.getItem(key) === "1") return;
-      try {
-        await server.command("user.profile", { displayName: identity.username.slice(0, 64) });
-        storage?.setItem(key, "1");
-      } catch {
-        // Tried again at the next start.
-      }
+    /** Sets the name the user chose, which everyone sees instead of the one their identity gives. */
+    async setDisplayName(name: string): Promise<void> {
+      await run("user.profile", { displayName: name });
     },
     /** Stops live delivery and presence (the page goes, or the user signs out); once. */
     stop(): void {

@@ -83,6 +83,11 @@ describe("typing", () => {
       t.applyLive(ev("Typing", { userId: "cy" }));
       t.applyLive({ ...ev("MessagePosted", { authorId: "cy" }), seq: 5 });
       expect(t.typingIn("r")).toEqual([]);
+      // Typing again soon after the post is shown its full time, not cut short by the one before it.
+      vi.advanceTimersByTime(TYPING_SHOWN_MS - 1000);
+      t.applyLive(ev("Typing", { userId: "cy" }));
+      vi.advanceTimersByTime(1500);
+      expect(t.typingIn("r")).toEqual(["cy"]);
       dispose();
     });
   });
@@ -105,6 +110,57 @@ describe("users", () => {
       expect(u.nameOf("a1")).toBe("Alice A.");
       expect(u.known().sort()).toEqual(["a1", "b2", "f81d4fae-7dec-11d0-a765-00a0c91e6bf6"]);
       expect(fallbackName("x_616c69636540782e6f7267")).toBe("alice");
+      dispose();
+    });
+  });
+
+  test("an id shown without a name is asked for, with others of the same turn, as of the newest sequence heard", async () => {
+    const asked: { ids: string[]; minSeq: number }[] = [];
+    const directory: Record<string, string> = { b2: "Bob", c3: "Carol" };
+    await createRoot(async (dispose) => {
+      const u = createUsers({
+        me: "a1",
+        myName: "alice",
+        names: async (ids, minSeq) => {
+          asked.push({ ids: [...ids], minSeq });
+          return ids.filter((id) => directory[id] !== undefined).map((id) => ({ userId: id, displayName: directory[id]! }));
+        },
+        seenSeq: () => 41,
+      });
+      expect(u.nameOf("b2")).toBe("user-b2");
+      expect(u.nameOf("c3")).toBe("user-c3");
+      expect(u.nameOf("b2")).toBe("user-b2");
+      expect(u.nameOf("z9")).toBe("user-z9");
+      await u.settled();
+      expect(asked).toEqual([{ ids: ["b2", "c3", "z9"], minSeq: 41 }]);
+      expect(u.nameOf("b2")).toBe("Bob");
+      expect(u.nameOf("c3")).toBe("Carol");
+      // One with no name yet is not asked again at every render.
+      expect(u.nameOf("z9")).toBe("user-z9");
+      await u.settled();
+      expect(asked).toHaveLength(1);
+      dispose();
+    });
+  });
+
+  test("live profile changes: a chosen name at once; an identity name alone as the server names the person after that event; each event once", async () => {
+    const asked: { ids: string[]; minSeq: number }[] = [];
+    let serverName = "Bobby";
+    await createRoot(async (dispose) => {
+      const u = createUsers({ me: "a1", myName: "alice", names: async (ids, minSeq) => (asked.push({ ids: [...ids], minSeq }), ids.map((id) => ({ userId: id, displayName: serverName }))) });
+      u.learn([{ userId: "b2", role: "member", joinedSeq: 1, displayName: "Bob" }]);
+      u.applyLive({ seq: 10, time: "", type: "UserProfileUpdated", actor: "b2", payload: { userId: "b2", displayName: "Bobby" } });
+      expect(u.nameOf("b2")).toBe("Bobby");
+      // An identity name under a chosen one: the server still says Bobby.
+      u.applyLive({ seq: 12, time: "", type: "UserProfileUpdated", actor: "svc-identity", roomId: "r1", payload: { userId: "b2", identityName: "Robert" } });
+      u.applyLive({ seq: 12, time: "", type: "UserProfileUpdated", actor: "svc-identity", roomId: "r2", payload: { userId: "b2", identityName: "Robert" } });
+      await u.settled();
+      expect(asked).toEqual([{ ids: ["b2"], minSeq: 12 }]);
+      expect(u.nameOf("b2")).toBe("Bobby");
+      serverName = "Robert";
+      u.applyLive({ seq: 14, time: "", type: "UserProfileUpdated", actor: "svc-identity", payload: { userId: "b2", identityName: "Robert" } });
+      await u.settled();
+      expect(u.nameOf("b2")).toBe("Robert");
       dispose();
     });
   });

@@ -18,7 +18,10 @@ export function createTyping(deps: { server: Pick<Server, "typing">; me: string;
   const lastSent = new Map<string, number>();
 
   const expire = (roomId: string, userId: string): void => {
-    timers.delete(`${roomId} ${userId}`);
+    const key = `${roomId} ${userId}`;
+    // A post ends the typing before its timer does: left running, it would hide the next typing early.
+    clearTimeout(timers.get(key));
+    timers.delete(key);
     setState(roomId, produce((r) => delete r[userId]));
   };
 

@@ -18,18 +18,77 @@ export function fallbackName(userId: string): string {
   return `user-${userId.slice(0, 8)}`;
 }
 
+/** How the users store asks the server for names: the `users` query by ids. */
+export type NameSource = (userIds: readonly string[], minSeq: number) => Promise<readonly { userId: string; displayName: string }[]>;
+
+/** Ids asked for in one `users` query at most (the query's limit). */
+const IDS_PER_QUERY = 200;
+
 /**
- * The users the client knows of (there is no user directory: the members of the rooms it has
- * opened) and their display names (from room members when the read API gives them, profile
- * updates heard live, and the user's own token).
+ * The users the client knows of (the members of the rooms it has opened, authors, people found)
+ * and their names. A name comes from the server (room members, the people directory, and the
+ * `users` query for any id shown without one: every place that shows a person asks `nameOf`, so
+ * a person never seen before is named as soon as the answer comes) and from profile updates heard
+ * live. The server's name is the one the person chose, else the one their identity gives.
  */
-export function createUsers(deps: { me: string; myName: string }) {
-  const [names, setNames] = createStore<Record<string, string>>({ [deps.me]: deps.myName });
+export function createUsers(deps: {
+  me: string;
+  /** The user's own name until the server says (the token's `preferred_username`). */
+  myName: string;
+  /** Where names of ids not yet named are asked (none: only what the stores are told). */
+  names?: NameSource;
+  /** The newest sequence heard live: a name asked for reflects at least that far. */
+  seenSeq?: () => number;
+}) {
+  const [names, setNames] = createStore<Record<string, string>>({});
   const [known, setKnown] = createStore<Record<string, true>>({ [deps.me]: true });
+  /** Ids asked for (or answered without a name): asked again only on resume or a live profile change. */
+  const asked = new Set<string>();
+  let queued: string[] = [];
+  /** The newest profile event applied per user: the same event comes once per shared room. */
+  const profileSeq = new Map<string, number>();
+  const inFlight = new Set<Promise<void>>();
+  const track = (p: Promise<void>): void => {
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
+  };
+
+  const fetchNames = async (ids: readonly string[], minSeq: number): Promise<void> => {
+    if (deps.names === undefined) return;
+    for (let i = 0; i < ids.length; i += IDS_PER_QUERY) {
+      const chunk = ids.slice(i, i + IDS_PER_QUERY);
+      try {
+        users.learnNamed(await deps.names(chunk, minSeq));
+      } catch {
+        // Asked again at the next resume.
+        for (const id of chunk) asked.delete(id);
+      }
+    }
+  };
+  const ask = (userId: string): void => {
+    if (deps.names === undefined || asked.has(userId)) return;
+    asked.add(userId);
+    queued.push(userId);
+    // Every name the same render needs goes in one query.
+    if (queued.length === 1) {
+      track(
+        Promise.resolve().then(() => {
+          const ids = queued;
+          queued = [];
+          return fetchNames(ids, deps.seenSeq?.() ?? 0);
+        }),
+      );
+    }
+  };
 
   const users = {
-    /** A user's display name. */
-    nameOf: (userId: string): string => names[userId] ?? fallbackName(userId),
+    /** A user's name; for one not named yet, a readable stand-in while the server is asked. */
+    nameOf: (userId: string): string => {
+      const name = names[userId];
+      if (name !== undefined) return name;
+      ask(userId);
+      return userId === deps.me ? deps.myName : fallbackName(userId);
+    },
     /** Every user seen as a member of a room, the user included. */
     known: (): string[] => Object.keys(known),
     /** How a user is @mentioned: the display name with white space as `_` (`@Ann_Lee`). */
@@ -61,12 +120,29 @@ export function createUsers(deps: { me: string; myName: string }) {
     see(userId: string): void {
       if (known[userId] === undefined) setKnown(userId, true);
     },
-    /** Applies `UserProfileUpdated` (the user's own profile, on their notice subject). */
+    /** After a reconnect: asks again for the known users still without a name (changes may have been missed). */
+    resume(): void {
+      const unnamed = Object.keys(known).filter((id) => names[id] === undefined);
+      for (const id of unnamed) asked.delete(id);
+      for (const id of unnamed) ask(id);
+    },
+    /**
+     * Applies `UserProfileUpdated` (the user's own on their notice subject, anyone's in the rooms
+     * shared with them): a chosen name is the name; an identity name alone may be hidden by a chosen
+     * one, so the server is asked for the name as of that event.
+     */
     applyLive(e: LiveEvent): void {
       if (e.type !== "UserProfileUpdated") return;
       const userId = e.payload["userId"];
+      if (typeof userId !== "string" || (profileSeq.get(userId) ?? 0) >= e.seq) return;
+      profileSeq.set(userId, e.seq);
       const name = e.payload["displayName"];
-      if (typeof userId === "string" && typeof name === "string" && name !== "") setNames(userId, name);
+      if (typeof name === "string" && name !== "") setNames(userId, name);
+      else if (typeof e.payload["identityName"] === "string") track(fetchNames([userId], e.seq));
+    },
+    /** Resolves once the names asked for so far are answered (tests). */
+    async settled(): Promise<void> {
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
     },
   };
   return users;

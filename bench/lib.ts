@@ -4,7 +4,7 @@
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes, randomFillSync } from "node:crypto";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
@@ -47,34 +47,176 @@ export type Suite = {
   run(args: string[]): Promise<number>;
 };
 
-/** A nats-server of its own, storing in a temporary folder that `stop()` removes. */
-export type TempNats = NatsServer & { dir: string; binary: string; version: string };
+/**
+ * A nats-server of its own, storing in a temporary folder that `stop()` removes; `monitorUrl` is its
+ * monitoring endpoint (`http://127.0.0.1:<port>`) when it was started with `monitor: true`.
+ */
+export type TempNats = NatsServer & { dir: string; binary: string; version: string; monitorUrl: string | undefined };
 
 /**
  * Starts a private nats-server (the project's 2.12+ binary) on a free port in a fresh temp folder;
- * `options` add to its configuration (the auth callout's accounts, a payload limit).
+ * `options` add to its configuration (the auth callout's accounts, a payload limit). With
+ * `monitor: true` it also serves its monitoring endpoint on a free port of 127.0.0.1 (found from the
+ * ports file the server writes: `ports_file_dir`).
  */
-export async function startTempNats(options: Partial<Omit<NatsServerOptions, "binary" | "dir">> = {}): Promise<TempNats> {
+export async function startTempNats(options: Partial<Omit<NatsServerOptions, "binary" | "dir">> & { monitor?: boolean } = {}): Promise<TempNats> {
+  const { monitor, ...serverOptions } = options;
   const binary = await findNatsServerBinary();
   const { stdout } = await run(binary, ["--version"]);
   const dir = await mkdtemp(join(tmpdir(), "natter-bench-"));
-  let server: NatsServer;
+  const portsDir = join(dir, "ports");
+  if (monitor) await mkdir(portsDir);
+  if (monitor) serverOptions.extraConfig = [serverOptions.extraConfig, `http: "127.0.0.1:-1"`, `ports_file_dir: ${JSON.stringify(portsDir)}`].filter(Boolean).join("\n");
+  let server: NatsServer | undefined;
+  let monitorUrl: string | undefined;
   try {
-    server = await startNatsServer({ ...options, binary, dir });
+    server = await startNatsServer({ ...serverOptions, binary, dir });
+    if (monitor) monitorUrl = await monitoringUrl(portsDir, server.process.pid);
   } catch (err) {
+    await server?.stop();
     await rm(dir, { recursive: true, force: true });
     throw err;
   }
+  const started = server;
   return {
     ...server,
     dir,
     binary,
+    monitorUrl,
     version: stdout.trim().replace(/^nats-server:\s*/, ""),
     async stop() {
-      await server.stop();
+      await started.stop();
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The monitoring URL in the ports file nats-server `pid` wrote into `portsDir` (`{"monitoring": ["http://…"]}`). */
+async function monitoringUrl(portsDir: string, pid: number | undefined): Promise<string> {
+  for (let i = 0; i < 50; i++) {
+    const file = (await readdir(portsDir).catch((): string[] => [])).find((f) => f.endsWith(`_${pid}.ports`));
+    if (file !== undefined) {
+      const ports = JSON.parse(await readFile(join(portsDir, file), "utf8")) as { monitoring?: string[] };
+      const url = ports.monitoring?.[0];
+      if (url) return url;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`nats-server wrote no monitoring port into ${portsDir}`);
+}
+
+/** What one stream's server-side parts handled: messages published to it, direct gets it answered, messages it holds. */
+export type StreamCounters = { published: number; directGets: number; messages: number };
+
+/**
+ * Counters of a nats-server, read over its monitoring endpoint (so reading them sends no message
+ * through the server):
+ *
+ * - `inMsgs`/`outMsgs`: `/varz`, every message the server took from and delivered to its clients;
+ * - `apiTotal`/`apiErrors`: `/jsz`, the JetStream API requests (`$JS.API.…`: stream info, consumer
+ *   and stream management); direct gets are not among them;
+ * - per stream, from `/subsz?subs=1` (each subscription's delivered-message count, internal ones
+ *   included) and `/jsz?streams=true&config=true`: `published`, the messages delivered to the
+ *   stream's own subscriptions on its subjects (every append it was offered, refused ones too: a
+ *   KV put is one on `$KV.<bucket>.>`); `directGets`, the requests delivered to its
+ *   `$JS.API.DIRECT.GET.<stream>` and `$JS.API.DIRECT.GET.<stream>.>` subscriptions (a KV get is
+ *   one); `messages`, what it holds.
+ *
+ * A stream's subscriptions are told from a client's subscribing to the same subjects by their
+ * connection: the stream's internal client is the one that holds its direct-get subscriptions.
+ */
+export type ServerCounters = { inMsgs: number; outMsgs: number; apiTotal: number; apiErrors: number; streams: Map<string, StreamCounters> };
+
+type SubDetail = { account?: string; subject: string; qgroup?: string; msgs?: number; cid?: number };
+type StreamDetail = { name: string; config?: { subjects?: string[] }; state?: { messages?: number } };
+
+/** Reads the server's counters (see ServerCounters) from `monitorUrl`. */
+export async function readServerCounters(monitorUrl: string): Promise<ServerCounters> {
+  const get = async <T>(path: string): Promise<T> => {
+    const res = await fetch(`${monitorUrl}${path}`);
+    if (!res.ok) throw new Error(`nats-server monitoring ${path}: HTTP ${res.status}`);
+    return (await res.json()) as T;
+  };
+  const [varz, jsz, subsz] = await Promise.all([
+    get<{ in_msgs: number; out_msgs: number }>("/varz"),
+    get<{ api?: { total?: number; errors?: number }; account_details?: { name: string; stream_detail?: StreamDetail[] }[] }>("/jsz?accounts=true&streams=true&config=true"),
+    get<{ subscriptions_list?: SubDetail[] }>("/subsz?subs=1&limit=1000000"),
+  ]);
+  const subs = subsz.subscriptions_list ?? [];
+  const streams = new Map<string, StreamCounters>();
+  for (const account of jsz.account_details ?? []) {
+    for (const st of account.stream_detail ?? []) {
+      const direct = `$JS.API.DIRECT.GET.${st.name}`;
+      const inAccount = subs.filter((x) => x.account === account.name);
+      const directSubs = inAccount.filter((x) => x.subject === direct || x.subject === `${direct}.>`);
+      const cids = new Set(directSubs.map((x) => x.cid));
+      const subjects = new Set(st.config?.subjects ?? []);
+      const sum = (list: SubDetail[]): number => list.reduce((n, x) => n + (x.msgs ?? 0), 0);
+      streams.set(st.name, {
+        published: sum(inAccount.filter((x) => cids.has(x.cid) && x.qgroup === undefined && subjects.has(x.subject))),
+        directGets: sum(directSubs),
+        messages: st.state?.messages ?? 0,
+      });
+    }
+  }
+  return { inMsgs: varz.in_msgs, outMsgs: varz.out_msgs, apiTotal: jsz.api?.total ?? 0, apiErrors: jsz.api?.errors ?? 0, streams };
+}
+
+/** Server operations per item (a post) between two readings of ServerCounters. */
+export type ServerOpsPerItem = {
+  /** Appends offered to the event streams (not `KV_…`), refused ones included, and those stored. */
+  appends: number;
+  stored: number;
+  /** Direct gets of the event streams (an aggregate's events, a subject's last sequence). */
+  directGets: number;
+  /** Direct gets and puts of the KV buckets' streams. */
+  kvReads: number;
+  kvWrites: number;
+  /** JetStream API requests other than direct gets, and the errors among them. */
+  api: number;
+  apiErrors: number;
+  msgsIn: number;
+  msgsOut: number;
+  /** The streams with any per-item activity: "CHAT_EVENTS 1.00 appends, 1.00 direct gets". */
+  byStream: string[];
+};
+
+/** The server operations per item between `before` and `after`, `items` being what was done meanwhile. */
+export function serverOpsPerItem(before: ServerCounters, after: ServerCounters, items: number): ServerOpsPerItem {
+  const per = (n: number): number => (items > 0 ? n / items : Number.NaN);
+  const out: ServerOpsPerItem = {
+    appends: 0, stored: 0, directGets: 0, kvReads: 0, kvWrites: 0,
+    api: per(after.apiTotal - before.apiTotal),
+    apiErrors: per(after.apiErrors - before.apiErrors),
+    msgsIn: per(after.inMsgs - before.inMsgs),
+    msgsOut: per(after.outMsgs - before.outMsgs),
+    byStream: [],
+  };
+  for (const [name, a] of after.streams) {
+    const b = before.streams.get(name) ?? { published: 0, directGets: 0, messages: 0 };
+    const published = per(a.published - b.published);
+    const gets = per(a.directGets - b.directGets);
+    const stored = per(a.messages - b.messages);
+    if (name.startsWith("KV_")) {
+      out.kvWrites += published;
+      out.kvReads += gets;
+    } else {
+      out.appends += published;
+      out.stored += stored;
+      out.directGets += gets;
+    }
+    if (published > 0 || gets > 0) out.byStream.push(`${name} ${published.toFixed(2)} published, ${gets.toFixed(2)} direct gets`);
+  }
+  return out;
+}
+
+/** "1.00 appends (1.00 stored), 0.00 direct gets, 0.00 KV reads, 0.00 KV writes, 0.00 JetStream API requests, msgs 3.00 in / 3.00 out". */
+export function formatServerOps(o: ServerOpsPerItem): string {
+  const f = (n: number): string => n.toFixed(2);
+  return (
+    `${f(o.appends)} appends (${f(o.stored)} stored), ${f(o.directGets)} direct gets, ${f(o.kvReads)} KV reads, ${f(o.kvWrites)} KV writes, ` +
+    `${f(o.api)} JetStream API requests${o.apiErrors > 0 ? ` (${f(o.apiErrors)} errors)` : ""}, msgs ${f(o.msgsIn)} in / ${f(o.msgsOut)} out`
+  );
 }
 
 /** The value at quantile `q` (0..1) of an ascending array, nearest rank; NaN when empty. */

@@ -1,6 +1,7 @@
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildWeb, HAS_CHROMIUM, launchBrowser, signIn, startApp, type App } from "./harness.ts";
+import { takeConsoleProblems } from "./consoleWatch.ts";
 
 describe.skipIf(!HAS_CHROMIUM)("natter signs in alike at every address it is served on", () => {
   let app: App;
@@ -51,6 +52,11 @@ describe.skipIf(!HAS_CHROMIUM)("natter signs in alike at every address it is ser
         expect(new URL(page.url()).origin).toBe(app.url);
         await expect(page.locator("body").textContent()).resolves.toContain("invalid_redirect_uri");
       }
+      // The refusals are 400 pages, and Chromium logs each such load as a console error: those,
+      // and nothing else, are what this test expects on its console.
+      const problems = await takeConsoleProblems();
+      expect(problems).toHaveLength(3);
+      for (const p of problems) expect(p).toMatch(/\/realms\/natter\/protocol\/openid-connect\/auth\?.*console error: Failed to load resource: the server responded with a status of 400/);
     } finally {
       await context.close();
     }

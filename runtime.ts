@@ -57,11 +57,12 @@ export function onShutdown(log: Logger, stop: () => Promise<void>): Shutdown {
   const end = (code: number) => {
     if (stopping) return;
     stopping = true;
-    const timer = setTimeout(() => {
+    // Should the stop hang on something that holds no handle, node would exit by itself: with this code.
+    process.exitCode = code;
+    setTimeout(() => {
       log.error({ ms: STOP_TIMEOUT_MS }, "stopping took too long: exiting");
       process.exit(code === 0 ? 1 : code);
     }, STOP_TIMEOUT_MS);
-    timer.unref();
     stop().then(
       () => process.exit(code),
       (err: unknown) => {
@@ -76,7 +77,11 @@ export function onShutdown(log: Logger, stop: () => Promise<void>): Shutdown {
     end(0);
   };
   const fatal = (what: string) => (err: unknown) => {
-    log.fatal({ err }, `${what}: stopping the process`);
+    try {
+      log.fatal({ err }, `${what}: stopping the process`);
+    } catch {
+      // stdout is gone (a closed pipe): stop all the same.
+    }
     end(1);
   };
   process.on("SIGTERM", onSignal);

@@ -1,4 +1,5 @@
 import { createReadStream } from "node:fs";
+import { pipeline } from "node:stream";
 import { stat } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { extname, join, normalize, sep } from "node:path";
@@ -78,7 +79,11 @@ function send(req: IncomingMessage, res: ServerResponse, file: string, cache: st
     res.end();
     return;
   }
-  createReadStream(file).pipe(res);
+  // A file that went away since it was found (a rebuild of web/dist under a running natter) ends
+  // this answer, not the process.
+  pipeline(createReadStream(file), res, (err) => {
+    if (err && !res.destroyed) res.destroy();
+  });
 }
 
 /** The page's policy: own scripts only, connections to itself, the issuer and NATS. */

@@ -17,7 +17,7 @@ export interface DevIdpOptions {
   issuer: string;
   /** A JSON file of more users, `[{ "username", "password", "roles": [] }]` (load tests). Default: the built-in users only. */
   usersFile?: string | undefined;
-  /** Wrong passwords allowed per user and per address (default 30 and 60 a minute); past them, attempts are refused unchecked. */
+  /** Wrong passwords allowed per user and per address (default 30, then one every 30 s; 60, then one every 15 s); past them, attempts are refused unchecked. */
   failedLogins?: FailedLoginLimits;
   /** Where the banner, logins and errors are logged (never a token or password). */
   log: Logger;

@@ -2,9 +2,9 @@ import { RateLimiter, type RateLimit } from "../domain/index.ts";
 
 /** The limits on wrong passwords: per user name and per client address, each a token bucket that only failures spend. */
 export type FailedLoginLimits = {
-  /** Default: 30 a minute (a burst of 30, one back every 2 s). */
+  /** Default: 30, then one more every 30 s. */
   perUser?: RateLimit;
-  /** Default: 60 a minute. */
+  /** Default: 60, then one more every 15 s. */
   perAddress?: RateLimit;
 };
 
@@ -22,8 +22,8 @@ export class FailedLogins {
   private readonly addresses: RateLimiter;
 
   constructor(limits: FailedLoginLimits = {}) {
-    this.users = new RateLimiter(limits.perUser ?? { burst: 30, perSecond: 0.5 });
-    this.addresses = new RateLimiter(limits.perAddress ?? { burst: 60, perSecond: 1 });
+    this.users = new RateLimiter(limits.perUser ?? { burst: 30, perSecond: 1 / 30 });
+    this.addresses = new RateLimiter(limits.perAddress ?? { burst: 60, perSecond: 1 / 15 });
   }
 
   /** Milliseconds until an attempt for `username` from `address` may be checked; 0: now. */

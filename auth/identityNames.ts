@@ -1,7 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { ulid } from "ulid";
-import { MAX_DISPLAY_NAME } from "../domain/index.ts";
+import { MAX_DISPLAY_NAME, storableText } from "../domain/index.ts";
 
 /** Records in the log the name each user's identity gives, as tokens are checked. */
 export type IdentityNames = {
@@ -28,8 +28,16 @@ const enc = new TextEncoder();
  * name (a longer `name` claim is cut, not refused). Empty is undefined.
  */
 export function identityNameOf(name: string | undefined): string | undefined {
-  const folded = name?.trim().replace(/\s+/g, " ").slice(0, MAX_DISPLAY_NAME).trim();
-  return folded === undefined || folded === "" ? undefined : folded;
+  if (name === undefined) return undefined;
+  // Cut by code points, never inside a surrogate pair, and with what the stores refuse replaced:
+  // a claim the user chose must not make a command that is refused at every connect.
+  let folded = "";
+  for (const c of storableText(name).trim().replace(/\s+/g, " ")) {
+    if (folded.length + c.length > MAX_DISPLAY_NAME) break;
+    folded += c;
+  }
+  folded = folded.trim();
+  return folded === "" ? undefined : folded;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { unstorable } from "./text.ts";
 /**
  * An aggregate's decision logic: `decide` turns a command and the current state into the events
  * to append (none for a no-op) or throws a NatterError; `evolve` folds one event into the state
@@ -15,13 +16,14 @@ export function assertNever(value: never): never {
 }
 
 /**
- * True when free text can be kept in the read models: PostgreSQL's text and jsonb cannot hold the
- * NUL character (U+0000), so an event carrying one could never be projected.
+ * True when free text can be kept in the log and every read model (see text.ts `unstorable`: no
+ * NUL, no lone surrogate). The zod schemas refine their text fields with it, so the field's own
+ * error names the problem too.
  */
-export function storableText(text: string): boolean {
-  return !text.includes("\u0000");
+export function fitsStores(text: string): boolean {
+  return unstorable(text) === undefined;
 }
-export const NUL_REFUSED = { error: "text must not contain the NUL character (U+0000)" } as const;
+export const NUL_REFUSED = { error: "text must not contain NUL (U+0000) or a lone surrogate" } as const;
 
 /** Trims a free-text field and folds runs of white space inside names. */
 export function cleanName(name: string): string {

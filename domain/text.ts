@@ -21,7 +21,8 @@ export function findUnstorable(value: unknown, path = "", depth = 16): { path: s
     const problem = unstorable(value);
     return problem === undefined ? undefined : { path: path || "(body)", problem };
   }
-  if (depth === 0 || typeof value !== "object" || value === null) return undefined;
+  if (typeof value !== "object" || value === null) return undefined;
+  if (depth === 0) return { path: path || "(body)", problem: "is nested too deeply to be checked" };
   const entries: [string, unknown][] = Array.isArray(value) ? value.map((v, i) => [String(i), v]) : Object.entries(value);
   for (const [key, v] of entries) {
     const at = path === "" ? key : `${path}.${key}`;

@@ -106,7 +106,9 @@ export class CheckpointWatch {
       const p = projectionNamed(n) as PgProjection;
       const cp = (await readCheckpoint(this.db, p.liveSchema, p.name))?.seq ?? 0;
       const parked = await listParked(this.db, p.liveSchema).catch(() => []);
-      const behind = Math.max(0, last - cp);
+      // Behind only by events it reads: a projection of rooms is not behind a message posted after its checkpoint.
+      const next = cp >= last ? [] : await Promise.all(p.filterSubjects.map((f) => this.store.nextSeqMatching(f, cp + 1)));
+      const behind = next.some((seq) => seq !== null) ? last - cp : 0;
       const seen = this.progress.get(n);
       if (seen === undefined || seen.checkpoint !== cp || behind === 0) this.progress.set(n, { checkpoint: cp, since: now });
       const stalled = behind > 0 && seen !== undefined && seen.checkpoint === cp && now - seen.since >= stallMs;

@@ -53,6 +53,8 @@ export const MAX_QUERY_BYTES = 16 * 1024;
 export const MAX_URL_LENGTH = 4096;
 const STATUS: Record<string, number> = { invalid: 400, unauthenticated: 401, forbidden: 403, not_found: 404, conflict: 409, rate_limited: 429, unavailable: 503 };
 const PROJECTIONS_READ = ["rooms", "timeline", "audit"] as const;
+/** How long one health answer serves. */
+const HEALTH_CACHE_MS = 1000;
 
 /** The read API: queries over HTTP (`handle`) and NATS (`q.<uid>.<query>`, `adminq.<uid>.audit`). */
 export type ReadApi = {
@@ -208,6 +210,15 @@ export async function startReadApi(nc: NatsConnection, db: Db, store: EventStore
     }),
   );
 
+  type Health = Awaited<ReturnType<ReadApi["health"]>>;
+  let lastHealth: { at: number; answer: Promise<Health> } | undefined;
+  const checkHealth = async (): Promise<Health> => {
+    const [database, projections] = await Promise.all([watch.databaseUp(), watch.lag(PROJECTIONS_READ).catch(() => ({}) as Record<string, ProjectionHealth>)]);
+    const nats = nc.isClosed() ? "closed" : "connected";
+    const troubled = Object.values(projections).some((p) => p.state !== "ok");
+    return { status: database && nats === "connected" && !troubled ? "ok" : "degraded", nats, database: database ? "up" : "down", projections };
+  };
+
   return {
     execute,
     timelineCache: timeline,
@@ -222,11 +233,12 @@ export async function startReadApi(nc: NatsConnection, db: Db, store: EventStore
       void serve(req, res, url);
       return true;
     },
-    async health() {
-      const [database, projections] = await Promise.all([watch.databaseUp(), watch.lag(PROJECTIONS_READ).catch(() => ({}) as Record<string, ProjectionHealth>)]);
-      const nats = nc.isClosed() ? "closed" : "connected";
-      const troubled = Object.values(projections).some((p) => p.state !== "ok");
-      return { status: database && nats === "connected" && !troubled ? "ok" : "degraded", nats, database: database ? "up" : "down", projections };
+    health() {
+      // Health is unauthenticated: one answer a second however often it is asked, so a flood of
+      // probes cannot load the database (PGlite serves one query at a time).
+      const now = Date.now();
+      if (lastHealth === undefined || now - lastHealth.at >= HEALTH_CACHE_MS) lastHealth = { at: now, answer: checkHealth() };
+      return lastHealth.answer;
     },
     async drain() {
       for (const s of subs) s.unsubscribe();

@@ -78,7 +78,7 @@ export type NatsServer = {
  * next start would meet it. It polls both processes twice a second and ends when either has exited.
  */
 function watchParent(childPid: number): void {
-  const script = 'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 0.5; done; if kill -0 "$2" 2>/dev/null; then kill -TERM "$2"; sleep 5; kill -KILL "$2" 2>/dev/null; fi; exit 0';
+  const script = 'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 0.5; done; if kill -0 "$2" 2>/dev/null; then kill -TERM "$2"; for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$2" 2>/dev/null || exit 0; sleep 0.5; done; kill -KILL "$2" 2>/dev/null; fi; exit 0';
   const watchdog = spawn("/bin/sh", ["-c", script, "natter-nats-watchdog", String(process.pid), String(childPid)], { stdio: "ignore", detached: true });
   watchdog.on("error", () => undefined);
   watchdog.unref();

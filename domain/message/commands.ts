@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { MessageId, RoomId, UserId } from "../ids.ts";
-import { NUL_REFUSED, storableText } from "../decider.ts";
+import { NUL_REFUSED, fitsStores } from "../decider.ts";
 import type { CommandMeta } from "../metadata.ts";
 
 /** Longest message body, in characters (UTF-16 code units, as JavaScript counts them). */
@@ -16,13 +16,13 @@ const body = z
   .string()
   .max(MAX_BODY, { error: `body must be at most ${MAX_BODY} characters` })
   .refine((s) => s.trim().length > 0, { error: "body must not be empty" })
-  .refine(storableText, NUL_REFUSED);
+  .refine(fitsStores, NUL_REFUSED);
 const emoji = z
   .string()
   .min(1)
   .max(MAX_EMOJI)
   .refine((s) => !/\s/.test(s), { error: "emoji must not contain white space" })
-  .refine(storableText, NUL_REFUSED);
+  .refine(fitsStores, NUL_REFUSED);
 
 /** The bodies of the message commands, besides `commandId`, keyed by action. */
 export const messageCommandBodies = {
@@ -34,7 +34,7 @@ export const messageCommandBodies = {
     mentions: z.array(UserId.schema).max(MAX_MENTIONS).optional(),
   }),
   edit: z.strictObject({ roomId, messageId, body }),
-  delete: z.strictObject({ roomId, messageId, reason: z.string().max(500).refine(storableText, NUL_REFUSED).optional() }),
+  delete: z.strictObject({ roomId, messageId, reason: z.string().max(500).refine(fitsStores, NUL_REFUSED).optional() }),
   react: z.strictObject({ roomId, messageId, emoji }),
   unreact: z.strictObject({ roomId, messageId, emoji }),
 } as const;

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { RoomId, UserId } from "../ids.ts";
-import { NUL_REFUSED, storableText } from "../decider.ts";
+import { NUL_REFUSED, fitsStores } from "../decider.ts";
 import type { CommandMeta } from "../metadata.ts";
 import { ROOM_ROLES } from "../policy.ts";
 import { ROOM_KINDS } from "./events.ts";
@@ -14,9 +14,9 @@ export const MAX_INITIAL_MEMBERS = 1000;
 
 const roomId = RoomId.schema;
 const userId = UserId.schema;
-const name = z.string().trim().min(1, { error: "name must not be empty" }).max(MAX_ROOM_NAME).refine(storableText, NUL_REFUSED);
-const topic = z.string().trim().max(MAX_TOPIC).refine(storableText, NUL_REFUSED);
-const reason = z.string().trim().max(500).refine(storableText, NUL_REFUSED).optional();
+const name = z.string().trim().min(1, { error: "name must not be empty" }).max(MAX_ROOM_NAME).refine(fitsStores, NUL_REFUSED);
+const topic = z.string().trim().max(MAX_TOPIC).refine(fitsStores, NUL_REFUSED);
+const reason = z.string().trim().max(500).refine(fitsStores, NUL_REFUSED).optional();
 
 /** The bodies of the room commands, besides `commandId`, keyed by action. */
 export const roomCommandBodies = {

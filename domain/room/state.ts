@@ -34,7 +34,6 @@ export function initialRoomState(): RoomState {
   };
 }
 
-/** The number of owners among the members. */
 /**
  * True when `actor` may not know the room exists: a private room or direct message they are not a
  * member of nor invited to, without the admin privilege. Commands then answer exactly as for a
@@ -44,6 +43,7 @@ export function roomHiddenFrom(state: RoomState, actor: UserId, privilege: Privi
   return state.exists && state.kind !== "public" && !state.members.has(actor) && !state.invited.has(actor) && privilege !== "admin";
 }
 
+/** The number of owners among the members. */
 export function ownerCount(state: RoomState): number {
   let n = 0;
   for (const role of state.members.values()) if (role === "owner") n++;

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { NUL_REFUSED, storableText } from "../decider.ts";
+import { NUL_REFUSED, fitsStores } from "../decider.ts";
 import type { CommandMeta } from "../metadata.ts";
 
 /** Longest display name, in characters. */
@@ -12,13 +12,13 @@ export const LANGUAGE_TAG = /^[A-Za-z]{2,3}(-[A-Za-z]{4})?(-([A-Za-z]{2}|[0-9]{3
 export const userCommandBodies = {
   profile: z
     .strictObject({
-      displayName: z.string().trim().min(1).max(MAX_DISPLAY_NAME).refine(storableText, NUL_REFUSED).optional(),
+      displayName: z.string().trim().min(1).max(MAX_DISPLAY_NAME).refine(fitsStores, NUL_REFUSED).optional(),
       language: z.string().regex(LANGUAGE_TAG, { error: "language must be a BCP 47 tag such as en or pt-BR" }).optional(),
     })
     .refine((b) => b.displayName !== undefined || b.language !== undefined, { error: "give displayName, language or both" }),
   /** The name the user's identity gives, sent by natter's auth service (`svccmd.` only). */
   identity: z.strictObject({
-    name: z.string().trim().min(1).max(MAX_DISPLAY_NAME).refine(storableText, NUL_REFUSED),
+    name: z.string().trim().min(1).max(MAX_DISPLAY_NAME).refine(fitsStores, NUL_REFUSED),
   }),
 } as const;
 

@@ -296,6 +296,12 @@ describe("presence", () => {
         clients.publish("presence.flooder", JSON.stringify({ connectionId: counted, status: "offline" }));
         clients.publish("presence.flooder", JSON.stringify({ connectionId: "late", status: "online" }));
         await eventually("the late connection is stored", async () => (await kvLastValues(jsm, "presence", ["flooder.late"])).length === 1);
+        // Goodbyes of connections nobody counted leave no keys either.
+        const beforeGoodbyes = await metric(p!, "natter_presence_heartbeats_total");
+        for (let i = 0; i < 500; i++) clients.publish("presence.flooder", JSON.stringify({ connectionId: `gone${i}`, status: "offline" }));
+        await eventually("the goodbyes are counted", async () => (await metric(p!, "natter_presence_heartbeats_total")) === beforeGoodbyes + 500);
+        await clients.flush();
+        expect((await kvLastValues(jsm, "presence", ["flooder.*"])).filter((v) => v.key.startsWith("flooder.gone"))).toEqual([]);
         clients.publish("presence.fence", JSON.stringify({ connectionId: "c1", status: "offline" }));
         await a.waitFor("fence", "offline");
       },
@@ -312,6 +318,8 @@ describe("presence", () => {
         await a.waitFor("fence", "online");
         await eventually("every heartbeat is counted", async () => (await metric(p!, "natter_presence_heartbeats_total")) === 201);
         expect(await metric(p!, "natter_presence_heartbeats_total", { outcome: "rate_limited" })).toBeGreaterThanOrEqual(200 - 10 - 5);
+        // The burst of 10, and the fence's one.
+        expect(await metric(p!, "natter_presence_heartbeats_total", { outcome: "accepted" })).toBeLessThanOrEqual(10 + 1 + 1);
         expect(await metric(p!, "natter_presence_heartbeats_total", { outcome: "accepted" })).toBeGreaterThanOrEqual(2);
         clients.publish("presence.fence", JSON.stringify({ connectionId: "c1", status: "offline" }));
         await a.waitFor("fence", "offline");

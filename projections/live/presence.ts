@@ -191,8 +191,13 @@ export async function startPresence(nc: NatsConnection, options: PresenceOptions
     if (admitted === true) return store(userId, heartbeat);
     if (admitted === false) return refuse("too_many_connections", msg.subject, `more than ${maxConnections} live connections`);
     // A connection this instance has not heard yet: counted against the bucket first.
+    const goodbye = heartbeat.status === "offline";
     const pending: Promise<unknown> = admitted
-      .then((ok) => (ok ? store(userId, heartbeat) : refuse("too_many_connections", msg.subject, `more than ${maxConnections} live connections`)))
+      .then((ok) => {
+        if (ok) store(userId, heartbeat);
+        else if (goodbye) refuse("ignored", msg.subject, "a goodbye of a connection that is not live");
+        else refuse("too_many_connections", msg.subject, `more than ${maxConnections} live connections`);
+      })
       .catch((err: unknown) => log.warn({ err, userId }, "presence heartbeat not checked"))
       .finally(() => writes.delete(pending));
     writes.add(pending);
@@ -401,14 +406,20 @@ class ConnectionCounts {
     private readonly read: (userId: string) => Promise<string[]>,
   ) {}
 
-  /** True or false at once when it can tell, else once the bucket was read. A goodbye is always admitted and uncounts its connection. */
+  /** True or false at once when it can tell, else once the bucket was read. A goodbye is admitted for a connection that is live, and uncounts it. */
   admit(userId: string, connectionId: string, goodbye: boolean, now: number): boolean | Promise<boolean> {
     this.sweep(now);
     const conns = this.byUser.get(userId);
     if (goodbye) {
-      if (conns?.delete(connectionId)) this.left.set(`${userId}.${connectionId}`, now);
+      const counted = conns?.delete(connectionId) === true;
       if (conns?.size === 0) this.byUser.delete(userId);
-      return true;
+      if (counted) {
+        this.left.set(`${userId}.${connectionId}`, now);
+        return true;
+      }
+      // Another instance may have counted it (the queue group spreads heartbeats): store the
+      // goodbye only for a connection the bucket holds live, so made-up ids leave no keys.
+      return this.read(userId).then((ids) => ids.includes(connectionId));
     }
     this.left.delete(`${userId}.${connectionId}`);
     if (conns?.has(connectionId)) {

@@ -20,6 +20,23 @@ async function natsServersOf(parent: number): Promise<number[]> {
   return pids;
 }
 
+/** The local addresses of the sockets listening on TCP `port`, as the kernel lists them (/proc/net/tcp and tcp6). */
+async function listenersOn(port: number): Promise<string[]> {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+  const out: string[] = [];
+  for (const [file, v6] of [["/proc/net/tcp", false], ["/proc/net/tcp6", true]] as const) {
+    const text = await readFile(file, "utf8").catch(() => "");
+    for (const line of text.split("\n").slice(1)) {
+      const [, local, , state] = line.trim().split(/\s+/);
+      if (state !== "0A" || local === undefined || !local.endsWith(`:${hexPort}`)) continue;
+      const hex = local.slice(0, local.indexOf(":"));
+      if (!v6) out.push([3, 2, 1, 0].map((i) => parseInt(hex.slice(i * 2, i * 2 + 2), 16)).join("."));
+      else out.push(hex === "00000000000000000000000001000000" ? "::1" : hex === "00000000000000000000000000000000" ? "::" : `v6:${hex}`);
+    }
+  }
+  return out;
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -106,6 +123,13 @@ describe("npm start under hostile HTTP", () => {
     );
     expect((await fetch(`${app.url}/healthz`)).status).toBe(200);
   }, 180_000);
+
+  test("the HTTP port listens on loopback only by default (127.0.0.1 and ::1)", async () => {
+    const listening = await listenersOn(port);
+    expect(listening.length).toBeGreaterThan(0);
+    for (const address of listening) expect(["127.0.0.1", "::1"], address).toContain(address);
+    expect(listening).toContain("127.0.0.1");
+  });
 
   test("/metrics answers this machine, and not a request forwarded from elsewhere", async () => {
     expect((await fetch(`${app.url}/metrics`)).status).toBe(200);

@@ -3,7 +3,9 @@
  * streams → domain; commands → domain, streams; projections → domain, streams;
  * read-api → projections (the read-model schema), streams, domain, auth; replay → streams, projections,
  * domain, auth (its service credentials); auth → domain (ids, errors); domain imports nothing but
- * zod (its tests may use the test tools).
+ * zod (its tests may use the test tools). app/ (the entry points and their wiring) may import anything;
+ * nothing imports app/, except that the replay CLI, an entry point of its own, reads the same
+ * configuration (app/config.ts).
  */
 const TEST = "\\.test\\.ts$|/testing/";
 const allowedNpmInDomain = "^node_modules/(zod)/";
@@ -32,6 +34,19 @@ module.exports = {
     only("read-api", ["domain", "streams", "projections", "auth"]),
     only("replay", ["domain", "streams", "projections", "auth"]),
     only("auth", ["domain"]),
+    {
+      name: "nothing-imports-app",
+      comment: "app/ is the composition root: no part imports it (the replay CLI reads app/config.ts only)",
+      severity: "error",
+      from: { path: "^(domain|streams|commands|projections|read-api|auth|replay|web/src|bench)/", pathNot: TEST },
+      to: { path: "^app/", pathNot: "^app/config\\.ts$" },
+    },
+    {
+      name: "replay-reads-only-config-of-app",
+      severity: "error",
+      from: { path: "^(domain|streams|commands|projections|read-api|auth|web/src|bench)/", pathNot: TEST },
+      to: { path: "^app/config\\.ts$" },
+    },
     {
       name: "web-types-only",
       comment: "web/ takes only types from the server's folders (STYLE.md): the browser bundle never carries server code",

@@ -6,4 +6,4 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm install --no-save tsx
 COPY . .
 ENV NODE_ENV=production
 USER node
-CMD ["node", "--max-semi-space-size=64", "--import", "tsx", "main.ts"]
+CMD ["node", "--max-semi-space-size=64", "--import", "tsx", "app/main.ts"]

@@ -10,7 +10,7 @@ export default defineConfig({
       {
         test: {
           name: "node",
-          include: ["{domain,streams,commands,projections,read-api,auth,replay,test}/**/*.test.ts", "*.test.ts", "web/e2e/**/*.e2e.test.ts"],
+          include: ["{app,domain,streams,commands,projections,read-api,auth,replay,test}/**/*.test.ts", "web/e2e/**/*.e2e.test.ts"],
           globalSetup: ["test/globalSetup.ts"],
           testTimeout: 60_000,
           hookTimeout: 60_000,

@@ -73,7 +73,7 @@ export const authSuite: Suite = {
     const keysFile = join(dir, "nats-keys.json");
     const keys = await loadOrCreateAuthKeys(keysFile);
     const server = await startNatsServer({ binary, dir: join(dir, "nats"), extraConfig: natsAuthConfig(keys), maxPayload: NATS_MAX_PAYLOAD });
-    const child = spawn(process.execPath, ["--import", "tsx", "service.ts", "auth"], {
+    const child = spawn(process.execPath, ["--import", "tsx", "app/service.ts", "auth"], {
       env: { ...process.env, NATS_URL: server.url, NATTER_AUTH_KEYS_FILE: keysFile, OIDC_ISSUER: issuer.issuer, LOG_LEVEL: "warn" },
       stdio: ["ignore", "ignore", "inherit"],
     });

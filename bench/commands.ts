@@ -17,8 +17,8 @@
  *  6. the server's operations per post in (2) and (3), from the server's own counters (its
  *     monitoring endpoint: bench/lib.ts readServerCounters).
  *
- * The command service runs in a child process (`node --import tsx service.ts commands`, which is
- * what `tsx service.ts commands` runs) so that on a 2-core machine the bench client and the service
+ * The command service runs in a child process (`node --import tsx app/service.ts commands`, which is
+ * what `tsx app/service.ts commands` runs) so that on a 2-core machine the bench client and the service
  * do not share one event loop; `--in-process` runs it in the bench process instead. The bare
  * service runs where the command service runs, unless `--bare-in-process` puts it in the bench
  * process.
@@ -135,10 +135,10 @@ function postBody(i: number): string {
 type ServiceUnderTest = { pid: number | undefined; describe: string; stop(): Promise<void> };
 
 async function startChildService(url: string, cpuProfDir: string | undefined): Promise<ServiceUnderTest> {
-  const child = startChild("service", ["service.ts", "commands"], { NATS_URL: url, NATTER_RATE_LIMIT: "off", LOG_LEVEL: "warn" }, cpuProfDir);
+  const child = startChild("service", ["app/service.ts", "commands"], { NATS_URL: url, NATTER_RATE_LIMIT: "off", LOG_LEVEL: "warn" }, cpuProfDir);
   return {
     pid: child.pid,
-    describe: `child process (node --import tsx service.ts commands, pid ${child.pid})${cpuProfDir ? `, CPU profile into ${resolve(cpuProfDir, "service")}` : ""}`,
+    describe: `child process (node --import tsx app/service.ts commands, pid ${child.pid})${cpuProfDir ? `, CPU profile into ${resolve(cpuProfDir, "service")}` : ""}`,
     stop: () => child.stop(),
   };
 }

@@ -604,7 +604,7 @@ function worthForwarding(line: string): boolean {
  * `<cpuProfDir>/<label>` when the child exits.
  *
  * @example
- * const api = startChild("read-api", ["service.ts", "read-api"], { NATS_URL: url, PORT: "8080" });
+ * const api = startChild("read-api", ["app/service.ts", "read-api"], { NATS_URL: url, PORT: "8080" });
  * await api.waitForLine((l) => l.includes("read API listening"));
  */
 export function startChild(label: string, args: string[], env: Record<string, string>, cpuProfDir?: string): Child {

@@ -425,7 +425,7 @@ export const projectionsSuite: Suite = {
       let lag: Results["lag"];
       if (o.lag) {
         const prof = o.cpuProf || undefined;
-        const service = startChild("service", ["service.ts", "commands"], { NATS_URL: server.url, NATTER_RATE_LIMIT: "off", LOG_LEVEL: "warn" }, prof);
+        const service = startChild("service", ["app/service.ts", "commands"], { NATS_URL: server.url, NATTER_RATE_LIMIT: "off", LOG_LEVEL: "warn" }, prof);
         children.push(service);
         const projectorChild = startChild(
           "projector",

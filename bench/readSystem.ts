@@ -1,6 +1,6 @@
 /**
  * The read side for the `read` suite, as it is deployed: a private nats-server with the auth
- * callout, and natter's parts each in a process of its own (`node --import tsx service.ts <part>`,
+ * callout, and natter's parts each in a process of its own (`node --import tsx app/service.ts <part>`,
  * what `npm run service -- <part>` runs): auth, commands, projections, live and the read API, signed
  * in with their service keys; a Keycloak-shaped token issuer (test/tokenIssuer.ts, real RS256
  * tokens) and a fresh PostgreSQL database in the bench process. The parts run apart from the bench
@@ -104,7 +104,7 @@ export class ReadSystem {
     });
     const port = await freePort();
     const spawnPart = (part: PartName, extra: Record<string, string> = {}): Child => {
-      const child = startChild(part, ["service.ts", part], env(part, extra), o.cpuProfDir);
+      const child = startChild(part, ["app/service.ts", part], env(part, extra), o.cpuProfDir);
       this.parts.set(part, child);
       this.stops.push(() => child.stop());
       return child;

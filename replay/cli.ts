@@ -5,7 +5,7 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import cliProgress from "cli-progress";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { ConfigError } from "../config.ts";
+import { ConfigError } from "../app/config.ts";
 import { auditFromLog, PROJECTIONS, type AuditFilter } from "../projections/index.ts";
 import { checkEventStream, EVENT_STREAM } from "../streams/index.ts";
 import { CliContext, UsageError } from "./context.ts";

@@ -2,7 +2,7 @@ import { chmod, rename, writeFile } from "node:fs/promises";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { loadConfig, type Config } from "../config.ts";
+import { loadConfig, type Config } from "../app/config.ts";
 import { openDatabase, type Database, type Db, type MaintenanceDeps } from "../projections/index.ts";
 import { loadOrCreateAuthKeys, serviceInboxPrefix } from "../auth/index.ts";
 import { connectNats } from "../streams/index.ts";

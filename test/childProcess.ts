@@ -166,11 +166,11 @@ export type CommandServiceChild = TsxChild & {
 };
 
 /**
- * Starts `node --import tsx service.ts commands` against `natsUrl` with rate limiting off and info logs, as
+ * Starts `node --import tsx app/service.ts commands` against `natsUrl` with rate limiting off and info logs, as
  * `npm run service -- commands` would.
  */
 export function spawnCommandService(natsUrl: string, env: Record<string, string> = {}): CommandServiceChild {
-  const child = spawnTsx("service.ts", ["commands"], childEnv({ NATS_URL: natsUrl, NATTER_RATE_LIMIT: "off", LOG_LEVEL: "info", ...env }));
+  const child = spawnTsx("app/service.ts", ["commands"], childEnv({ NATS_URL: natsUrl, NATTER_RATE_LIMIT: "off", LOG_LEVEL: "info", ...env }));
   const ready = child.waitForLine((l) => logLine(l)?.["msg"] === "command service ready", 30_000).then(() => undefined);
   // A caller that never awaits `ready` must not see an unhandled rejection when it kills the child.
   ready.catch(() => undefined);

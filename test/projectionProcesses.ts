@@ -15,11 +15,11 @@ import { sendCommand } from "./commandClient.ts";
 export const PROJECTION_NAMES = [...PROJECTIONS.keys()];
 
 /**
- * Starts `node --import tsx service.ts projections` (what `npm run service -- projections` runs)
+ * Starts `node --import tsx app/service.ts projections` (what `npm run service -- projections` runs)
  * against `natsUrl` and `databaseUrl`, with the lease TTL `leaseMs` and info logs.
  */
 export function spawnProjectionService(natsUrl: string, databaseUrl: string, leaseMs: number): TsxChild {
-  return spawnTsx("service.ts", ["projections"], childEnv({ NATS_URL: natsUrl, DATABASE_URL: databaseUrl, NATTER_PROJECTION_LEASE_MS: String(leaseMs), LOG_LEVEL: "info" }));
+  return spawnTsx("app/service.ts", ["projections"], childEnv({ NATS_URL: natsUrl, DATABASE_URL: databaseUrl, NATTER_PROJECTION_LEASE_MS: String(leaseMs), LOG_LEVEL: "info" }));
 }
 
 /** True when `line` is the JSON log line `msg` (for `projection`, when given). */

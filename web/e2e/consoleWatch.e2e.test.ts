@@ -3,7 +3,7 @@ import type { Browser, Page } from "playwright-core";
 import { build, type Rolldown } from "vite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT } from "../../test/childProcess.ts";
-import { contentSecurityPolicy } from "../../webServer.ts";
+import { contentSecurityPolicy } from "../../app/webServer.ts";
 import { checkConsoles, takeConsoleProblems } from "./consoleWatch.ts";
 import { HAS_CHROMIUM, launchBrowser } from "./harness.ts";
 

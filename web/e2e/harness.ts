@@ -40,7 +40,7 @@ export async function startApp(vars: Record<string, string> = {}): Promise<App> 
   const dataDir = await mkdtemp(join(tmpdir(), "natter-e2e-"));
   const [port, natsPort, wsPort, monitorPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const child = spawnTsx(
-    "main.ts",
+    "app/main.ts",
     [],
     childEnv({
       NATTER_DATA_DIR: dataDir,

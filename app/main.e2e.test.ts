@@ -4,13 +4,13 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, inject, test } from "vitest";
-import { portIsFree } from "./runtime.ts";
-import { connectNats, EventStore } from "./streams/index.ts";
-import { childEnv, freePort, runTsx, spawnTsx, type TsxChild } from "./test/childProcess.ts";
-import { mustSend } from "./test/commandClient.ts";
+import { portIsFree } from "./process.ts";
+import { connectNats, EventStore } from "../streams/index.ts";
+import { childEnv, freePort, runTsx, spawnTsx, type TsxChild } from "../test/childProcess.ts";
+import { mustSend } from "../test/commandClient.ts";
 import { connect } from "@nats-io/transport-node";
 import { decodeJwt } from "jose";
-import { loadOrCreateAuthKeys, serviceInboxPrefix } from "./auth/index.ts";
+import { loadOrCreateAuthKeys, serviceInboxPrefix } from "../auth/index.ts";
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -32,7 +32,7 @@ describe("npm start on embedded defaults", () => {
   test("comes up, answers /healthz and commands over the printed NATS URL, stops on SIGTERM with 0", async () => {
     const dataDir = await tempDataDir();
     const [port, natsPort, wsPort] = [await freePort(), await freePort(), await freePort()];
-    const natter: TsxChild = spawnTsx("main.ts", [], startEnv(dataDir, { PORT: String(port), NATTER_NATS_PORT: String(natsPort), NATTER_NATS_WS_PORT: String(wsPort) }));
+    const natter: TsxChild = spawnTsx("app/main.ts", [], startEnv(dataDir, { PORT: String(port), NATTER_NATS_PORT: String(natsPort), NATTER_NATS_WS_PORT: String(wsPort) }));
     // SIGTERM, not SIGKILL: main stops its embedded nats-server on the way out.
     cleanups.push(() => natter.stop("SIGTERM"));
 
@@ -103,7 +103,7 @@ describe("npm start on embedded defaults", () => {
     const port = (taken.address() as { port: number }).port;
     const [natsPort, wsPort] = [await freePort(), await freePort()];
 
-    const r = await runTsx("main.ts", [], startEnv(dataDir, { PORT: String(port), NATTER_NATS_PORT: String(natsPort), NATTER_NATS_WS_PORT: String(wsPort) }));
+    const r = await runTsx("app/main.ts", [], startEnv(dataDir, { PORT: String(port), NATTER_NATS_PORT: String(natsPort), NATTER_NATS_WS_PORT: String(wsPort) }));
     expect(r.code).not.toBe(0);
     expect(r.code).not.toBeNull();
     expect(r.stderr).toMatch(new RegExp(`port ${port} is taken: set PORT\\b`));
@@ -112,7 +112,7 @@ describe("npm start on embedded defaults", () => {
 
   test("an invalid NATTER_RATE_LIMIT makes it exit non-zero with a message naming the variable", async () => {
     const dataDir = await tempDataDir();
-    const r = await runTsx("main.ts", [], startEnv(dataDir, { PORT: String(await freePort()), NATTER_RATE_LIMIT: "lots" }));
+    const r = await runTsx("app/main.ts", [], startEnv(dataDir, { PORT: String(await freePort()), NATTER_RATE_LIMIT: "lots" }));
     expect(r.code).not.toBe(0);
     expect(r.code).not.toBeNull();
     expect(r.stderr).toContain("NATTER_RATE_LIMIT");

@@ -1,6 +1,6 @@
 import { isIP } from "node:net";
 import { resolve } from "node:path";
-import { parseRateLimit, type RateLimit } from "./domain/index.ts";
+import { parseRateLimit, type RateLimit } from "../domain/index.ts";
 
 /** natter's configuration, read from the environment once at start (DESIGN.md, "Running"). */
 export type Config = Readonly<{
@@ -218,4 +218,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   });
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/**
+ * The configuration of this process's environment, for an entry point: on a bad variable it
+ * prints what is wrong with each and exits 2.
+ */
+export function configOrExit(env: NodeJS.ProcessEnv = process.env): Config {
+  try {
+    return loadConfig(env);
+  } catch (err) {
+    console.error(err instanceof ConfigError ? err.message : String(err));
+    process.exit(2);
+  }
 }

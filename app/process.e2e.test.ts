@@ -5,8 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
-import { childEnv, logLine, spawnTsx } from "./test/childProcess.ts";
-import { startApp, type App } from "./web/e2e/harness.ts";
+import { childEnv, logLine, spawnTsx } from "../test/childProcess.ts";
+import { startApp, type App } from "../web/e2e/harness.ts";
 
 /** The pids of the nats-server processes whose parent is `parent`. */
 async function natsServersOf(parent: number): Promise<number[]> {

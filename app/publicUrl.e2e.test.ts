@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
-import { userIdFromSub } from "./domain/index.ts";
-import { childEnv, freePort, spawnTsx, type TsxChild } from "./test/childProcess.ts";
+import { userIdFromSub } from "../domain/index.ts";
+import { childEnv, freePort, spawnTsx, type TsxChild } from "../test/childProcess.ts";
 
 /**
  * Opens a WebSocket handshake to `port` from `origin` and answers the status: 101 when the
@@ -63,7 +63,7 @@ describe("NATTER_PUBLIC_URL: one setting for the address browsers use", () => {
     // A name no resolver knows: natter must never need to reach its own public URL.
     publicUrl = `http://natter.invalid:${port}`;
     natter = spawnTsx(
-      "main.ts",
+      "app/main.ts",
       [],
       childEnv({
         NATTER_DATA_DIR: dataDir,

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import { expect, test } from "vitest";
-import { mayReadMetrics } from "./runtime.ts";
+import { mayReadMetrics } from "./http.ts";
 
 const request = (remoteAddress: string, headers: Record<string, string> = {}) => ({ socket: { remoteAddress }, headers }) as unknown as IncomingMessage;
 const TOKEN = "t".repeat(32);

@@ -4,15 +4,15 @@
  * Several instances of a part share the work through NATS queue groups.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { startCommandService } from "./commands/index.ts";
-import { openDatabase, startLive, startPresence, startProjections } from "./projections/index.ts";
-import { ConfigError, loadConfig, type Config } from "./config.ts";
-import { createLogger, guardedListener, listenHttp, onShutdown, serveMetrics } from "./runtime.ts";
 import { readFile } from "node:fs/promises";
 import { collectDefaultMetrics, Registry } from "prom-client";
-import { startReadApi } from "./read-api/index.ts";
-import { connectNats, EventStore, type ServiceCredentials } from "./streams/index.ts";
-import { createTokenVerifier, identityNames, loadOrCreateAuthKeys, serviceInboxPrefix, startAuthCallout, type ServiceName } from "./auth/index.ts";
+import { createTokenVerifier, identityNames, loadOrCreateAuthKeys, serviceInboxPrefix, type ServiceName } from "../auth/index.ts";
+import { openDatabase } from "../projections/index.ts";
+import { connectNats, type ServiceCredentials } from "../streams/index.ts";
+import { configOrExit, type Config } from "./config.ts";
+import { guardedListener, listenHttp, serveHealth, serveMetrics } from "./http.ts";
+import { startAuthPart, startCommandsPart, startLivePart, startProjectionsPart, startReadApiPart } from "./parts.ts";
+import { createLogger, onShutdown } from "./process.ts";
 
 type Part = {
   about: string;
@@ -46,7 +46,7 @@ const PARTS: Record<string, Part> = {
         return c;
       };
       const names = identityNames(connectIdentity, { log: createLogger(config, "auth") });
-      const callout = await startAuthCallout(nc, { keys, verify: (t) => verifier.verify(t), log: createLogger(config, "auth"), identityNames: names });
+      const callout = await startAuthPart(nc, { config, keys, verifier, identityNames: names });
       await names.ready();
       return {
         async drain() {
@@ -62,11 +62,7 @@ const PARTS: Record<string, Part> = {
     start: async (nc, config) => {
       if (config.databaseUrl === undefined) throw new Error("DATABASE_URL is not set: projections run alone need PostgreSQL (PGlite serves one process only)");
       const database = await openDatabase({ url: config.databaseUrl });
-      const service = await startProjections(nc, database.db, {
-        log: createLogger(config, "projections"),
-        stream: { replicas: config.streamReplicas },
-        leaseMs: config.projectionLeaseMs,
-      });
+      const service = await startProjectionsPart(nc, database.db, { config });
       return {
         async drain() {
           await service.stop();
@@ -85,23 +81,16 @@ const PARTS: Record<string, Part> = {
       const database = await openDatabase({ url: config.databaseUrl });
       const registry = new Registry();
       collectDefaultMetrics({ register: registry });
-      const api = await startReadApi(nc, database.db, new EventStore(nc), {
-        log,
+      const api = await startReadApiPart(nc, database.db, {
+        config,
         registry,
         verifier: createTokenVerifier({ issuer: config.oidcIssuer, audience: config.oidcAudience, jwksUri: config.oidcJwksUri, log }),
-        queryRateLimit: config.queryRateLimit,
-        httpRateLimit: config.httpRateLimit,
-        presenceTimeoutMs: config.presenceTimeoutMs,
-        replicas: config.streamReplicas,
-        cacheEntries: config.readCacheEntries,
-        cacheBytes: config.readCacheMb * 1024 * 1024,
-        trustedProxies: config.trustedProxies,
       });
       const listener = guardedListener(log, (req, res) => {
         if (api.handle(req, res)) return;
         const path = (req.url ?? "/").split("?")[0];
         if (path === "/metrics") return serveMetrics(req, res, registry, config.metricsToken);
-        if (path === "/healthz") return api.health().then((h) => void res.writeHead(h.status === "ok" ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify(h)));
+        if (path === "/healthz") return serveHealth(res, () => api.health());
         res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "not_found", message: `no such path: ${path}` } }));
         return undefined;
       });
@@ -120,32 +109,14 @@ const PARTS: Record<string, Part> = {
     credentials: seedFile("projections"),
     about: "live delivery: the fan-out to live.room.* and deliver.<uid>.>, typing and presence; one active instance, others stand by",
     start: async (nc, config) => {
-      const log = createLogger(config, "live");
-      const live = await startLive(nc, {
-        log,
-        leaseMs: config.projectionLeaseMs,
-        replicas: config.streamReplicas,
-        tasks: [
-          (l) =>
-            startPresence(nc, {
-              publishToRoom: l.publishToRoom,
-              log: createLogger(config, "presence"),
-              heartbeatMs: config.presenceHeartbeatMs,
-              timeoutMs: config.presenceTimeoutMs,
-              maxConnectionsPerUser: config.presenceMaxConnections,
-              replicas: config.streamReplicas,
-              leaseMs: config.projectionLeaseMs,
-            }),
-        ],
-      });
+      const live = await startLivePart(nc, { config });
       return { drain: () => live.stop() };
     },
   },
   commands: {
     credentials: seedFile("commands"),
     about: "the command service: cmd.> and admincmd.> in queue group 'commands'",
-    start: (nc, config) =>
-      startCommandService(nc, { log: createLogger(config, "commands"), rateLimit: config.rateLimit, stream: { replicas: config.streamReplicas } }),
+    start: (nc, config) => startCommandsPart(nc, { config }),
   },
 };
 
@@ -169,13 +140,7 @@ async function main(argv: string[]): Promise<void> {
     console.error(`error: unknown part "${name}"\n\n${usage}`);
     process.exit(2);
   }
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    console.error(err instanceof ConfigError ? err.message : String(err));
-    process.exit(2);
-  }
+  const config = configOrExit();
   if (config.natsUrl === undefined) {
     console.error("error: NATS_URL is not set: a part run alone connects to a running NATS (npm start runs everything embedded)");
     process.exit(2);

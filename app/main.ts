@@ -16,33 +16,28 @@ import {
   NATS_MAX_PAYLOAD,
   natsAuthConfig,
   serviceInboxPrefix,
-  startAuthCallout,
   startDevIdp,
   type AuthKeys,
   type DevIdp,
   type ServiceName,
-} from "./auth/index.ts";
-import { startCommandService, type CommandService } from "./commands/index.ts";
-import { ConfigError, loadConfig, type Config } from "./config.ts";
-import { openDatabase, startLive, startPresence, startProjections, type Database, type ProjectionService } from "./projections/index.ts";
-import { startReadApi, type ReadApi } from "./read-api/index.ts";
-import { runtimeFilePath, writeRuntimeFile } from "./replay/context.ts";
-import { startMaintenanceService } from "./replay/maintenanceService.ts";
-import { choosePort, createLogger, guardedListener, listenHttp, onShutdown, portIsFree, serveMetrics } from "./runtime.ts";
+} from "../auth/index.ts";
+import type { CommandService } from "../commands/index.ts";
+import { configOrExit, type Config } from "./config.ts";
+import { openDatabase, type Database, type ProjectionService } from "../projections/index.ts";
+import type { ReadApi } from "../read-api/index.ts";
+import { runtimeFilePath, writeRuntimeFile } from "../replay/context.ts";
+import { startMaintenanceService } from "../replay/maintenanceService.ts";
+import { guardedListener, listenHttp, serveHealth, serveMetrics } from "./http.ts";
+import { startAuthPart, startCommandsPart, startLivePart, startProjectionsPart, startReadApiPart } from "./parts.ts";
+import { choosePort, createLogger, onShutdown, portIsFree } from "./process.ts";
 import { webHandler } from "./webServer.ts";
 import { defaultWsUrl, IDP_PATH, webOrigins } from "./webOrigins.ts";
-import { MAX_BODY } from "./domain/index.ts";
-import { connectNats, EventStore, startNatsServer, type NatsServer } from "./streams/index.ts";
-import type { AuthCallout } from "./auth/index.ts";
+import { MAX_BODY } from "../domain/index.ts";
+import { connectNats, startNatsServer, type NatsServer } from "../streams/index.ts";
+import type { AuthCallout } from "../auth/index.ts";
 
 async function main(): Promise<void> {
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    console.error(err instanceof ConfigError ? err.message : String(err));
-    process.exit(2);
-  }
+  const config = configOrExit();
   const log = createLogger(config, "natter");
   // Every part that started is stopped, in this order, on a signal, on a fatal error anywhere in
   // the process, and on a start that fails half-way: never a nats-server left behind.
@@ -51,7 +46,7 @@ async function main(): Promise<void> {
   let servers: Server[] = [];
   let readApi: ReadApi | undefined;
   let commands: CommandService | undefined;
-  let live: Awaited<ReturnType<typeof startLive>> | undefined;
+  let live: Awaited<ReturnType<typeof startLivePart>> | undefined;
   let projections: ProjectionService | undefined;
   let callout: AuthCallout | undefined;
   let database: Database | undefined;
@@ -120,14 +115,14 @@ async function main(): Promise<void> {
   }
   const natsWsUrl = config.publicWsUrl ?? defaultWsUrl(embedded?.wsPort ?? config.natsWsPort, config.publicUrl);
 
-  const web = webHandler(fileURLToPath(new URL("./web/dist", import.meta.url)), () => ({
+  const web = webHandler(fileURLToPath(new URL("../web/dist", import.meta.url)), () => ({
     issuer,
     clientId: "natter-web",
     natsWsUrl,
     maxBody: MAX_BODY,
     presenceHeartbeatMs: config.presenceHeartbeatMs,
   }));
-  let health = async (): Promise<Record<string, unknown>> => ({ status: "starting" });
+  let health = async (): Promise<{ status: string }> => ({ status: "starting" });
   const listener = guardedListener(log, (req, res) => {
     if (readApi?.handle(req, res)) return;
     const path = (req.url ?? "/").split("?")[0]!;
@@ -136,12 +131,7 @@ async function main(): Promise<void> {
       return;
     }
     if (path === "/metrics") return serveMetrics(req, res, registry, config.metricsToken);
-    if (path === "/healthz") {
-      return health().then((h) => {
-        res.writeHead(h["status"] === "ok" ? 200 : 503, { "content-type": "application/json" });
-        res.end(JSON.stringify(h));
-      });
-    }
+    if (path === "/healthz") return serveHealth(res, health);
     return web(req, res);
   });
   servers = await listenHttp(listener, config.port, config.httpHosts, log);
@@ -166,13 +156,7 @@ async function main(): Promise<void> {
   callout =
     keys === undefined
       ? undefined
-      : await startAuthCallout(await connectAs("callout"), {
-          keys,
-          verify: (t: string) => verifier.verify(t),
-          log: createLogger(config, "auth"),
-          registry,
-          identityNames: names,
-        });
+      : await startAuthPart(await connectAs("callout"), { config, registry, keys, verifier, identityNames: names });
   await names?.ready();
 
   const runtime = { pid: process.pid, natsUrl, databaseUrl: config.databaseUrl ?? null, pgliteDir: config.databaseUrl ? null : join(config.dataDir, "pglite") };
@@ -183,47 +167,12 @@ async function main(): Promise<void> {
   if (config.ollamaHost === undefined) log.info("OLLAMA_HOST is not set: translation is off");
 
   const commandsNc = await connectAs(keys ? "commands" : undefined);
-  commands = await startCommandService(commandsNc, { log: createLogger(config, "commands"), rateLimit: config.rateLimit, stream: { replicas: config.streamReplicas } });
+  commands = await startCommandsPart(commandsNc, { config });
   const projectionsNc = keys ? await connectAs("projections") : commandsNc;
-  projections = await startProjections(projectionsNc, database.db, {
-    log: createLogger(config, "projections"),
-    registry,
-    stream: { replicas: config.streamReplicas },
-    leaseMs: config.projectionLeaseMs,
-  });
-  live = await startLive(projectionsNc, {
-    log: createLogger(config, "live"),
-    registry,
-    leaseMs: config.projectionLeaseMs,
-    replicas: config.streamReplicas,
-    tasks: [
-      (l) =>
-        startPresence(projectionsNc, {
-          publishToRoom: l.publishToRoom,
-          log: createLogger(config, "presence"),
-          registry,
-          heartbeatMs: config.presenceHeartbeatMs,
-          timeoutMs: config.presenceTimeoutMs,
-          maxConnectionsPerUser: config.presenceMaxConnections,
-          replicas: config.streamReplicas,
-          leaseMs: config.projectionLeaseMs,
-        }),
-    ],
-  });
+  projections = await startProjectionsPart(projectionsNc, database.db, { config, registry });
+  live = await startLivePart(projectionsNc, { config, registry });
   const gatewayNc = keys ? await connectAs("gateway") : commandsNc;
-  readApi = await startReadApi(gatewayNc, database.db, new EventStore(gatewayNc), {
-    log: createLogger(config, "read-api"),
-    registry,
-    verifier,
-    identityNames: names,
-    queryRateLimit: config.queryRateLimit,
-    httpRateLimit: config.httpRateLimit,
-    presenceTimeoutMs: config.presenceTimeoutMs,
-    replicas: config.streamReplicas,
-    cacheEntries: config.readCacheEntries,
-    cacheBytes: config.readCacheMb * 1024 * 1024,
-    trustedProxies: config.trustedProxies,
-  });
+  readApi = await startReadApiPart(gatewayNc, database.db, { config, registry, verifier, identityNames: names });
   // PGlite serves this process only: the replay tool's database work comes here to be done.
   maintenance =
     database.kind === "pglite"

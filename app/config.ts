@@ -41,6 +41,8 @@ export type Config = Readonly<{
   readCacheMb: number;
   natsPort: number;
   natsWsPort: number;
+  /** Which of the embedded server's ports were set (a set port must be free; a default one moves to the next free port). */
+  portsSet: Readonly<{ natsPort: boolean; natsWsPort: boolean; natsMonitorPort: boolean }>;
   /** NATS over WebSocket as browsers reach it; undefined: the embedded server's port on the public URL's host (else localhost). */
   publicWsUrl: string | undefined;
   /**
@@ -205,6 +207,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     readCacheMb,
     trustedProxies,
     natsPort: port("NATTER_NATS_PORT", 4222),
+    portsSet: Object.freeze({ natsPort: text("NATTER_NATS_PORT") !== undefined, natsWsPort: text("NATTER_NATS_WS_PORT") !== undefined, natsMonitorPort: text("NATTER_NATS_MONITOR_PORT") !== undefined }),
     natsWsPort: port("NATTER_NATS_WS_PORT", 9222),
     publicWsUrl: url("NATTER_PUBLIC_WS_URL", ["ws:", "wss:"]),
     publicUrl,

@@ -81,3 +81,8 @@ test("NATTER_PUBLIC_URL: an http(s) origin, kept without its trailing slash; a p
   expect(() => loadConfig({ NATTER_PUBLIC_URL: "ftp://chat.example.com" })).toThrow(/NATTER_PUBLIC_URL: .* must use http: or https:/);
   expect(() => loadConfig({ NATTER_PUBLIC_URL: "chat.example.com" })).toThrow(/NATTER_PUBLIC_URL: .* is not a URL/);
 });
+
+test("the embedded server's ports remember whether they were set: a set port must be free, a default one may move", () => {
+  expect(loadConfig({}).portsSet).toEqual({ natsPort: false, natsWsPort: false, natsMonitorPort: false });
+  expect(loadConfig({ NATTER_NATS_PORT: "4333", NATTER_NATS_MONITOR_PORT: "8333" }).portsSet).toEqual({ natsPort: true, natsWsPort: false, natsMonitorPort: true });
+});

@@ -87,9 +87,9 @@ async function main(): Promise<void> {
   let monitor: { port: number } | undefined;
   if (natsUrl === undefined) {
     keys = await loadOrCreateAuthKeys(config.authKeysFile);
-    const client = await choosePort("NATTER_NATS_PORT", config.natsPort, process.env["NATTER_NATS_PORT"] !== undefined);
-    const ws = await choosePort("NATTER_NATS_WS_PORT", config.natsWsPort, process.env["NATTER_NATS_WS_PORT"] !== undefined);
-    monitor = await choosePort("NATTER_NATS_MONITOR_PORT", config.natsMonitorPort, process.env["NATTER_NATS_MONITOR_PORT"] !== undefined);
+    const client = await choosePort("NATTER_NATS_PORT", config.natsPort, config.portsSet.natsPort);
+    const ws = await choosePort("NATTER_NATS_WS_PORT", config.natsWsPort, config.portsSet.natsWsPort);
+    monitor = await choosePort("NATTER_NATS_MONITOR_PORT", config.natsMonitorPort, config.portsSet.natsMonitorPort);
     if (client.moved) log.warn(`port ${config.natsPort} is taken: the embedded nats-server listens on ${client.port} (set NATTER_NATS_PORT to choose)`);
     if (ws.moved) log.warn(`port ${config.natsWsPort} is taken: NATS WebSocket listens on ${ws.port} (set NATTER_NATS_WS_PORT to choose)`);
     embedded = await startNatsServer({

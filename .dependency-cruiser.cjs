@@ -1,5 +1,5 @@
 /**
- * The one-way imports of STYLE.md, checked in `npm test`:
+ * The one-way imports (README, "Tests"), checked in `npm test`:
  * streams → domain; commands → domain, streams; projections → domain, streams;
  * read-api → projections (the read-model schema), streams, domain, auth; replay → streams, projections,
  * domain, auth (its service credentials); auth → domain (ids, errors); domain imports nothing but
@@ -13,7 +13,7 @@ const allowedNpmInDomain = "^node_modules/(zod)/";
 /** A rule that `from` may import only from its own folder and `allowed`. */
 const only = (from, allowed) => ({
   name: `${from}-imports`,
-  comment: `${from}/ may import only ${allowed.join(", ") || "itself"} (STYLE.md: imports flow one way)`,
+  comment: `${from}/ may import only ${allowed.join(", ") || "itself"} (imports flow one way: README, "Tests")`,
   severity: "error",
   from: { path: `^${from}/`, pathNot: TEST },
   to: { path: "^(domain|streams|commands|projections|read-api|auth|replay|web|bench|test)/", pathNot: `^(${[from, ...allowed].join("|")})/` },
@@ -49,7 +49,7 @@ module.exports = {
     },
     {
       name: "web-types-only",
-      comment: "web/ takes only types from the server's folders (STYLE.md): the browser bundle never carries server code",
+      comment: "web/ takes only types from the server's folders: the browser bundle never carries server code",
       severity: "error",
       from: { path: "^web/src/", pathNot: TEST },
       to: { path: "^(domain|streams|commands|projections|read-api|auth|replay|bench|test)/", dependencyTypesNot: ["type-only"] },

@@ -2,7 +2,7 @@ import { isIP } from "node:net";
 import { resolve } from "node:path";
 import { parseRateLimit, type RateLimit } from "../domain/index.ts";
 
-/** natter's configuration, read from the environment once at start (DESIGN.md, "Running"). */
+/** natter's configuration, read from the environment once at start (README, "Configuration"). */
 export type Config = Readonly<{
   /** NATS servers, comma-separated; undefined: start the embedded nats-server. */
   natsUrl: string | undefined;

@@ -1,6 +1,6 @@
 /**
  * `npm start`: every part of natter in one process tree, on embedded defaults where nothing is
- * configured (DESIGN.md, "Running").
+ * configured (README, "Quick start").
  */
 import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";

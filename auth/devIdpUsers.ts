@@ -13,7 +13,7 @@ export interface DevUser {
   roles: string[];
 }
 
-/** The built-in users of DESIGN.md (Auth). */
+/** The built-in users: alice (admin, user), bob (user) and charlie (no role), as the README lists them. */
 export const BUILT_IN_USERS: ReadonlyArray<Omit<DevUser, "id">> = [
   { username: "alice", password: "alice123", roles: ["admin", "user"] },
   { username: "bob", password: "bob123", roles: ["user"] },

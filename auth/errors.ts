@@ -24,7 +24,7 @@ export const TOKEN_REJECTION_REASONS = [
   "not_access_token",
   /** No `sub`, or not a non-empty string. */
   "no_subject",
-  /** `sub` cannot be mapped to a user id (DESIGN.md, Identifiers): too long once mapped. */
+  /** `sub` cannot be mapped to a user id (ids match `^[A-Za-z0-9_-]{1,64}$`): too long once mapped. */
   "bad_subject",
 ] as const;
 export type TokenRejectionReason = (typeof TOKEN_REJECTION_REASONS)[number];

@@ -13,7 +13,7 @@ export const USER_MAX_SUBS = 500;
 export const userInboxPrefix = (userId: string): string => `_INBOX.${userId}`;
 
 /**
- * A user's NATS permissions by realm role (DESIGN.md, "Auth"): publish only on their own
+ * A user's NATS permissions by realm role (README, "NATS sign-in: the auth callout"): publish only on their own
  * `cmd.<uid>.>` (`admin`: also `admincmd.<uid>.>`; no role: only `cmd.<uid>.user.profile`) and
  * `q.<uid>.>` (`admin`: also `adminq.<uid>.>`), and the presence and typing subjects of their own; subscribe only to their own
  * `deliver.<uid>.>`, the public rooms' `live.room.*` and their own inbox `_INBOX.<uid>.>`;

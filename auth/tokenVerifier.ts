@@ -57,7 +57,7 @@ export type RealmRole = "admin" | "user" | "none";
 
 /** What natter takes from a verified access token. */
 export interface VerifiedToken {
-  /** The user id: `sub` mapped to the id alphabet (DESIGN.md, Identifiers). */
+  /** The user id: `sub` mapped to the id alphabet (`userIdFromSub`). */
   userId: UserId;
   /** The token's `sub`, as it is. */
   sub: string;

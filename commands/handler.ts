@@ -41,7 +41,7 @@ import { copiedHeaders, type CopiedHeaders } from "./copiedHeaders.ts";
 import { KeyedQueue } from "./keyedQueue.ts";
 import type { CommandSubject } from "./subject.ts";
 
-/** The reply to a command (DESIGN.md, "Commands"). */
+/** The reply to a command: `{ ok, result, seq }` or `{ ok: false, error: { code, message, details } }` (README, "Sending commands"). */
 export type CommandReply =
   | { ok: true; result: Record<string, unknown>; seq: number }
   | { ok: false; error: { code: string; message: string; details?: Record<string, unknown> } };
@@ -138,8 +138,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 /**
- * Validates, authorizes, decides and appends one command, answering exactly what DESIGN.md
- * promises: the same commandId gives the same answer and one set of events, however far apart.
+ * Validates, authorizes, decides and appends one command, with the command contract's promise: the same commandId gives the same answer and one set of events, however far apart.
  * Within the duplicate window JetStream's `Nats-Msg-Id` catches a repeat; after it (the id-age
  * rule), the aggregate's remembered command ids and the command index do.
  */

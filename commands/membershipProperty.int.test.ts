@@ -101,7 +101,7 @@ test(`random interleavings of posts and membership changes over two instances ($
       postsSent += posts.length;
       const log = await readRoomLog(store, roomId);
       // A refused post is `forbidden` (out of the room, or the room archived), or `conflict` when
-      // the room kept changing through every attempt (the bounded retry of DESIGN.md).
+      // the room kept changing through every attempt (the handler's bounded retry).
       expect([...postsByOutsiders(log), ...postProblems(log, posts, ["forbidden", "conflict"])]).toEqual([]);
     }),
     // The races differ from one run to the next, so a failing script would not shrink reliably:

@@ -37,7 +37,7 @@ const encoder = new TextEncoder();
 
 /**
  * Serves `cmd.>`, `admincmd.>` and `svccmd.>` in the queue group `commands`: validates, authorizes, decides,
- * appends and answers each command as DESIGN.md says, one log line per command. Creates the event
+ * appends and answers each command (README, "How the write side works"), one log line per command. Creates the event
  * stream and the buckets if they are missing.
  */
 export async function startCommandService(nc: NatsConnection, options: CommandServiceOptions): Promise<CommandService> {

@@ -1,4 +1,4 @@
-/** The stable codes of a command or query refusal (DESIGN.md, "Commands"). */
+/** The stable codes of a command or query refusal (README, "Sending commands"). */
 export const ERROR_CODES = [
   "invalid",
   "unauthenticated",

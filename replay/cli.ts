@@ -103,7 +103,7 @@ function parsePositive(value: string): number {
 const program = new Command()
   .name("npm run replay --")
   .description("natter's replay tool: rebuild and verify read models from the event log, audit it, inspect the stream, handle parked events")
-  // A usage error is one line (DESIGN.md: a one-line reason), with where to find the usage.
+  // A usage error is one line (every command exits with a one-line reason), with where to find the usage.
   .configureOutput({ outputError: (text, write) => write(`${text.trim().split("\n").join(" ")} (see --help)\n`) })
   .exitOverride((err) => {
     process.exit(err.exitCode === 0 ? 0 : 2);

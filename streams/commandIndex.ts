@@ -6,7 +6,7 @@ const encoder = new TextEncoder();
 export type IndexedCommand = { seq: number; subject: string };
 
 /**
- * The command index (the `commands` bucket, DESIGN.md idempotency): `<userId>.<commandId>` → the
+ * The command index (the `commands` bucket; README, "How the write side works"): `<userId>.<commandId>` → the
  * event the command appended. Read with one direct get and written without waiting for an ack, on
  * the command service's shared requests: it only makes finding an old command cheap, since each
  * aggregate remembers the commands it applied, so a lost write costs a slower lookup, never a

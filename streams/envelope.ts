@@ -4,7 +4,7 @@ import { EVENTS, ID_PATTERN, isEventType, upcast, type DomainEvent, type EventTy
 import { subjectOf } from "./subjects.ts";
 import type { TraceContext } from "./trace.ts";
 
-/** The headers of an event message (DESIGN.md, "The event log"). */
+/** The headers of an event message (README, "How the write side works"). */
 export const H = {
   type: "Natter-Type",
   schema: "Natter-Schema",

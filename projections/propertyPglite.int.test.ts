@@ -12,8 +12,8 @@ afterAll(async () => {
 
 test("on PGlite, any mix of valid and invalid commands leaves read models that verify clean and rebuild to the same rows", async () => {
   expect(s.database.kind).toBe("pglite");
-  const tally = await checkReadSideProperty(s, { numRuns: 3, minSteps: 40, maxSteps: 70 });
-  expect(tally.runs).toBe(3);
+  const tally = await checkReadSideProperty(s, { numRuns: 4, minSteps: 40, maxSteps: 70 });
+  expect(tally.runs).toBe(4);
   expect(tally.ok).toBeGreaterThan(30);
   expect(Object.values(tally.refused).reduce((a, b) => a + b, 0)).toBeGreaterThan(20);
   for (const type of ["RoomCreated", "MessagePosted"] as const) expect(tally.types.get(type) ?? 0, `${type} events`).toBeGreaterThan(0);

@@ -30,7 +30,8 @@ import pg from "pg";
 import { pino } from "pino";
 import type { CommandReply } from "../commands/index.ts";
 import type { DomainEvent } from "../domain/index.ts";
-import { appliedSubject, openDatabase, prepareSchema, Projector, rebuildPg, timelineProjection, type Database } from "../projections/index.ts";
+import { appliedSubject, openDatabase, timelineProjection, type Database } from "../projections/index.ts";
+import { prepareSchema, Projector, rebuildPg } from "../projections/internal.ts";
 import { connectNats, encodeEvent, ensureEventStream, EVENT_STREAM } from "../streams/index.ts";
 import { CpuGroups, createTempDatabase, fastUlid, fmt, ms, onInterrupt, openLoop, parseOptions, Phase, say, startChild, startTempNats, summarize, verdict, windowed, type Child, type Suite, type TempDatabase, type TempNats } from "./lib.ts";
 

@@ -1,39 +1,27 @@
-export { auditProjection, roomOfSubject } from "./audit/projection.ts";
-export { auditTables } from "./audit/tables.ts";
+/**
+ * What the other folders use of projections/: the read models, starting the projectors and the live
+ * parts, the database, read-your-writes and its announcements, and the maintenance work. The
+ * runtime's own names and mechanics, for the replay tool and the benchmarks, are in internal.ts.
+ */
+export { appliedSubject } from "./announcements.ts";
+export type { AppliedAnnouncement } from "./announcements.ts";
+export { auditFromLog, auditFromReadModel } from "./audit/query.ts";
+export type { AuditFilter, AuditRow } from "./audit/query.ts";
 export { PROJECTIONS, projectionNamed } from "./catalog.ts";
-export { bookkeepingTables } from "./common.ts";
-export { ident, openDatabase, query, redactUrl } from "./db.ts";
-export type { Database, Db, OpenDatabaseOptions, Tx } from "./db.ts";
-export { LOCK_BUCKET, Lease, openLockBucket } from "./lock.ts";
-export { membersProjection } from "./members/projection.ts";
-export type { MembershipValue } from "./members/projection.ts";
-export { projectionMetrics } from "./metrics.ts";
-export type { ProjectionMetrics } from "./metrics.ts";
-export { migrateSchema } from "./migrate.ts";
-export { applyBatch, CheckpointMovedError, listParked, parkEvents, prepareSchema, readCheckpoint, schemaExists } from "./pgStore.ts";
+export { openDatabase, query } from "./db.ts";
+export type { Database, Db, OpenDatabaseOptions } from "./db.ts";
+export { startLive } from "./live/live.ts";
+export type { LiveOptions } from "./live/live.ts";
+export type { LiveFanout } from "./live/fanout.ts";
+export { presenceStatuses, startPresence } from "./live/presence.ts";
+export type { Presence, PresenceOptions } from "./live/presence.ts";
+export { MaintenanceError, rebuild, resolveFailures, verify } from "./maintenance.ts";
+export type { Difference, FailureResult, MaintenanceDeps, MaintenanceProgress, RebuildResult } from "./maintenance.ts";
+export type { PoisonPolicy } from "./parking.ts";
+export { listParked, readCheckpoint } from "./pgStore.ts";
 export type { Checkpoint, ParkedEvent } from "./pgStore.ts";
-export type { KvProjection, PgProjection, Projection } from "./projection.ts";
+export type { PgProjection, Projection } from "./projection.ts";
 export { appliedAt, waitForApplied } from "./readYourWrites.ts";
-export { roomsProjection } from "./rooms/projection.ts";
-export { roomsTables } from "./rooms/tables.ts";
-export { announceApplied, appliedSubject, consumerName, KV_CHECKPOINTS, leaseKey, openCheckpointBucket, Projector, yieldKey } from "./runtime.ts";
-export type { AppliedAnnouncement } from "./runtime.ts";
-export type { PoisonPolicy, ProjectorOptions, ProjectorStatus } from "./runtime.ts";
 export { startProjections } from "./service.ts";
 export type { ProjectionService, ProjectionServiceOptions } from "./service.ts";
 export { timelineProjection } from "./timeline/projection.ts";
-export { timelineTables } from "./timeline/tables.ts";
-export { MaintenanceError, rebuild, rebuildKv, rebuildPg, resolveFailures, verify, verifyKv, verifyPg, withProjectionPaused } from "./maintenance.ts";
-export type { Difference, FailureResult, MaintenanceDeps, MaintenanceProgress, RebuildResult } from "./maintenance.ts";
-export { aggregateSubject, auditFromLog, auditFromReadModel, auditRowOf, matchesAudit } from "./audit/query.ts";
-export type { AuditFilter, AuditRow } from "./audit/query.ts";
-export { PRESENCE_LEASE_KEY, presenceStatuses, startPresence } from "./live/presence.ts";
-export type { Presence, PresenceOptions } from "./live/presence.ts";
-export { FANOUT_LEASE_KEY, FANOUT_REACHED_KEY, FANOUT_SUBJECTS, startFanout } from "./live/fanout.ts";
-export type { FanoutOptions, FanoutStatus, LiveFanout, LiveTask, Stoppable } from "./live/fanout.ts";
-export { startLive } from "./live/live.ts";
-export type { LiveOptions } from "./live/live.ts";
-export { liveMetrics } from "./live/liveMetrics.ts";
-export type { LiveMetrics } from "./live/liveMetrics.ts";
-export { parseTypingSubject, startTyping, TYPING_SUBJECTS } from "./live/typing.ts";
-export type { TypingFanout, TypingOptions } from "./live/typing.ts";

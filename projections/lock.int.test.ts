@@ -4,9 +4,10 @@ import { afterAll, beforeAll, expect, test } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connectNats, ensureBuckets, ensureEventStream } from "../streams/index.ts";
 import { startTestNats } from "../test/nats.ts";
-import { Lease, LOCK_BUCKET, openLockBucket } from "./lock.ts";
+import { Lease, openLockBucket } from "./lock.ts";
+import { LOCK_BUCKET } from "./names.ts";
 import { membersProjection } from "./members/projection.ts";
-import { Projector } from "./runtime.ts";
+import { Projector } from "./projector.ts";
 
 let server: Awaited<ReturnType<typeof startTestNats>>;
 let nc: NatsConnection;

@@ -2,9 +2,7 @@ import { Kvm, type KV } from "@nats-io/kv";
 import { nanos, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager, StorageType } from "@nats-io/jetstream";
 import type { Logger } from "pino";
-
-/** The bucket of projection leases and control keys. */
-export const LOCK_BUCKET = "natter_locks";
+import { LOCK_BUCKET } from "./names.ts";
 
 /** How a part opens the lease bucket. */
 export type LockBucketOptions = {

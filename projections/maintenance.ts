@@ -2,11 +2,13 @@ import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { sql } from "drizzle-orm";
 import { EventStore, isWrongLastSequence, openBucket, scanLog, type EventEnvelope, type ScanProgress } from "../streams/index.ts";
+import { announceApplied } from "./announcements.ts";
 import { ident, query, type Db } from "./db.ts";
+import { openCheckpointBucket } from "./kvCheckpoint.ts";
 import { Lease, openLockBucket } from "./lock.ts";
+import { leaseKey, yieldKey } from "./names.ts";
 import { applyBatch, lockProjection, prepareSchema, readCheckpoint, schemaExists, listParked, advanceCheckpoint, parkedErrorText } from "./pgStore.ts";
 import type { KvProjection, PgProjection, Projection } from "./projection.ts";
-import { announceApplied, leaseKey, openCheckpointBucket, yieldKey } from "./runtime.ts";
 
 /** What long work reports as it goes: the phase, events applied so far, and how many remain. */
 export type MaintenanceProgress = { phase: string; applied: number; seq: number; pending: number };

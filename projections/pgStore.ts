@@ -21,7 +21,7 @@ export class CheckpointMovedError extends Error {
 
 /**
  * How long a batch's transaction may sit idle (no statement running) before PostgreSQL ends its
- * session, unless the caller says (the runtime gives its lease's time to live: a writer idle that
+ * session, unless the caller says (the projector gives its lease's time to live: a writer idle that
  * long has lost its lease anyway). Far longer than any pause between statements of a working batch.
  */
 export const IDLE_IN_BATCH_MS = 5000;
@@ -33,7 +33,7 @@ function lockKey(schema: string): number {
   return h | 0;
 }
 
-/** Takes the projection's transaction-scoped advisory lock, serializing runtime and CLI writes. */
+/** Takes the projection's transaction-scoped advisory lock, serializing projector and CLI writes. */
 export async function lockProjection(tx: Tx, schema: string): Promise<void> {
   await tx.execute(sql`SELECT pg_advisory_xact_lock(${lockKey(schema)})`);
 }

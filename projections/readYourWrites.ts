@@ -1,7 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { EventStore } from "../streams/index.ts";
 import type { Projection } from "./projection.ts";
-import { appliedSubject } from "./runtime.ts";
+import { appliedSubject } from "./announcements.ts";
 
 /**
  * Waits, at most `timeoutMs`, until `projection` has applied everything of the log up to `seq`

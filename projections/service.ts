@@ -4,8 +4,9 @@ import type { Registry } from "prom-client";
 import { ensureBuckets, ensureEventStream, type EventStreamOptions } from "../streams/index.ts";
 import { PROJECTIONS } from "./catalog.ts";
 import type { Db } from "./db.ts";
+import type { PoisonPolicy } from "./parking.ts";
 import type { Projection } from "./projection.ts";
-import { Projector, type PoisonPolicy } from "./runtime.ts";
+import { Projector } from "./projector.ts";
 
 export type ProjectionServiceOptions = {
   log: Logger;

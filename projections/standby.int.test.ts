@@ -22,7 +22,7 @@ import {
 } from "../test/projectionProcesses.ts";
 import { query } from "./db.ts";
 import { Lease, openLockBucket } from "./lock.ts";
-import { leaseKey } from "./runtime.ts";
+import { leaseKey } from "./names.ts";
 
 /** The projectors' lease TTL. */
 const LEASE_MS = 1500;

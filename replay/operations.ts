@@ -8,12 +8,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { z } from "zod";
 import {
   auditFromReadModel,
-  consumerName,
-  Lease,
-  leaseKey,
   listParked,
-  openCheckpointBucket,
-  openLockBucket,
   PROJECTIONS,
   projectionNamed,
   readCheckpoint,
@@ -27,6 +22,7 @@ import {
   type PgProjection,
   type Projection,
 } from "../projections/index.ts";
+import { consumerName, Lease, leaseKey, openCheckpointBucket, openLockBucket } from "../projections/internal.ts";
 import { assertNever } from "../domain/index.ts";
 import { EVENT_STREAM } from "../streams/index.ts";
 import { UsageError } from "./context.ts";

@@ -21,7 +21,7 @@ export {
   StreamConfigError,
 } from "./setup.ts";
 export type { BucketName, EventStreamOptions } from "./setup.ts";
-export { EVENT_STREAM, EVENT_SUBJECTS, messageSubject, roomOfSubject, roomSubject, subjectOf, timelineFilter, userSubject } from "./subjects.ts";
+export { EVENT_STREAM, EVENT_SUBJECTS, messageSubject, roomOfEventSubject, roomSubject, subjectOf, timelineFilter, userSubject } from "./subjects.ts";
 export { childTrace, isTraceparent, traceIdOf } from "./trace.ts";
 export type { TraceContext } from "./trace.ts";
 export { isInbox, NoReplyError, Requests, RequestTimeoutError } from "./requests.ts";

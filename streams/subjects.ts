@@ -15,8 +15,12 @@ export const timelineFilter = (roomId: string): string => `ev.msg.${roomId}.>`;
 /** The subject of a user's profile events: `ev.user.<userId>`. */
 export const userSubject = (userId: string): string => `ev.user.${userId}`;
 
-/** The room an event subject belongs to (`ev.room.<roomId>`, `ev.msg.<roomId>.<messageId>`), or null (`ev.user.<userId>`). */
-export function roomOfSubject(subject: string): string | null {
+/**
+ * The room an event subject belongs to (`ev.room.<roomId>`, `ev.msg.<roomId>.<messageId>`), or null
+ * for any other subject: a user's (`ev.user.<userId>`), one outside the event stream, one with an
+ * empty room id.
+ */
+export function roomOfEventSubject(subject: string): string | null {
   const parts = subject.split(".");
   return parts[0] === "ev" && (parts[1] === "room" || parts[1] === "msg") && parts[2] !== undefined && parts[2] !== "" ? parts[2] : null;
 }

@@ -6,7 +6,7 @@ import { query, type Db } from "../projections/db.ts";
 import { verifyKv, verifyPg, type Difference } from "../projections/maintenance.ts";
 import { listParked, readCheckpoint } from "../projections/pgStore.ts";
 import { waitForApplied } from "../projections/readYourWrites.ts";
-import { openCheckpointBucket } from "../projections/runtime.ts";
+import { openCheckpointBucket } from "../projections/kvCheckpoint.ts";
 import { EVENT_STREAM, EventStore } from "../streams/index.ts";
 import { childEnv, logLine, spawnTsx, type TsxChild } from "./childProcess.ts";
 import { sendCommand } from "./commandClient.ts";

@@ -8,8 +8,14 @@ import { auditTables } from "./tables.ts";
 type Tables = ReturnType<typeof auditTables>;
 const tablesFor: (schema: string) => Tables = bySchema(auditTables);
 
-/** The room an event concerns, from its subject (`ev.room.<id>`, `ev.msg.<id>.<msg>`), if any. */
-export function roomOfSubject(subject: string): string | null {
+/**
+ * The room id an audit row records for an event's subject: the token after `room` or `msg`
+ * (`ev.room.<id>`, `ev.msg.<id>.<msg>`), null for other aggregates. It reads the second and third
+ * tokens only: unlike the streams' roomOfEventSubject it checks neither the `ev.` prefix nor that
+ * the id is not empty. The read model's rows and auditRowOf (answers from the log) both take it,
+ * so the two answers agree.
+ */
+export function auditRoomId(subject: string): string | null {
   const parts = subject.split(".");
   return parts[1] === "room" || parts[1] === "msg" ? (parts[2] ?? null) : null;
 }
@@ -23,7 +29,7 @@ async function applyAudit(tx: Tx, schema: string, events: readonly EventEnvelope
     actor: e.actor,
     subject: e.subject,
     aggregate: e.subject.split(".")[1] ?? "",
-    roomId: roomOfSubject(e.subject),
+    roomId: auditRoomId(e.subject),
     commandId: e.commandId,
     correlationId: e.correlationId,
     causationId: e.causationId,

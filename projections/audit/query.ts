@@ -2,7 +2,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { and, asc, eq, gte, lte, type SQL } from "drizzle-orm";
 import { scanLog, seqAtTime, type EventEnvelope } from "../../streams/index.ts";
 import type { Db } from "../db.ts";
-import { roomOfSubject } from "./projection.ts";
+import { auditRoomId } from "./projection.ts";
 import { auditTables } from "./tables.ts";
 
 /** What an audit question asks for; every given field must match. */
@@ -60,7 +60,7 @@ export function auditRowOf(e: EventEnvelope): AuditRow {
     type: e.type,
     actor: e.actor,
     subject: e.subject,
-    roomId: roomOfSubject(e.subject),
+    roomId: auditRoomId(e.subject),
     commandId: e.commandId,
     correlationId: e.correlationId,
     causationId: e.causationId,

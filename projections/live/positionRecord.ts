@@ -1,7 +1,7 @@
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import { openCheckpointBucket } from "../runtime.ts";
+import { openCheckpointBucket } from "../kvCheckpoint.ts";
 
 /**
  * How far an active instance of a single-active reader (the live fan-out) got, kept in the

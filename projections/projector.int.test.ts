@@ -11,7 +11,7 @@ import { readCheckpoint } from "./pgStore.ts";
 import { waitForApplied } from "./readYourWrites.ts";
 import { roomsProjection } from "./rooms/projection.ts";
 import { PROJECTIONS } from "./catalog.ts";
-import { Projector } from "./runtime.ts";
+import { Projector } from "./projector.ts";
 import { timelineProjection } from "./timeline/projection.ts";
 
 let s: SystemHarness;

@@ -5,7 +5,7 @@ import { appliedSubject } from "./announcements.ts";
 
 /**
  * Waits, at most `timeoutMs`, until `projection` has applied everything of the log up to `seq`
- * that it reads (DESIGN.md's `minSeq`): its checkpoint reached `seq`, or no event it reads lies
+ * that it reads (a query's `minSeq`): its checkpoint reached `seq`, or no event it reads lies
  * between its checkpoint and `seq`. Resolves true when so, false on timeout (the caller answers
  * with what it has, or says it is behind). Listens for the projector's checkpoint announcements
  * rather than polling the database.

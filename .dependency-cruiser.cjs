@@ -16,7 +16,10 @@ const only = (from, allowed) => ({
   comment: `${from}/ may import only ${allowed.join(", ") || "itself"} (imports flow one way: README, "Tests")`,
   severity: "error",
   from: { path: `^${from}/`, pathNot: TEST },
-  to: { path: "^(domain|streams|commands|projections|read-api|auth|replay|web|bench|test)/", pathNot: `^(${[from, ...allowed].join("|")})/` },
+  to: {
+    path: "^(domain|streams|commands|projections|read-api|auth|replay|web|bench|test)/",
+    pathNot: `^(${[from, ...allowed].join("|")})/`,
+  },
 });
 
 module.exports = {
@@ -52,7 +55,10 @@ module.exports = {
       comment: "web/ takes only types from the server's folders: the browser bundle never carries server code",
       severity: "error",
       from: { path: "^web/src/", pathNot: TEST },
-      to: { path: "^(domain|streams|commands|projections|read-api|auth|replay|bench|test)/", dependencyTypesNot: ["type-only"] },
+      to: {
+        path: "^(domain|streams|commands|projections|read-api|auth|replay|bench|test)/",
+        dependencyTypesNot: ["type-only"],
+      },
     },
     {
       name: "no-circular",

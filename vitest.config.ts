@@ -10,7 +10,10 @@ export default defineConfig({
       {
         test: {
           name: "node",
-          include: ["{app,domain,streams,commands,projections,read-api,auth,replay,test}/**/*.test.ts", "web/e2e/**/*.e2e.test.ts"],
+          include: [
+            "{app,domain,streams,commands,projections,read-api,auth,replay,test}/**/*.test.ts",
+            "web/e2e/**/*.e2e.test.ts",
+          ],
           globalSetup: ["test/globalSetup.ts"],
           testTimeout: 60_000,
           hookTimeout: 60_000,

@@ -112,7 +112,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
     if (u.protocol !== "http:" && u.protocol !== "https:") problems.push(`${name}: "${v}" must use http: or https:`);
     else if (u.username !== "" || u.password !== "" || u.pathname !== "/" || u.search !== "" || u.hash !== "") {
-      problems.push(`${name}: "${v}" must be an origin only (scheme, host, optional port), such as ${u.origin}: natter is served at the root`);
+      problems.push(
+        `${name}: "${v}" must be an origin only (scheme, host, optional port), such as ${u.origin}: natter is served at the root`,
+      );
     } else return u.origin;
     return undefined;
   };
@@ -148,14 +150,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const rateLimit = limit("NATTER_RATE_LIMIT", { burst: 30, perSecond: 10 });
   const presenceHeartbeatMs = millis("NATTER_PRESENCE_HEARTBEAT_MS", 10_000, 100, 300_000);
   const presenceTimeoutMs = millis("NATTER_PRESENCE_TIMEOUT_MS", 30_000, 300, 900_000);
-  if (presenceTimeoutMs <= presenceHeartbeatMs) problems.push(`NATTER_PRESENCE_TIMEOUT_MS: ${presenceTimeoutMs} must be longer than NATTER_PRESENCE_HEARTBEAT_MS (${presenceHeartbeatMs}), or every connection flaps offline`);
+  if (presenceTimeoutMs <= presenceHeartbeatMs)
+    problems.push(
+      `NATTER_PRESENCE_TIMEOUT_MS: ${presenceTimeoutMs} must be longer than NATTER_PRESENCE_HEARTBEAT_MS (${presenceHeartbeatMs}), or every connection flaps offline`,
+    );
   const replicasText = text("NATTER_STREAM_REPLICAS") ?? "1";
   const streamReplicas = Number(replicasText);
   if (![1, 3, 5].includes(streamReplicas)) problems.push(`NATTER_STREAM_REPLICAS: "${replicasText}" must be 1, 3 or 5`);
   const projectionLeaseMs = millis("NATTER_PROJECTION_LEASE_MS", 5000, 300, 600_000);
   const ttlText = text("NATTER_DEV_TOKEN_TTL") ?? "300";
   const devAccessTokenTtlSeconds = Number(ttlText);
-  if (!Number.isInteger(devAccessTokenTtlSeconds) || devAccessTokenTtlSeconds < 10 || devAccessTokenTtlSeconds > 86_400) {
+  if (
+    !Number.isInteger(devAccessTokenTtlSeconds) ||
+    devAccessTokenTtlSeconds < 10 ||
+    devAccessTokenTtlSeconds > 86_400
+  ) {
     problems.push(`NATTER_DEV_TOKEN_TTL: "${ttlText}" must be a whole number of seconds from 10 to 86400`);
   }
   const cacheText = text("NATTER_READ_CACHE_ENTRIES") ?? "50000";
@@ -166,16 +175,33 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const cacheMbText = text("NATTER_READ_CACHE_MB") ?? "128";
   const readCacheMb = Number(cacheMbText);
   if (!Number.isInteger(readCacheMb) || readCacheMb < 1 || readCacheMb > 65_536) {
-    problems.push(`NATTER_READ_CACHE_MB: "${cacheMbText}" must be a whole number of MiB from 1 to 65536 (NATTER_READ_CACHE_ENTRIES=0 turns the cache off)`);
+    problems.push(
+      `NATTER_READ_CACHE_MB: "${cacheMbText}" must be a whole number of MiB from 1 to 65536 (NATTER_READ_CACHE_ENTRIES=0 turns the cache off)`,
+    );
   }
-  const trustedProxies = (text("NATTER_TRUSTED_PROXIES") ?? "").split(",").map((a) => a.trim()).filter((a) => a !== "");
+  const trustedProxies = (text("NATTER_TRUSTED_PROXIES") ?? "")
+    .split(",")
+    .map((a) => a.trim())
+    .filter((a) => a !== "");
   const notAddresses = trustedProxies.filter((a) => isIP(a) === 0);
-  if (notAddresses.length > 0) problems.push(`NATTER_TRUSTED_PROXIES: ${notAddresses.map((a) => `"${a}"`).join(", ")} not an IP address: list the proxies' addresses, comma-separated`);
-  const httpHosts = (text("NATTER_HTTP_HOST") ?? "127.0.0.1,::1").split(",").map((a) => a.trim()).filter((a) => a !== "");
+  if (notAddresses.length > 0)
+    problems.push(
+      `NATTER_TRUSTED_PROXIES: ${notAddresses.map((a) => `"${a}"`).join(", ")} not an IP address: list the proxies' addresses, comma-separated`,
+    );
+  const httpHosts = (text("NATTER_HTTP_HOST") ?? "127.0.0.1,::1")
+    .split(",")
+    .map((a) => a.trim())
+    .filter((a) => a !== "");
   const badHosts = httpHosts.filter((a) => isIP(a) === 0);
-  if (badHosts.length > 0 || httpHosts.length === 0) problems.push(`NATTER_HTTP_HOST: ${badHosts.map((a) => `"${a}"`).join(", ") || "empty"}: list IP addresses to listen on, comma-separated (0.0.0.0 or :: for every interface)`);
+  if (badHosts.length > 0 || httpHosts.length === 0)
+    problems.push(
+      `NATTER_HTTP_HOST: ${badHosts.map((a) => `"${a}"`).join(", ") || "empty"}: list IP addresses to listen on, comma-separated (0.0.0.0 or :: for every interface)`,
+    );
   const metricsToken = text("NATTER_METRICS_TOKEN");
-  if (metricsToken !== undefined && !/^[A-Za-z0-9._~+/=-]{16,256}$/.test(metricsToken)) problems.push("NATTER_METRICS_TOKEN: must be 16 to 256 characters of A-Z a-z 0-9 . _ ~ + / = - (for example: openssl rand -hex 32)");
+  if (metricsToken !== undefined && !/^[A-Za-z0-9._~+/=-]{16,256}$/.test(metricsToken))
+    problems.push(
+      "NATTER_METRICS_TOKEN: must be 16 to 256 characters of A-Z a-z 0-9 . _ ~ + / = - (for example: openssl rand -hex 32)",
+    );
   const maxConnText = text("NATTER_PRESENCE_MAX_CONNECTIONS") ?? "20";
   const presenceMaxConnections = Number(maxConnText);
   if (!Number.isInteger(presenceMaxConnections) || presenceMaxConnections < 1 || presenceMaxConnections > 1000) {
@@ -207,7 +233,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     readCacheMb,
     trustedProxies,
     natsPort: port("NATTER_NATS_PORT", 4222),
-    portsSet: Object.freeze({ natsPort: text("NATTER_NATS_PORT") !== undefined, natsWsPort: text("NATTER_NATS_WS_PORT") !== undefined, natsMonitorPort: text("NATTER_NATS_MONITOR_PORT") !== undefined }),
+    portsSet: Object.freeze({
+      natsPort: text("NATTER_NATS_PORT") !== undefined,
+      natsWsPort: text("NATTER_NATS_WS_PORT") !== undefined,
+      natsMonitorPort: text("NATTER_NATS_MONITOR_PORT") !== undefined,
+    }),
     natsWsPort: port("NATTER_NATS_WS_PORT", 9222),
     publicWsUrl: url("NATTER_PUBLIC_WS_URL", ["ws:", "wss:"]),
     publicUrl,
@@ -217,7 +247,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     devAccessTokenTtlSeconds,
     logLevel,
     natsSeedFile: text("NATS_NKEY_SEED_FILE"),
-    authKeysFile: resolve(text("NATTER_AUTH_KEYS_FILE") ?? `${text("NATTER_DATA_DIR") ?? "./data"}/auth/nats-keys.json`),
+    authKeysFile: resolve(
+      text("NATTER_AUTH_KEYS_FILE") ?? `${text("NATTER_DATA_DIR") ?? "./data"}/auth/nats-keys.json`,
+    ),
   });
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -3,7 +3,13 @@
  * configured addresses, `/metrics` for this machine (or a bearer token) and `/healthz`.
  */
 import { timingSafeEqual } from "node:crypto";
-import { createServer as createHttpServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type RequestListener,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
@@ -13,10 +19,16 @@ import type { Registry } from "prom-client";
  * `handler`, or a promise it returns that rejects, is logged and answered 500 (if nothing was sent
  * yet), instead of becoming an uncaught exception.
  */
-export function guardedListener(log: Logger, handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>): RequestListener {
+export function guardedListener(
+  log: Logger,
+  handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>,
+): RequestListener {
   const failed = (req: IncomingMessage, res: ServerResponse, err: unknown) => {
     log.error({ err, method: req.method, url: req.url?.slice(0, 200) }, "HTTP request failed");
-    if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "internal", message: "the request failed: try again" } }));
+    if (!res.headersSent)
+      res
+        .writeHead(500, { "content-type": "application/json" })
+        .end(JSON.stringify({ error: { code: "internal", message: "the request failed: try again" } }));
     else res.destroy();
   };
   return (req, res) => {
@@ -35,7 +47,12 @@ export function guardedListener(log: Logger, handler: (req: IncomingMessage, res
  * (::1 where IPv6 is off) is skipped when another one listens. A port that is taken is an error
  * that names PORT.
  */
-export async function listenHttp(listener: RequestListener, port: number, hosts: readonly string[], log: Logger): Promise<Server[]> {
+export async function listenHttp(
+  listener: RequestListener,
+  port: number,
+  hosts: readonly string[],
+  log: Logger,
+): Promise<Server[]> {
   const servers: Server[] = [];
   for (const host of hosts) {
     const server = createHttpServer(listener);
@@ -59,7 +76,10 @@ export async function listenHttp(listener: RequestListener, port: number, hosts:
       throw new Error(`cannot listen on ${host} port ${port} (${(err as Error).message}): set PORT to a free port`);
     }
   }
-  if (servers.length === 0) throw new Error(`cannot listen on port ${port} at ${hosts.join(", ")}: set NATTER_HTTP_HOST to an address of this machine`);
+  if (servers.length === 0)
+    throw new Error(
+      `cannot listen on port ${port} at ${hosts.join(", ")}: set NATTER_HTTP_HOST to an address of this machine`,
+    );
   return servers;
 }
 
@@ -78,14 +98,28 @@ export function mayReadMetrics(req: IncomingMessage, token: string | undefined):
     const wanted = Buffer.from(token);
     if (given.length === wanted.length && timingSafeEqual(given, wanted)) return true;
   }
-  return isLoopback(req.socket.remoteAddress) && req.headers["x-forwarded-for"] === undefined && req.headers["forwarded"] === undefined;
+  return (
+    isLoopback(req.socket.remoteAddress) &&
+    req.headers["x-forwarded-for"] === undefined &&
+    req.headers["forwarded"] === undefined
+  );
 }
 
 /** Answers GET /metrics from `registry` for those {@link mayReadMetrics} lets in, 403 for the rest. */
-export async function serveMetrics(req: IncomingMessage, res: ServerResponse, registry: Registry, token: string | undefined): Promise<void> {
+export async function serveMetrics(
+  req: IncomingMessage,
+  res: ServerResponse,
+  registry: Registry,
+  token: string | undefined,
+): Promise<void> {
   if (!mayReadMetrics(req, token)) {
     res.writeHead(403, { "content-type": "application/json" }).end(
-      JSON.stringify({ error: { code: "forbidden", message: "/metrics answers this machine only, or Authorization: Bearer $NATTER_METRICS_TOKEN" } }),
+      JSON.stringify({
+        error: {
+          code: "forbidden",
+          message: "/metrics answers this machine only, or Authorization: Bearer $NATTER_METRICS_TOKEN",
+        },
+      }),
     );
     return;
   }

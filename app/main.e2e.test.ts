@@ -32,7 +32,15 @@ describe("npm start on embedded defaults", () => {
   test("comes up, answers /healthz and commands over the printed NATS URL, stops on SIGTERM with 0", async () => {
     const dataDir = await tempDataDir();
     const [port, natsPort, wsPort] = [await freePort(), await freePort(), await freePort()];
-    const natter: TsxChild = spawnTsx("app/main.ts", [], startEnv(dataDir, { PORT: String(port), NATTER_NATS_PORT: String(natsPort), NATTER_NATS_WS_PORT: String(wsPort) }));
+    const natter: TsxChild = spawnTsx(
+      "app/main.ts",
+      [],
+      startEnv(dataDir, {
+        PORT: String(port),
+        NATTER_NATS_PORT: String(natsPort),
+        NATTER_NATS_WS_PORT: String(wsPort),
+      }),
+    );
     // SIGTERM, not SIGKILL: main stops its embedded nats-server on the way out.
     cleanups.push(() => natter.stop("SIGTERM"));
 
@@ -60,7 +68,12 @@ describe("npm start on embedded defaults", () => {
     };
     const aliceToken = await token("alice", "alice123");
     const alice = decodeJwt(aliceToken).sub!;
-    const nc = await connect({ servers: natsUrl!, token: aliceToken, inboxPrefix: `_INBOX.${alice}`, noAsyncTraces: true });
+    const nc = await connect({
+      servers: natsUrl!,
+      token: aliceToken,
+      inboxPrefix: `_INBOX.${alice}`,
+      noAsyncTraces: true,
+    });
     cleanups.push(() => nc.close());
     const created = await mustSend(nc, alice, "room.create", { name: "general", kind: "public" });
     const roomId = created.result["roomId"] as string;
@@ -68,16 +81,24 @@ describe("npm start on embedded defaults", () => {
     expect(posted.result["seq"]).toBe(posted.seq);
 
     // The read API on the same origin answers with the same token, and shows the post (read your writes).
-    const page = await fetch(`http://127.0.0.1:${port}/api/rooms/${roomId}/messages?minSeq=${posted.seq}`, { headers: { authorization: `Bearer ${aliceToken}` } });
+    const page = await fetch(`http://127.0.0.1:${port}/api/rooms/${roomId}/messages?minSeq=${posted.seq}`, {
+      headers: { authorization: `Bearer ${aliceToken}` },
+    });
     expect(page.status).toBe(200);
-    expect(((await page.json()) as { messages: { body: string }[] }).messages.map((m) => m.body)).toEqual(["hello from npm start"]);
+    expect(((await page.json()) as { messages: { body: string }[] }).messages.map((m) => m.body)).toEqual([
+      "hello from npm start",
+    ]);
     const viaNats = await nc.request(`q.${alice}.rooms`, "{}", { timeout: 5000 });
-    expect(viaNats.json<{ ok: boolean; result: { rooms: { roomId: string }[] } }>().result.rooms.map((r) => r.roomId)).toEqual([roomId]);
+    expect(
+      viaNats.json<{ ok: boolean; result: { rooms: { roomId: string }[] } }>().result.rooms.map((r) => r.roomId),
+    ).toEqual([roomId]);
 
     // Without a token nothing connects; the replay service key from the data dir reads the log.
     await expect(connect({ servers: natsUrl!, maxReconnectAttempts: 0 })).rejects.toThrow(/Authorization Violation/);
     const keys = await loadOrCreateAuthKeys(join(dataDir, "auth", "nats-keys.json"));
-    const replay = await connectNats(natsUrl!, { credentials: { seed: keys.services.replay.getSeed(), inboxPrefix: serviceInboxPrefix("replay") } });
+    const replay = await connectNats(natsUrl!, {
+      credentials: { seed: keys.services.replay.getSeed(), inboxPrefix: serviceInboxPrefix("replay") },
+    });
     cleanups.push(() => replay.close());
     const events = await new EventStore(replay).readSubject("ev.>");
     // Her name, from her token, is recorded beside what she did, at her connect.
@@ -85,7 +106,9 @@ describe("npm start on embedded defaults", () => {
       ["RoomCreated", created.seq, alice],
       ["MessagePosted", posted.seq, alice],
     ]);
-    expect(events.filter((e) => e.type === "UserProfileUpdated").map((e) => e.event.data)).toEqual([{ userId: alice, identityName: "alice" }]);
+    expect(events.filter((e) => e.type === "UserProfileUpdated").map((e) => e.event.data)).toEqual([
+      { userId: alice, identityName: "alice" },
+    ]);
     await nc.close();
     await replay.close();
 
@@ -103,7 +126,15 @@ describe("npm start on embedded defaults", () => {
     const port = (taken.address() as { port: number }).port;
     const [natsPort, wsPort] = [await freePort(), await freePort()];
 
-    const r = await runTsx("app/main.ts", [], startEnv(dataDir, { PORT: String(port), NATTER_NATS_PORT: String(natsPort), NATTER_NATS_WS_PORT: String(wsPort) }));
+    const r = await runTsx(
+      "app/main.ts",
+      [],
+      startEnv(dataDir, {
+        PORT: String(port),
+        NATTER_NATS_PORT: String(natsPort),
+        NATTER_NATS_WS_PORT: String(wsPort),
+      }),
+    );
     expect(r.code).not.toBe(0);
     expect(r.code).not.toBeNull();
     expect(r.stderr).toMatch(new RegExp(`port ${port} is taken: set PORT\\b`));
@@ -112,7 +143,11 @@ describe("npm start on embedded defaults", () => {
 
   test("an invalid NATTER_RATE_LIMIT makes it exit non-zero with a message naming the variable", async () => {
     const dataDir = await tempDataDir();
-    const r = await runTsx("app/main.ts", [], startEnv(dataDir, { PORT: String(await freePort()), NATTER_RATE_LIMIT: "lots" }));
+    const r = await runTsx(
+      "app/main.ts",
+      [],
+      startEnv(dataDir, { PORT: String(await freePort()), NATTER_RATE_LIMIT: "lots" }),
+    );
     expect(r.code).not.toBe(0);
     expect(r.code).not.toBeNull();
     expect(r.stderr).toContain("NATTER_RATE_LIMIT");

@@ -6,7 +6,13 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
-import { startAuthCallout, type AuthCallout, type AuthKeys, type IdentityNames, type TokenVerifier } from "../auth/index.ts";
+import {
+  startAuthCallout,
+  type AuthCallout,
+  type AuthKeys,
+  type IdentityNames,
+  type TokenVerifier,
+} from "../auth/index.ts";
 import { startCommandService, type CommandService } from "../commands/index.ts";
 import { startLive, startPresence, startProjections, type Db, type ProjectionService } from "../projections/index.ts";
 import { startReadApi, type ReadApi } from "../read-api/index.ts";
@@ -26,7 +32,11 @@ const logFor = (ctx: PartContext, name: string): Logger => createLogger(ctx.conf
 /** The command service: `cmd.>` and `admincmd.>` in the queue group `commands`. */
 export function startCommandsPart(nc: NatsConnection, ctx: PartContext): Promise<CommandService> {
   const { config } = ctx;
-  return startCommandService(nc, { log: logFor(ctx, "commands"), rateLimit: config.rateLimit, stream: { replicas: config.streamReplicas } });
+  return startCommandService(nc, {
+    log: logFor(ctx, "commands"),
+    rateLimit: config.rateLimit,
+    stream: { replicas: config.streamReplicas },
+  });
 }
 
 /** The projectors (PostgreSQL read models and KV shards) on `db`: one active per projection, others stand by. */
@@ -66,7 +76,11 @@ export function startLivePart(nc: NatsConnection, ctx: PartContext): ReturnType<
 }
 
 /** The read API over NATS (`q.<uid>.<query>`) and, through its `handle`, HTTP; reads `db`. */
-export function startReadApiPart(nc: NatsConnection, db: Db, ctx: PartContext & { verifier: TokenVerifier; identityNames?: IdentityNames | undefined }): Promise<ReadApi> {
+export function startReadApiPart(
+  nc: NatsConnection,
+  db: Db,
+  ctx: PartContext & { verifier: TokenVerifier; identityNames?: IdentityNames | undefined },
+): Promise<ReadApi> {
   const { config } = ctx;
   return startReadApi(nc, db, new EventStore(nc), {
     log: logFor(ctx, "read-api"),
@@ -84,7 +98,10 @@ export function startReadApiPart(nc: NatsConnection, db: Db, ctx: PartContext & 
 }
 
 /** The NATS auth callout: checks tokens with `verifier` and service keys with `keys`, and records the names tokens give. */
-export function startAuthPart(nc: NatsConnection, ctx: PartContext & { keys: AuthKeys; verifier: TokenVerifier; identityNames?: IdentityNames | undefined }): Promise<AuthCallout> {
+export function startAuthPart(
+  nc: NatsConnection,
+  ctx: PartContext & { keys: AuthKeys; verifier: TokenVerifier; identityNames?: IdentityNames | undefined },
+): Promise<AuthCallout> {
   return startAuthCallout(nc, {
     keys: ctx.keys,
     verify: (t: string) => ctx.verifier.verify(t),

@@ -24,14 +24,24 @@ async function natsServersOf(parent: number): Promise<number[]> {
 async function listenersOn(port: number): Promise<string[]> {
   const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
   const out: string[] = [];
-  for (const [file, v6] of [["/proc/net/tcp", false], ["/proc/net/tcp6", true]] as const) {
+  for (const [file, v6] of [
+    ["/proc/net/tcp", false],
+    ["/proc/net/tcp6", true],
+  ] as const) {
     const text = await readFile(file, "utf8").catch(() => "");
     for (const line of text.split("\n").slice(1)) {
       const [, local, , state] = line.trim().split(/\s+/);
       if (state !== "0A" || local === undefined || !local.endsWith(`:${hexPort}`)) continue;
       const hex = local.slice(0, local.indexOf(":"));
       if (!v6) out.push([3, 2, 1, 0].map((i) => parseInt(hex.slice(i * 2, i * 2 + 2), 16)).join("."));
-      else out.push(hex === "00000000000000000000000001000000" ? "::1" : hex === "00000000000000000000000000000000" ? "::" : `v6:${hex}`);
+      else
+        out.push(
+          hex === "00000000000000000000000001000000"
+            ? "::1"
+            : hex === "00000000000000000000000000000000"
+              ? "::"
+              : `v6:${hex}`,
+        );
     }
   }
   return out;
@@ -84,7 +94,14 @@ describe("npm start under hostile HTTP", () => {
   afterAll(async () => app?.stop());
 
   test("a malformed percent-encoding is a 400, and the system goes on answering", async () => {
-    for (const path of ["/%E0%A4%A", "/%", "/assets/%ZZ", "/api/rooms/%E0%A4%A/messages", "/realms/natter/%E0%A4%A", "/%00"]) {
+    for (const path of [
+      "/%E0%A4%A",
+      "/%",
+      "/assets/%ZZ",
+      "/api/rooms/%E0%A4%A/messages",
+      "/realms/natter/%E0%A4%A",
+      "/%00",
+    ]) {
       const res = await fetch(`${app.url}${path}`);
       expect(res.status, path).toBeGreaterThanOrEqual(400);
       expect(res.status, path).toBeLessThan(500);
@@ -97,23 +114,89 @@ describe("npm start under hostile HTTP", () => {
   test("fuzzed requests (paths, percent-encodings, methods, headers, bodies): every answer is HTTP and the process lives", async () => {
     const segment = fc.oneof(
       fc.string({ maxLength: 12 }).map((s) => encodeURIComponent(s)),
-      fc.constantFrom("api", "rooms", "realms", "natter", "assets", "metrics", "healthz", "config.json", "..", ".", "%2e%2e", "%2F", "openapi.json", "messages", "threads"),
-      fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 1, maxLength: 4 }).map((bytes) => bytes.map((b) => `%${b.toString(16).padStart(2, "0").toUpperCase()}`).join("")),
+      fc.constantFrom(
+        "api",
+        "rooms",
+        "realms",
+        "natter",
+        "assets",
+        "metrics",
+        "healthz",
+        "config.json",
+        "..",
+        ".",
+        "%2e%2e",
+        "%2F",
+        "openapi.json",
+        "messages",
+        "threads",
+      ),
+      fc
+        .array(fc.integer({ min: 0, max: 255 }), { minLength: 1, maxLength: 4 })
+        .map((bytes) => bytes.map((b) => `%${b.toString(16).padStart(2, "0").toUpperCase()}`).join("")),
       fc.constantFrom("%", "%E0%A4%A", "%C0%AF", "%ED%BF%BF", "%00", "%FF%FE", "%u0041"),
     );
     const target = fc.oneof(
       fc.array(segment, { minLength: 1, maxLength: 6 }).map((s) => `/${s.join("/")}`),
-      fc.tuple(fc.array(segment, { maxLength: 3 }), fc.array(fc.tuple(segment, segment), { maxLength: 3 })).map(([s, q]) => `/${s.join("/")}?${q.map(([k, v]) => `${k}=${v}`).join("&")}`),
-      fc.constantFrom("*", "//", "http://[", "http://evil.example/x", "/api/rooms?before=-1&limit=1e9", "/api/search?q=%00"),
+      fc
+        .tuple(fc.array(segment, { maxLength: 3 }), fc.array(fc.tuple(segment, segment), { maxLength: 3 }))
+        .map(([s, q]) => `/${s.join("/")}?${q.map(([k, v]) => `${k}=${v}`).join("&")}`),
+      fc.constantFrom(
+        "*",
+        "//",
+        "http://[",
+        "http://evil.example/x",
+        "/api/rooms?before=-1&limit=1e9",
+        "/api/search?q=%00",
+      ),
     );
-    const method = fc.constantFrom("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT", "PROPFIND", "G\u00c9T");
-    const headerValue = fc.oneof(fc.string({ maxLength: 40 }), fc.constantFrom("Bearer x", "Bearer ", "Basic YTpi", "\u00ff\u00fe", "a".repeat(9000)));
-    const header = fc.tuple(fc.constantFrom("Authorization", "Content-Type", "Content-Length", "X-Forwarded-For", "Cookie", "Origin", "Transfer-Encoding", "Range", "Accept", "X-Bogus"), headerValue);
-    const body = fc.oneof(fc.constant(""), fc.json(), fc.string({ maxLength: 200 }), fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b).toString("latin1")));
+    const method = fc.constantFrom(
+      "GET",
+      "HEAD",
+      "POST",
+      "PUT",
+      "DELETE",
+      "OPTIONS",
+      "PATCH",
+      "TRACE",
+      "CONNECT",
+      "PROPFIND",
+      "G\u00c9T",
+    );
+    const headerValue = fc.oneof(
+      fc.string({ maxLength: 40 }),
+      fc.constantFrom("Bearer x", "Bearer ", "Basic YTpi", "\u00ff\u00fe", "a".repeat(9000)),
+    );
+    const header = fc.tuple(
+      fc.constantFrom(
+        "Authorization",
+        "Content-Type",
+        "Content-Length",
+        "X-Forwarded-For",
+        "Cookie",
+        "Origin",
+        "Transfer-Encoding",
+        "Range",
+        "Accept",
+        "X-Bogus",
+      ),
+      headerValue,
+    );
+    const body = fc.oneof(
+      fc.constant(""),
+      fc.json(),
+      fc.string({ maxLength: 200 }),
+      fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b).toString("latin1")),
+    );
     await fc.assert(
       fc.asyncProperty(method, target, fc.array(header, { maxLength: 5 }), body, async (m, t, headers, b) => {
-        const head = [`${m} ${t} HTTP/1.1`, "Host: 127.0.0.1", ...headers.map(([k, v]) => `${k}: ${v.replace(/[\r\n]/g, " ")}`)];
-        if (!headers.some(([k]) => k === "Content-Length" || k === "Transfer-Encoding")) head.push(`Content-Length: ${Buffer.byteLength(b, "latin1")}`);
+        const head = [
+          `${m} ${t} HTTP/1.1`,
+          "Host: 127.0.0.1",
+          ...headers.map(([k, v]) => `${k}: ${v.replace(/[\r\n]/g, " ")}`),
+        ];
+        if (!headers.some(([k]) => k === "Content-Length" || k === "Transfer-Encoding"))
+          head.push(`Content-Length: ${Buffer.byteLength(b, "latin1")}`);
         head.push("Connection: close");
         const answer = await rawRequest(port, Buffer.from(`${head.join("\r\n")}\r\n\r\n${b}`, "latin1"));
         expect(answer, `${m} ${t}`).toMatch(/^HTTP\/1\.1 [1-5]\d\d /);
@@ -152,13 +235,19 @@ describe("a fatal error in a natter process", () => {
     test(`an ${how === "throw" ? "uncaught exception" : "unhandled rejection"} is logged, stops the embedded nats-server and exits 1`, async () => {
       const dir = await mkdtemp(join(tmpdir(), "natter-fatal-"));
       try {
-        const child = spawnTsx("test/fixtures/fatalChild.ts", [dir, how], childEnv({ NATTER_NATS_SERVER: inject("natsServerBinary") }));
+        const child = spawnTsx(
+          "test/fixtures/fatalChild.ts",
+          [dir, how],
+          childEnv({ NATTER_NATS_SERVER: inject("natsServerBinary") }),
+        );
         const pid = Number((await child.waitForLine((l) => l.startsWith("nats-server "), 30_000)).split(" ")[1]);
         const exit = await child.exited;
         expect(exit.code).toBe(1);
         const fatal = child.lines.map(logLine).find((l) => l?.["level"] === 60);
         expect(fatal?.["msg"]).toMatch(how === "throw" ? /uncaught exception/ : /unhandled rejection/);
-        expect(JSON.stringify(fatal?.["err"])).toContain(how === "throw" ? "an exception nobody catches" : "a rejected promise nobody handles");
+        expect(JSON.stringify(fatal?.["err"])).toContain(
+          how === "throw" ? "an exception nobody catches" : "a rejected promise nobody handles",
+        );
         // Stopped by the process itself on its way out, not by the watchdog after it.
         expect(alive(pid)).toBe(false);
       } finally {

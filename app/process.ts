@@ -16,7 +16,9 @@ export function createLogger(config: Pick<Config, "logLevel">, name: string): Lo
 export function portIsFree(port: number, host = "127.0.0.1"): Promise<boolean> {
   return new Promise((resolve) => {
     const s = createNetServer();
-    s.once("error", (err: NodeJS.ErrnoException) => resolve(err.code === "EADDRNOTAVAIL" || err.code === "EAFNOSUPPORT"));
+    s.once("error", (err: NodeJS.ErrnoException) =>
+      resolve(err.code === "EADDRNOTAVAIL" || err.code === "EAFNOSUPPORT"),
+    );
     s.listen(port, host, () => s.close(() => resolve(true)));
   });
 }
@@ -25,7 +27,11 @@ export function portIsFree(port: number, host = "127.0.0.1"): Promise<boolean> {
  * The port to use for a variable: the configured one, which must be free (else an error that
  * names the variable), or, when the variable is unset and its default is taken, the next free one.
  */
-export async function choosePort(name: string, port: number, explicit: boolean): Promise<{ port: number; moved: boolean }> {
+export async function choosePort(
+  name: string,
+  port: number,
+  explicit: boolean,
+): Promise<{ port: number; moved: boolean }> {
   if (await portIsFree(port)) return { port, moved: false };
   if (explicit) throw new Error(`port ${port} is taken: set ${name} to a free port`);
   for (let p = port + 1; p < port + 100; p++) if (await portIsFree(p)) return { port: p, moved: true };

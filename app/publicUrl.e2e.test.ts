@@ -18,7 +18,13 @@ function wsHandshake(port: number, origin: string): Promise<number> {
       host: "127.0.0.1",
       port,
       path: "/",
-      headers: { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", origin },
+      headers: {
+        connection: "Upgrade",
+        upgrade: "websocket",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+        origin,
+      },
     });
     req.on("upgrade", (res, socket) => {
       socket.destroy();
@@ -93,7 +99,10 @@ describe("NATTER_PUBLIC_URL: one setting for the address browsers use", () => {
 
   test("the web client is told the public issuer and NATS WebSocket, and its page's policy allows them", async () => {
     const res = await fetch(`http://127.0.0.1:${port}/config.json`);
-    expect(await res.json()).toMatchObject({ issuer: `${publicUrl}/realms/natter`, natsWsUrl: `ws://natter.invalid:${wsPort}` });
+    expect(await res.json()).toMatchObject({
+      issuer: `${publicUrl}/realms/natter`,
+      natsWsUrl: `ws://natter.invalid:${wsPort}`,
+    });
     const page = await fetch(`http://127.0.0.1:${port}/`);
     const csp = page.headers.get("content-security-policy") ?? "";
     expect(csp).toContain(`connect-src 'self' ${publicUrl} ws://natter.invalid:${wsPort}`);
@@ -103,11 +112,21 @@ describe("NATTER_PUBLIC_URL: one setting for the address browsers use", () => {
   test("a token of the public issuer signs in to NATS: its keys are fetched from natter itself", async () => {
     const res = await fetch(`http://127.0.0.1:${port}/realms/natter/protocol/openid-connect/token`, {
       method: "POST",
-      body: new URLSearchParams({ grant_type: "password", client_id: "natter-cli", username: "bob", password: "bob123" }),
+      body: new URLSearchParams({
+        grant_type: "password",
+        client_id: "natter-cli",
+        username: "bob",
+        password: "bob123",
+      }),
     });
     const token = ((await res.json()) as { access_token: string }).access_token;
     expect(decodeJwt(token).iss).toBe(`${publicUrl}/realms/natter`);
-    const nc = await connect({ servers: `nats://127.0.0.1:${natsPort}`, token, inboxPrefix: `_INBOX.${userIdFromSub(decodeJwt(token).sub!)}`, maxReconnectAttempts: 0 });
+    const nc = await connect({
+      servers: `nats://127.0.0.1:${natsPort}`,
+      token,
+      inboxPrefix: `_INBOX.${userIdFromSub(decodeJwt(token).sub!)}`,
+      maxReconnectAttempts: 0,
+    });
     await nc.flush();
     await nc.close();
   });
@@ -119,7 +138,11 @@ describe("NATTER_PUBLIC_URL: one setting for the address browsers use", () => {
       expect(ok.headers.get("location"), origin).toMatch(/\/realms\/natter\/interaction\//);
       expect(await wsHandshake(wsPort, origin), origin).toBe(101);
     }
-    for (const origin of ["http://evil.example", `http://natter.invalid:${port + 1}`, `https://natter.invalid:${port}`]) {
+    for (const origin of [
+      "http://evil.example",
+      `http://natter.invalid:${port + 1}`,
+      `https://natter.invalid:${port}`,
+    ]) {
       const refused = await authorize(port, `${origin}/callback`);
       expect(refused.status, origin).toBe(400);
       expect(refused.headers.get("location"), origin).toBeNull();

@@ -30,7 +30,11 @@ describe("service.ts", () => {
   });
 
   test("a bad configuration variable exits 2 naming it", async () => {
-    const r = await runTsx("app/service.ts", ["commands"], childEnv({ NATS_URL: "nats://127.0.0.1:1", NATTER_RATE_LIMIT: "lots" }));
+    const r = await runTsx(
+      "app/service.ts",
+      ["commands"],
+      childEnv({ NATS_URL: "nats://127.0.0.1:1", NATTER_RATE_LIMIT: "lots" }),
+    );
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("NATTER_RATE_LIMIT");
   });

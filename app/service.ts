@@ -6,7 +6,13 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { readFile } from "node:fs/promises";
 import { collectDefaultMetrics, Registry } from "prom-client";
-import { createTokenVerifier, identityNames, loadOrCreateAuthKeys, serviceInboxPrefix, type ServiceName } from "../auth/index.ts";
+import {
+  createTokenVerifier,
+  identityNames,
+  loadOrCreateAuthKeys,
+  serviceInboxPrefix,
+  type ServiceName,
+} from "../auth/index.ts";
 import { openDatabase } from "../projections/index.ts";
 import { connectNats, type ServiceCredentials } from "../streams/index.ts";
 import { configOrExit, type Config } from "./config.ts";
@@ -25,7 +31,12 @@ type Part = {
 const seedFile =
   (name: ServiceName) =>
   async (config: Config): Promise<ServiceCredentials | undefined> =>
-    config.natsSeedFile === undefined ? undefined : { seed: new TextEncoder().encode((await readFile(config.natsSeedFile, "utf8")).trim()), inboxPrefix: serviceInboxPrefix(name) };
+    config.natsSeedFile === undefined
+      ? undefined
+      : {
+          seed: new TextEncoder().encode((await readFile(config.natsSeedFile, "utf8")).trim()),
+          inboxPrefix: serviceInboxPrefix(name),
+        };
 
 const PARTS: Record<string, Part> = {
   auth: {
@@ -35,13 +46,24 @@ const PARTS: Record<string, Part> = {
       return { seed: keys.callout.getSeed(), inboxPrefix: "_INBOX_callout" };
     },
     start: async (nc, config) => {
-      if (config.oidcIssuer === undefined) throw new Error("OIDC_ISSUER is not set: the auth callout run alone checks tokens of a real issuer (npm start runs the development one)");
+      if (config.oidcIssuer === undefined)
+        throw new Error(
+          "OIDC_ISSUER is not set: the auth callout run alone checks tokens of a real issuer (npm start runs the development one)",
+        );
       const keys = await loadOrCreateAuthKeys(config.authKeysFile);
-      const verifier = createTokenVerifier({ issuer: config.oidcIssuer, audience: config.oidcAudience, jwksUri: config.oidcJwksUri, log: createLogger(config, "auth") });
+      const verifier = createTokenVerifier({
+        issuer: config.oidcIssuer,
+        audience: config.oidcAudience,
+        jwksUri: config.oidcJwksUri,
+        log: createLogger(config, "auth"),
+      });
       // The callout's own connection lives in the AUTH account: commands go over the identity service account's.
       const opened: NatsConnection[] = [];
       const connectIdentity = async () => {
-        const c = await connectNats(config.natsUrl!, { name: "natter-identity", credentials: { seed: keys.services.identity.getSeed(), inboxPrefix: serviceInboxPrefix("identity") } });
+        const c = await connectNats(config.natsUrl!, {
+          name: "natter-identity",
+          credentials: { seed: keys.services.identity.getSeed(), inboxPrefix: serviceInboxPrefix("identity") },
+        });
         opened.push(c);
         return c;
       };
@@ -58,9 +80,13 @@ const PARTS: Record<string, Part> = {
   },
   projections: {
     credentials: seedFile("projections"),
-    about: "the projectors: PostgreSQL read models (DATABASE_URL) and KV membership shards; one active per projection, others stand by",
+    about:
+      "the projectors: PostgreSQL read models (DATABASE_URL) and KV membership shards; one active per projection, others stand by",
     start: async (nc, config) => {
-      if (config.databaseUrl === undefined) throw new Error("DATABASE_URL is not set: projections run alone need PostgreSQL (PGlite serves one process only)");
+      if (config.databaseUrl === undefined)
+        throw new Error(
+          "DATABASE_URL is not set: projections run alone need PostgreSQL (PGlite serves one process only)",
+        );
       const database = await openDatabase({ url: config.databaseUrl });
       const service = await startProjectionsPart(nc, database.db, { config });
       return {
@@ -73,10 +99,15 @@ const PARTS: Record<string, Part> = {
   },
   "read-api": {
     credentials: seedFile("gateway"),
-    about: "the read API: HTTP on PORT (/api/, /healthz, /metrics) and NATS queries q.<uid>.<query> in queue group 'read-api'",
+    about:
+      "the read API: HTTP on PORT (/api/, /healthz, /metrics) and NATS queries q.<uid>.<query> in queue group 'read-api'",
     start: async (nc, config) => {
-      if (config.databaseUrl === undefined) throw new Error("DATABASE_URL is not set: the read API run alone reads the projections' PostgreSQL");
-      if (config.oidcIssuer === undefined) throw new Error("OIDC_ISSUER is not set: the read API run alone checks tokens of a real issuer (npm start runs the development one)");
+      if (config.databaseUrl === undefined)
+        throw new Error("DATABASE_URL is not set: the read API run alone reads the projections' PostgreSQL");
+      if (config.oidcIssuer === undefined)
+        throw new Error(
+          "OIDC_ISSUER is not set: the read API run alone checks tokens of a real issuer (npm start runs the development one)",
+        );
       const log = createLogger(config, "read-api");
       const database = await openDatabase({ url: config.databaseUrl });
       const registry = new Registry();
@@ -84,14 +115,21 @@ const PARTS: Record<string, Part> = {
       const api = await startReadApiPart(nc, database.db, {
         config,
         registry,
-        verifier: createTokenVerifier({ issuer: config.oidcIssuer, audience: config.oidcAudience, jwksUri: config.oidcJwksUri, log }),
+        verifier: createTokenVerifier({
+          issuer: config.oidcIssuer,
+          audience: config.oidcAudience,
+          jwksUri: config.oidcJwksUri,
+          log,
+        }),
       });
       const listener = guardedListener(log, (req, res) => {
         if (api.handle(req, res)) return;
         const path = (req.url ?? "/").split("?")[0];
         if (path === "/metrics") return serveMetrics(req, res, registry, config.metricsToken);
         if (path === "/healthz") return serveHealth(res, () => api.health());
-        res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "not_found", message: `no such path: ${path}` } }));
+        res
+          .writeHead(404, { "content-type": "application/json" })
+          .end(JSON.stringify({ error: { code: "not_found", message: `no such path: ${path}` } }));
         return undefined;
       });
       const servers = await listenHttp(listener, config.port, config.httpHosts, log);
@@ -107,7 +145,8 @@ const PARTS: Record<string, Part> = {
   },
   live: {
     credentials: seedFile("projections"),
-    about: "live delivery: the fan-out to live.room.* and deliver.<uid>.>, typing and presence; one active instance, others stand by",
+    about:
+      "live delivery: the fan-out to live.room.* and deliver.<uid>.>, typing and presence; one active instance, others stand by",
     start: async (nc, config) => {
       const live = await startLivePart(nc, { config });
       return { drain: () => live.stop() };
@@ -142,7 +181,9 @@ async function main(argv: string[]): Promise<void> {
   }
   const config = configOrExit();
   if (config.natsUrl === undefined) {
-    console.error("error: NATS_URL is not set: a part run alone connects to a running NATS (npm start runs everything embedded)");
+    console.error(
+      "error: NATS_URL is not set: a part run alone connects to a running NATS (npm start runs everything embedded)",
+    );
     process.exit(2);
   }
   const log = createLogger(config, name);

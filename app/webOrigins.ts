@@ -28,7 +28,12 @@ export function webOrigins(port: number, publicUrl?: string): WebOrigins {
   const all = [...new Set([...(publicUrl === undefined ? [] : [new URL(publicUrl).origin]), ...loopback])];
   const primary = all[0]!;
   const redirectUris = [...all, DEV_SERVER].flatMap((o) => [`${o}/`, `${o}/callback`]);
-  return Object.freeze({ primary, all: Object.freeze(all), issuer: `${primary}${IDP_PATH}`, redirectUris: Object.freeze(redirectUris) });
+  return Object.freeze({
+    primary,
+    all: Object.freeze(all),
+    issuer: `${primary}${IDP_PATH}`,
+    redirectUris: Object.freeze(redirectUris),
+  });
 }
 
 /**

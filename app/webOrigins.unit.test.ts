@@ -22,10 +22,19 @@ test("a public URL comes first, names the issuer, and adds its own redirect URIs
   const o = webOrigins(8080, "https://chat.example.com");
   expect(o.primary).toBe("https://chat.example.com");
   expect(o.issuer).toBe("https://chat.example.com/realms/natter");
-  expect(o.all).toEqual(["https://chat.example.com", "http://localhost:8080", "http://127.0.0.1:8080", "http://[::1]:8080"]);
+  expect(o.all).toEqual([
+    "https://chat.example.com",
+    "http://localhost:8080",
+    "http://127.0.0.1:8080",
+    "http://[::1]:8080",
+  ]);
   expect(o.redirectUris.slice(0, 2)).toEqual(["https://chat.example.com/", "https://chat.example.com/callback"]);
   // The same origin as a loopback one is not listed twice.
-  expect(webOrigins(8080, "http://127.0.0.1:8080").all).toEqual(["http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080"]);
+  expect(webOrigins(8080, "http://127.0.0.1:8080").all).toEqual([
+    "http://127.0.0.1:8080",
+    "http://localhost:8080",
+    "http://[::1]:8080",
+  ]);
 });
 
 test("the NATS WebSocket browsers are given: the public host on the embedded port, else localhost", () => {

@@ -6,7 +6,13 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { webHandler, type WebConfig } from "./webServer.ts";
 
-const config: WebConfig = { issuer: "http://localhost:8080/realms/natter", clientId: "natter-web", natsWsUrl: "ws://localhost:9222", maxBody: 8000, presenceHeartbeatMs: 10_000 };
+const config: WebConfig = {
+  issuer: "http://localhost:8080/realms/natter",
+  clientId: "natter-web",
+  natsWsUrl: "ws://localhost:9222",
+  maxBody: 8000,
+  presenceHeartbeatMs: 10_000,
+};
 let dir: string;
 let server: Server;
 let base: string;

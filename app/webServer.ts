@@ -36,20 +36,31 @@ const TYPES: Record<string, string> = {
  * connections to this origin, the issuer and NATS: a message that slips past the sanitizer still
  * cannot run inline script.
  */
-export function webHandler(dir: string, config: () => WebConfig): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+export function webHandler(
+  dir: string,
+  config: () => WebConfig,
+): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const root = normalize(dir);
   return async (req, res) => {
     if (req.method !== "GET" && req.method !== "HEAD") {
-      res.writeHead(405, { allow: "GET, HEAD", "content-type": "application/json" }).end(JSON.stringify({ error: { code: "invalid", message: `${req.method} is not allowed here` } }));
+      res
+        .writeHead(405, { allow: "GET, HEAD", "content-type": "application/json" })
+        .end(JSON.stringify({ error: { code: "invalid", message: `${req.method} is not allowed here` } }));
       return;
     }
     const path = pathOf(req.url ?? "/");
     if (path === undefined) {
-      res.writeHead(400, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "invalid", message: "the request path is not a valid URL path (bad percent-encoding?)" } }));
+      res.writeHead(400, { "content-type": "application/json" }).end(
+        JSON.stringify({
+          error: { code: "invalid", message: "the request path is not a valid URL path (bad percent-encoding?)" },
+        }),
+      );
       return;
     }
     if (path === "/config.json") {
-      res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" }).end(JSON.stringify(config()));
+      res
+        .writeHead(200, { "content-type": "application/json", "cache-control": "no-store" })
+        .end(JSON.stringify(config()));
       return;
     }
     const file = normalize(join(root, path));
@@ -60,7 +71,9 @@ export function webHandler(dir: string, config: () => WebConfig): (req: Incoming
     }
     const index = join(root, "index.html");
     if (!(await isFile(index))) {
-      res.writeHead(503, { "content-type": "text/plain; charset=utf-8" }).end("the web client is not built: run npm run web:build (npm start builds it)\n");
+      res
+        .writeHead(503, { "content-type": "text/plain; charset=utf-8" })
+        .end("the web client is not built: run npm run web:build (npm start builds it)\n");
       return;
     }
     send(req, res, index, "no-cache", config());
@@ -69,7 +82,12 @@ export function webHandler(dir: string, config: () => WebConfig): (req: Incoming
 
 function send(req: IncomingMessage, res: ServerResponse, file: string, cache: string, config: WebConfig): void {
   const type = TYPES[extname(file)] ?? "application/octet-stream";
-  const headers: Record<string, string> = { "content-type": type, "cache-control": cache, "x-content-type-options": "nosniff", "referrer-policy": "no-referrer" };
+  const headers: Record<string, string> = {
+    "content-type": type,
+    "cache-control": cache,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+  };
   if (type.startsWith("text/html")) {
     headers["content-security-policy"] = contentSecurityPolicy(config);
     headers["x-frame-options"] = "DENY";

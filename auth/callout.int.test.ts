@@ -16,7 +16,10 @@ const logLines: Record<string, unknown>[] = [];
 beforeAll(async () => {
   issuer = await startTestIssuer();
   const verifier = createTokenVerifier({ issuer: issuer.issuer, audience: "natter" });
-  const log = pino({ level: "info" }, { write: (s: string) => void logLines.push(JSON.parse(s) as Record<string, unknown>) });
+  const log = pino(
+    { level: "info" },
+    { write: (s: string) => void logLines.push(JSON.parse(s) as Record<string, unknown>) },
+  );
   sys = await startAuthSystem({ verify: (t) => verifier.verify(t), log });
 });
 afterAll(async () => {
@@ -37,7 +40,11 @@ function watchErrors(nc: NatsConnection): string[] {
   return errors;
 }
 
-async function request(nc: NatsConnection, subject: string, body: object): Promise<{ ok: boolean; error?: { code: string } }> {
+async function request(
+  nc: NatsConnection,
+  subject: string,
+  body: object,
+): Promise<{ ok: boolean; error?: { code: string } }> {
   return (await nc.request(subject, JSON.stringify({ commandId: ulid(), ...body }), { timeout: 5000 })).json();
 }
 
@@ -73,7 +80,10 @@ describe("the whole path", () => {
 });
 
 type Action = { what: string; run: (nc: NatsConnection) => void | Promise<void> };
-const pub = (subject: string, data = "{}"): Action => ({ what: `publish ${subject}`, run: (nc) => nc.publish(subject, data) });
+const pub = (subject: string, data = "{}"): Action => ({
+  what: `publish ${subject}`,
+  run: (nc) => nc.publish(subject, data),
+});
 const sub = (subject: string): Action => ({ what: `subscribe ${subject}`, run: (nc) => void nc.subscribe(subject) });
 
 function forbiddenFor(role: "admin" | "user" | "none", self: string, other: string): Action[] {
@@ -120,7 +130,14 @@ function forbiddenFor(role: "admin" | "user" | "none", self: string, other: stri
   if (role === "admin") return common;
   const more = [pub(`admincmd.${self}.room.remove`), pub(`admincmd.${self}.msg.delete`)];
   if (role === "user") return [...common, ...more];
-  return [...common, ...more, pub(`cmd.${self}.room.create`), pub(`cmd.${self}.msg.post`), pub(`cmd.${self}.room.join`), pub(`typing.${self}.r1`)];
+  return [
+    ...common,
+    ...more,
+    pub(`cmd.${self}.room.create`),
+    pub(`cmd.${self}.msg.post`),
+    pub(`cmd.${self}.room.join`),
+    pub(`typing.${self}.r1`),
+  ];
 }
 
 describe("the permission matrix", () => {
@@ -136,7 +153,8 @@ describe("the permission matrix", () => {
       // Canaries: the gateway account sees live and personal deliveries; the victim its own subjects.
       const canary = await sys.service("gateway");
       const leaked: string[] = [];
-      for (const s of ["live.>", "deliver.>"]) canary.subscribe(s, { callback: (_e, m) => void leaked.push(m.subject) });
+      for (const s of ["live.>", "deliver.>"])
+        canary.subscribe(s, { callback: (_e, m) => void leaked.push(m.subject) });
       await canary.flush();
       const actions = forbiddenFor(role, self, other);
       expect(actions.length).toBeGreaterThanOrEqual(30);
@@ -194,7 +212,9 @@ describe("the permission matrix", () => {
     socket.on("error", () => undefined);
     const closed = new Promise<void>((r) => socket.on("close", () => r()));
     await new Promise<void>((r) => socket.once("connect", () => r()));
-    socket.write(`CONNECT ${JSON.stringify({ auth_token: token, verbose: false, pedantic: false, protocol: 1, lang: "raw", version: "0" })}\r\nPING\r\n`);
+    socket.write(
+      `CONNECT ${JSON.stringify({ auth_token: token, verbose: false, pedantic: false, protocol: 1, lang: "raw", version: "0" })}\r\nPING\r\n`,
+    );
     const deadline = Date.now() + 5000;
     while (!received.includes("PONG") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     expect(received).toContain("PONG");

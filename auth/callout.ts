@@ -1,4 +1,10 @@
-import { encodeAuthorizationResponse, encodeUser, type AuthorizationRequest, type ClaimsData, type User } from "@nats-io/jwt";
+import {
+  encodeAuthorizationResponse,
+  encodeUser,
+  type AuthorizationRequest,
+  type ClaimsData,
+  type User,
+} from "@nats-io/jwt";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { Counter, Histogram, Registry } from "prom-client";
@@ -14,7 +20,13 @@ export const AUTH_CALLOUT_SUBJECT = "$SYS.REQ.USER.AUTH";
 export const CHAT_ACCOUNT = "CHAT";
 
 /** What the callout needs of a checked access token. */
-export type CheckedToken = { userId: string; username: string; realmRole: RealmRole; exp: number; identityName?: string | undefined };
+export type CheckedToken = {
+  userId: string;
+  username: string;
+  realmRole: RealmRole;
+  exp: number;
+  identityName?: string | undefined;
+};
 
 /** Checks an access token; throws (any error, with a reason) when it is not good. */
 export type TokenCheck = (token: string) => Promise<CheckedToken>;
@@ -46,7 +58,8 @@ const dec = new TextDecoder();
  */
 function decodeRequest(jwt: string): AuthorizationRequest {
   const [h, p, sig] = jwt.split(".");
-  if (h === undefined || p === undefined || sig === undefined) throw new Refusal("bad_request", "the authorization request is not a JWT");
+  if (h === undefined || p === undefined || sig === undefined)
+    throw new Refusal("bad_request", "the authorization request is not a JWT");
   const claims = JSON.parse(Buffer.from(p, "base64url").toString("utf8")) as ClaimsData<AuthorizationRequest>;
   if (!verifyByNkey(claims.iss, enc.encode(`${h}.${p}`), Buffer.from(sig, "base64url"))) {
     throw new Refusal("bad_request", "the authorization request's signature does not match its server");
@@ -75,7 +88,12 @@ class Refusal extends Error {
 export async function startAuthCallout(nc: NatsConnection, options: AuthCalloutOptions): Promise<AuthCallout> {
   const { keys, log } = options;
   const registry = options.registry ?? new Registry();
-  const requests = new Counter({ name: "natter_auth_requests_total", help: "Auth callout requests by outcome", labelNames: ["outcome"], registers: [registry] });
+  const requests = new Counter({
+    name: "natter_auth_requests_total",
+    help: "Auth callout requests by outcome",
+    labelNames: ["outcome"],
+    registers: [registry],
+  });
   const latency = new Histogram({
     name: "natter_auth_latency_seconds",
     help: "Time to answer an auth callout request",
@@ -104,7 +122,8 @@ export async function startAuthCallout(nc: NatsConnection, options: AuthCalloutO
       return { jwt, who: `svc-${service}`, kind: "service" };
     }
     const token = opts.auth_token ?? opts.pass;
-    if (!token) throw new Refusal("no_credentials", "no access token: connect with the Keycloak access token as the token");
+    if (!token)
+      throw new Refusal("no_credentials", "no access token: connect with the Keycloak access token as the token");
     let checked: CheckedToken;
     try {
       checked = await options.verify(token);
@@ -138,11 +157,13 @@ export async function startAuthCallout(nc: NatsConnection, options: AuthCalloutO
     };
     let outcome = "ok";
     try {
-      if (!serverXkey) throw new Refusal("not_encrypted", "the request is not encrypted: configure the callout's xkey in nats-server");
+      if (!serverXkey)
+        throw new Refusal("not_encrypted", "the request is not encrypted: configure the callout's xkey in nats-server");
       const opened = cipher.open(m.data, serverXkey);
       if (opened === null) throw new Refusal("not_encrypted", "the request does not open with the callout's xkey");
       req = decodeRequest(dec.decode(opened));
-      if (inFlight > maxConcurrent) throw new Refusal("overloaded", "the auth service is overloaded: try again in a moment");
+      if (inFlight > maxConcurrent)
+        throw new Refusal("overloaded", "the auth service is overloaded: try again in a moment");
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Refusal("timeout", `no decision within ${timeoutMs} ms`)), timeoutMs);
@@ -150,7 +171,16 @@ export async function startAuthCallout(nc: NatsConnection, options: AuthCalloutO
       try {
         const granted = await Promise.race([authorize(req), timeout]);
         await answer({ jwt: granted.jwt });
-        log.info({ outcome, who: granted.who, role: granted.kind, client: req.client_info.type, ms: +(performance.now() - started).toFixed(2) }, "auth");
+        log.info(
+          {
+            outcome,
+            who: granted.who,
+            role: granted.kind,
+            client: req.client_info.type,
+            ms: +(performance.now() - started).toFixed(2),
+          },
+          "auth",
+        );
       } finally {
         clearTimeout(timer);
       }
@@ -158,8 +188,13 @@ export async function startAuthCallout(nc: NatsConnection, options: AuthCalloutO
       outcome = err instanceof Refusal ? err.outcome : "error";
       const message = err instanceof Refusal ? err.message : "internal error";
       if (!(err instanceof Refusal)) log.error({ err }, "auth callout failed");
-      log.info({ outcome, reason: message, client: req?.client_info.type, host: req?.client_info.host }, "auth refused");
-      await answer({ error: outcome === "overloaded" ? message : `authentication failed: ${outcome}` }).catch(() => undefined);
+      log.info(
+        { outcome, reason: message, client: req?.client_info.type, host: req?.client_info.host },
+        "auth refused",
+      );
+      await answer({ error: outcome === "overloaded" ? message : `authentication failed: ${outcome}` }).catch(
+        () => undefined,
+      );
     } finally {
       requests.inc({ outcome });
       latency.observe((performance.now() - started) / 1000);

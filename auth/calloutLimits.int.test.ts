@@ -19,7 +19,10 @@ async function gatedSystem(options: { maxConcurrent?: number; timeoutMs?: number
   let open!: () => void;
   const gate = new Promise<void>((r) => (open = r));
   const lines: Record<string, unknown>[] = [];
-  const log = pino({ level: "info" }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
+  const log = pino(
+    { level: "info" },
+    { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) },
+  );
   const sys: AuthSystem = await startAuthSystem({
     verify: async (t) => {
       await gate;
@@ -41,7 +44,8 @@ test("over the concurrency bound, a connect is refused at once as overloaded; th
   const { issuer, sys, lines, open } = await gatedSystem({ maxConcurrent: 2 });
   const token = await issuer.token("bob", ["user"]);
   const inbox = `_INBOX.${userIdFromSub(issuer.subOf("bob"))}`;
-  const attempt = () => connect({ servers: sys.server.url, token, inboxPrefix: inbox, maxReconnectAttempts: 0, timeout: 10_000 });
+  const attempt = () =>
+    connect({ servers: sys.server.url, token, inboxPrefix: inbox, maxReconnectAttempts: 0, timeout: 10_000 });
   const held = [attempt(), attempt()];
   // Wait until both are in the callout before the third asks.
   const deadline = Date.now() + 5000;
@@ -57,14 +61,20 @@ test("over the concurrency bound, a connect is refused at once as overloaded; th
 test("a decision that takes longer than the timeout is refused as timeout", async () => {
   const { issuer, sys, lines } = await gatedSystem({ timeoutMs: 200 });
   const token = await issuer.token("bob", ["user"]);
-  await expect(connect({ servers: sys.server.url, token, maxReconnectAttempts: 0, timeout: 10_000 })).rejects.toThrow(/Authorization Violation/);
+  await expect(connect({ servers: sys.server.url, token, maxReconnectAttempts: 0, timeout: 10_000 })).rejects.toThrow(
+    /Authorization Violation/,
+  );
   expect(lines.find((l) => l["msg"] === "auth refused")?.["outcome"]).toBe("timeout");
 });
 
 test("the WebSocket listener takes only the allowed origins", async () => {
   const issuer = await startTestIssuer();
   const verifier = createTokenVerifier({ issuer: issuer.issuer, audience: "natter" });
-  const sys = await startAuthSystem({ verify: (t) => verifier.verify(t), commands: false, wsAllowedOrigins: ["http://localhost:8080"] });
+  const sys = await startAuthSystem({
+    verify: (t) => verifier.verify(t),
+    commands: false,
+    wsAllowedOrigins: ["http://localhost:8080"],
+  });
   cleanups.push(async () => {
     await sys.stop();
     await issuer.close();

@@ -12,7 +12,10 @@ const lines: Record<string, unknown>[] = [];
 beforeAll(async () => {
   lab = await startTokenLab();
   const verifier = createTokenVerifier({ issuer: lab.issuer, audience: lab.audience });
-  const log = pino({ level: "info" }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
+  const log = pino(
+    { level: "info" },
+    { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) },
+  );
   sys = await startAuthSystem({ verify: (t) => verifier.verify(t), log, commands: false });
 });
 afterAll(async () => {

@@ -65,7 +65,10 @@ describe("development identity provider", () => {
     dir = await mkdtemp(join(tmpdir(), "natter-idp-"));
     server = await startDevIdpServer({ dataDir: dir, log });
     verifier = createTokenVerifier({ issuer: server.issuer, audience: "natter" });
-    discovery = (await (await fetch(`${server.issuer}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
+    discovery = (await (await fetch(`${server.issuer}/.well-known/openid-configuration`)).json()) as Record<
+      string,
+      unknown
+    >;
   });
   afterAll(async () => {
     await server.close();
@@ -87,7 +90,9 @@ describe("development identity provider", () => {
     expect(discovery["token_endpoint"]).toBe(`${server.issuer}/protocol/openid-connect/token`);
     expect(discovery["jwks_uri"]).toBe(`${server.issuer}/protocol/openid-connect/certs`);
     expect(discovery["authorization_endpoint"]).toBe(`${server.issuer}/protocol/openid-connect/auth`);
-    expect(discovery["grant_types_supported"]).toEqual(expect.arrayContaining(["authorization_code", "refresh_token", "password"]));
+    expect(discovery["grant_types_supported"]).toEqual(
+      expect.arrayContaining(["authorization_code", "refresh_token", "password"]),
+    );
     expect(discovery["code_challenge_methods_supported"]).toEqual(["S256"]);
     expect(discovery["response_types_supported"]).toEqual(["code"]);
     expect(discovery["grant_types_supported"]).not.toContain("implicit");
@@ -112,7 +117,12 @@ describe("development identity provider", () => {
     for (const [username, [realmRole, roles]] of Object.entries(expected)) {
       const { status, body } = await server.passwordGrant(username, `${username}123`);
       expect(status).toBe(200);
-      expect(body).toMatchObject({ token_type: "Bearer", expires_in: 300, refresh_token: expect.any(String), id_token: expect.any(String) });
+      expect(body).toMatchObject({
+        token_type: "Bearer",
+        expires_in: 300,
+        refresh_token: expect.any(String),
+        id_token: expect.any(String),
+      });
       const token = body["access_token"] as string;
       const claims = decodeJwt(token);
       expect(decodeProtectedHeader(token)).toMatchObject({ alg: "RS256", typ: "at+jwt", kid: expect.any(String) });
@@ -136,13 +146,27 @@ describe("development identity provider", () => {
   });
 
   it("refuses a wrong password, an unknown user and a missing password; natter-web may not use the password grant", async () => {
-    expect(await server.passwordGrant("alice", "alice124")).toMatchObject({ status: 400, body: { error: "invalid_grant" } });
-    expect(await server.passwordGrant("mallory", "alice123")).toMatchObject({ status: 400, body: { error: "invalid_grant" } });
+    expect(await server.passwordGrant("alice", "alice124")).toMatchObject({
+      status: 400,
+      body: { error: "invalid_grant" },
+    });
+    expect(await server.passwordGrant("mallory", "alice123")).toMatchObject({
+      status: 400,
+      body: { error: "invalid_grant" },
+    });
     const missing = await tokenRequest({ grant_type: "password", client_id: "natter-cli", username: "alice" });
     expect(missing).toMatchObject({ status: 400, body: { error: "invalid_request" } });
-    const web = await tokenRequest({ grant_type: "password", client_id: "natter-web", username: "alice", password: "alice123" });
+    const web = await tokenRequest({
+      grant_type: "password",
+      client_id: "natter-web",
+      username: "alice",
+      password: "alice123",
+    });
     // oidc-provider 8 answers invalid_request here (Keycloak: unauthorized_client); either way, no token.
-    expect(web).toMatchObject({ status: 400, body: { error: "invalid_request", error_description: "requested grant type is not allowed for this client" } });
+    expect(web).toMatchObject({
+      status: 400,
+      body: { error: "invalid_request", error_description: "requested grant type is not allowed for this client" },
+    });
   });
 
   it("refreshes a natter-cli token, rotating the refresh token", async () => {
@@ -151,8 +175,16 @@ describe("development identity provider", () => {
     const again = await tokenRequest({ grant_type: "refresh_token", client_id: "natter-cli", refresh_token: refresh });
     expect(again.status).toBe(200);
     expect(again.body["refresh_token"]).not.toBe(refresh);
-    await expect(verifier.verify(again.body["access_token"] as string)).resolves.toMatchObject({ username: "bob", realmRole: "user", azp: "natter-cli" });
-    expect(decodeJwt(again.body["access_token"] as string)).toMatchObject({ typ: "Bearer", aud: "natter", realm_access: { roles: ["user"] } });
+    await expect(verifier.verify(again.body["access_token"] as string)).resolves.toMatchObject({
+      username: "bob",
+      realmRole: "user",
+      azp: "natter-cli",
+    });
+    expect(decodeJwt(again.body["access_token"] as string)).toMatchObject({
+      typ: "Bearer",
+      aud: "natter",
+      realm_access: { roles: ["user"] },
+    });
     const reused = await tokenRequest({ grant_type: "refresh_token", client_id: "natter-cli", refresh_token: refresh });
     expect(reused).toMatchObject({ status: 400, body: { error: "invalid_grant" } });
   });
@@ -165,7 +197,14 @@ describe("development identity provider", () => {
     };
     const authorizeUrl = (params: Record<string, string>) => {
       const u = new URL(String(discovery["authorization_endpoint"]));
-      const all = { client_id: "natter-web", response_type: "code", redirect_uri: redirectUri(), scope: "openid profile", state: b64url(randomBytes(8)), ...params };
+      const all = {
+        client_id: "natter-web",
+        response_type: "code",
+        redirect_uri: redirectUri(),
+        scope: "openid profile",
+        state: b64url(randomBytes(8)),
+        ...params,
+      };
       for (const [k, v] of Object.entries(all)) u.searchParams.set(k, v);
       return { url: u.href, state: all.state };
     };
@@ -204,41 +243,93 @@ describe("development identity provider", () => {
       const code = callback.searchParams.get("code");
       expect(code).toEqual(expect.any(String));
 
-      const exchanged = await tokenRequest({ grant_type: "authorization_code", client_id: "natter-web", code: code!, redirect_uri: redirectUri(), code_verifier: codeVerifier });
+      const exchanged = await tokenRequest({
+        grant_type: "authorization_code",
+        client_id: "natter-web",
+        code: code!,
+        redirect_uri: redirectUri(),
+        code_verifier: codeVerifier,
+      });
       expect(exchanged.status).toBe(200);
-      expect(exchanged.body).toMatchObject({ token_type: "Bearer", refresh_token: expect.any(String), id_token: expect.any(String) });
+      expect(exchanged.body).toMatchObject({
+        token_type: "Bearer",
+        refresh_token: expect.any(String),
+        id_token: expect.any(String),
+      });
       const access = exchanged.body["access_token"] as string;
-      await expect(verifier.verify(access)).resolves.toMatchObject({ username: "alice", realmRole: "admin", azp: "natter-web" });
-      expect(decodeJwt(access)).toMatchObject({ aud: "natter", azp: "natter-web", typ: "Bearer", scope: "openid profile", realm_access: { roles: ["admin", "user"] } });
+      await expect(verifier.verify(access)).resolves.toMatchObject({
+        username: "alice",
+        realmRole: "admin",
+        azp: "natter-web",
+      });
+      expect(decodeJwt(access)).toMatchObject({
+        aud: "natter",
+        azp: "natter-web",
+        typ: "Bearer",
+        scope: "openid profile",
+        realm_access: { roles: ["admin", "user"] },
+      });
 
-      const refreshed = await tokenRequest({ grant_type: "refresh_token", client_id: "natter-web", refresh_token: exchanged.body["refresh_token"] as string });
+      const refreshed = await tokenRequest({
+        grant_type: "refresh_token",
+        client_id: "natter-web",
+        refresh_token: exchanged.body["refresh_token"] as string,
+      });
       expect(refreshed.status).toBe(200);
-      await expect(verifier.verify(refreshed.body["access_token"] as string)).resolves.toMatchObject({ username: "alice", azp: "natter-web" });
+      await expect(verifier.verify(refreshed.body["access_token"] as string)).resolves.toMatchObject({
+        username: "alice",
+        azp: "natter-web",
+      });
 
       // The code is single-use: a replay is refused and revokes what the code gave.
-      const replay = await tokenRequest({ grant_type: "authorization_code", client_id: "natter-web", code: code!, redirect_uri: redirectUri(), code_verifier: codeVerifier });
+      const replay = await tokenRequest({
+        grant_type: "authorization_code",
+        client_id: "natter-web",
+        code: code!,
+        redirect_uri: redirectUri(),
+        code_verifier: codeVerifier,
+      });
       expect(replay).toMatchObject({ status: 400, body: { error: "invalid_grant" } });
-      const afterReplay = await tokenRequest({ grant_type: "refresh_token", client_id: "natter-web", refresh_token: refreshed.body["refresh_token"] as string });
+      const afterReplay = await tokenRequest({
+        grant_type: "refresh_token",
+        client_id: "natter-web",
+        refresh_token: refreshed.body["refresh_token"] as string,
+      });
       expect(afterReplay).toMatchObject({ status: 400, body: { error: "invalid_grant" } });
 
       // The login session stays: a second authorization goes straight back with a code.
       const second = pkce();
-      const sso = await browser.follow(authorizeUrl({ code_challenge: second.challenge, code_challenge_method: "S256" }).url, redirectUri());
+      const sso = await browser.follow(
+        authorizeUrl({ code_challenge: second.challenge, code_challenge_method: "S256" }).url,
+        redirectUri(),
+      );
       const code2 = new URL(sso.url).searchParams.get("code");
       expect(code2).toEqual(expect.any(String));
-      const exchanged2 = await tokenRequest({ grant_type: "authorization_code", client_id: "natter-web", code: code2!, redirect_uri: redirectUri(), code_verifier: second.verifier });
+      const exchanged2 = await tokenRequest({
+        grant_type: "authorization_code",
+        client_id: "natter-web",
+        code: code2!,
+        redirect_uri: redirectUri(),
+        code_verifier: second.verifier,
+      });
       expect(exchanged2.status).toBe(200);
     });
 
     it("requires PKCE with S256, and the right code_verifier", async () => {
       const noPkce = await new Browser().follow(authorizeUrl({}).url, redirectUri());
       expect(new URL(noPkce.url).searchParams.get("error")).toBe("invalid_request");
-      const plain = await new Browser().follow(authorizeUrl({ code_challenge: "a".repeat(43), code_challenge_method: "plain" }).url, redirectUri());
+      const plain = await new Browser().follow(
+        authorizeUrl({ code_challenge: "a".repeat(43), code_challenge_method: "plain" }).url,
+        redirectUri(),
+      );
       expect(new URL(plain.url).searchParams.get("error")).toBe("invalid_request");
 
       const browser = new Browser();
       const { challenge } = pkce();
-      const login = await browser.follow(authorizeUrl({ code_challenge: challenge, code_challenge_method: "S256" }).url, redirectUri());
+      const login = await browser.follow(
+        authorizeUrl({ code_challenge: challenge, code_challenge_method: "S256" }).url,
+        redirectUri(),
+      );
       const action = /<form method="post" action="([^"]+)"/.exec(await login.res.text())?.[1];
       const done = await browser.follow(new URL(action!, login.url).href, redirectUri(), {
         method: "POST",
@@ -246,7 +337,13 @@ describe("development identity provider", () => {
         body: new URLSearchParams({ username: "bob", password: "bob123" }),
       });
       const code = new URL(done.url).searchParams.get("code");
-      const wrongVerifier = await tokenRequest({ grant_type: "authorization_code", client_id: "natter-web", code: code!, redirect_uri: redirectUri(), code_verifier: pkce().verifier });
+      const wrongVerifier = await tokenRequest({
+        grant_type: "authorization_code",
+        client_id: "natter-web",
+        code: code!,
+        redirect_uri: redirectUri(),
+        code_verifier: pkce().verifier,
+      });
       expect(wrongVerifier).toMatchObject({ status: 400, body: { error: "invalid_grant" } });
     });
 
@@ -263,14 +360,23 @@ describe("development identity provider", () => {
 
     it("refuses a redirect URI it does not know, without redirecting there", async () => {
       const { challenge } = pkce();
-      const res = await new Browser().request(authorizeUrl({ code_challenge: challenge, code_challenge_method: "S256", redirect_uri: "https://evil.example/cb" }).url);
+      const res = await new Browser().request(
+        authorizeUrl({
+          code_challenge: challenge,
+          code_challenge_method: "S256",
+          redirect_uri: "https://evil.example/cb",
+        }).url,
+      );
       expect(res.status).toBe(400);
       expect(res.headers.get("location")).toBeNull();
     });
   });
 
   it("rotates keys: the new key signs, the previous stays published, a second rotation drops the oldest", async () => {
-    const jwks = async () => ((await (await fetch(String(discovery["jwks_uri"]))).json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
+    const jwks = async () =>
+      ((await (await fetch(String(discovery["jwks_uri"]))).json()) as { keys: { kid: string }[] }).keys.map(
+        (k) => k.kid,
+      );
     const [k1] = await jwks();
     await server.idp.rotateKeys();
     const afterOne = await jwks();
@@ -305,8 +411,11 @@ describe("development identity provider across restarts and with a users file", 
     const kid = decodeProtectedHeader(token).kid;
     await first.close();
 
-    for (const f of ["jwks.json", "cookie-keys.json"]) expect((await stat(join(dir, "idp", f))).mode & 0o777).toBe(0o600);
-    const stored = JSON.parse(await readFile(join(dir, "idp", "jwks.json"), "utf8")) as { keys: { kid: string; d?: string }[] };
+    for (const f of ["jwks.json", "cookie-keys.json"])
+      expect((await stat(join(dir, "idp", f))).mode & 0o777).toBe(0o600);
+    const stored = JSON.parse(await readFile(join(dir, "idp", "jwks.json"), "utf8")) as {
+      keys: { kid: string; d?: string }[];
+    };
     expect(stored.keys.map((k) => k.kid)).toEqual([kid]);
     expect(stored.keys[0]?.d).toEqual(expect.any(String));
     const cookieKeys = await readFile(join(dir, "idp", "cookie-keys.json"), "utf8");
@@ -317,7 +426,9 @@ describe("development identity provider across restarts and with a users file", 
       expect(decodeProtectedHeader(again).kid).toBe(kid);
       expect(decodeJwt(again).sub).toBe(decodeJwt(token).sub);
       expect(await readFile(join(dir, "idp", "cookie-keys.json"), "utf8")).toBe(cookieKeys);
-      await expect(createTokenVerifier({ issuer: second.issuer, audience: "natter" }).verify(again)).resolves.toMatchObject({ username: "alice" });
+      await expect(
+        createTokenVerifier({ issuer: second.issuer, audience: "natter" }).verify(again),
+      ).resolves.toMatchObject({ username: "alice" });
     } finally {
       await second.close();
     }
@@ -325,24 +436,53 @@ describe("development identity provider across restarts and with a users file", 
 
   it("logs in users from a JSON file besides the built-in ones, and refuses a bad file with a reason", async () => {
     const usersFile = join(dir, "users.json");
-    await writeFile(usersFile, JSON.stringify([
-      { username: "load-1", password: "pw-1", roles: ["user"] },
-      { username: "load-2", password: "pw-2", roles: [] },
-    ]));
+    await writeFile(
+      usersFile,
+      JSON.stringify([
+        { username: "load-1", password: "pw-1", roles: ["user"] },
+        { username: "load-2", password: "pw-2", roles: [] },
+      ]),
+    );
     const server = await startDevIdpServer({ dataDir: dir, usersFile });
     try {
       const verifier = createTokenVerifier({ issuer: server.issuer, audience: "natter" });
-      await expect(verifier.verify(await server.accessToken("load-1", "pw-1"))).resolves.toMatchObject({ username: "load-1", realmRole: "user", userId: subjectFor("load-1") });
-      await expect(verifier.verify(await server.accessToken("load-2", "pw-2"))).resolves.toMatchObject({ username: "load-2", realmRole: "none" });
-      await expect(verifier.verify(await server.accessToken("bob", "bob123"))).resolves.toMatchObject({ realmRole: "user" });
-      expect(await server.passwordGrant("load-1", "pw-2")).toMatchObject({ status: 400, body: { error: "invalid_grant" } });
+      await expect(verifier.verify(await server.accessToken("load-1", "pw-1"))).resolves.toMatchObject({
+        username: "load-1",
+        realmRole: "user",
+        userId: subjectFor("load-1"),
+      });
+      await expect(verifier.verify(await server.accessToken("load-2", "pw-2"))).resolves.toMatchObject({
+        username: "load-2",
+        realmRole: "none",
+      });
+      await expect(verifier.verify(await server.accessToken("bob", "bob123"))).resolves.toMatchObject({
+        realmRole: "user",
+      });
+      expect(await server.passwordGrant("load-1", "pw-2")).toMatchObject({
+        status: 400,
+        body: { error: "invalid_grant" },
+      });
     } finally {
       await server.close();
     }
     await writeFile(usersFile, JSON.stringify([{ username: "x", roles: ["user"] }]));
-    await expect(startDevIdp({ dataDir: dir, issuer: "http://127.0.0.1:1/realms/natter", usersFile, log: pino({ level: "silent" }) })).rejects.toThrow(/users file .* is invalid at 0\.password/);
+    await expect(
+      startDevIdp({
+        dataDir: dir,
+        issuer: "http://127.0.0.1:1/realms/natter",
+        usersFile,
+        log: pino({ level: "silent" }),
+      }),
+    ).rejects.toThrow(/users file .* is invalid at 0\.password/);
     await writeFile(usersFile, JSON.stringify([{ username: "alice", password: "again", roles: [] }]));
-    await expect(startDevIdp({ dataDir: dir, issuer: "http://127.0.0.1:1/realms/natter", usersFile, log: pino({ level: "silent" }) })).rejects.toThrow(/alice is defined twice/);
+    await expect(
+      startDevIdp({
+        dataDir: dir,
+        issuer: "http://127.0.0.1:1/realms/natter",
+        usersFile,
+        log: pino({ level: "silent" }),
+      }),
+    ).rejects.toThrow(/alice is defined twice/);
   });
 });
 
@@ -363,19 +503,26 @@ describe("development identity provider: wrong passwords", () => {
 
   it("after 30 wrong passwords for a user in a minute, the 31st attempt is refused without checking it (even the right password); other users go on", async () => {
     const server = await start();
-    for (let i = 0; i < 30; i++) expect(await server.passwordGrant("alice", `guess-${i}`)).toMatchObject({ status: 400, body: { error: "invalid_grant", error_description: "grant request is invalid" } });
+    for (let i = 0; i < 30; i++)
+      expect(await server.passwordGrant("alice", `guess-${i}`)).toMatchObject({
+        status: 400,
+        body: { error: "invalid_grant", error_description: "grant request is invalid" },
+      });
     const refused = await server.passwordGrant("alice", "alice123");
     expect(refused).toMatchObject({ status: 400, body: { error: "invalid_grant" } });
     expect(String(refused.body["error_description"])).toMatch(/too many wrong passwords .* try again in \d+ s/);
     // The name is the key, whatever its case.
-    expect(String((await server.passwordGrant("ALICE", "x")).body["error_description"])).toMatch(/too many wrong passwords/);
+    expect(String((await server.passwordGrant("ALICE", "x")).body["error_description"])).toMatch(
+      /too many wrong passwords/,
+    );
     expect((await server.passwordGrant("bob", "bob123")).status).toBe(200);
   });
 
   it("an address that used up its failures is refused for every user, unchecked; a right password spends nothing", async () => {
     const server = await start({ perAddress: { burst: 5, perSecond: 0.01 } });
     for (let i = 0; i < 20; i++) expect((await server.passwordGrant("bob", "bob123")).status).toBe(200);
-    for (const user of ["u1", "u2", "u3", "u4", "u5"]) expect((await server.passwordGrant(user, "nope")).body["error_description"]).toBe("grant request is invalid");
+    for (const user of ["u1", "u2", "u3", "u4", "u5"])
+      expect((await server.passwordGrant(user, "nope")).body["error_description"]).toBe("grant request is invalid");
     const refused = await server.passwordGrant("charlie", "charlie123");
     expect(String(refused.body["error_description"])).toMatch(/too many wrong passwords/);
   });

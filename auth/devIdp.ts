@@ -75,10 +75,22 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   const accessTtl = options.accessTokenTtlSeconds ?? DEFAULTS.accessTokenTtlSeconds;
   const refreshTtl = options.refreshTokenTtlSeconds ?? DEFAULTS.refreshTokenTtlSeconds;
   // The web client on this origin, and its development server (npm run web:dev) on port 5173.
-  const redirectUris = [...(options.redirectUris ?? [`${issuerUrl.origin}/`, `${issuerUrl.origin}/callback`, "http://localhost:5173/", "http://localhost:5173/callback"])];
-  if (issuerUrl.protocol !== "http:" && issuerUrl.protocol !== "https:") throw new Error(`development IdP: the issuer must be an http(s) URL, got ${issuer}`);
-  for (const [name, v] of [["accessTokenTtlSeconds", accessTtl], ["refreshTokenTtlSeconds", refreshTtl]] as const) {
-    if (!Number.isInteger(v) || v < 10) throw new RangeError(`development IdP: ${name} must be an integer of at least 10, got ${v}`);
+  const redirectUris = [
+    ...(options.redirectUris ?? [
+      `${issuerUrl.origin}/`,
+      `${issuerUrl.origin}/callback`,
+      "http://localhost:5173/",
+      "http://localhost:5173/callback",
+    ]),
+  ];
+  if (issuerUrl.protocol !== "http:" && issuerUrl.protocol !== "https:")
+    throw new Error(`development IdP: the issuer must be an http(s) URL, got ${issuer}`);
+  for (const [name, v] of [
+    ["accessTokenTtlSeconds", accessTtl],
+    ["refreshTokenTtlSeconds", refreshTtl],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 10)
+      throw new RangeError(`development IdP: ${name} must be an integer of at least 10, got ${v}`);
   }
 
   const idpDir = join(dataDir, "idp");
@@ -94,7 +106,19 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   );
 
   const logins = new FailedLogins(options.failedLogins);
-  const setup: DevProviderSetup = { issuer, prefix, audience, accessTtl, refreshTtl, redirectUris, users, store, cookieKeys, logins, log };
+  const setup: DevProviderSetup = {
+    issuer,
+    prefix,
+    audience,
+    accessTtl,
+    refreshTtl,
+    redirectUris,
+    users,
+    store,
+    cookieKeys,
+    logins,
+    log,
+  };
   const build = (signingKeys: readonly PrivateSigningJwk[]) => {
     const provider = createDevProvider(setup, signingKeys);
     return { provider, callback: provider.callback() };
@@ -103,21 +127,41 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   let closed = false;
   let rotating: Promise<void> = Promise.resolve();
 
-  async function interaction(req: IncomingMessage, res: ServerResponse, uid: string, action: string | undefined): Promise<void> {
+  async function interaction(
+    req: IncomingMessage,
+    res: ServerResponse,
+    uid: string,
+    action: string | undefined,
+  ): Promise<void> {
     const { provider } = current;
     let details: Awaited<ReturnType<typeof provider.interactionDetails>>;
     try {
       details = await provider.interactionDetails(req, res);
     } catch {
-      return sendHtml(res, 400, errorPage("Sign-in expired", "This sign-in has expired or was already used. Go back to natter and sign in again."));
+      return sendHtml(
+        res,
+        400,
+        errorPage(
+          "Sign-in expired",
+          "This sign-in has expired or was already used. Go back to natter and sign in again.",
+        ),
+      );
     }
     if (details.uid !== uid) {
-      return sendHtml(res, 400, errorPage("Sign-in expired", "This sign-in does not match your browser's. Go back to natter and sign in again."));
+      return sendHtml(
+        res,
+        400,
+        errorPage(
+          "Sign-in expired",
+          "This sign-in does not match your browser's. Go back to natter and sign in again.",
+        ),
+      );
     }
     const base = `${prefix}/interaction/${uid}`;
     const clientId = typeof details.params["client_id"] === "string" ? details.params["client_id"] : "natter";
     if (action === undefined) {
-      if (req.method !== "GET" && req.method !== "HEAD") return sendHtml(res, 405, errorPage("Not allowed", "Use the form."));
+      if (req.method !== "GET" && req.method !== "HEAD")
+        return sendHtml(res, 405, errorPage("Not allowed", "Use the form."));
       if (details.prompt.name === "login") {
         return sendHtml(res, 200, loginPage({ action: `${base}/login`, abortAction: `${base}/abort`, clientId }));
       }
@@ -126,29 +170,64 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       const found = details.grantId ? await provider.Grant.find(details.grantId) : undefined;
       const grant = found ?? new provider.Grant({ accountId, clientId });
       grantEverything(grant);
-      return provider.interactionFinished(req, res, { consent: { grantId: await grant.save() } }, { mergeWithLastSubmission: true });
+      return provider.interactionFinished(
+        req,
+        res,
+        { consent: { grantId: await grant.save() } },
+        { mergeWithLastSubmission: true },
+      );
     }
     if (req.method !== "POST") return sendHtml(res, 405, errorPage("Not allowed", "Use the form."));
     if (action === "/abort") {
-      return provider.interactionFinished(req, res, { error: "access_denied", error_description: "the user cancelled the sign-in" }, { mergeWithLastSubmission: false });
+      return provider.interactionFinished(
+        req,
+        res,
+        { error: "access_denied", error_description: "the user cancelled the sign-in" },
+        { mergeWithLastSubmission: false },
+      );
     }
     const form = await readForm(req);
     const username = form.get("username") ?? "";
     const address = req.socket.remoteAddress ?? "?";
     const wait = logins.blocked(username, address, Date.now());
     if (wait > 0) {
-      log.warn({ client: clientId, username: username.slice(0, 64), address }, "development IdP: login refused unchecked (too many wrong passwords)");
+      log.warn(
+        { client: clientId, username: username.slice(0, 64), address },
+        "development IdP: login refused unchecked (too many wrong passwords)",
+      );
       const error = `Too many wrong passwords for this user or address. Try again in ${Math.ceil(wait / 1000)} s.`;
-      return sendHtml(res, 429, loginPage({ action: `${base}/login`, abortAction: `${base}/abort`, clientId, username, error }));
+      return sendHtml(
+        res,
+        429,
+        loginPage({ action: `${base}/login`, abortAction: `${base}/abort`, clientId, username, error }),
+      );
     }
     const user = users.authenticate(username, form.get("password") ?? "");
     if (!user) logins.failed(username, address, Date.now());
     if (!user) {
-      log.info({ client: clientId, username: username.slice(0, 64) }, "development IdP: login refused (invalid user credentials)");
-      return sendHtml(res, 401, loginPage({ action: `${base}/login`, abortAction: `${base}/abort`, clientId, username, error: "Invalid username or password." }));
+      log.info(
+        { client: clientId, username: username.slice(0, 64) },
+        "development IdP: login refused (invalid user credentials)",
+      );
+      return sendHtml(
+        res,
+        401,
+        loginPage({
+          action: `${base}/login`,
+          abortAction: `${base}/abort`,
+          clientId,
+          username,
+          error: "Invalid username or password.",
+        }),
+      );
     }
     log.info({ client: clientId, sub: user.id, username: user.username }, "development IdP: login");
-    return provider.interactionFinished(req, res, { login: { accountId: user.id } }, { mergeWithLastSubmission: false });
+    return provider.interactionFinished(
+      req,
+      res,
+      { login: { accountId: user.id } },
+      { mergeWithLastSubmission: false },
+    );
   }
 
   const tokenEndpoint = `${issuer}${ROUTES.token}`;
@@ -157,17 +236,24 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     jwksUri: `${issuer}${ROUTES.jwks}`,
     tokenEndpoint,
     handle(req, res) {
-      if (closed) return void sendHtml(res, 503, errorPage("Unavailable", "The development identity provider is stopped."));
+      if (closed)
+        return void sendHtml(res, 503, errorPage("Unavailable", "The development identity provider is stopped."));
       const url = req.url ?? "/";
       const q = url.indexOf("?");
       const path = q === -1 ? url : url.slice(0, q);
-      if (path !== prefix && !path.startsWith(`${prefix}/`)) return void sendHtml(res, 404, errorPage("Not found", "No such page."));
+      if (path !== prefix && !path.startsWith(`${prefix}/`))
+        return void sendHtml(res, 404, errorPage("Not found", "No such page."));
       const rest = url.slice(prefix.length) || "/";
       const m = INTERACTION_PATH.exec(path.slice(prefix.length));
       if (m) {
         interaction(req, res, m[1] as string, m[2]).catch((err: unknown) => {
           log.error({ err }, "development IdP: interaction failed");
-          if (!res.headersSent) sendHtml(res, 500, errorPage("Sign-in failed", "Something went wrong. Go back to natter and sign in again."));
+          if (!res.headersSent)
+            sendHtml(
+              res,
+              500,
+              errorPage("Sign-in failed", "Something went wrong. Go back to natter and sign in again."),
+            );
           else res.end();
         });
         return;
@@ -178,11 +264,13 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       void current.callback(req, res);
     },
     rotateKeys() {
-      rotating = rotating.catch(() => undefined).then(async () => {
-        keys = await keyFile.rotate(keys);
-        current = build(keys);
-        log.info({ kid: keys[0]?.kid, published: keys.map((k) => k.kid) }, "development IdP: signing key rotated");
-      });
+      rotating = rotating
+        .catch(() => undefined)
+        .then(async () => {
+          keys = await keyFile.rotate(keys);
+          current = build(keys);
+          log.info({ kid: keys[0]?.kid, published: keys.map((k) => k.kid) }, "development IdP: signing key rotated");
+        });
       return rotating;
     },
     async close() {

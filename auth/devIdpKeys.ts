@@ -65,7 +65,8 @@ export class DevIdpKeyFile {
 export async function loadOrCreateCookieKeys(dir: string, log: Logger): Promise<string[]> {
   const path = join(dir, "cookie-keys.json");
   const existing = await readPrivateJson<string[]>(path, log);
-  if (Array.isArray(existing) && existing.length > 0 && existing.every((k) => typeof k === "string" && k.length >= 32)) return existing;
+  if (Array.isArray(existing) && existing.length > 0 && existing.every((k) => typeof k === "string" && k.length >= 32))
+    return existing;
   const keys = [randomBytes(32).toString("base64url")];
   await writePrivateJson(path, keys);
   return keys;
@@ -83,8 +84,12 @@ async function newSigningKey(): Promise<PrivateSigningJwk> {
 function isPrivateRsa(k: unknown): k is PrivateSigningJwk {
   if (typeof k !== "object" || k === null) return false;
   const r = k as Record<string, unknown>;
-  return r["kty"] === "RSA" && r["alg"] === "RS256" && r["use"] === "sig" &&
-    ["kid", "n", "e", "d", "p", "q", "dp", "dq", "qi"].every((f) => typeof r[f] === "string" && r[f] !== "");
+  return (
+    r["kty"] === "RSA" &&
+    r["alg"] === "RS256" &&
+    r["use"] === "sig" &&
+    ["kid", "n", "e", "d", "p", "q", "dp", "dq", "qi"].every((f) => typeof r[f] === "string" && r[f] !== "")
+  );
 }
 
 /** Reads a JSON file holding secrets; tightens its mode to 0600 if it was looser. Undefined when absent. */

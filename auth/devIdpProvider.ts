@@ -52,7 +52,8 @@ export interface DevProviderSetup {
  * publishing all of them. A key rotation builds a new one over the same store.
  */
 export function createDevProvider(setup: DevProviderSetup, signingKeys: readonly PrivateSigningJwk[]): Provider {
-  const { issuer, prefix, audience, accessTtl, refreshTtl, redirectUris, users, store, cookieKeys, logins, log } = setup;
+  const { issuer, prefix, audience, accessTtl, refreshTtl, redirectUris, users, store, cookieKeys, logins, log } =
+    setup;
 
   const resourceServerInfo = (): ResourceServer => ({
     scope: OIDC_SCOPES,
@@ -80,18 +81,28 @@ export function createDevProvider(setup: DevProviderSetup, signingKeys: readonly
     const address = ctx.req.socket.remoteAddress ?? "?";
     const wait = logins.blocked(username, address, Date.now());
     if (wait > 0) {
-      log.warn({ client: client.clientId, username: username.slice(0, 64), address }, "development IdP: password grant refused unchecked (too many wrong passwords)");
+      log.warn(
+        { client: client.clientId, username: username.slice(0, 64), address },
+        "development IdP: password grant refused unchecked (too many wrong passwords)",
+      );
       // Keycloak answers a locked-out user's password grant with invalid_grant too; the description says why.
-      throw new errors.CustomOIDCProviderError("invalid_grant", `too many wrong passwords for this user or address: try again in ${Math.ceil(wait / 1000)} s`);
+      throw new errors.CustomOIDCProviderError(
+        "invalid_grant",
+        `too many wrong passwords for this user or address: try again in ${Math.ceil(wait / 1000)} s`,
+      );
     }
     const user = users.authenticate(username, password);
     if (!user) {
       logins.failed(username, address, Date.now());
-      log.info({ client: client.clientId, username: username.slice(0, 64) }, "development IdP: password grant refused (invalid user credentials)");
+      log.info(
+        { client: client.clientId, username: username.slice(0, 64) },
+        "development IdP: password grant refused (invalid user credentials)",
+      );
       throw new errors.InvalidGrant("invalid user credentials");
     }
     const { provider } = ctx.oidc;
-    const requested = typeof params["scope"] === "string" && params["scope"] ? params["scope"].split(" ") : ["openid", "profile"];
+    const requested =
+      typeof params["scope"] === "string" && params["scope"] ? params["scope"].split(" ") : ["openid", "profile"];
     const scopes = new Set(requested.filter((s) => SUPPORTED_SCOPES.includes(s)));
     const scope = [...scopes].join(" ");
     const acct = account(user);
@@ -111,7 +122,13 @@ export function createDevProvider(setup: DevProviderSetup, signingKeys: readonly
     const accessToken = await at.save();
 
     const rt = new provider.RefreshToken({
-      accountId: user.id, client, grantId, gty: "password", resource: RESOURCE, rotations: 0, scope,
+      accountId: user.id,
+      client,
+      grantId,
+      gty: "password",
+      resource: RESOURCE,
+      rotations: 0,
+      scope,
     } as ConstructorParameters<typeof provider.RefreshToken>[0]);
     ctx.oidc.entity("RefreshToken", rt);
     const refreshToken = await rt.save();
@@ -207,7 +224,8 @@ export function createDevProvider(setup: DevProviderSetup, signingKeys: readonly
       if (!client || typeof accountId !== "string") return undefined;
       const grantId = result?.consent?.grantId ?? session?.grantIdFor(client.clientId);
       let grant = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
-      if (!grant || grant.accountId !== accountId) grant = new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId });
+      if (!grant || grant.accountId !== accountId)
+        grant = new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId });
       grantEverything(grant);
       await grant.save();
       return grant;
@@ -218,7 +236,10 @@ export function createDevProvider(setup: DevProviderSetup, signingKeys: readonly
     clientBasedCORS: (_ctx, origin, client) => (client.redirectUris ?? []).some((u) => originOf(u) === origin),
     renderError: (ctx, out) => {
       ctx.type = "html";
-      ctx.body = errorPage("Sign-in failed", `${out.error}${out.error_description ? `: ${out.error_description}` : ""}`);
+      ctx.body = errorPage(
+        "Sign-in failed",
+        `${out.error}${out.error_description ? `: ${out.error_description}` : ""}`,
+      );
     },
     ttl: {
       AccessToken: accessTtl,
@@ -239,10 +260,21 @@ export function createDevProvider(setup: DevProviderSetup, signingKeys: readonly
   provider.registerGrantType("password", passwordGrant, ["username", "password", "scope"]);
   provider.on("server_error", (_ctx: unknown, err: Error) => log.error({ err }, "development IdP: server error"));
   provider.on("grant.error", (ctx: KoaContextWithOIDC, err: errors.OIDCProviderError) => {
-    log.info({ client: ctx.oidc.client?.clientId, error: err.error, description: err.error_description, detail: err.error_detail }, "development IdP: token request refused");
+    log.info(
+      {
+        client: ctx.oidc.client?.clientId,
+        error: err.error,
+        description: err.error_description,
+        detail: err.error_detail,
+      },
+      "development IdP: token request refused",
+    );
   });
   provider.on("authorization.error", (_ctx: unknown, err: errors.OIDCProviderError) => {
-    log.info({ error: err.error, description: err.error_description, detail: err.error_detail }, "development IdP: authorization request refused");
+    log.info(
+      { error: err.error, description: err.error_description, detail: err.error_detail },
+      "development IdP: authorization request refused",
+    );
   });
   return provider;
 }

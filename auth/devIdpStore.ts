@@ -8,7 +8,13 @@ interface Entry {
 
 const SWEEP_EVERY_MS = 60_000;
 /** The models a revoked grant takes with it (as in oidc-provider's own memory adapter). */
-const GRANTABLE = new Set(["AccessToken", "AuthorizationCode", "RefreshToken", "DeviceCode", "BackchannelAuthenticationRequest"]);
+const GRANTABLE = new Set([
+  "AccessToken",
+  "AuthorizationCode",
+  "RefreshToken",
+  "DeviceCode",
+  "BackchannelAuthenticationRequest",
+]);
 
 /**
  * The in-memory storage of the development IdP's sessions, interactions, codes, grants and

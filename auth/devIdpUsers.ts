@@ -50,7 +50,12 @@ export class DevUserDirectory {
   constructor(users: ReadonlyArray<Omit<DevUser, "id"> & { id?: string | undefined }>) {
     for (const u of users) {
       if (this.#byName.has(u.username)) throw new Error(`development IdP: user ${u.username} is defined twice`);
-      const user: DevUser = { id: u.id ?? subjectFor(u.username), username: u.username, password: u.password, roles: [...u.roles] };
+      const user: DevUser = {
+        id: u.id ?? subjectFor(u.username),
+        username: u.username,
+        password: u.password,
+        roles: [...u.roles],
+      };
       if (this.#byId.has(user.id)) throw new Error(`development IdP: user id ${user.id} is defined twice`);
       this.#byId.set(user.id, user);
       this.#byName.set(user.username, user);
@@ -69,7 +74,9 @@ export class DevUserDirectory {
     const parsed = usersFileSchema.safeParse(raw);
     if (!parsed.success) {
       const first = parsed.error.issues[0];
-      throw new Error(`development IdP: the users file ${usersFile} is invalid at ${first?.path.join(".") ?? "?"}: ${first?.message ?? ""}`);
+      throw new Error(
+        `development IdP: the users file ${usersFile} is invalid at ${first?.path.join(".") ?? "?"}: ${first?.message ?? ""}`,
+      );
     }
     return new DevUserDirectory([...BUILT_IN_USERS, ...parsed.data]);
   }
@@ -82,7 +89,9 @@ export class DevUserDirectory {
   authenticate(username: string, password: string): DevUser | undefined {
     const user = this.#byName.get(username);
     // Compare digests, so the time taken says nothing about the password or whether the user exists.
-    const expected = createHash("sha256").update(user?.password ?? "\u0000no such user").digest();
+    const expected = createHash("sha256")
+      .update(user?.password ?? "\u0000no such user")
+      .digest();
     const given = createHash("sha256").update(password).digest();
     return timingSafeEqual(expected, given) && user !== undefined ? user : undefined;
   }

@@ -17,7 +17,11 @@ const PKCS8_ED25519_PREFIX = Buffer.from("302e020100300506032b657004220420", "he
  */
 export function fastSigner(kp: KeyPair): KeyPair {
   const raw = (kp as unknown as { getRawSeed(): Uint8Array }).getRawSeed();
-  const privateKey: KeyObject = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, Buffer.from(raw)]), format: "der", type: "pkcs8" });
+  const privateKey: KeyObject = createPrivateKey({
+    key: Buffer.concat([PKCS8_ED25519_PREFIX, Buffer.from(raw)]),
+    format: "der",
+    type: "pkcs8",
+  });
   const publicKeyObject = createPublicKey(privateKey);
   const publicKey = kp.getPublicKey();
   const privateEncoded = kp.getPrivateKey();
@@ -70,7 +74,10 @@ const publicKeyObjects = new Map<string, KeyObject>();
 export function verifyByNkey(nkey: string, data: Uint8Array, sig: Uint8Array): boolean {
   let key = publicKeyObjects.get(nkey);
   if (key === undefined) {
-    key = createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: Buffer.from(rawPublicKey(nkey)).toString("base64url") }, format: "jwk" });
+    key = createPublicKey({
+      key: { kty: "OKP", crv: "Ed25519", x: Buffer.from(rawPublicKey(nkey)).toString("base64url") },
+      format: "jwk",
+    });
     if (publicKeyObjects.size > 10_000) publicKeyObjects.clear();
     publicKeyObjects.set(nkey, key);
   }

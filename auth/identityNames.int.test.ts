@@ -25,13 +25,17 @@ async function connectOnce(username: string, claims: Record<string, unknown> = {
 
 /** The identity names recorded for `userId`, in order. */
 async function identityEvents(userId: string): Promise<unknown[]> {
-  return (await h.store.readSubject(`ev.user.${userId}`)).filter((e) => e.type === "UserProfileUpdated").map((e) => (e.event.data as { identityName?: string }).identityName);
+  return (await h.store.readSubject(`ev.user.${userId}`))
+    .filter((e) => e.type === "UserProfileUpdated")
+    .map((e) => (e.event.data as { identityName?: string }).identityName);
 }
 
 /** What `viewer` reads as `userId`'s name from the `users` query, once the projections have the log's end. */
 async function nameAs(viewer: keyof ReadHarness["users"], userId: string): Promise<string | undefined> {
   await h.caughtUp();
-  const answer = await h.users[viewer].get<{ users: { userId: string; displayName: string }[] }>(`/api/users?ids=${userId}`);
+  const answer = await h.users[viewer].get<{ users: { userId: string; displayName: string }[] }>(
+    `/api/users?ids=${userId}`,
+  );
   expect(answer.status).toBe(200);
   return answer.body.users.find((u) => u.userId === userId)?.displayName;
 }
@@ -69,7 +73,8 @@ describe("a person's name comes from their token", () => {
   test("a client that only uses the read API over HTTP is named as well", async () => {
     const hana = userIdFromSub(h.issuer.subOf("hana"));
     const token = await h.issuer.token("hana", ["user"], { name: "Hana H" });
-    for (let i = 0; i < 2; i++) expect((await h.fetchApi("/api/rooms", { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+    for (let i = 0; i < 2; i++)
+      expect((await h.fetchApi("/api/rooms", { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
     await h.sys.identityNames.settled();
     expect(await identityEvents(hana)).toEqual(["Hana H"]);
   });
@@ -78,7 +83,13 @@ describe("a person's name comes from their token", () => {
     const { bob } = h.users;
     const refused = await sendCommand(bob.nc, bob.id, "user.identity", { name: "Root" });
     expect(refused).toMatchObject({ ok: false, error: { code: "forbidden" } });
-    await expect(bob.nc.request(`svccmd.${bob.id}.user.identity`, JSON.stringify({ commandId: "01JD2X0000000000000000000A", name: "Root" }), { timeout: 2000 })).rejects.toThrow(/permission|timeout/i);
+    await expect(
+      bob.nc.request(
+        `svccmd.${bob.id}.user.identity`,
+        JSON.stringify({ commandId: "01JD2X0000000000000000000A", name: "Root" }),
+        { timeout: 2000 },
+      ),
+    ).rejects.toThrow(/permission|timeout/i);
     expect(await identityEvents(bob.id)).toEqual(["bob"]);
   });
 });
@@ -103,9 +114,12 @@ describe("a name change reaches everyone who shares a room with that person, liv
     const { alice, dave } = h.users;
     const lobby = (await dave.cmd("room.create", { name: "names lobby", kind: "public" })).result["roomId"] as string;
     await alice.cmd("room.join", { roomId: lobby });
-    const den = (await dave.cmd("room.create", { name: "names den", kind: "private", members: [alice.id] })).result["roomId"] as string;
+    const den = (await dave.cmd("room.create", { name: "names den", kind: "private", members: [alice.id] })).result[
+      "roomId"
+    ] as string;
     await h.caughtUp();
-    const renamed = (e: LiveEvent) => e.type === "UserProfileUpdated" && e.payload["userId"] === dave.id && e.payload["identityName"] === "Dave Davis";
+    const renamed = (e: LiveEvent) =>
+      e.type === "UserProfileUpdated" && e.payload["userId"] === dave.id && e.payload["identityName"] === "Dave Davis";
     const inLobby = listen(alice.nc, `live.room.${lobby}`, renamed);
     const inDen = listen(alice.nc, `deliver.${alice.id}.room.${den}`, renamed);
     await alice.nc.flush();

@@ -67,11 +67,20 @@ export function identityNames(connect: () => Promise<NatsConnection>, options: I
 
   async function send(userId: string, name: string): Promise<void> {
     try {
-      const reply = (await (await connection()).request(`svccmd.${userId}.user.identity`, enc.encode(JSON.stringify({ commandId: ulid(), name })), { timeout })).json<{ ok: boolean; error?: { code: string; message: string } }>();
+      const reply = (
+        await (
+          await connection()
+        ).request(`svccmd.${userId}.user.identity`, enc.encode(JSON.stringify({ commandId: ulid(), name })), {
+          timeout,
+        })
+      ).json<{ ok: boolean; error?: { code: string; message: string } }>();
       if (!reply.ok) throw new Error(`${reply.error?.code}: ${reply.error?.message}`);
     } catch (err) {
       if (recorded.get(userId) === name) recorded.delete(userId);
-      options.log.warn({ userId, err: err instanceof Error ? err.message : String(err) }, "identity name not recorded: tried again at the next connect");
+      options.log.warn(
+        { userId, err: err instanceof Error ? err.message : String(err) },
+        "identity name not recorded: tried again at the next connect",
+      );
     }
   }
 

@@ -1,7 +1,13 @@
 export { IssuerUnavailableError, TOKEN_REJECTION_REASONS, TokenRejectedError } from "./errors.ts";
 export type { TokenRejectionReason } from "./errors.ts";
 export { ASYMMETRIC_ALGORITHMS, MAX_LEEWAY_SECONDS, createTokenVerifier } from "./tokenVerifier.ts";
-export type { AsymmetricAlgorithm, RealmRole, TokenVerifier, TokenVerifierOptions, VerifiedToken } from "./tokenVerifier.ts";
+export type {
+  AsymmetricAlgorithm,
+  RealmRole,
+  TokenVerifier,
+  TokenVerifierOptions,
+  VerifiedToken,
+} from "./tokenVerifier.ts";
 export { startDevIdp } from "./devIdp.ts";
 export type { DevIdp, DevIdpOptions } from "./devIdp.ts";
 export { BUILT_IN_USERS, subjectFor } from "./devIdpUsers.ts";
@@ -14,4 +20,11 @@ export { createAuthKeys, keysFile, loadOrCreateAuthKeys, SERVICE_NAMES } from ".
 export type { AuthKeys, ServiceName } from "./keys.ts";
 export { NATS_MAX_PAYLOAD, natsAuthConfig } from "./natsConfig.ts";
 export type { NatsAuthConfigOptions } from "./natsConfig.ts";
-export { serviceInboxPrefix, servicePermissions, USER_MAX_PAYLOAD, USER_MAX_SUBS, userInboxPrefix, userPermissions } from "./permissions.ts";
+export {
+  serviceInboxPrefix,
+  servicePermissions,
+  USER_MAX_PAYLOAD,
+  USER_MAX_SUBS,
+  userInboxPrefix,
+  userPermissions,
+} from "./permissions.ts";

@@ -42,7 +42,9 @@ async function main(argv: string[]): Promise<number> {
     await writeFile(file, `${new TextDecoder().decode(keys.services[name].getSeed())}\n`, { mode: 0o600 });
     await chmod(file, 0o600);
   }
-  console.log(`wrote ${join(dir, "nats-server.conf")} and seeds for ${SERVICE_NAMES.join(", ")} (keys: ${join(dir, "nats-keys.json")})`);
+  console.log(
+    `wrote ${join(dir, "nats-server.conf")} and seeds for ${SERVICE_NAMES.join(", ")} (keys: ${join(dir, "nats-keys.json")})`,
+  );
   return 0;
 }
 

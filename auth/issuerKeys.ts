@@ -33,7 +33,11 @@ export function issuerKeys(o: IssuerKeysOptions): JWTVerifyGetKey {
   let lastGood: { jwks: JSONWebKeySet; local: ReturnType<typeof createLocalJWKSet> } | undefined;
 
   const fail = (err: IssuerUnavailableError): IssuerUnavailableError => {
-    if (Date.now() - failedAt >= o.cooldownMs) o.log?.error({ reason: err.reason, err: err.cause instanceof Error ? err.cause.message : undefined }, err.message);
+    if (Date.now() - failedAt >= o.cooldownMs)
+      o.log?.error(
+        { reason: err.reason, err: err.cause instanceof Error ? err.cause.message : undefined },
+        err.message,
+      );
     failedAt = Date.now();
     failure = err;
     return err;
@@ -47,7 +51,12 @@ export function issuerKeys(o: IssuerKeysOptions): JWTVerifyGetKey {
   return async (header, token) => {
     if (Date.now() - failedAt < o.cooldownMs) return fromLastGood(header, token);
     remote ??= discover(o).then(
-      (jwksUri) => createRemoteJWKSet(new URL(jwksUri), { cooldownDuration: o.cooldownMs, cacheMaxAge: o.maxAgeMs, timeoutDuration: o.timeoutMs }),
+      (jwksUri) =>
+        createRemoteJWKSet(new URL(jwksUri), {
+          cooldownDuration: o.cooldownMs,
+          cacheMaxAge: o.maxAgeMs,
+          timeoutDuration: o.timeoutMs,
+        }),
       (err: unknown) => {
         remote = undefined;
         throw err;
@@ -57,14 +66,23 @@ export function issuerKeys(o: IssuerKeysOptions): JWTVerifyGetKey {
     try {
       set = await remote;
     } catch (err) {
-      throw fail(err instanceof IssuerUnavailableError ? err : new IssuerUnavailableError("the issuer's discovery document could not be fetched", { cause: err }));
+      throw fail(
+        err instanceof IssuerUnavailableError
+          ? err
+          : new IssuerUnavailableError("the issuer's discovery document could not be fetched", { cause: err }),
+      );
     }
     try {
       return await set(header, token);
     } catch (err) {
       if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys) throw err;
       // Key-level problems (an unusable key in the set) are the token's affair; anything else is the fetch failing.
-      if (err instanceof joseErrors.JOSEError && !(err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid) && err.code !== "ERR_JOSE_GENERIC") throw err;
+      if (
+        err instanceof joseErrors.JOSEError &&
+        !(err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid) &&
+        err.code !== "ERR_JOSE_GENERIC"
+      )
+        throw err;
       fail(new IssuerUnavailableError("the issuer's keys could not be fetched", { cause: err }));
       return fromLastGood(header, token);
     } finally {
@@ -80,7 +98,11 @@ async function discover(o: IssuerKeysOptions): Promise<string> {
   const url = `${o.issuer.replace(/\/+$/, "")}/.well-known/openid-configuration`;
   let doc: unknown;
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(o.timeoutMs), headers: { accept: "application/json" }, redirect: "error" });
+    const res = await fetch(url, {
+      signal: AbortSignal.timeout(o.timeoutMs),
+      headers: { accept: "application/json" },
+      redirect: "error",
+    });
     if (res.status !== 200) throw new Error(`HTTP ${res.status} from ${url}`);
     doc = await res.json();
   } catch (cause) {
@@ -88,7 +110,9 @@ async function discover(o: IssuerKeysOptions): Promise<string> {
   }
   const d = (typeof doc === "object" && doc !== null ? doc : {}) as Record<string, unknown>;
   if (d["issuer"] !== o.issuer) {
-    throw new IssuerUnavailableError(`the discovery document at ${url} names another issuer (${String(d["issuer"]).slice(0, 200)})`);
+    throw new IssuerUnavailableError(
+      `the discovery document at ${url} names another issuer (${String(d["issuer"]).slice(0, 200)})`,
+    );
   }
   const jwksUri = d["jwks_uri"];
   if (typeof jwksUri !== "string" || !/^https?:\/\//.test(jwksUri)) {

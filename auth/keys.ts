@@ -32,7 +32,8 @@ export async function loadOrCreateAuthKeys(file: string): Promise<AuthKeys> {
   try {
     stored = JSON.parse(await readFile(file, "utf8")) as StoredKeys;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw new Error(`cannot read the NATS keys in ${file}: ${(err as Error).message}`, { cause: err });
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT")
+      throw new Error(`cannot read the NATS keys in ${file}: ${(err as Error).message}`, { cause: err });
   }
   const enc = new TextEncoder();
   const keys: AuthKeys = {

@@ -47,4 +47,3 @@ export function natsAuthConfig(keys: AuthKeys, options: NatsAuthConfigOptions = 
   if (options.monitorPort !== undefined) lines.push(`http: "127.0.0.1:${options.monitorPort}"`);
   return lines.join("\n");
 }
-

@@ -23,15 +23,45 @@ export function userPermissions(userId: string, role: RealmRole): Permissions {
   const pub =
     role === "none"
       ? [`cmd.${userId}.user.profile`, `q.${userId}.>`, `presence.${userId}`]
-      : [`cmd.${userId}.>`, `q.${userId}.>`, `presence.${userId}`, `typing.${userId}.>`, ...(role === "admin" ? [`admincmd.${userId}.>`, `adminq.${userId}.>`] : [])];
+      : [
+          `cmd.${userId}.>`,
+          `q.${userId}.>`,
+          `presence.${userId}`,
+          `typing.${userId}.>`,
+          ...(role === "admin" ? [`admincmd.${userId}.>`, `adminq.${userId}.>`] : []),
+        ];
   // Allow wins over deny only where a subject is allowed and not denied: keep the user's own
   // subjects out of the deny patterns by denying others' explicitly instead of wildcards that cover them.
-  const denyPub = ["ev.>", "$JS.>", "$KV.>", "$SYS.>", "$O.>", "_INBOX.>", "natter.>", "live.>", "deliver.>", ...(role === "admin" ? [] : ["admincmd.>", "adminq.>"])];
+  const denyPub = [
+    "ev.>",
+    "$JS.>",
+    "$KV.>",
+    "$SYS.>",
+    "$O.>",
+    "_INBOX.>",
+    "natter.>",
+    "live.>",
+    "deliver.>",
+    ...(role === "admin" ? [] : ["admincmd.>", "adminq.>"]),
+  ];
   return {
     pub: { allow: pub, deny: denyPub },
     sub: {
       allow: [`deliver.${userId}.>`, "live.room.*", `${userInboxPrefix(userId)}.>`],
-      deny: ["ev.>", "$JS.>", "$KV.>", "$SYS.>", "$O.>", "natter.>", "cmd.>", "admincmd.>", "q.>", "adminq.>", "presence.>", "typing.>"],
+      deny: [
+        "ev.>",
+        "$JS.>",
+        "$KV.>",
+        "$SYS.>",
+        "$O.>",
+        "natter.>",
+        "cmd.>",
+        "admincmd.>",
+        "q.>",
+        "adminq.>",
+        "presence.>",
+        "typing.>",
+      ],
     },
     resp: { max: 1, ttl: 0 },
   };
@@ -40,8 +70,23 @@ export function userPermissions(userId: string, role: RealmRole): Permissions {
 /** A service account's permissions: only what that part of natter needs. */
 export function servicePermissions(name: ServiceName): Permissions {
   const inbox = `_INBOX_${name}.>`;
-  const js = ["$JS.API.INFO", "$JS.API.STREAM.INFO.*", "$JS.API.STREAM.CREATE.*", "$JS.API.STREAM.NAMES", "$JS.API.DIRECT.GET.>", "$JS.API.STREAM.MSG.GET.*"];
-  const kv = (buckets: string[]) => buckets.flatMap((b) => [`$KV.${b}.>`, `$JS.API.STREAM.INFO.KV_${b}`, `$JS.API.STREAM.CREATE.KV_${b}`, `$JS.API.DIRECT.GET.KV_${b}.>`, `$JS.API.CONSUMER.*.KV_${b}.>`, `$JS.API.CONSUMER.*.KV_${b}`]);
+  const js = [
+    "$JS.API.INFO",
+    "$JS.API.STREAM.INFO.*",
+    "$JS.API.STREAM.CREATE.*",
+    "$JS.API.STREAM.NAMES",
+    "$JS.API.DIRECT.GET.>",
+    "$JS.API.STREAM.MSG.GET.*",
+  ];
+  const kv = (buckets: string[]) =>
+    buckets.flatMap((b) => [
+      `$KV.${b}.>`,
+      `$JS.API.STREAM.INFO.KV_${b}`,
+      `$JS.API.STREAM.CREATE.KV_${b}`,
+      `$JS.API.DIRECT.GET.KV_${b}.>`,
+      `$JS.API.CONSUMER.*.KV_${b}.>`,
+      `$JS.API.CONSUMER.*.KV_${b}`,
+    ]);
   switch (name) {
     case "commands":
       return {
@@ -63,7 +108,16 @@ export function servicePermissions(name: ServiceName): Permissions {
             "natter.projection.>",
             "live.>",
             "deliver.>",
-            ...kv(["members", "user_rooms", "thread_participants", "natter_locks", "natter_checkpoints", "snapshots", "commands", "presence"]),
+            ...kv([
+              "members",
+              "user_rooms",
+              "thread_participants",
+              "natter_locks",
+              "natter_checkpoints",
+              "snapshots",
+              "commands",
+              "presence",
+            ]),
             // The parts that hold leases raise the lease bucket's TTL to NATTER_PROJECTION_LEASE_MS
             // (projections/lock.ts); this also allows any other change to that one stream's settings.
             "$JS.API.STREAM.UPDATE.KV_natter_locks",
@@ -79,12 +133,34 @@ export function servicePermissions(name: ServiceName): Permissions {
         // that the read API drops what it holds of the projection.
         // natter.replay.maintenance.*: the CLI asks a natter on embedded PGlite to do its database
         // work (replay/maintenanceService.ts), and that natter takes the requests with this account.
-        pub: { allow: ["$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "$KV.>", "natter.projection.>", "natter.replay.maintenance.*", inbox] },
+        pub: {
+          allow: [
+            "$JS.API.>",
+            "$JS.ACK.>",
+            "$JS.FC.>",
+            "$KV.>",
+            "natter.projection.>",
+            "natter.replay.maintenance.*",
+            inbox,
+          ],
+        },
         sub: { allow: [inbox, "natter.projection.>", "natter.replay.maintenance.*"] },
       };
     case "gateway":
       return {
-        pub: { allow: ["cmd.>", "admincmd.>", "q.>", "adminq.>", "live.>", "deliver.>", ...js, ...kv(["members", "user_rooms", "read_markers", "presence", "natter_checkpoints"]), inbox] },
+        pub: {
+          allow: [
+            "cmd.>",
+            "admincmd.>",
+            "q.>",
+            "adminq.>",
+            "live.>",
+            "deliver.>",
+            ...js,
+            ...kv(["members", "user_rooms", "read_markers", "presence", "natter_checkpoints"]),
+            inbox,
+          ],
+        },
         // The read API: queries over NATS in queue group `read-api`.
         sub: { allow: [inbox, "natter.projection.>", "live.>", "deliver.>", "q.>", "adminq.>"] },
         resp: { max: 1, ttl: 0 },

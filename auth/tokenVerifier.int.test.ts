@@ -27,7 +27,8 @@ async function refusal(verifier: TokenVerifier, token: string): Promise<TokenRej
     () => undefined,
     (e: unknown) => e,
   );
-  if (!(err instanceof TokenRejectedError)) throw new Error(`expected a TokenRejectedError, got ${err === undefined ? "acceptance" : String(err)}`);
+  if (!(err instanceof TokenRejectedError))
+    throw new Error(`expected a TokenRejectedError, got ${err === undefined ? "acceptance" : String(err)}`);
   return err;
 }
 
@@ -83,10 +84,18 @@ describe("token verifier, crafted tokens", () => {
   });
 
   it("accepts ES256 and EdDSA, and the header typ at+jwt or none", async () => {
-    await expect(verifier.verify(await lab.sign(lab.claims(), lab.keys.ec))).resolves.toMatchObject({ userId: LAB_SUB });
-    await expect(verifier.verify(await lab.sign(lab.claims(), lab.keys.ed))).resolves.toMatchObject({ userId: LAB_SUB });
-    await expect(verifier.verify(await lab.sign(lab.claims(), lab.keys.rsa, { typ: "at+jwt" }))).resolves.toMatchObject({ userId: LAB_SUB });
-    await expect(verifier.verify(await lab.sign(lab.claims(), lab.keys.rsa, { typ: undefined }))).resolves.toMatchObject({ userId: LAB_SUB });
+    await expect(verifier.verify(await lab.sign(lab.claims(), lab.keys.ec))).resolves.toMatchObject({
+      userId: LAB_SUB,
+    });
+    await expect(verifier.verify(await lab.sign(lab.claims(), lab.keys.ed))).resolves.toMatchObject({
+      userId: LAB_SUB,
+    });
+    await expect(verifier.verify(await lab.sign(lab.claims(), lab.keys.rsa, { typ: "at+jwt" }))).resolves.toMatchObject(
+      { userId: LAB_SUB },
+    );
+    await expect(
+      verifier.verify(await lab.sign(lab.claims(), lab.keys.rsa, { typ: undefined })),
+    ).resolves.toMatchObject({ userId: LAB_SUB });
   });
 
   it("accepts exp and nbf within the 30 s leeway", async () => {
@@ -96,9 +105,15 @@ describe("token verifier, crafted tokens", () => {
   });
 
   it("takes the audience from azp when aud does not name it, and aud as a plain string", async () => {
-    await expect(verifier.verify(await lab.sign(lab.claims({ aud: "account", azp: "natter" })))).resolves.toMatchObject({ azp: "natter" });
-    await expect(verifier.verify(await lab.sign(lab.claims({ aud: undefined, azp: "natter" })))).resolves.toMatchObject({ azp: "natter" });
-    await expect(verifier.verify(await lab.sign(lab.claims({ aud: "natter", azp: undefined })))).resolves.toMatchObject({ azp: undefined });
+    await expect(verifier.verify(await lab.sign(lab.claims({ aud: "account", azp: "natter" })))).resolves.toMatchObject(
+      { azp: "natter" },
+    );
+    await expect(verifier.verify(await lab.sign(lab.claims({ aud: undefined, azp: "natter" })))).resolves.toMatchObject(
+      { azp: "natter" },
+    );
+    await expect(verifier.verify(await lab.sign(lab.claims({ aud: "natter", azp: undefined })))).resolves.toMatchObject(
+      { azp: undefined },
+    );
   });
 
   it("reads realm roles: admin before user before none; a malformed claim means no role, not a crash", async () => {
@@ -116,7 +131,9 @@ describe("token verifier, crafted tokens", () => {
   });
 
   it("maps a sub outside the id alphabet, and shows sub when there is no preferred_username", async () => {
-    const v = await verifier.verify(await lab.sign(lab.claims({ sub: "alice@example.com", preferred_username: undefined })));
+    const v = await verifier.verify(
+      await lab.sign(lab.claims({ sub: "alice@example.com", preferred_username: undefined })),
+    );
     expect(v.userId).toBe(userIdFromSub("alice@example.com"));
     expect(v.userId).toMatch(/^x_[0-9a-f]+$/);
     expect(v.username).toBe("alice@example.com");
@@ -133,9 +150,15 @@ describe("token verifier, crafted tokens", () => {
   });
 
   it("refuses options that would weaken it", () => {
-    expect(() => createTokenVerifier({ issuer: lab.issuer, audience: "natter", leewaySeconds: 31 })).toThrow(RangeError);
-    expect(() => createTokenVerifier({ issuer: lab.issuer, audience: "natter", leewaySeconds: -1 })).toThrow(RangeError);
-    expect(() => createTokenVerifier({ issuer: lab.issuer, audience: "natter", algorithms: ["HS256" as "RS256"] })).toThrow(RangeError);
+    expect(() => createTokenVerifier({ issuer: lab.issuer, audience: "natter", leewaySeconds: 31 })).toThrow(
+      RangeError,
+    );
+    expect(() => createTokenVerifier({ issuer: lab.issuer, audience: "natter", leewaySeconds: -1 })).toThrow(
+      RangeError,
+    );
+    expect(() =>
+      createTokenVerifier({ issuer: lab.issuer, audience: "natter", algorithms: ["HS256" as "RS256"] }),
+    ).toThrow(RangeError);
     expect(() => createTokenVerifier({ issuer: lab.issuer, audience: "" })).toThrow(TypeError);
   });
 
@@ -207,7 +230,9 @@ describe("token verifier, key ids and rotation (crafted)", () => {
       expect(lab.requests.jwks).toBe(fetched + 1);
       // Within the cooldown nothing is fetched, known keys verify, unknown ones are refused.
       for (let i = 0; i < 5; i++) {
-        await expect(verifier.verify(await lab.sign(lab.claims(), lab.keys.ed))).resolves.toMatchObject({ userId: LAB_SUB });
+        await expect(verifier.verify(await lab.sign(lab.claims(), lab.keys.ed))).resolves.toMatchObject({
+          userId: LAB_SUB,
+        });
         expect((await refusal(verifier, await lab.sign(lab.claims(), lab.keys.foreign))).reason).toBe("unknown_kid");
       }
       expect(lab.requests.jwks).toBe(fetched + 1);
@@ -226,7 +251,10 @@ describe("token verifier, key ids and rotation (crafted)", () => {
     const server = createServer((_req, res) => {
       hits++;
       if (answer === "down") res.writeHead(503).end();
-      else res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ issuer: "http://elsewhere", jwks_uri: "http://elsewhere/certs" }));
+      else
+        res
+          .writeHead(200, { "content-type": "application/json" })
+          .end(JSON.stringify({ issuer: "http://elsewhere", jwks_uri: "http://elsewhere/certs" }));
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     try {

@@ -9,7 +9,16 @@ import type { TokenRejectionReason } from "./errors.ts";
 
 /** The asymmetric JWS algorithms natter can accept; never `none`, never HMAC. */
 export const ASYMMETRIC_ALGORITHMS = [
-  "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+  "RS256",
+  "RS384",
+  "RS512",
+  "PS256",
+  "PS384",
+  "PS512",
+  "ES256",
+  "ES384",
+  "ES512",
+  "EdDSA",
 ] as const;
 export type AsymmetricAlgorithm = (typeof ASYMMETRIC_ALGORITHMS)[number];
 
@@ -39,7 +48,8 @@ export interface TokenVerifierOptions {
   log?: Logger;
 }
 
-type Defaulted = "leewaySeconds" | "algorithms" | "jwksCooldownMs" | "jwksMaxAgeMs" | "httpTimeoutMs" | "maxTokenLength";
+type Defaulted =
+  "leewaySeconds" | "algorithms" | "jwksCooldownMs" | "jwksMaxAgeMs" | "httpTimeoutMs" | "maxTokenLength";
 type ResolvedOptions = TokenVerifierOptions & Required<Pick<TokenVerifierOptions, Defaulted>>;
 
 /** The defaults of TokenVerifierOptions, in one place. */
@@ -107,7 +117,9 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   if (!issuer) throw new TypeError("createTokenVerifier: issuer is required");
   if (!audience) throw new TypeError("createTokenVerifier: audience is required");
   if (!Number.isFinite(opts.leewaySeconds) || opts.leewaySeconds < 0 || opts.leewaySeconds > MAX_LEEWAY_SECONDS) {
-    throw new RangeError(`createTokenVerifier: leewaySeconds must be 0 to ${MAX_LEEWAY_SECONDS}, got ${opts.leewaySeconds}`);
+    throw new RangeError(
+      `createTokenVerifier: leewaySeconds must be 0 to ${MAX_LEEWAY_SECONDS}, got ${opts.leewaySeconds}`,
+    );
   }
   const algorithms = [...opts.algorithms];
   for (const alg of algorithms) {
@@ -161,7 +173,10 @@ function definedOnly<T extends object>(o: T): T {
 }
 
 /** The two JSON parts of a compact JWS, checked for shape only. */
-function parseCompact(token: unknown, maxLength: number): { header: Record<string, unknown>; payload: Record<string, unknown> } {
+function parseCompact(
+  token: unknown,
+  maxLength: number,
+): { header: Record<string, unknown>; payload: Record<string, unknown> } {
   if (typeof token !== "string" || token.length === 0) throw new TokenRejectedError("malformed", "no token");
   if (token.length > maxLength) throw new TokenRejectedError("malformed", "the token is too long");
   const parts = token.split(".");
@@ -207,18 +222,29 @@ async function verifySignatureAndTimes(
 
 function refusalFromJose(err: unknown): Error {
   if (err instanceof TokenRejectedError || err instanceof IssuerUnavailableError) return err;
-  const reject = (reason: TokenRejectionReason, message: string) => new TokenRejectedError(reason, message, { cause: err });
+  const reject = (reason: TokenRejectionReason, message: string) =>
+    new TokenRejectedError(reason, message, { cause: err });
   if (err instanceof joseErrors.JWTExpired) return reject("expired", "the token has expired");
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
-    if (err.claim === "exp") return err.reason === "missing" ? reject("no_expiry", "the token has no expiry") : reject("malformed", "the token's exp is not a number");
-    if (err.claim === "nbf") return err.reason === "check_failed" ? reject("not_yet_valid", "the token is not valid yet") : reject("malformed", "the token's nbf is not a number");
+    if (err.claim === "exp")
+      return err.reason === "missing"
+        ? reject("no_expiry", "the token has no expiry")
+        : reject("malformed", "the token's exp is not a number");
+    if (err.claim === "nbf")
+      return err.reason === "check_failed"
+        ? reject("not_yet_valid", "the token is not valid yet")
+        : reject("malformed", "the token's nbf is not a number");
     if (err.claim === "iss") return reject("wrong_issuer", "the token is from another issuer");
     return reject("malformed", `the token's ${safeText(err.claim)} claim is invalid`);
   }
-  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return reject("bad_signature", "the token's signature does not verify");
-  if (err instanceof joseErrors.JWKSNoMatchingKey) return reject("unknown_kid", "the token is signed with a key the issuer does not publish");
-  if (err instanceof joseErrors.JOSEAlgNotAllowed) return reject("alg_not_allowed", "the token's algorithm is not allowed");
-  if (err instanceof joseErrors.JOSEError || err instanceof TypeError) return reject("malformed", "the token is malformed");
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed)
+    return reject("bad_signature", "the token's signature does not verify");
+  if (err instanceof joseErrors.JWKSNoMatchingKey)
+    return reject("unknown_kid", "the token is signed with a key the issuer does not publish");
+  if (err instanceof joseErrors.JOSEAlgNotAllowed)
+    return reject("alg_not_allowed", "the token's algorithm is not allowed");
+  if (err instanceof joseErrors.JOSEError || err instanceof TypeError)
+    return reject("malformed", "the token is malformed");
   return err instanceof Error ? err : new Error(String(err));
 }
 
@@ -234,7 +260,8 @@ function checkClaims(payload: JWTPayload, issuer: string, audience: string): Ver
     throw new TokenRejectedError("wrong_audience", "the token is not meant for natter");
   }
   const sub = payload.sub;
-  if (typeof sub !== "string" || sub.length === 0) throw new TokenRejectedError("no_subject", "the token names no subject");
+  if (typeof sub !== "string" || sub.length === 0)
+    throw new TokenRejectedError("no_subject", "the token names no subject");
   let userId: UserId;
   try {
     userId = userIdFromSub(sub);
@@ -265,9 +292,18 @@ function realmRoles(realmAccess: unknown): string[] {
   return [...roles];
 }
 
-function logRefusal(log: Logger | undefined, reason: TokenRejectionReason, kid: string | undefined, sub: string | undefined): void {
+function logRefusal(
+  log: Logger | undefined,
+  reason: TokenRejectionReason,
+  kid: string | undefined,
+  sub: string | undefined,
+): void {
   if (!log) return;
-  const fields = { reason, kid: kid === undefined ? undefined : safeText(kid), sub: sub === undefined ? undefined : safeText(sub) };
+  const fields = {
+    reason,
+    kid: kid === undefined ? undefined : safeText(kid),
+    sub: sub === undefined ? undefined : safeText(sub),
+  };
   // Expiry is routine (a client that reconnects late); everything else may be an attack.
   if (reason === "expired" || reason === "not_yet_valid") log.info(fields, `token refused: ${reason}`);
   else log.warn(fields, `token refused: ${reason}`);

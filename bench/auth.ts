@@ -64,7 +64,13 @@ export const authSuite: Suite = {
 
     // Baseline: the same connects to a server that asks nothing.
     const plain = await startTempNats();
-    const base = await openAll(plain.url, tokens.map(() => undefined), ids, o.concurrency, "baseline connects (no auth)");
+    const base = await openAll(
+      plain.url,
+      tokens.map(() => undefined),
+      ids,
+      o.concurrency,
+      "baseline connects (no auth)",
+    );
     await Promise.all(base.conns.filter(Boolean).map((c) => c.close()));
     await plain.stop();
 
@@ -72,9 +78,20 @@ export const authSuite: Suite = {
     const dir = await mkdtemp(join(tmpdir(), "natter-bench-auth-"));
     const keysFile = join(dir, "nats-keys.json");
     const keys = await loadOrCreateAuthKeys(keysFile);
-    const server = await startNatsServer({ binary, dir: join(dir, "nats"), extraConfig: natsAuthConfig(keys), maxPayload: NATS_MAX_PAYLOAD });
+    const server = await startNatsServer({
+      binary,
+      dir: join(dir, "nats"),
+      extraConfig: natsAuthConfig(keys),
+      maxPayload: NATS_MAX_PAYLOAD,
+    });
     const child = spawn(process.execPath, ["--import", "tsx", "app/service.ts", "auth"], {
-      env: { ...process.env, NATS_URL: server.url, NATTER_AUTH_KEYS_FILE: keysFile, OIDC_ISSUER: issuer.issuer, LOG_LEVEL: "warn" },
+      env: {
+        ...process.env,
+        NATS_URL: server.url,
+        NATTER_AUTH_KEYS_FILE: keysFile,
+        OIDC_ISSUER: issuer.issuer,
+        LOG_LEVEL: "warn",
+      },
       stdio: ["ignore", "ignore", "inherit"],
     });
     try {
@@ -82,7 +99,12 @@ export const authSuite: Suite = {
       const deadline = Date.now() + 30_000;
       for (;;) {
         try {
-          const nc = await connect({ servers: server.url, token: tokens[0], inboxPrefix: userInboxPrefix(ids[0]!), maxReconnectAttempts: 0 });
+          const nc = await connect({
+            servers: server.url,
+            token: tokens[0],
+            inboxPrefix: userInboxPrefix(ids[0]!),
+            maxReconnectAttempts: 0,
+          });
           await nc.close();
           break;
         } catch (err) {
@@ -113,12 +135,22 @@ export const authSuite: Suite = {
 
       const ratio = natter.perSecond / base.perSecond;
       console.log("");
-      console.log(`auth bench — ${new Date().toISOString()}, nats-server ${plain.version}, ${fmt(o.connections)} connections, ${o.concurrency} at once`);
-      console.log(`  baseline, no auth:     ${fmt(base.perSecond)} connects/s, latency p50 ${ms(base.latency.p50)}, p99 ${ms(base.latency.p99)}`);
-      console.log(`  through the callout:   ${fmt(natter.perSecond)} connects/s, latency p50 ${ms(natter.latency.p50)}, p99 ${ms(natter.latency.p99)}, errors ${natter.errors}`);
+      console.log(
+        `auth bench — ${new Date().toISOString()}, nats-server ${plain.version}, ${fmt(o.connections)} connections, ${o.concurrency} at once`,
+      );
+      console.log(
+        `  baseline, no auth:     ${fmt(base.perSecond)} connects/s, latency p50 ${ms(base.latency.p50)}, p99 ${ms(base.latency.p99)}`,
+      );
+      console.log(
+        `  through the callout:   ${fmt(natter.perSecond)} connects/s, latency p50 ${ms(natter.latency.p50)}, p99 ${ms(natter.latency.p99)}, errors ${natter.errors}`,
+      );
       console.log(`  ratio to baseline:     ${ratio.toFixed(2)}`);
-      console.log(`  reconnect wave of ${wave.length}: all back in ${waveSeconds.toFixed(2)} s, p50 ${ms(waveSummary.p50)}, p99 ${ms(waveSummary.p99)}`);
-      console.log(`  every connection in:   ${verdict(natter.errors === 0)}; wave all back: ${verdict(waveLatencies.length === wave.length)}`);
+      console.log(
+        `  reconnect wave of ${wave.length}: all back in ${waveSeconds.toFixed(2)} s, p50 ${ms(waveSummary.p50)}, p99 ${ms(waveSummary.p99)}`,
+      );
+      console.log(
+        `  every connection in:   ${verdict(natter.errors === 0)}; wave all back: ${verdict(waveLatencies.length === wave.length)}`,
+      );
       return natter.errors === 0 ? 0 : 1;
     } finally {
       child.kill("SIGTERM");

@@ -62,7 +62,12 @@ type Reply = { ok: true; seq: number } | { ok: false; error: { code: string; mes
  */
 export async function startBarePostService(nc: NatsConnection): Promise<BarePostService> {
   const jsm = await jetstreamManager(nc);
-  await jsm.streams.add({ ...eventStreamConfig(), name: BARE_STREAM, subjects: ["bev.>"], description: "natter bench: the bare post service" });
+  await jsm.streams.add({
+    ...eventStreamConfig(),
+    name: BARE_STREAM,
+    subjects: ["bev.>"],
+    description: "natter bench: the bare post service",
+  });
   const requests = new Requests(nc, 10_000);
   const roomSeq = new Map<string, number>();
 
@@ -70,11 +75,19 @@ export async function startBarePostService(nc: NatsConnection): Promise<BarePost
     const m = await requests.request(subject, payload, { headers });
     return JSON.parse(decoder.decode(m.data)) as PubAck;
   };
-  const refused = (ack: PubAck): Reply => ({ ok: false, error: { code: "refused", message: `${ack.error?.description ?? "no sequence"} (${ack.error?.err_code ?? ack.error?.code ?? "?"})` } });
+  const refused = (ack: PubAck): Reply => ({
+    ok: false,
+    error: {
+      code: "refused",
+      message: `${ack.error?.description ?? "no sequence"} (${ack.error?.err_code ?? ack.error?.code ?? "?"})`,
+    },
+  });
 
   const post = async (userId: string, cmd: { commandId: string; roomId: string; body: string }): Promise<Reply> => {
     const messageId = cmd.commandId;
-    const payload = encoder.encode(JSON.stringify({ roomId: cmd.roomId, messageId, authorId: userId, body: cmd.body, mentions: [] }));
+    const payload = encoder.encode(
+      JSON.stringify({ roomId: cmd.roomId, messageId, authorId: userId, body: cmd.body, mentions: [] }),
+    );
     for (let attempt = 0; attempt < 3; attempt++) {
       let seq = roomSeq.get(cmd.roomId);
       if (seq === undefined) {
@@ -100,7 +113,11 @@ export async function startBarePostService(nc: NatsConnection): Promise<BarePost
     const h = eventHeaders("RoomCreated", 1, userId, cmd.commandId);
     h.set("Nats-Msg-Id", `${userId}:${cmd.commandId}`);
     h.set("Nats-Expected-Last-Subject-Sequence", "0");
-    const ack = await append(roomSubject(cmd.roomId), encoder.encode(JSON.stringify({ roomId: cmd.roomId, name: cmd.name ?? "", ownerId: userId })), h);
+    const ack = await append(
+      roomSubject(cmd.roomId),
+      encoder.encode(JSON.stringify({ roomId: cmd.roomId, name: cmd.name ?? "", ownerId: userId })),
+      h,
+    );
     if (typeof ack.seq !== "number" || ack.error !== undefined) return refused(ack);
     roomSeq.set(cmd.roomId, ack.seq);
     return { ok: true, seq: ack.seq };
@@ -113,14 +130,22 @@ export async function startBarePostService(nc: NatsConnection): Promise<BarePost
       if (msg.reply) requests.publish(msg.reply, encoder.encode(JSON.stringify(reply)));
     };
     void (async () => {
-      const cmd = JSON.parse(decoder.decode(msg.data)) as { commandId: string; roomId: string; body: string; name?: string };
+      const cmd = JSON.parse(decoder.decode(msg.data)) as {
+        commandId: string;
+        roomId: string;
+        body: string;
+        name?: string;
+      };
       return action === "msg.post" ? post(userId, cmd) : create(userId, cmd);
     })().then(answer, (err: unknown) => answer({ ok: false, error: { code: "unavailable", message: String(err) } }));
   };
   const callback = (err: Error | null, msg: Msg): void => {
     if (err === null) onMessage(msg);
   };
-  const subs = [nc.subscribe("bare.*.msg.post", { queue: BARE_QUEUE, callback }), nc.subscribe("bare.*.room.create", { queue: BARE_QUEUE, callback })];
+  const subs = [
+    nc.subscribe("bare.*.msg.post", { queue: BARE_QUEUE, callback }),
+    nc.subscribe("bare.*.room.create", { queue: BARE_QUEUE, callback }),
+  ];
   await nc.flush();
   return {
     async stop() {

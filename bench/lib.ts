@@ -11,7 +11,12 @@ import { createInterface } from "node:readline";
 import { promisify } from "node:util";
 import pg from "pg";
 import { ulid } from "ulid";
-import { findNatsServerBinary, startNatsServer, type NatsServer, type NatsServerOptions } from "../streams/natsServer.ts";
+import {
+  findNatsServerBinary,
+  startNatsServer,
+  type NatsServer,
+  type NatsServerOptions,
+} from "../streams/natsServer.ts";
 
 const run = promisify(execFile);
 /** The repository root, where the suites run natter's entry points. */
@@ -59,14 +64,23 @@ export type TempNats = NatsServer & { dir: string; binary: string; version: stri
  * `monitor: true` it also serves its monitoring endpoint on a free port of 127.0.0.1 (found from the
  * ports file the server writes: `ports_file_dir`).
  */
-export async function startTempNats(options: Partial<Omit<NatsServerOptions, "binary" | "dir">> & { monitor?: boolean } = {}): Promise<TempNats> {
+export async function startTempNats(
+  options: Partial<Omit<NatsServerOptions, "binary" | "dir">> & { monitor?: boolean } = {},
+): Promise<TempNats> {
   const { monitor, ...serverOptions } = options;
   const binary = await findNatsServerBinary();
   const { stdout } = await run(binary, ["--version"]);
   const dir = await mkdtemp(join(tmpdir(), "natter-bench-"));
   const portsDir = join(dir, "ports");
   if (monitor) await mkdir(portsDir);
-  if (monitor) serverOptions.extraConfig = [serverOptions.extraConfig, `http: "127.0.0.1:-1"`, `ports_file_dir: ${JSON.stringify(portsDir)}`].filter(Boolean).join("\n");
+  if (monitor)
+    serverOptions.extraConfig = [
+      serverOptions.extraConfig,
+      `http: "127.0.0.1:-1"`,
+      `ports_file_dir: ${JSON.stringify(portsDir)}`,
+    ]
+      .filter(Boolean)
+      .join("\n");
   let server: NatsServer | undefined;
   let monitorUrl: string | undefined;
   try {
@@ -125,7 +139,13 @@ export type StreamCounters = { published: number; directGets: number; messages: 
  * A stream's subscriptions are told from a client's subscribing to the same subjects by their
  * connection: the stream's internal client is the one that holds its direct-get subscriptions.
  */
-export type ServerCounters = { inMsgs: number; outMsgs: number; apiTotal: number; apiErrors: number; streams: Map<string, StreamCounters> };
+export type ServerCounters = {
+  inMsgs: number;
+  outMsgs: number;
+  apiTotal: number;
+  apiErrors: number;
+  streams: Map<string, StreamCounters>;
+};
 
 type SubDetail = { account?: string; subject: string; qgroup?: string; msgs?: number; cid?: number };
 type StreamDetail = { name: string; config?: { subjects?: string[] }; state?: { messages?: number } };
@@ -139,7 +159,10 @@ export async function readServerCounters(monitorUrl: string): Promise<ServerCoun
   };
   const [varz, jsz, subsz] = await Promise.all([
     get<{ in_msgs: number; out_msgs: number }>("/varz"),
-    get<{ api?: { total?: number; errors?: number }; account_details?: { name: string; stream_detail?: StreamDetail[] }[] }>("/jsz?accounts=true&streams=true&config=true"),
+    get<{
+      api?: { total?: number; errors?: number };
+      account_details?: { name: string; stream_detail?: StreamDetail[] }[];
+    }>("/jsz?accounts=true&streams=true&config=true"),
     get<{ subscriptions_list?: SubDetail[] }>("/subsz?subs=1&limit=1000000"),
   ]);
   const subs = subsz.subscriptions_list ?? [];
@@ -159,7 +182,13 @@ export async function readServerCounters(monitorUrl: string): Promise<ServerCoun
       });
     }
   }
-  return { inMsgs: varz.in_msgs, outMsgs: varz.out_msgs, apiTotal: jsz.api?.total ?? 0, apiErrors: jsz.api?.errors ?? 0, streams };
+  return {
+    inMsgs: varz.in_msgs,
+    outMsgs: varz.out_msgs,
+    apiTotal: jsz.api?.total ?? 0,
+    apiErrors: jsz.api?.errors ?? 0,
+    streams,
+  };
 }
 
 /** Server operations per item (a post) between two readings of ServerCounters. */
@@ -185,7 +214,11 @@ export type ServerOpsPerItem = {
 export function serverOpsPerItem(before: ServerCounters, after: ServerCounters, items: number): ServerOpsPerItem {
   const per = (n: number): number => (items > 0 ? n / items : Number.NaN);
   const out: ServerOpsPerItem = {
-    appends: 0, stored: 0, directGets: 0, kvReads: 0, kvWrites: 0,
+    appends: 0,
+    stored: 0,
+    directGets: 0,
+    kvReads: 0,
+    kvWrites: 0,
     api: per(after.apiTotal - before.apiTotal),
     apiErrors: per(after.apiErrors - before.apiErrors),
     msgsIn: per(after.inMsgs - before.inMsgs),
@@ -205,7 +238,8 @@ export function serverOpsPerItem(before: ServerCounters, after: ServerCounters, 
       out.stored += stored;
       out.directGets += gets;
     }
-    if (published > 0 || gets > 0) out.byStream.push(`${name} ${published.toFixed(2)} published, ${gets.toFixed(2)} direct gets`);
+    if (published > 0 || gets > 0)
+      out.byStream.push(`${name} ${published.toFixed(2)} published, ${gets.toFixed(2)} direct gets`);
   }
   return out;
 }
@@ -228,7 +262,16 @@ export function percentile(sorted: ArrayLike<number>, q: number): number {
 }
 
 /** Summary of a sample of latencies in milliseconds. */
-export type LatencySummary = { count: number; min: number; p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
+export type LatencySummary = {
+  count: number;
+  min: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+  mean: number;
+};
 
 /** Sorts a copy of the sample and summarizes it. */
 export function summarize(sample: ArrayLike<number>): LatencySummary {
@@ -372,7 +415,12 @@ async function processTable(): Promise<Map<number, ProcessCpu>> {
         const fields = stat.slice(close + 2).split(" ");
         const flags = Number(fields[6]);
         // PF_KTHREAD: the kernel's own threads (softirq, workers) count as kernel time, not as other processes.
-        out.set(Number(e), { seconds: (Number(fields[11]) + Number(fields[12])) / 100, name: stat.slice(stat.indexOf("(") + 1, close), parent: Number(fields[1]), kernelThread: (flags & 0x200000) !== 0 });
+        out.set(Number(e), {
+          seconds: (Number(fields[11]) + Number(fields[12])) / 100,
+          name: stat.slice(stat.indexOf("(") + 1, close),
+          parent: Number(fields[1]),
+          kernelThread: (flags & 0x200000) !== 0,
+        });
       } catch {
         // gone meanwhile
       }
@@ -472,7 +520,10 @@ export function verdict(ok: boolean): string {
 export class UsageError extends Error {}
 
 /** Parses `--name value` and `--flag` options; an unknown option or a bad value throws UsageError. */
-export function parseOptions<T extends Record<string, number | boolean | string | undefined>>(args: string[], defaults: T): T {
+export function parseOptions<T extends Record<string, number | boolean | string | undefined>>(
+  args: string[],
+  defaults: T,
+): T {
   const out: Record<string, number | boolean | string | undefined> = { ...defaults };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -513,7 +564,11 @@ export class CpuGroups {
 
   private async pidsOf(): Promise<Map<string, number[]>> {
     const out = new Map<string, number[]>();
-    for (const [name, pids] of Object.entries(this.groups)) out.set(name, (await pids().catch((): (number | undefined)[] => [])).filter((p): p is number => p !== undefined));
+    for (const [name, pids] of Object.entries(this.groups))
+      out.set(
+        name,
+        (await pids().catch((): (number | undefined)[] => [])).filter((p): p is number => p !== undefined),
+      );
     return out;
   }
 
@@ -560,7 +615,8 @@ export class CpuGroups {
     }
     CpuGroups.worstOthers = Math.max(CpuGroups.worstOthers, others / wall);
     parts.push(`other processes ${pct(others)}${busy.length ? ` (${busy.slice(0, 3).join(", ")})` : ""}`);
-    if (machine !== undefined && this.machineBefore !== undefined) parts.push(`kernel and exited processes ${pct(Math.max(0, machine - this.machineBefore - ours - others))}`);
+    if (machine !== undefined && this.machineBefore !== undefined)
+      parts.push(`kernel and exited processes ${pct(Math.max(0, machine - this.machineBefore - ours - others))}`);
     return `cpu: ${parts.join(", ")} of one core${perItem.length ? `; per event: ${perItem.join(", ")}` : ""}; load ${loadavg()[0]!.toFixed(2)}`;
   }
 }
@@ -610,7 +666,11 @@ function worthForwarding(line: string): boolean {
 export function startChild(label: string, args: string[], env: Record<string, string>, cpuProfDir?: string): Child {
   // As `npm start` and `npm run service` run natter's parts (package.json).
   const nodeArgs = [NODE_FLAGS, ...(cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${resolve(cpuProfDir, label)}`] : [])];
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, "--import", "tsx", ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, "--import", "tsx", ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let forwarded = 0;
   const forward = (line: string): void => {
     if (forwarded++ < 20) console.error(`[${label}] ${line}`);
@@ -670,7 +730,11 @@ export function startChild(label: string, args: string[], env: Record<string, st
  * call the stall delays (no coordinated omission). Resolves once every call has settled, with how
  * late, at most, a call was made.
  */
-export async function openLoop(rate: number, total: number, fire: (k: number, due: number) => Promise<unknown>): Promise<{ maxLateMs: number }> {
+export async function openLoop(
+  rate: number,
+  total: number,
+  fire: (k: number, due: number) => Promise<unknown>,
+): Promise<{ maxLateMs: number }> {
   const interval = 1000 / rate;
   const t0 = performance.now() + 20;
   const calls: Promise<unknown>[] = [];
@@ -695,7 +759,12 @@ export async function openLoop(rate: number, total: number, fire: (k: number, du
 }
 
 /** A database of a suite's own on a PostgreSQL server; `drop()` removes it. */
-export type TempDatabase = { readonly name: string; readonly url: string; readonly serverVersion: string; drop(): Promise<void> };
+export type TempDatabase = {
+  readonly name: string;
+  readonly url: string;
+  readonly serverVersion: string;
+  drop(): Promise<void>;
+};
 
 /** Creates `<prefix>_<random>` on the server at `adminUrl` (a URL allowed to create databases). */
 export async function createTempDatabase(adminUrl: string, prefix = "natter_bench"): Promise<TempDatabase> {
@@ -703,12 +772,17 @@ export async function createTempDatabase(adminUrl: string, prefix = "natter_benc
   try {
     await admin.connect();
   } catch (err) {
-    throw new Error(`cannot reach PostgreSQL at ${adminUrl}: ${(err as Error).message} (set --database-url or DATABASE_URL)`, { cause: err });
+    throw new Error(
+      `cannot reach PostgreSQL at ${adminUrl}: ${(err as Error).message} (set --database-url or DATABASE_URL)`,
+      { cause: err },
+    );
   }
   let serverVersion: string;
   const name = `${prefix}_${randomBytes(5).toString("hex")}`;
   try {
-    serverVersion = String((await admin.query<{ server_version: string }>("SHOW server_version")).rows[0]?.server_version ?? "?");
+    serverVersion = String(
+      (await admin.query<{ server_version: string }>("SHOW server_version")).rows[0]?.server_version ?? "?",
+    );
     await admin.query(`CREATE DATABASE ${name}`);
   } finally {
     await admin.end();
@@ -742,15 +816,20 @@ type ForeignProcess = ProcessCpu & { pid: number; command: string };
 async function foreignProcesses(): Promise<ForeignProcess[]> {
   const table = await processTable();
   const ours = new Set<number>();
-  for (let p: number | undefined = process.pid; p !== undefined && p > 1 && !ours.has(p); p = table.get(p)?.parent) ours.add(p);
+  for (let p: number | undefined = process.pid; p !== undefined && p > 1 && !ours.has(p); p = table.get(p)?.parent)
+    ours.add(p);
   const mine = (pid: number): boolean => {
-    for (let p: number | undefined = pid; p !== undefined && p > 1; p = table.get(p)?.parent) if (p === process.pid) return true;
+    for (let p: number | undefined = pid; p !== undefined && p > 1; p = table.get(p)?.parent)
+      if (p === process.pid) return true;
     return false;
   };
   const out: ForeignProcess[] = [];
   for (const [pid, p] of table) {
     if (p.kernelThread || ours.has(pid) || mine(pid)) continue;
-    const command = await readFile(`/proc/${pid}/cmdline`, "utf8").then((c) => c.replace(/\0/g, " ").trim(), () => "");
+    const command = await readFile(`/proc/${pid}/cmdline`, "utf8").then(
+      (c) => c.replace(/\0/g, " ").trim(),
+      () => "",
+    );
     if (!command.startsWith("postgres")) out.push({ ...p, pid, command });
   }
   return out;
@@ -760,9 +839,14 @@ async function foreignProcesses(): Promise<ForeignProcess[]> {
 async function foreignCpu(ms: number): Promise<{ share: number; top: string }> {
   const before = new Map((await foreignProcesses()).map((p) => [p.pid, p.seconds]));
   await new Promise((r) => setTimeout(r, ms));
-  const used = (await foreignProcesses()).map((p) => ({ p, s: p.seconds - (before.get(p.pid) ?? 0) })).sort((a, b) => b.s - a.s);
+  const used = (await foreignProcesses())
+    .map((p) => ({ p, s: p.seconds - (before.get(p.pid) ?? 0) }))
+    .sort((a, b) => b.s - a.s);
   const share = used.reduce((sum, u) => sum + u.s, 0) / (ms / 1000);
-  const top = used[0] === undefined ? "" : `${used[0].p.pid} ${used[0].p.command.slice(0, 80)} ${Math.round((used[0].s / (ms / 1000)) * 100)}%`;
+  const top =
+    used[0] === undefined
+      ? ""
+      : `${used[0].p.pid} ${used[0].p.command.slice(0, 80)} ${Math.round((used[0].s / (ms / 1000)) * 100)}%`;
   return { share, top };
 }
 
@@ -772,18 +856,28 @@ async function foreignCpu(ms: number): Promise<{ share: number; top: string }> {
  * Looks every `pollMs`, at most `maxMs`; says on stderr what it waits for. Resolves with whether the
  * machine became quiet, after how long, and what kept it busy.
  */
-export async function waitForQuietMachine(pattern = /bench|vitest/, pollMs = 30_000, maxMs = 15 * 60_000, maxShare = 0.15): Promise<{ quiet: boolean; waitedMs: number; busy: string[] }> {
+export async function waitForQuietMachine(
+  pattern = /bench|vitest/,
+  pollMs = 30_000,
+  maxMs = 15 * 60_000,
+  maxShare = 0.15,
+): Promise<{ quiet: boolean; waitedMs: number; busy: string[] }> {
   const t0 = performance.now();
   for (;;) {
-    const busy = (await foreignProcesses()).filter((p) => pattern.test(p.command)).map((p) => `${p.pid} ${p.command.slice(0, 120)}`);
+    const busy = (await foreignProcesses())
+      .filter((p) => pattern.test(p.command))
+      .map((p) => `${p.pid} ${p.command.slice(0, 120)}`);
     if (busy.length === 0) {
       const cpu = await foreignCpu(3000);
-      if (cpu.share >= maxShare) busy.push(`other processes at ${Math.round(cpu.share * 100)}% of one core, e.g. ${cpu.top}`);
+      if (cpu.share >= maxShare)
+        busy.push(`other processes at ${Math.round(cpu.share * 100)}% of one core, e.g. ${cpu.top}`);
     }
     const waitedMs = performance.now() - t0;
     if (busy.length === 0) return { quiet: true, waitedMs, busy };
     if (waitedMs + pollMs > maxMs) return { quiet: false, waitedMs, busy };
-    console.error(`${stamp()} waiting for a quiet machine (${Math.round(waitedMs / 1000)} s so far; load ${loadavg()[0]!.toFixed(2)}): ${busy.length} reasons, e.g. ${busy[0]}`);
+    console.error(
+      `${stamp()} waiting for a quiet machine (${Math.round(waitedMs / 1000)} s so far; load ${loadavg()[0]!.toFixed(2)}): ${busy.length} reasons, e.g. ${busy[0]}`,
+    );
     await new Promise((r) => setTimeout(r, pollMs));
   }
 }

@@ -19,19 +19,42 @@ type ListenerUser = { readonly name: string; readonly id: string; readonly token
 export const epochNow = (): number => performance.timeOrigin + performance.now();
 
 /** What the main thread asks a worker; the answer carries the request's `id`. */
-type Ask = { type: "subscribe"; subjects: { local: number; subject: string }[] } | { type: "collect" } | { type: "ping" } | { type: "close" };
+type Ask =
+  | { type: "subscribe"; subjects: { local: number; subject: string }[] }
+  | { type: "collect" }
+  | { type: "ping" }
+  | { type: "close" };
 type Request = Ask & { id: number };
 /** One received message: the subscriber (global index), the message id it carried, when. */
 export type Receipt = { user: number; messageId: string; t: number };
-type Answer = { id: number; error?: string; receipts?: { users: Int32Array; times: Float64Array; messageIds: string[] }; t?: number };
+type Answer = {
+  id: number;
+  error?: string;
+  receipts?: { users: Int32Array; times: Float64Array; messageIds: string[] };
+  t?: number;
+};
 type Note = { type: "connected" } | { type: "arrived"; n: number };
 
 /** The worker's start: its share of the users (with their global indices) and the server. */
-type WorkerData = { role: "natter-bench-listeners"; url: string; users: ListenerUser[]; globals: number[]; concurrency: number };
+type WorkerData = {
+  role: "natter-bench-listeners";
+  url: string;
+  users: ListenerUser[];
+  globals: number[];
+  concurrency: number;
+};
 
 /** Connects one user through the auth callout with their token, as a client does (their inbox prefix, no reconnects). */
 export function connectUser(url: string, user: ListenerUser): Promise<NatsConnection> {
-  return connect({ servers: url, token: user.token, inboxPrefix: userInboxPrefix(user.id), maxReconnectAttempts: 0, noAsyncTraces: true, timeout: 20_000, name: user.name });
+  return connect({
+    servers: url,
+    token: user.token,
+    inboxPrefix: userInboxPrefix(user.id),
+    maxReconnectAttempts: 0,
+    noAsyncTraces: true,
+    timeout: 20_000,
+    name: user.name,
+  });
 }
 
 /** The main thread's handle on the listener threads. */
@@ -49,15 +72,30 @@ export class ListenerThreads {
    * Starts `threads` workers and connects `users` (user i in thread i % threads), at most
    * `concurrency` connects under way in all; `onConnected` is called after each connect.
    */
-  static async start(url: string, users: ListenerUser[], threads: number, concurrency: number, onConnected: () => void): Promise<ListenerThreads> {
+  static async start(
+    url: string,
+    users: ListenerUser[],
+    threads: number,
+    concurrency: number,
+    onConnected: () => void,
+  ): Promise<ListenerThreads> {
     const entry = new URL(import.meta.url).href;
     const workers: Worker[] = [];
     const ready: Promise<void>[] = [];
     for (let w = 0; w < threads; w++) {
       const globals = users.map((_, i) => i).filter((i) => i % threads === w);
-      const data: WorkerData = { role: "natter-bench-listeners", url, users: globals.map((i) => users[i]!), globals, concurrency: Math.max(1, Math.round(concurrency / threads)) };
+      const data: WorkerData = {
+        role: "natter-bench-listeners",
+        url,
+        users: globals.map((i) => users[i]!),
+        globals,
+        concurrency: Math.max(1, Math.round(concurrency / threads)),
+      };
       // Workers do not inherit tsx's loader: register it first, then load this file.
-      const worker = new Worker(`import("tsx/esm/api").then(({ register }) => { register(); return import(${JSON.stringify(entry)}); })`, { eval: true, workerData: data });
+      const worker = new Worker(
+        `import("tsx/esm/api").then(({ register }) => { register(); return import(${JSON.stringify(entry)}); })`,
+        { eval: true, workerData: data },
+      );
       workers.push(worker);
       let left = globals.length;
       ready.push(
@@ -132,7 +170,8 @@ export class ListenerThreads {
     const out: Receipt[] = [];
     for (const a of await Promise.all(this.workers.map((_, w) => this.call(w, { type: "collect" })))) {
       const r = a.receipts!;
-      for (let k = 0; k < r.messageIds.length; k++) out.push({ user: r.users[k]!, messageId: r.messageIds[k]!, t: r.times[k]! });
+      for (let k = 0; k < r.messageIds.length; k++)
+        out.push({ user: r.users[k]!, messageId: r.messageIds[k]!, t: r.times[k]! });
     }
     return out;
   }
@@ -175,7 +214,8 @@ async function runWorker(data: WorkerData, port: NonNullable<typeof parentPort>)
   let reporter: NodeJS.Timeout | undefined;
   const decoder = new TextDecoder();
   port.on("message", (r: Request) => {
-    const answer = (a: Omit<Answer, "id">, transfer: ArrayBuffer[] = []) => port.postMessage({ ...a, id: r.id }, transfer);
+    const answer = (a: Omit<Answer, "id">, transfer: ArrayBuffer[] = []) =>
+      port.postMessage({ ...a, id: r.id }, transfer);
     void (async () => {
       switch (r.type) {
         case "subscribe":

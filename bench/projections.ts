@@ -33,7 +33,27 @@ import type { DomainEvent } from "../domain/index.ts";
 import { appliedSubject, openDatabase, timelineProjection, type Database } from "../projections/index.ts";
 import { prepareSchema, Projector, rebuildPg } from "../projections/internal.ts";
 import { connectNats, encodeEvent, ensureEventStream, EVENT_STREAM } from "../streams/index.ts";
-import { CpuGroups, createTempDatabase, fastUlid, fmt, ms, onInterrupt, openLoop, parseOptions, Phase, say, startChild, startTempNats, summarize, verdict, windowed, type Child, type Suite, type TempDatabase, type TempNats } from "./lib.ts";
+import {
+  CpuGroups,
+  createTempDatabase,
+  fastUlid,
+  fmt,
+  ms,
+  onInterrupt,
+  openLoop,
+  parseOptions,
+  Phase,
+  say,
+  startChild,
+  startTempNats,
+  summarize,
+  verdict,
+  windowed,
+  type Child,
+  type Suite,
+  type TempDatabase,
+  type TempNats,
+} from "./lib.ts";
 
 const run = promisify(execFile);
 
@@ -145,12 +165,30 @@ function newTrace(): { traceparent: string } {
 }
 
 /** The columns the raw and naive phases write: those a MessagePosted fills (the rest take defaults). */
-const RAW_COLUMNS = ["room_id", "message_id", "seq", "author_id", "body", "thread_root_id", "posted_at", "updated_seq"] as const;
+const RAW_COLUMNS = [
+  "room_id",
+  "message_id",
+  "seq",
+  "author_id",
+  "body",
+  "thread_root_id",
+  "posted_at",
+  "updated_seq",
+] as const;
 type RawRow = (string | number | null)[];
 type PostedPayload = { roomId: string; messageId: string; authorId: string; body: string; threadRootId?: string };
 
 function rowOf(seq: number, timestampNanos: number, d: PostedPayload): RawRow {
-  return [d.roomId, d.messageId, seq, d.authorId, d.body, d.threadRootId ?? null, new Date(Math.floor(timestampNanos / 1e6)).toISOString(), seq];
+  return [
+    d.roomId,
+    d.messageId,
+    seq,
+    d.authorId,
+    d.body,
+    d.threadRootId ?? null,
+    new Date(Math.floor(timestampNanos / 1e6)).toISOString(),
+    seq,
+  ];
 }
 
 const insertTexts = new Map<string, string>();
@@ -160,7 +198,10 @@ function insertText(table: string, rows: number): string {
   let t = insertTexts.get(k);
   if (t === undefined) {
     const n = RAW_COLUMNS.length;
-    const tuples = Array.from({ length: rows }, (_, r) => `(${Array.from({ length: n }, (_, c) => `$${r * n + c + 1}`).join(",")})`);
+    const tuples = Array.from(
+      { length: rows },
+      (_, r) => `(${Array.from({ length: n }, (_, c) => `$${r * n + c + 1}`).join(",")})`,
+    );
     t = `INSERT INTO ${table} (${RAW_COLUMNS.join(",")}) VALUES ${tuples.join(",")}`;
     insertTexts.set(k, t);
   }
@@ -171,7 +212,13 @@ function insertText(table: string, rows: number): string {
  * Reads the message events from `fromSeq` to `untilSeq` with an ordered consumer (no decoding
  * beyond JSON.parse), handing over batches of at most `batch` rows; waits for each `onBatch`.
  */
-async function readRaw(nc: NatsConnection, fromSeq: number, untilSeq: number, batch: number, onBatch: (rows: RawRow[], lastSeq: number) => Promise<void>): Promise<void> {
+async function readRaw(
+  nc: NatsConnection,
+  fromSeq: number,
+  untilSeq: number,
+  batch: number,
+  onBatch: (rows: RawRow[], lastSeq: number) => Promise<void>,
+): Promise<void> {
   const consumer = await jetstream(nc).consumers.get(EVENT_STREAM, {
     filter_subjects: ["ev.msg.>"],
     deliver_policy: DeliverPolicy.StartSequence,
@@ -203,14 +250,24 @@ async function waitForService(nc: NatsConnection, timeoutMs = 60_000): Promise<v
       await nc.request("cmd.bench-probe.room.join", "{}", { timeout: 1000 });
       return;
     } catch (err) {
-      if (Date.now() > until) throw new Error(`the command service did not answer within ${timeoutMs / 1000} s: ${String(err)}`, { cause: err });
+      if (Date.now() > until)
+        throw new Error(`the command service did not answer within ${timeoutMs / 1000} s: ${String(err)}`, {
+          cause: err,
+        });
       await sleep(200);
     }
   }
 }
 
-async function send(nc: NatsConnection, userId: string, action: string, body: Record<string, unknown>): Promise<CommandReply> {
-  const m = await nc.request(`cmd.${userId}.${action}`, JSON.stringify({ commandId: fastUlid(), ...body }), { timeout: 10_000 });
+async function send(
+  nc: NatsConnection,
+  userId: string,
+  action: string,
+  body: Record<string, unknown>,
+): Promise<CommandReply> {
+  const m = await nc.request(`cmd.${userId}.${action}`, JSON.stringify({ commandId: fastUlid(), ...body }), {
+    timeout: 10_000,
+  });
   return m.json<CommandReply>();
 }
 
@@ -222,7 +279,14 @@ type Results = {
   natter: { rate: number; seconds: number; batch: string; transactions: number };
   naive: { rate: number; seconds: number; events: number };
   rebuild: { rate: number; seconds: number; buildSeconds: number };
-  lag?: { fromReply: ReturnType<typeof summarize>; fromSend: ReturnType<typeof summarize>; commands: ReturnType<typeof summarize>; achieved: number; errors: number; perSecond: number[] };
+  lag?: {
+    fromReply: ReturnType<typeof summarize>;
+    fromSend: ReturnType<typeof summarize>;
+    commands: ReturnType<typeof summarize>;
+    achieved: number;
+    errors: number;
+    perSecond: number[];
+  };
   cpu: Record<string, string>;
 };
 
@@ -233,8 +297,21 @@ export const projectionsSuite: Suite = {
   async run(args) {
     const o: Options = parseOptions(args, defaults);
     o.events = Math.floor(o.events);
-    if (o.events < 1000 || o.rooms < 1 || o.window < 1 || o.batch < 1 || o.batch > 8000 || o.naiveEvents < 1 || o.rate < 1 || o.duration <= 0 || o.lagRooms < 1 || o.senders < 1) {
-      console.error("error: --events must be at least 1,000; --rooms, --window, --naive-events, --rate, --duration, --lag-rooms and --senders at least 1; --batch between 1 and 8,000");
+    if (
+      o.events < 1000 ||
+      o.rooms < 1 ||
+      o.window < 1 ||
+      o.batch < 1 ||
+      o.batch > 8000 ||
+      o.naiveEvents < 1 ||
+      o.rate < 1 ||
+      o.duration <= 0 ||
+      o.lagRooms < 1 ||
+      o.senders < 1
+    ) {
+      console.error(
+        "error: --events must be at least 1,000; --rooms, --window, --naive-events, --rate, --duration, --lag-rooms and --senders at least 1; --batch between 1 and 8,000",
+      );
       return 2;
     }
     const naiveCount = Math.min(o.naiveEvents, o.events);
@@ -253,7 +330,9 @@ export const projectionsSuite: Suite = {
       await database?.close().catch(() => undefined);
       await nc?.close().catch(() => undefined);
       await server?.stop().catch((err: unknown) => console.error(`stopping nats-server: ${String(err)}`));
-      await tempDb?.drop().catch((err: unknown) => console.error(`dropping the database ${tempDb?.name}: ${String(err)}`));
+      await tempDb
+        ?.drop()
+        .catch((err: unknown) => console.error(`dropping the database ${tempDb?.name}: ${String(err)}`));
     };
     const removeInterrupt = onInterrupt(cleanup);
     try {
@@ -266,7 +345,14 @@ export const projectionsSuite: Suite = {
       pgc = new pg.Client({ connectionString: dbUrl });
       await pgc.connect();
       const client = pgc;
-      const uptime = async (): Promise<string> => (await run("uptime").catch(() => ({ stdout: `load average ${loadavg().map((l) => l.toFixed(2)).join(", ")}` }))).stdout.trim();
+      const uptime = async (): Promise<string> =>
+        (
+          await run("uptime").catch(() => ({
+            stdout: `load average ${loadavg()
+              .map((l) => l.toFixed(2))
+              .join(", ")}`,
+          }))
+        ).stdout.trim();
       const machine = {
         cores: cpus().length,
         memory: `${fmt(totalmem() / 2 ** 30, 1)} GiB`,
@@ -278,7 +364,9 @@ export const projectionsSuite: Suite = {
         date: new Date().toISOString(),
       };
       say(`nats-server ${machine.nats} at ${server.url}, store ${server.dir}`);
-      say(`PostgreSQL ${pgVersion}, database ${dbName}; node ${machine.node}, ${machine.cores} cores, ${machine.memory}`);
+      say(
+        `PostgreSQL ${pgVersion}, database ${dbName}; node ${machine.node}, ${machine.cores} cores, ${machine.memory}`,
+      );
       say(`uptime: ${machine.uptimeBefore}`);
 
       nc = await connectNats(server.url, { name: "natter-bench" });
@@ -290,7 +378,11 @@ export const projectionsSuite: Suite = {
       await client.query(`CREATE TABLE bench.raw_messages (LIKE natter_timeline.messages ${like})`);
       await client.query(`CREATE TABLE bench.naive_messages (LIKE natter_timeline.messages INCLUDING ALL)`);
       const backends = async (): Promise<number[]> =>
-        (await client.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")).rows.map((r) => r.pid);
+        (
+          await client.query<{ pid: number }>(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+          )
+        ).rows.map((r) => r.pid);
       const clientBackend = (await client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]!.pid;
       const cpuIn = new CpuGroups({
         "nats-server": async () => [server!.process.pid],
@@ -305,14 +397,32 @@ export const projectionsSuite: Suite = {
       const roomIds = Array.from({ length: o.rooms }, () => fastUlid());
       const authors = Array.from({ length: 200 }, (_, i) => `user-${String(i).padStart(3, "0")}`);
       await cpuIn.start();
-      const load = new Phase(`load: publish MessagePosted to ${EVENT_STREAM} (window ${o.window}, ${fmt(o.rooms)} rooms)`, N);
+      const load = new Phase(
+        `load: publish MessagePosted to ${EVENT_STREAM} (window ${o.window}, ${fmt(o.rooms)} rooms)`,
+        N,
+      );
       let loadError: unknown;
       await windowed(N, o.window, async (i) => {
         if (loadError !== undefined) return;
         const authorId = authors[(i * 7919) % authors.length]!;
-        const event = { type: "MessagePosted", data: { roomId: roomIds[i % o.rooms]!, messageId: fastUlid(), authorId, body: BODIES[i % BODIES.length]!, mentions: [] } } as unknown as DomainEvent;
+        const event = {
+          type: "MessagePosted",
+          data: {
+            roomId: roomIds[i % o.rooms]!,
+            messageId: fastUlid(),
+            authorId,
+            body: BODIES[i % BODIES.length]!,
+            mentions: [],
+          },
+        } as unknown as DomainEvent;
         const commandId = fastUlid();
-        const e = encodeEvent(event, { actor: authorId, commandId, correlationId: commandId, causationId: commandId, trace: newTrace() });
+        const e = encodeEvent(event, {
+          actor: authorId,
+          commandId,
+          correlationId: commandId,
+          causationId: commandId,
+          trace: newTrace(),
+        });
         try {
           await js.publish(e.subject, e.payload, { headers: e.headers, msgID: e.msgId, timeout: 30_000 });
           load.done++;
@@ -325,13 +435,18 @@ export const projectionsSuite: Suite = {
       if (loadError !== undefined) throw new Error(`loading failed: ${String(loadError)}`, { cause: loadError });
       const info = await (await jetstreamManager(nc)).streams.info(EVENT_STREAM);
       const lastSeq = info.state.last_seq;
-      if (info.state.messages !== N || lastSeq !== N) throw new Error(`${EVENT_STREAM} holds ${info.state.messages} events up to ${lastSeq}, expected ${N}`);
+      if (info.state.messages !== N || lastSeq !== N)
+        throw new Error(`${EVENT_STREAM} holds ${info.state.messages} events up to ${lastSeq}, expected ${N}`);
       say(`${EVENT_STREAM}: ${fmt(info.state.messages)} events, ${fmt(info.state.bytes / 1e6, 1)} MB`);
-      const countRows = async (table: string): Promise<number> => Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n);
+      const countRows = async (table: string): Promise<number> =>
+        Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n);
 
       // 1. The raw limit.
       await cpuIn.start();
-      const raw = new Phase(`1. raw: ordered consumer + INSERT of ${fmt(o.batch)} rows per transaction (${o.rawPlain ? "columns only" : "primary key and indexes like the timeline's"})`, N);
+      const raw = new Phase(
+        `1. raw: ordered consumer + INSERT of ${fmt(o.batch)} rows per transaction (${o.rawPlain ? "columns only" : "primary key and indexes like the timeline's"})`,
+        N,
+      );
       await readRaw(nc, 1, lastSeq, o.batch, async (rows) => {
         await client.query("BEGIN");
         await client.query(insertText("bench.raw_messages", rows.length), rows.flat());
@@ -355,11 +470,18 @@ export const projectionsSuite: Suite = {
       });
       await nc.flush();
       const batchLabel = o.projectorBatch > 0 ? `batch ${o.projectorBatch}` : "natter's default batch";
-      const natterPhase = new Phase(`2. natter: timeline Projector catching up from 0 (in the bench process, ${batchLabel})`, N);
+      const natterPhase = new Phase(
+        `2. natter: timeline Projector catching up from 0 (in the bench process, ${batchLabel})`,
+        N,
+      );
       const log = pino({ level: "warn" }, pino.destination({ dest: 2, sync: true }));
       await cpuIn.start();
       const natterStart = performance.now();
-      projector = new Projector(nc, timelineProjection, { log, db, ...(o.projectorBatch > 0 ? { batchSize: o.projectorBatch } : {}) });
+      projector = new Projector(nc, timelineProjection, {
+        log,
+        db,
+        ...(o.projectorBatch > 0 ? { batchSize: o.projectorBatch } : {}),
+      });
       projector.start();
       let lastProgress = performance.now();
       let seen = 0;
@@ -370,8 +492,10 @@ export const projectionsSuite: Suite = {
           seen = appliedSeq;
           lastProgress = performance.now();
         }
-        if (projector.status === "stopped" || projector.status === "halted") throw new Error(`the projector ${projector.status} at ${appliedSeq}`);
-        if (performance.now() - lastProgress > 60_000) throw new Error(`the projector made no progress for 60 s (at ${appliedSeq} of ${lastSeq})`);
+        if (projector.status === "stopped" || projector.status === "halted")
+          throw new Error(`the projector ${projector.status} at ${appliedSeq}`);
+        if (performance.now() - lastProgress > 60_000)
+          throw new Error(`the projector made no progress for 60 s (at ${appliedSeq} of ${lastSeq})`);
       }
       const natterSeconds = (performance.now() - natterStart) / 1000;
       natterPhase.done = appliedSeq;
@@ -380,7 +504,8 @@ export const projectionsSuite: Suite = {
       projector = undefined;
       appliedSub.unsubscribe();
       const natterRows = await countRows("natter_timeline.messages");
-      if (natterRows !== N) throw new Error(`natter phase: ${natterRows} rows in natter_timeline.messages, expected ${N}`);
+      if (natterRows !== N)
+        throw new Error(`natter phase: ${natterRows} rows in natter_timeline.messages, expected ${N}`);
       const natterRate = N / natterSeconds;
 
       // 3. The naive projector.
@@ -417,27 +542,41 @@ export const projectionsSuite: Suite = {
       const rebuildSeconds = (performance.now() - rbStart) / 1000;
       const buildSeconds = (lastBuilding - rbStart) / 1000;
       rb.done = result.applied;
-      rb.end(`build ${buildSeconds.toFixed(2)} s, pause + checks + swap ${(rebuildSeconds - buildSeconds).toFixed(2)} s; ${(cpu["rebuild"] = await cpuIn.report(N))}`);
+      rb.end(
+        `build ${buildSeconds.toFixed(2)} s, pause + checks + swap ${(rebuildSeconds - buildSeconds).toFixed(2)} s; ${(cpu["rebuild"] = await cpuIn.report(N))}`,
+      );
       const rebuiltRows = await countRows("natter_timeline.messages");
-      if (result.applied !== N || result.seq !== lastSeq || rebuiltRows !== N) throw new Error(`rebuild: applied ${result.applied} up to ${result.seq}, ${rebuiltRows} rows; expected ${N}`);
+      if (result.applied !== N || result.seq !== lastSeq || rebuiltRows !== N)
+        throw new Error(`rebuild: applied ${result.applied} up to ${result.seq}, ${rebuiltRows} rows; expected ${N}`);
       const rebuildRate = N / rebuildSeconds;
 
       // 6. Lag while commands flow.
       let lag: Results["lag"];
       if (o.lag) {
         const prof = o.cpuProf || undefined;
-        const service = startChild("service", ["app/service.ts", "commands"], { NATS_URL: server.url, NATTER_RATE_LIMIT: "off", LOG_LEVEL: "warn" }, prof);
+        const service = startChild(
+          "service",
+          ["app/service.ts", "commands"],
+          { NATS_URL: server.url, NATTER_RATE_LIMIT: "off", LOG_LEVEL: "warn" },
+          prof,
+        );
         children.push(service);
         const projectorChild = startChild(
           "projector",
           ["bench/projectorProcess.ts"],
-          { NATS_URL: server.url, DATABASE_URL: dbUrl, ...(o.projectorBatch > 0 ? { NATTER_BENCH_BATCH: String(o.projectorBatch) } : {}) },
+          {
+            NATS_URL: server.url,
+            DATABASE_URL: dbUrl,
+            ...(o.projectorBatch > 0 ? { NATTER_BENCH_BATCH: String(o.projectorBatch) } : {}),
+          },
           prof,
         );
         children.push(projectorChild);
         await projectorChild.waitForLine((l) => l === "active", 60_000);
         await waitForService(nc);
-        say(`command service (pid ${service.pid}) and timeline projector (pid ${projectorChild.pid}) running in child processes`);
+        say(
+          `command service (pid ${service.pid}) and timeline projector (pid ${projectorChild.pid}) running in child processes`,
+        );
 
         // Rooms, and senders joined to the rooms they post in.
         const lagRooms = Array.from({ length: o.lagRooms }, (_, i) => `lag-room-${String(i).padStart(4, "0")}`);
@@ -446,9 +585,16 @@ export const projectionsSuite: Suite = {
         const senderRooms = senders.map((_, s) => lagRooms.filter((_, r) => r % groups === s % groups));
         if (senderRooms.some((r) => r.length === 0)) throw new Error("--lag-rooms is too small for --senders");
         let setupErrors = 0;
-        const setup = new Phase("6. setup: room.create and room.join", o.lagRooms + senderRooms.reduce((n, r) => n + r.length, 0));
+        const setup = new Phase(
+          "6. setup: room.create and room.join",
+          o.lagRooms + senderRooms.reduce((n, r) => n + r.length, 0),
+        );
         await windowed(o.lagRooms, 16, async (i) => {
-          const r = await send(nc!, "lag-owner", "room.create", { name: `lag ${i}`, kind: "public", roomId: lagRooms[i] });
+          const r = await send(nc!, "lag-owner", "room.create", {
+            name: `lag ${i}`,
+            kind: "public",
+            roomId: lagRooms[i],
+          });
           if (r.ok) setup.done++;
           else setupErrors++;
         });
@@ -493,41 +639,46 @@ export const projectionsSuite: Suite = {
         const sent: { scheduled: number; replied: number; seq: number }[] = [];
         let errors = 0;
         let errorText = "";
-        const steady = new Phase(`6. lag: msg.post at ${fmt(o.rate)}/s open loop (${o.lagWarmup} s warm-up + ${o.duration} s), ${o.senders} senders, ${fmt(o.lagRooms)} rooms`, total);
+        const steady = new Phase(
+          `6. lag: msg.post at ${fmt(o.rate)}/s open loop (${o.lagWarmup} s warm-up + ${o.duration} s), ${o.senders} senders, ${fmt(o.lagRooms)} rooms`,
+          total,
+        );
         await cpuLag.start();
         const { maxLateMs: maxBehind } = await openLoop(o.rate, total, async (k, scheduled) => {
           const s = k % o.senders;
           const rooms = senderRooms[s]!;
           const roomId = rooms[Math.floor(k / o.senders) % rooms.length]!;
-          await send(nc!, senders[s]!, "msg.post", { roomId, body: BODIES[k % BODIES.length] })
-            .then(
-              (reply) => {
-                const replied = performance.now();
-                if (reply.ok) {
-                  steady.done++;
-                  if (k >= warmCount) sent.push({ scheduled, replied, seq: reply.seq });
-                } else {
-                  errors++;
-                  steady.errors++;
-                  errorText ||= `${reply.error.code}: ${reply.error.message}`;
-                }
-              },
-              (err: unknown) => {
+          await send(nc!, senders[s]!, "msg.post", { roomId, body: BODIES[k % BODIES.length] }).then(
+            (reply) => {
+              const replied = performance.now();
+              if (reply.ok) {
+                steady.done++;
+                if (k >= warmCount) sent.push({ scheduled, replied, seq: reply.seq });
+              } else {
                 errors++;
                 steady.errors++;
-                errorText ||= String(err);
-              },
-            );
+                errorText ||= `${reply.error.code}: ${reply.error.message}`;
+              }
+            },
+            (err: unknown) => {
+              errors++;
+              steady.errors++;
+              errorText ||= String(err);
+            },
+          );
         });
         const steadyElapsed = steady.elapsed;
         // Wait for the projector to cover the last command.
         const lastCommandSeq = Math.max(0, ...sent.map((x) => x.seq));
         const waitUntil = performance.now() + 30_000;
         while (maxApplied < lastCommandSeq && performance.now() < waitUntil) await sleep(5);
-        steady.end(`sends up to ${ms(maxBehind)} late; projector: ${fmt(lagAnnouncements)} transactions, ${fmt(total / Math.max(1, lagAnnouncements), 1)} events each, at most ${fmt(maxPending)} pending; ${(cpu["lag"] = await cpuLag.report(total))}`);
+        steady.end(
+          `sends up to ${ms(maxBehind)} late; projector: ${fmt(lagAnnouncements)} transactions, ${fmt(total / Math.max(1, lagAnnouncements), 1)} events each, at most ${fmt(maxPending)} pending; ${(cpu["lag"] = await cpuLag.report(total))}`,
+        );
         sub.unsubscribe();
         if (errors > 0) say(`  ${fmt(errors)} commands failed, e.g. ${errorText}`);
-        if (maxApplied < lastCommandSeq) throw new Error(`the projector did not apply ${lastCommandSeq} within 30 s (at ${maxApplied})`);
+        if (maxApplied < lastCommandSeq)
+          throw new Error(`the projector did not apply ${lastCommandSeq} within 30 s (at ${maxApplied})`);
 
         // Lag of each measured command: the first announcement covering its sequence.
         const fromReply: number[] = [];
@@ -566,8 +717,17 @@ export const projectionsSuite: Suite = {
       const results: Results = {
         events: N,
         loadRate: N / loadSeconds,
-        raw: { rate: rawRate, seconds: rawSeconds, table: o.rawPlain ? "columns only" : "same primary key and indexes as natter_timeline.messages" },
-        natter: { rate: natterRate, seconds: natterSeconds, batch: o.projectorBatch > 0 ? String(o.projectorBatch) : "default", transactions: announcements },
+        raw: {
+          rate: rawRate,
+          seconds: rawSeconds,
+          table: o.rawPlain ? "columns only" : "same primary key and indexes as natter_timeline.messages",
+        },
+        natter: {
+          rate: natterRate,
+          seconds: natterSeconds,
+          batch: o.projectorBatch > 0 ? String(o.projectorBatch) : "default",
+          transactions: announcements,
+        },
         naive: { rate: naiveRate, seconds: naiveSeconds, events: naiveCount },
         rebuild: { rate: rebuildRate, seconds: rebuildSeconds, buildSeconds },
         ...(lag ? { lag } : {}),
@@ -581,7 +741,9 @@ export const projectionsSuite: Suite = {
             `(${machine.cores} cores): these figures are disturbed; run again on a quiet machine.`,
         );
       }
-      console.log(`results (${fmt(N)} events, ${fmt(o.rooms)} rooms; nats-server ${machine.nats}; PostgreSQL ${machine.postgres}; node ${machine.node}; ${machine.cores} cores)`);
+      console.log(
+        `results (${fmt(N)} events, ${fmt(o.rooms)} rooms; nats-server ${machine.nats}; PostgreSQL ${machine.postgres}; node ${machine.node}; ${machine.cores} cores)`,
+      );
       for (const l of lines.text) console.log(l);
       console.log(`uptime before: ${machine.uptimeBefore}`);
       console.log(`uptime after:  ${machine.uptimeAfter}`);
@@ -636,7 +798,11 @@ function markdown(r: Results, m: Record<string, string | number>, lines: string[
   return [
     SECTION,
     "",
-    `Run ${m["date"]} with \`npm run bench -- projections${process.argv.slice(3).filter((a) => a !== "--record").map((a) => ` ${a}`).join("")}\`.`,
+    `Run ${m["date"]} with \`npm run bench -- projections${process.argv
+      .slice(3)
+      .filter((a) => a !== "--record")
+      .map((a) => ` ${a}`)
+      .join("")}\`.`,
     "",
     `Machine: ${m["cores"]} cores (nproc), ${m["memory"]} memory, node ${m["node"]}, nats-server ${m["nats"]}, PostgreSQL ${m["postgres"]}.`,
     "",

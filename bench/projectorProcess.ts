@@ -19,7 +19,11 @@ async function main(): Promise<void> {
   const log = pino({ level: "warn" }, pino.destination({ dest: 2, sync: true }));
   const nc = await connectNats(url, { name: "natter-bench-projector" });
   const database = await openDatabase({ url: databaseUrl });
-  const service = await startProjections(nc, database.db, { log, only: ["timeline"], ...(batch ? { batchSize: batch } : {}) });
+  const service = await startProjections(nc, database.db, {
+    log,
+    only: ["timeline"],
+    ...(batch ? { batchSize: batch } : {}),
+  });
   const projector = service.projectors.get("timeline")!;
   while (projector.status !== "active") {
     if (projector.status === "stopped") throw new Error("the timeline projector stopped");

@@ -16,7 +16,19 @@
  *  4. the same for a private room's members on per-user delivery (`deliver.<uid>.room.<roomId>`).
  */
 import { cpus, loadavg } from "node:os";
-import { CpuGroups, fmt, ms, onInterrupt, parseOptions, say, UsageError, verdict, waitForQuietMachine, type LatencySummary, type Suite } from "./lib.ts";
+import {
+  CpuGroups,
+  fmt,
+  ms,
+  onInterrupt,
+  parseOptions,
+  say,
+  UsageError,
+  verdict,
+  waitForQuietMachine,
+  type LatencySummary,
+  type Suite,
+} from "./lib.ts";
 import { connectListeners, measureDelivery, type DeliveryResult } from "./readLive.ts";
 import { describePlan, pagesOverHttp, pagesOverSql, recordPagePlan, type PageResult } from "./readPages.ts";
 import { command, seedPublicRoom } from "./readSeed.ts";
@@ -109,7 +121,8 @@ Progress goes to stderr, the figures to stdout.`;
 /** The read API's timeline cache counters, from its /metrics. */
 async function cacheCounts(baseUrl: string): Promise<{ hits: number; misses: number }> {
   const text = await (await fetch(`${baseUrl}/metrics`)).text();
-  const value = (name: string) => Number(text.match(new RegExp(`^natter_timeline_cache_${name}_total (\\S+)$`, "m"))?.[1] ?? 0);
+  const value = (name: string) =>
+    Number(text.match(new RegExp(`^natter_timeline_cache_${name}_total (\\S+)$`, "m"))?.[1] ?? 0);
   return { hits: value("hits"), misses: value("misses") };
 }
 
@@ -120,8 +133,22 @@ export const readSuite: Suite = {
   usage,
   async run(args) {
     const o: Options = parseOptions(args, defaults);
-    if (o.messages < o.limit * 2 || o.users < 2 || o.rate < 1 || o.duration <= 0 || o.sockets < 1 || o.subscribers < 1 || o.privateMembers < 1 || o.privateMembers > Math.min(o.subscribers, 999) || o.liveRate < 1 || o.liveDuration <= 0 || o.listenerThreads < 1) {
-      throw new UsageError("--messages must be at least twice --limit; --users at least 2; --rate, --sockets, --subscribers, --live-rate, --listener-threads at least 1; --private-members from 1 to min(--subscribers, 999)");
+    if (
+      o.messages < o.limit * 2 ||
+      o.users < 2 ||
+      o.rate < 1 ||
+      o.duration <= 0 ||
+      o.sockets < 1 ||
+      o.subscribers < 1 ||
+      o.privateMembers < 1 ||
+      o.privateMembers > Math.min(o.subscribers, 999) ||
+      o.liveRate < 1 ||
+      o.liveDuration <= 0 ||
+      o.listenerThreads < 1
+    ) {
+      throw new UsageError(
+        "--messages must be at least twice --limit; --users at least 2; --rate, --sockets, --subscribers, --live-rate, --listener-threads at least 1; --private-members from 1 to min(--subscribers, 999)",
+      );
     }
 
     // Before each measured part: wait while another bench or test run is active (15 min in all at most).
@@ -132,16 +159,26 @@ export const readSuite: Suite = {
       const q = await waitForQuietMachine(/bench|vitest/, 30_000, waitBudgetMs);
       waitBudgetMs = Math.max(0, waitBudgetMs - q.waitedMs);
       const waited = q.waitedMs > 1000 ? ` after waiting ${Math.round(q.waitedMs / 1000)} s` : "";
-      quietNotes.push(`${part}: ${q.quiet ? `no other bench/vitest process${waited}` : `NOT quiet${waited} (${q.busy[0]})`}`);
+      quietNotes.push(
+        `${part}: ${q.quiet ? `no other bench/vitest process${waited}` : `NOT quiet${waited} (${q.busy[0]})`}`,
+      );
     };
     await whenQuiet("start");
-    say(`machine: ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}; ${quietNotes[0] ?? "other bench/vitest processes not checked (--wait-quiet=false)"}`);
+    say(
+      `machine: ${cpus().length} cores, load average ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(" ")}; ${quietNotes[0] ?? "other bench/vitest processes not checked (--wait-quiet=false)"}`,
+    );
 
     const sys = new ReadSystem();
     const removeInterrupt = onInterrupt(() => sys.stop());
     try {
       console.error("starting nats-server, the token issuer, the database and natter's parts …");
-      await sys.start({ databaseUrl: o.databaseUrl, cacheEntries: o.cacheEntries, ...(o.cpuProf ? { cpuProfDir: o.cpuProf } : {}) });
+      await sys.start({
+        databaseUrl: o.databaseUrl,
+        cacheEntries: o.cacheEntries,
+        ...(o.cpuProf ? { cpuProfDir: o.cpuProf } : {}),
+      });
       say(
         `nats-server ${sys.nats.version}, PostgreSQL ${sys.database.serverVersion} (database ${sys.database.name}), node ${process.version}; ` +
           `parts: ${[...sys.parts].map(([n, c]) => `${n} ${c.pid}`).join(", ")}; read API ${sys.baseUrl}`,
@@ -155,13 +192,18 @@ export const readSuite: Suite = {
       const seeded = await seedPublicRoom(sys.gateway, users, o.messages, o.seedConcurrency);
       const lastSeq = await sys.caughtUp();
       await sys.pool.query("VACUUM ANALYZE");
-      say(`seeded room ${seeded.roomId}: ${fmt(o.messages)} posts, ${fmt(seeded.reactions)} reactions, ${seeded.edits} edits, ${seeded.replies} thread replies; projections at ${fmt(lastSeq)}; VACUUM ANALYZE done`);
+      say(
+        `seeded room ${seeded.roomId}: ${fmt(o.messages)} posts, ${fmt(seeded.reactions)} reactions, ${seeded.edits} edits, ${seeded.replies} thread replies; projections at ${fmt(lastSeq)}; VACUUM ANALYZE done`,
+      );
 
       // The read API's statements for a page, recorded from its own code.
       const sample = seeded.postSeqs[Math.floor(seeded.postSeqs.length / 2)]!;
       const plan = await recordPagePlan(sys.pool, users[0]!, seeded.roomId, sample, o.limit);
       const sources = new Set(plan.flat().flatMap((s) => s.params.map((p) => p.from)));
-      if (!sources.has("user") || !sources.has("room") || !sources.has("before")) throw new Error(`the recorded page plan does not use the caller, the room and before:\n${describePlan(plan).join("\n")}`);
+      if (!sources.has("user") || !sources.has("room") || !sources.has("before"))
+        throw new Error(
+          `the recorded page plan does not use the caller, the room and before:\n${describePlan(plan).join("\n")}`,
+        );
       say(`the read API's SQL for a page (${plan.flat().length} statements in ${plan.length} round trips):`);
       for (const l of describePlan(plan)) say(`  ${l}`);
 
@@ -173,15 +215,24 @@ export const readSuite: Suite = {
         const items = Math.round((duration + l.warmup) * rate);
         await cpu.start();
         const cacheBefore = await cacheCounts(sys.baseUrl);
-        const http = await pagesOverHttp(sys.baseUrl, seeded.roomId, users, seeded.postSeqs, { ...l, sockets: o.sockets });
-        say(`  ${(cpuLines[`${name} HTTP pages at ${fmt(rate)}/s`] = (await cpu.report(items)).replace("per event", "per request"))}`);
+        const http = await pagesOverHttp(sys.baseUrl, seeded.roomId, users, seeded.postSeqs, {
+          ...l,
+          sockets: o.sockets,
+        });
+        say(
+          `  ${(cpuLines[`${name} HTTP pages at ${fmt(rate)}/s`] = (await cpu.report(items)).replace("per event", "per request"))}`,
+        );
         const cacheAfter = await cacheCounts(sys.baseUrl);
         const hits = cacheAfter.hits - cacheBefore.hits;
         const misses = cacheAfter.misses - cacheBefore.misses;
-        say(`  ${(cpuLines[`${name} timeline cache`] = o.cacheEntries === 0 ? "timeline cache off: every page from PostgreSQL" : `timeline cache (warm-up included): ${fmt(hits)} hits, ${fmt(misses)} misses (reads of PostgreSQL), ${(hits + misses > 0 ? (100 * hits) / (hits + misses) : 0).toFixed(1)} % from memory; access checks and windows counted apart`)}`);
+        say(
+          `  ${(cpuLines[`${name} timeline cache`] = o.cacheEntries === 0 ? "timeline cache off: every page from PostgreSQL" : `timeline cache (warm-up included): ${fmt(hits)} hits, ${fmt(misses)} misses (reads of PostgreSQL), ${(hits + misses > 0 ? (100 * hits) / (hits + misses) : 0).toFixed(1)} % from memory; access checks and windows counted apart`)}`,
+        );
         await cpu.start();
         const sql = await pagesOverSql(sys.pool, plan, seeded.roomId, users, seeded.postSeqs, l);
-        say(`  ${(cpuLines[`${name} baseline at ${fmt(rate)}/s`] = (await cpu.report(items)).replace("per event", "per page"))}`);
+        say(
+          `  ${(cpuLines[`${name} baseline at ${fmt(rate)}/s`] = (await cpu.report(items)).replace("per event", "per page"))}`,
+        );
         return [http, sql];
       };
       const [http, sql] = await pages("1./2.", o.rate, o.duration);
@@ -190,27 +241,59 @@ export const readSuite: Suite = {
       // 3. and 4. Live delivery.
       const listenerUsers = await sys.users("listener-", o.subscribers);
       const poster = users[0]!;
-      const privateRoom = (await command(sys.gateway, poster.id, "room.create", { name: "bench private", kind: "private", members: listenerUsers.slice(0, o.privateMembers).map((u) => u.id) })).result["roomId"] as string;
+      const privateRoom = (
+        await command(sys.gateway, poster.id, "room.create", {
+          name: "bench private",
+          kind: "private",
+          members: listenerUsers.slice(0, o.privateMembers).map((u) => u.id),
+        })
+      ).result["roomId"] as string;
       const listeners = await connectListeners(sys, listenerUsers, o.listenerThreads, o.connectConcurrency);
       const skew = await listeners.clockCheck();
-      say(`listener threads: ${o.listenerThreads}, clocks agree with the main thread's within ${ms(skew)} (round trip bound)`);
+      say(
+        `listener threads: ${o.listenerThreads}, clocks agree with the main thread's within ${ms(skew)} (round trip bound)`,
+      );
       const liveLoad = { rate: o.liveRate, duration: o.liveDuration, warmupPosts: 3, drainMs: 30_000 };
       await whenQuiet("3./4. live delivery");
       await cpu.start();
-      const pub = await measureDelivery("3. public room", sys, listeners, poster, seeded.roomId, o.subscribers, () => liveSubjects.room(seeded.roomId), liveLoad);
+      const pub = await measureDelivery(
+        "3. public room",
+        sys,
+        listeners,
+        poster,
+        seeded.roomId,
+        o.subscribers,
+        () => liveSubjects.room(seeded.roomId),
+        liveLoad,
+      );
       say(`  ${(cpuLines["3. public room"] = await cpu.report())}`);
       await cpu.start();
-      const priv = await measureDelivery("4. private room", sys, listeners, poster, privateRoom, o.privateMembers, (i) => liveSubjects.member(listenerUsers[i]!.id, privateRoom), liveLoad);
+      const priv = await measureDelivery(
+        "4. private room",
+        sys,
+        listeners,
+        poster,
+        privateRoom,
+        o.privateMembers,
+        (i) => liveSubjects.member(listenerUsers[i]!.id, privateRoom),
+        liveLoad,
+      );
       say(`  ${(cpuLines["4. private room"] = await cpu.report())}`);
       await listeners.close();
 
       const lines = report(o, http, sql, low, pub, priv);
       console.log("");
       if (CpuGroups.worstOthers > 0.15) {
-        console.log(`WARNING: other processes used up to ${Math.round(CpuGroups.worstOthers * 100)}% of one core during a measured phase (${cpus().length} cores): these figures are disturbed.`);
+        console.log(
+          `WARNING: other processes used up to ${Math.round(CpuGroups.worstOthers * 100)}% of one core during a measured phase (${cpus().length} cores): these figures are disturbed.`,
+        );
       }
-      console.log(`results (nats-server ${sys.nats.version}; PostgreSQL ${sys.database.serverVersion}; node ${process.version}; ${cpus().length} cores; load average now ${loadavg()[0]!.toFixed(2)})`);
-      console.log(`machine: other processes used at most ${Math.round(CpuGroups.worstOthers * 100)}% of one core in a measured phase; bench/vitest check before each part: ${quietNotes.join("; ") || "not made (--wait-quiet=false)"}`);
+      console.log(
+        `results (nats-server ${sys.nats.version}; PostgreSQL ${sys.database.serverVersion}; node ${process.version}; ${cpus().length} cores; load average now ${loadavg()[0]!.toFixed(2)})`,
+      );
+      console.log(
+        `machine: other processes used at most ${Math.round(CpuGroups.worstOthers * 100)}% of one core in a measured phase; bench/vitest check before each part: ${quietNotes.join("; ") || "not made (--wait-quiet=false)"}`,
+      );
       for (const l of lines.text) console.log(l);
       console.log("cpu per phase (share of one core):");
       for (const [k, v] of Object.entries(cpuLines)) console.log(`  ${k}: ${v}`);
@@ -224,9 +307,21 @@ export const readSuite: Suite = {
 };
 
 /** The result lines, and whether every target passed. */
-function report(o: Options, http: PageResult, sql: PageResult, low: [PageResult, PageResult] | undefined, pub: DeliveryResult, priv: DeliveryResult): { text: string[]; allPass: boolean } {
-  const pageOk = http.latency.p99 <= TARGET_PAGE_P99_MS && o.rate >= TARGET_PAGE_RATE && http.errors === 0 && http.achieved >= 0.95 * o.rate;
-  const deliveryOk = (r: DeliveryResult, n: number) => r.latency.p99 <= TARGET_DELIVERY_P99_MS && r.received === r.expected && r.duplicates === 0 && n >= 1;
+function report(
+  o: Options,
+  http: PageResult,
+  sql: PageResult,
+  low: [PageResult, PageResult] | undefined,
+  pub: DeliveryResult,
+  priv: DeliveryResult,
+): { text: string[]; allPass: boolean } {
+  const pageOk =
+    http.latency.p99 <= TARGET_PAGE_P99_MS &&
+    o.rate >= TARGET_PAGE_RATE &&
+    http.errors === 0 &&
+    http.achieved >= 0.95 * o.rate;
+  const deliveryOk = (r: DeliveryResult, n: number) =>
+    r.latency.p99 <= TARGET_DELIVERY_P99_MS && r.received === r.expected && r.duplicates === 0 && n >= 1;
   const pubOk = deliveryOk(pub, o.subscribers) && o.subscribers >= TARGET_SUBSCRIBERS;
   const privOk = deliveryOk(priv, o.privateMembers);
   const x = (a: number, b: number) => `${(a / b).toFixed(1)}x`;
@@ -250,8 +345,18 @@ function report(o: Options, http: PageResult, sql: PageResult, low: [PageResult,
           `          baseline (achieved ${fmt(low[1].achieved)}/s, errors ${fmt(low[1].errors)}) ${line(low[1].latency)}`,
           `          HTTP - baseline: p50 ${diff(low[0].latency.p50, low[1].latency.p50)} (${x(low[0].latency.p50, low[1].latency.p50)}), p99 ${diff(low[0].latency.p99, low[1].latency.p99)} (${x(low[0].latency.p99, low[1].latency.p99)})`,
         ]),
-    ...delivery(`3. live.room to ${fmt(o.subscribers)} subscribers`, pub, pubOk, `target p99 <= ${TARGET_DELIVERY_P99_MS} ms to ${fmt(TARGET_SUBSCRIBERS)}, all delivered`),
-    ...delivery(`4. deliver.<uid>.room to ${fmt(o.privateMembers)} private-room members`, priv, privOk, `target p99 <= ${TARGET_DELIVERY_P99_MS} ms, all delivered`),
+    ...delivery(
+      `3. live.room to ${fmt(o.subscribers)} subscribers`,
+      pub,
+      pubOk,
+      `target p99 <= ${TARGET_DELIVERY_P99_MS} ms to ${fmt(TARGET_SUBSCRIBERS)}, all delivered`,
+    ),
+    ...delivery(
+      `4. deliver.<uid>.room to ${fmt(o.privateMembers)} private-room members`,
+      priv,
+      privOk,
+      `target p99 <= ${TARGET_DELIVERY_P99_MS} ms, all delivered`,
+    ),
   ];
   return { text, allPass: pageOk && pubOk && privOk };
 }

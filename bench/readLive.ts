@@ -10,8 +10,18 @@ import { bodyOf, command } from "./readSeed.ts";
 import type { BenchUser, ReadSystem } from "./readSystem.ts";
 
 /** Connects `users` through the auth callout in `threads` listener threads, `concurrency` at a time in all; progress on stderr. */
-export async function connectListeners(sys: ReadSystem, users: BenchUser[], threads: number, concurrency: number): Promise<ListenerThreads> {
-  const phase = new Phase(`connecting ${fmt(users.length)} users through the auth callout (${concurrency} at once, ${threads} threads)`, users.length, 2000, process.stderr);
+export async function connectListeners(
+  sys: ReadSystem,
+  users: BenchUser[],
+  threads: number,
+  concurrency: number,
+): Promise<ListenerThreads> {
+  const phase = new Phase(
+    `connecting ${fmt(users.length)} users through the auth callout (${concurrency} at once, ${threads} threads)`,
+    users.length,
+    2000,
+    process.stderr,
+  );
   const listeners = await ListenerThreads.start(sys.nats.url, users, threads, concurrency, () => phase.done++);
   sys.defer(() => listeners.close());
   phase.end();
@@ -58,7 +68,12 @@ export async function measureDelivery(
   const total = load.warmupPosts + measured;
   const posts = new Map<string, { k: number; sent: number; replied: number }>();
   const loop = monitorEventLoopDelay({ resolution: 1 });
-  const posting = new Phase(`${label}: msg.post at ${load.rate}/s (${load.warmupPosts} warm-up + ${measured}) to ${fmt(subscribers)} subscribers`, total, 2000, process.stderr);
+  const posting = new Phase(
+    `${label}: msg.post at ${load.rate}/s (${load.warmupPosts} warm-up + ${measured}) to ${fmt(subscribers)} subscribers`,
+    total,
+    2000,
+    process.stderr,
+  );
   loop.enable();
   await openLoop(load.rate, total, async (k) => {
     const messageId = fastUlid();

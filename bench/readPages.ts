@@ -48,7 +48,11 @@ type Ask = { user: BenchUser; before: number };
  * Runs `ask(k)` at `load.rate` a second, open loop, for warm-up plus measured seconds; the latency
  * of a request is from its scheduled moment to its completion. Progress goes to stderr.
  */
-async function drive(label: string, load: PageLoad, ask: (k: number) => Promise<{ ok: boolean; error?: string; bytes?: number }>): Promise<PageResult> {
+async function drive(
+  label: string,
+  load: PageLoad,
+  ask: (k: number) => Promise<{ ok: boolean; error?: string; bytes?: number }>,
+): Promise<PageResult> {
   const warm = Math.round(load.warmup * load.rate);
   const total = warm + Math.round(load.duration * load.rate);
   const latencies: number[] = [];
@@ -81,7 +85,14 @@ async function drive(label: string, load: PageLoad, ask: (k: number) => Promise<
   });
   phase.end(`sends at most ${maxLateMs.toFixed(1)} ms late`);
   const span = (lastDone - firstDue) / 1000;
-  return { latency: summarize(latencies), achieved: latencies.length / span, errors, firstError, maxLateMs, meanBytes: latencies.length ? bytes / latencies.length : 0 };
+  return {
+    latency: summarize(latencies),
+    achieved: latencies.length / span,
+    errors,
+    firstError,
+    maxLateMs,
+    meanBytes: latencies.length ? bytes / latencies.length : 0,
+  };
 }
 
 /** The k-th request's user and page: users round-robin, a page before a random post of the room. */
@@ -94,7 +105,13 @@ function asker(users: BenchUser[], postSeqs: number[]): (k: number) => Ask {
  * connections (at most `sockets`). A request counts as an error unless it answers 200 with a JSON
  * page; one in a hundred answers is parsed to check that it holds messages.
  */
-export async function pagesOverHttp(baseUrl: string, roomId: string, users: BenchUser[], postSeqs: number[], load: PageLoad & { sockets: number }): Promise<PageResult> {
+export async function pagesOverHttp(
+  baseUrl: string,
+  roomId: string,
+  users: BenchUser[],
+  postSeqs: number[],
+  load: PageLoad & { sockets: number },
+): Promise<PageResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: load.sockets });
   const { hostname, port } = new URL(baseUrl);
   const next = asker(users, postSeqs);
@@ -102,28 +119,42 @@ export async function pagesOverHttp(baseUrl: string, roomId: string, users: Benc
   const get = (k: number): Promise<{ ok: boolean; error?: string; bytes: number }> =>
     new Promise((resolveGet) => {
       const { user, before } = next(k);
-      const req = request({ agent, hostname, port, path: `/api/rooms/${roomId}/messages?limit=${load.limit}&before=${before}`, headers: { authorization: auth.get(user.id)! } }, (res) => {
-        const chunks: Buffer[] = [];
-        let bytes = 0;
-        res.on("data", (c: Buffer) => {
-          bytes += c.length;
-          if (k % 100 === 0) chunks.push(c);
-        });
-        res.on("end", () => {
-          if (res.statusCode !== 200) return resolveGet({ ok: false, error: `HTTP ${res.statusCode}`, bytes });
-          if (k % 100 === 0) {
-            const page = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { messages?: unknown[] };
-            if (!Array.isArray(page.messages) || page.messages.length === 0) return resolveGet({ ok: false, error: "a page without messages", bytes });
-          }
-          resolveGet({ ok: true, bytes });
-        });
-        res.on("error", (err) => resolveGet({ ok: false, error: String(err), bytes }));
-      });
+      const req = request(
+        {
+          agent,
+          hostname,
+          port,
+          path: `/api/rooms/${roomId}/messages?limit=${load.limit}&before=${before}`,
+          headers: { authorization: auth.get(user.id)! },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let bytes = 0;
+          res.on("data", (c: Buffer) => {
+            bytes += c.length;
+            if (k % 100 === 0) chunks.push(c);
+          });
+          res.on("end", () => {
+            if (res.statusCode !== 200) return resolveGet({ ok: false, error: `HTTP ${res.statusCode}`, bytes });
+            if (k % 100 === 0) {
+              const page = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { messages?: unknown[] };
+              if (!Array.isArray(page.messages) || page.messages.length === 0)
+                return resolveGet({ ok: false, error: "a page without messages", bytes });
+            }
+            resolveGet({ ok: true, bytes });
+          });
+          res.on("error", (err) => resolveGet({ ok: false, error: String(err), bytes }));
+        },
+      );
       req.on("error", (err) => resolveGet({ ok: false, error: String(err), bytes: 0 }));
       req.end();
     });
   try {
-    return await drive(`GET timeline pages over HTTP at ${load.rate}/s (${load.warmup} s warm-up + ${load.duration} s, ${users.length} users, ${load.sockets} sockets at most)`, load, get);
+    return await drive(
+      `GET timeline pages over HTTP at ${load.rate}/s (${load.warmup} s warm-up + ${load.duration} s, ${users.length} users, ${load.sockets} sockets at most)`,
+      load,
+      get,
+    );
   } finally {
     agent.destroy();
   }
@@ -139,36 +170,69 @@ export type PagePlan = { text: string; params: Param[] }[][];
  * `user`: runs it once on `pool` through a client that notes each statement, its parameters (which
  * of them are the caller, the room and `before`) and which statements were in flight together.
  */
-export async function recordPagePlan(pool: pg.Pool, user: BenchUser, roomId: string, before: number, limit: number): Promise<PagePlan> {
+export async function recordPagePlan(
+  pool: pg.Pool,
+  user: BenchUser,
+  roomId: string,
+  before: number,
+  limit: number,
+): Promise<PagePlan> {
   const plan: PagePlan = [];
   let inFlight = 0;
-  const paramOf = (v: unknown): Param => (v === user.id ? { from: "user" } : v === roomId ? { from: "room" } : v === before ? { from: "before" } : { from: "value", value: v });
+  const paramOf = (v: unknown): Param =>
+    v === user.id
+      ? { from: "user" }
+      : v === roomId
+        ? { from: "room" }
+        : v === before
+          ? { from: "before" }
+          : { from: "value", value: v };
   const recorder = {
     query(config: { text: string } | string, values?: unknown[]) {
       if (inFlight === 0) plan.push([]);
-      plan.at(-1)!.push({ text: typeof config === "string" ? config : config.text, params: (values ?? []).map(paramOf) });
+      plan
+        .at(-1)!
+        .push({ text: typeof config === "string" ? config : config.text, params: (values ?? []).map(paramOf) });
       inFlight++;
       return pool.query(config as string, values).finally(() => inFlight--);
     },
   };
   const db = drizzle(recorder as unknown as pg.Pool) as unknown as Db;
-  await timelinePage(db, { userId: user.id, admin: false }, parseInput("messages", { roomId, before: String(before), limit: String(limit) }));
+  await timelinePage(
+    db,
+    { userId: user.id, admin: false },
+    parseInput("messages", { roomId, before: String(before), limit: String(limit) }),
+  );
   return plan;
 }
 
 /** The plan as text for the report: one line per statement, `∥` between statements sent together. */
 export function describePlan(plan: PagePlan): string[] {
-  return plan.map((group, g) => `${g + 1}. ${group.map((s) => s.text.replace(/\s+/g, " ").slice(0, 90) + "…").join("  ∥  ")}`);
+  return plan.map(
+    (group, g) => `${g + 1}. ${group.map((s) => s.text.replace(/\s+/g, " ").slice(0, 90) + "…").join("  ∥  ")}`,
+  );
 }
 
 /** The baseline: `plan` for random pages, open loop at `load.rate`, straight on `pool` (no HTTP, no read API). */
-export async function pagesOverSql(pool: pg.Pool, plan: PagePlan, roomId: string, users: BenchUser[], postSeqs: number[], load: PageLoad): Promise<PageResult> {
+export async function pagesOverSql(
+  pool: pg.Pool,
+  plan: PagePlan,
+  roomId: string,
+  users: BenchUser[],
+  postSeqs: number[],
+  load: PageLoad,
+): Promise<PageResult> {
   const next = asker(users, postSeqs);
   const page = async (k: number) => {
     const { user, before } = next(k);
-    const value = (p: Param): unknown => (p.from === "value" ? p.value : p.from === "user" ? user.id : p.from === "room" ? roomId : before);
+    const value = (p: Param): unknown =>
+      p.from === "value" ? p.value : p.from === "user" ? user.id : p.from === "room" ? roomId : before;
     for (const group of plan) await Promise.all(group.map((s) => pool.query(s.text, s.params.map(value))));
     return { ok: true };
   };
-  return drive(`baseline: the same SQL on a pg Pool of ${pool.options.max} at ${load.rate}/s (${load.warmup} s warm-up + ${load.duration} s)`, load, page);
+  return drive(
+    `baseline: the same SQL on a pg Pool of ${pool.options.max} at ${load.rate}/s (${load.warmup} s warm-up + ${load.duration} s)`,
+    load,
+    page,
+  );
 }

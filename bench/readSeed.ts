@@ -9,7 +9,10 @@ import { sendCommand } from "../test/commandClient.ts";
 import { fastUlid, Phase, windowed } from "./lib.ts";
 import type { BenchUser } from "./readSystem.ts";
 
-const WORDS = "the deploy went out fine but the search endpoint is slow again could someone look at the flaky test before lunch thanks".split(" ");
+const WORDS =
+  "the deploy went out fine but the search endpoint is slow again could someone look at the flaky test before lunch thanks".split(
+    " ",
+  );
 const EMOJIS = ["👍", "🎉", ":eyes:", "❤️", ":rocket:"];
 
 /** A chat message body of 3 to 22 words, varying with `i`. */
@@ -19,7 +22,12 @@ export function bodyOf(i: number): string {
 }
 
 /** Sends one command as `user` with a fast command id; throws unless it succeeds. */
-export async function command(nc: NatsConnection, userId: string, action: string, body: Record<string, unknown>): Promise<Extract<CommandReply, { ok: true }>> {
+export async function command(
+  nc: NatsConnection,
+  userId: string,
+  action: string,
+  body: Record<string, unknown>,
+): Promise<Extract<CommandReply, { ok: true }>> {
   const r = await sendCommand(nc, userId, action, body, { commandId: fastUlid(), timeout: 30_000 });
   if (!r.ok) throw new Error(`${action} by ${userId}: ${r.error.code}: ${r.error.message}`);
   return r;
@@ -34,15 +42,30 @@ export type SeededRoom = { roomId: string; postSeqs: number[]; reactions: number
  * to three members each), edits every fiftieth (by its author) and answers every hundredth in its
  * thread (two replies). Progress goes to stderr.
  */
-export async function seedPublicRoom(nc: NatsConnection, members: BenchUser[], messages: number, concurrency: number): Promise<SeededRoom> {
+export async function seedPublicRoom(
+  nc: NatsConnection,
+  members: BenchUser[],
+  messages: number,
+  concurrency: number,
+): Promise<SeededRoom> {
   const roomId = fastUlid();
-  await command(nc, members[0]!.id, "room.create", { name: "bench timeline", kind: "public", roomId, topic: "read suite" });
+  await command(nc, members[0]!.id, "room.create", {
+    name: "bench timeline",
+    kind: "public",
+    roomId,
+    topic: "read suite",
+  });
   for (const m of members.slice(1)) await command(nc, m.id, "room.join", { roomId });
 
   const ids = Array.from({ length: messages }, () => fastUlid());
   const postSeqs: number[] = new Array(messages);
   const authorOf = (i: number) => members[i % members.length]!;
-  const posting = new Phase(`seeding: msg.post into one public room (${members.length} members, ${concurrency} in flight)`, messages, 2000, process.stderr);
+  const posting = new Phase(
+    `seeding: msg.post into one public room (${members.length} members, ${concurrency} in flight)`,
+    messages,
+    2000,
+    process.stderr,
+  );
   await windowed(messages, concurrency, async (i) => {
     postSeqs[i] = (await command(nc, authorOf(i).id, "msg.post", { roomId, messageId: ids[i], body: bodyOf(i) })).seq;
     posting.done++;
@@ -59,7 +82,9 @@ export async function seedPublicRoom(nc: NatsConnection, members: BenchUser[], m
     if (i % 10 === 3) {
       for (let r = 0; r <= i % 3; r++) {
         const who = members[(i + r + 1) % members.length]!;
-        extras.push(() => command(nc, who.id, "msg.react", { roomId, messageId, emoji: EMOJIS[(i + r) % EMOJIS.length] }));
+        extras.push(() =>
+          command(nc, who.id, "msg.react", { roomId, messageId, emoji: EMOJIS[(i + r) % EMOJIS.length] }),
+        );
         reactions++;
       }
     }
@@ -70,7 +95,9 @@ export async function seedPublicRoom(nc: NatsConnection, members: BenchUser[], m
     if (i % 100 === 11) {
       for (let r = 0; r < 2; r++) {
         const who = members[(i + r + 2) % members.length]!;
-        extras.push(() => command(nc, who.id, "msg.post", { roomId, threadRootId: messageId, body: `re: ${bodyOf(i + r)}` }));
+        extras.push(() =>
+          command(nc, who.id, "msg.post", { roomId, threadRootId: messageId, body: `re: ${bodyOf(i + r)}` }),
+        );
         replies++;
       }
     }

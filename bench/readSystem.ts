@@ -12,20 +12,40 @@ import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { drizzle } from "drizzle-orm/node-postgres";
 import pg from "pg";
-import { loadOrCreateAuthKeys, NATS_MAX_PAYLOAD, natsAuthConfig, serviceInboxPrefix, type AuthKeys, type ServiceName } from "../auth/index.ts";
+import {
+  loadOrCreateAuthKeys,
+  NATS_MAX_PAYLOAD,
+  natsAuthConfig,
+  serviceInboxPrefix,
+  type AuthKeys,
+  type ServiceName,
+} from "../auth/index.ts";
 import { userIdFromSub } from "../domain/index.ts";
 import { PROJECTIONS, readCheckpoint, timelineProjection, waitForApplied, type Db } from "../projections/index.ts";
 import { connectNats, EventStore } from "../streams/index.ts";
 import { freePort } from "../test/childProcess.ts";
 import { startTestIssuer, type TestIssuer } from "../test/tokenIssuer.ts";
-import { createTempDatabase, Phase, startChild, startTempNats, type Child, type TempDatabase, type TempNats } from "./lib.ts";
+import {
+  createTempDatabase,
+  Phase,
+  startChild,
+  startTempNats,
+  type Child,
+  type TempDatabase,
+  type TempNats,
+} from "./lib.ts";
 
 /** The parts of natter the suite runs, each in its child process. */
 export const PARTS = ["auth", "commands", "projections", "live", "read-api"] as const;
 export type PartName = (typeof PARTS)[number];
 
 /** The service account each part signs in as (the auth callout signs in with its own key). */
-const ACCOUNT: Record<Exclude<PartName, "auth">, ServiceName> = { commands: "commands", projections: "projections", live: "projections", "read-api": "gateway" };
+const ACCOUNT: Record<Exclude<PartName, "auth">, ServiceName> = {
+  commands: "commands",
+  projections: "projections",
+  live: "projections",
+  "read-api": "gateway",
+};
 
 /** The log line each part prints once it serves (pino, LOG_LEVEL=info). */
 const READY: Record<PartName, (line: Record<string, unknown>) => boolean> = {
@@ -130,7 +150,10 @@ export class ReadSystem {
     await ready("read-api");
     this.baseUrl = `http://127.0.0.1:${port}`;
 
-    this.gateway = await connectNats(this.nats.url, { name: "natter-bench-read", credentials: { seed: keys.services.gateway.getSeed(), inboxPrefix: serviceInboxPrefix("gateway") } });
+    this.gateway = await connectNats(this.nats.url, {
+      name: "natter-bench-read",
+      credentials: { seed: keys.services.gateway.getSeed(), inboxPrefix: serviceInboxPrefix("gateway") },
+    });
     this.stops.push(() => this.gateway.close());
     this.store = new EventStore(this.gateway);
     this.pool = new pg.Pool({ connectionString: this.database.url, max: ReadSystem.POOL_SIZE });
@@ -141,9 +164,14 @@ export class ReadSystem {
 
   /** The process ids of each part, nats-server, PostgreSQL's backends on the database and the bench: CpuGroups' groups. */
   cpuGroups(): Record<string, () => Promise<(number | undefined)[]>> {
-    const groups: Record<string, () => Promise<(number | undefined)[]>> = { "nats-server": async () => [this.nats.process.pid] };
+    const groups: Record<string, () => Promise<(number | undefined)[]>> = {
+      "nats-server": async () => [this.nats.process.pid],
+    };
     for (const [name, child] of this.parts) groups[name] = async () => [child.pid];
-    groups["postgres"] = async () => (await this.pool.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")).rows.map((r) => r.pid);
+    groups["postgres"] = async () =>
+      (
+        await this.pool.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+      ).rows.map((r) => r.pid);
     groups["bench"] = async () => [process.pid];
     return groups;
   }
@@ -153,7 +181,11 @@ export class ReadSystem {
     return Promise.all(
       Array.from({ length: count }, async (_, i) => {
         const name = `${prefix}${i}`;
-        return { name, id: userIdFromSub(this.issuer.subOf(name)), token: await this.issuer.token(name, ["user"], {}, { expiresInSec: 3600 }) };
+        return {
+          name,
+          id: userIdFromSub(this.issuer.subOf(name)),
+          token: await this.issuer.token(name, ["user"], {}, { expiresInSec: 3600 }),
+        };
       }),
     );
   }
@@ -170,13 +202,22 @@ export class ReadSystem {
   async caughtUp(timeoutMs = 300_000): Promise<number> {
     const target = await this.store.lastSeq();
     const pgProjections = [...PROJECTIONS.values()].filter((p) => p.kind === "pg");
-    const checkpoint = (schema: string, name: string) => async () => (await readCheckpoint(this.db, schema, name))?.seq ?? 0;
+    const checkpoint = (schema: string, name: string) => async () =>
+      (await readCheckpoint(this.db, schema, name))?.seq ?? 0;
     const phase = new Phase("projections catching up (timeline checkpoint)", target, 2000, process.stderr);
-    const progress = setInterval(() => void checkpoint(timelineProjection.liveSchema, timelineProjection.name)().then((s) => (phase.done = s)), 500);
+    const progress = setInterval(
+      () => void checkpoint(timelineProjection.liveSchema, timelineProjection.name)().then((s) => (phase.done = s)),
+      500,
+    );
     try {
-      const reached = await Promise.all(pgProjections.map((p) => waitForApplied(this.gateway, this.store, p, checkpoint(p.liveSchema, p.name), target, timeoutMs)));
+      const reached = await Promise.all(
+        pgProjections.map((p) =>
+          waitForApplied(this.gateway, this.store, p, checkpoint(p.liveSchema, p.name), target, timeoutMs),
+        ),
+      );
       const behind = pgProjections.filter((_, i) => !reached[i]).map((p) => p.name);
-      if (behind.length > 0) throw new Error(`projections ${behind.join(", ")} did not reach ${target} within ${timeoutMs / 1000} s`);
+      if (behind.length > 0)
+        throw new Error(`projections ${behind.join(", ")} did not reach ${target} within ${timeoutMs / 1000} s`);
       phase.done = target;
     } finally {
       clearInterval(progress);
@@ -187,7 +228,8 @@ export class ReadSystem {
 
   /** Stops everything started, last first; reports but does not throw what fails. */
   async stop(): Promise<void> {
-    for (const stop of this.stops.splice(0).reverse()) await stop().catch((err: unknown) => console.error(`cleanup: ${String(err)}`));
+    for (const stop of this.stops.splice(0).reverse())
+      await stop().catch((err: unknown) => console.error(`cleanup: ${String(err)}`));
   }
 }
 

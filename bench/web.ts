@@ -25,11 +25,27 @@ import { build } from "vite";
 import solid from "vite-plugin-solid";
 import { fmt, ms, parseOptions, percentile, ROOT, say, verdict, type Suite } from "./lib.ts";
 
-const defaults = { messages: 10_000, steps: 200, loads: 5, page: 100, skipBundle: false, chromium: "/usr/bin/chromium", strict: false };
+const defaults = {
+  messages: 10_000,
+  steps: 200,
+  loads: 5,
+  page: 100,
+  skipBundle: false,
+  chromium: "/usr/bin/chromium",
+  strict: false,
+};
 const MAX_NODES = 2_000;
 /** How far the text being read may move when a page is prepended above it (sub-pixel rounding). */
 const MAX_DRIFT_PX = 2;
-const CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"];
+const CHROMIUM_ARGS = [
+  "--headless=new",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+];
 
 /** Every file under `dir`, relative to it, sorted. */
 async function filesUnder(dir: string): Promise<string[]> {
@@ -63,7 +79,12 @@ async function bundleSizes(): Promise<BundleFile[] | string> {
   }
 }
 
-const TYPES: Record<string, string> = { ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css", ".map": "application/json" };
+const TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript",
+  ".css": "text/css",
+  ".map": "application/json",
+};
 
 /** Serves a folder on 127.0.0.1 at a free port. */
 async function serve(dir: string): Promise<{ url: string; server: Server }> {
@@ -75,7 +96,13 @@ async function serve(dir: string): Promise<{ url: string; server: Server }> {
       return;
     }
     readFile(file).then(
-      (data) => res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "cache-control": "no-store" }).end(data),
+      (data) =>
+        res
+          .writeHead(200, {
+            "content-type": TYPES[extname(file)] ?? "application/octet-stream",
+            "cache-control": "no-store",
+          })
+          .end(data),
       () => res.writeHead(404).end(),
     );
   });
@@ -88,7 +115,13 @@ async function serve(dir: string): Promise<{ url: string; server: Server }> {
 type Marks = { data: number; firstMessage: number; firstFrame: number };
 type Steps = { counts: number[]; reachedTop: boolean; scrollTop: number };
 type Glide = { deltas: number[]; counts: number[]; scrollTop: number; scrollHeight: number };
-type History = { loads: number; drifts: { painted: number; settled: number }[]; messages: number; maxNodes: number; hasOlder: boolean };
+type History = {
+  loads: number;
+  drifts: { painted: number; settled: number }[];
+  messages: number;
+  maxNodes: number;
+  hasOlder: boolean;
+};
 type Checks = Record<string, boolean>;
 /**
  * What page.evaluate callbacks see of the bench page (bench/web/main.jsx puts `bench` there): this
@@ -102,14 +135,22 @@ type Page = {
     history(): Promise<History>;
     checks(): Promise<Checks>;
   };
-  document: { querySelectorAll(selector: string): { length: number }; querySelector(selector: string): { scrollHeight: number } };
+  document: {
+    querySelectorAll(selector: string): { length: number };
+    querySelector(selector: string): { scrollHeight: number };
+  };
 };
-
 
 const stats = (xs: number[]) => {
   const sorted = Float64Array.from(xs).sort();
   const sum = xs.reduce((a, b) => a + b, 0);
-  return { min: sorted[0] ?? NaN, max: sorted[sorted.length - 1] ?? NaN, mean: sum / xs.length, p50: percentile(sorted, 0.5), p95: percentile(sorted, 0.95) };
+  return {
+    min: sorted[0] ?? NaN,
+    max: sorted[sorted.length - 1] ?? NaN,
+    mean: sum / xs.length,
+    p50: percentile(sorted, 0.5),
+    p95: percentile(sorted, 0.95),
+  };
 };
 
 function frameLine(label: string, g: Glide): string {
@@ -129,7 +170,13 @@ async function timelineRoom(o: typeof defaults): Promise<boolean> {
   let server: Server | undefined;
   try {
     say("building the timeline bench page (bench/web)");
-    await build({ root: join(ROOT, "bench", "web"), configFile: false, logLevel: "warn", plugins: [solid()], build: { outDir: out, emptyOutDir: true, target: "es2022" } });
+    await build({
+      root: join(ROOT, "bench", "web"),
+      configFile: false,
+      logLevel: "warn",
+      plugins: [solid()],
+      build: { outDir: out, emptyOutDir: true, target: "es2022" },
+    });
     const served = await serve(out);
     server = served.server;
     browser = await chromium.launch({ executablePath: o.chromium, headless: false, args: CHROMIUM_ARGS });
@@ -140,7 +187,9 @@ async function timelineRoom(o: typeof defaults): Promise<boolean> {
       const context = await b.newContext({ viewport: { width: 1280, height: 800 } });
       const page = await context.newPage();
       await page.goto(url + query);
-      await page.waitForFunction(() => performance.getEntriesByName("first-frame").length > 0, undefined, { timeout: 60_000 });
+      await page.waitForFunction(() => performance.getEntriesByName("first-frame").length > 0, undefined, {
+        timeout: 60_000,
+      });
       return { context, page };
     };
 
@@ -153,14 +202,21 @@ async function timelineRoom(o: typeof defaults): Promise<boolean> {
     }
     const { context, page } = await open("");
     loads.push(await page.evaluate<Marks>(MARKS));
-    const rendered = await page.evaluate(() => (globalThis as unknown as Page).document.querySelectorAll("[data-message-id]").length);
+    const rendered = await page.evaluate(
+      () => (globalThis as unknown as Page).document.querySelectorAll("[data-message-id]").length,
+    );
     const atBottom = await page.evaluate(() => (globalThis as unknown as Page).bench.toBottom());
     say(`scrolling from the bottom to the top in ${o.steps} steps`);
     const steps = await page.evaluate((n) => (globalThis as unknown as Page).bench.steps(n), o.steps);
     say("gliding down at reading speed, then through the whole room");
     const reading = await page.evaluate(() => (globalThis as unknown as Page).bench.glide(40, 300));
-    const height = await page.evaluate(() => (globalThis as unknown as Page).document.querySelector(".tl-scroll").scrollHeight);
-    const fast = await page.evaluate((px) => (globalThis as unknown as Page).bench.glide(px, 600), Math.ceil(height / 600));
+    const height = await page.evaluate(
+      () => (globalThis as unknown as Page).document.querySelector(".tl-scroll").scrollHeight,
+    );
+    const fast = await page.evaluate(
+      (px) => (globalThis as unknown as Page).bench.glide(px, 600),
+      Math.ceil(height / 600),
+    );
     say("behaviour at and away from the bottom");
     const checks = await page.evaluate(() => (globalThis as unknown as Page).bench.checks());
     await context.close();
@@ -176,11 +232,21 @@ async function timelineRoom(o: typeof defaults): Promise<boolean> {
     const allFrames = stats([...reading.deltas, ...fast.deltas]);
     const drift = (k: "painted" | "settled") => Math.max(...history.drifts.map((d) => Math.abs(d[k])));
     console.log("");
-    console.log(`timeline: ${fmt(o.messages)} messages, chromium ${b.version()} (new headless, no GPU), viewport 1280×800`);
-    console.log(`  time to first render (navigation start → first message element), median of ${loads.length} loads: ${ms(first.p50)} (min ${ms(first.min)}, max ${ms(first.max)})`);
-    console.log(`    of which the Timeline's own render (data ready → first message): median ${ms(render.p50)}; first frame at ${ms(frame.p50)}`);
-    console.log(`  message elements rendered at the bottom: ${rendered}; DOM nodes in the timeline there: ${fmt(atBottom)}`);
-    console.log(`  scroll bottom → top in ${o.steps} steps: DOM nodes max ${fmt(nodes.max)}, min ${fmt(nodes.min)}, mean ${fmt(nodes.mean)}; reached the first message: ${steps.reachedTop ? "yes" : "NO"}`);
+    console.log(
+      `timeline: ${fmt(o.messages)} messages, chromium ${b.version()} (new headless, no GPU), viewport 1280×800`,
+    );
+    console.log(
+      `  time to first render (navigation start → first message element), median of ${loads.length} loads: ${ms(first.p50)} (min ${ms(first.min)}, max ${ms(first.max)})`,
+    );
+    console.log(
+      `    of which the Timeline's own render (data ready → first message): median ${ms(render.p50)}; first frame at ${ms(frame.p50)}`,
+    );
+    console.log(
+      `  message elements rendered at the bottom: ${rendered}; DOM nodes in the timeline there: ${fmt(atBottom)}`,
+    );
+    console.log(
+      `  scroll bottom → top in ${o.steps} steps: DOM nodes max ${fmt(nodes.max)}, min ${fmt(nodes.min)}, mean ${fmt(nodes.mean)}; reached the first message: ${steps.reachedTop ? "yes" : "NO"}`,
+    );
     console.log(frameLine("glide at reading speed (40 px/frame)", reading));
     console.log(frameLine(`whole room in 600 frames (${Math.ceil(height / 600)} px/frame)`, fast));
     console.log(`  frame time p95 while scrolling (both glides): ${ms(allFrames.p95)}`);
@@ -189,12 +255,21 @@ async function timelineRoom(o: typeof defaults): Promise<boolean> {
         `the text being read moved at most ${drift("painted").toFixed(1)} px in the first frame after a prepend, ${drift("settled").toFixed(1)} px settled`,
     );
     const failed = Object.entries(checks).filter(([, v]) => !v);
-    console.log(`  behaviour: ${Object.entries(checks).map(([k, v]) => `${k} ${v ? "ok" : "FAILED"}`).join(", ")}`);
-    const nodesOk = nodes.max < MAX_NODES && Math.max(...reading.counts, ...fast.counts, history.maxNodes) < MAX_NODES && steps.reachedTop;
+    console.log(
+      `  behaviour: ${Object.entries(checks)
+        .map(([k, v]) => `${k} ${v ? "ok" : "FAILED"}`)
+        .join(", ")}`,
+    );
+    const nodesOk =
+      nodes.max < MAX_NODES &&
+      Math.max(...reading.counts, ...fast.counts, history.maxNodes) < MAX_NODES &&
+      steps.reachedTop;
     const pagedOk = !history.hasOlder && drift("painted") <= MAX_DRIFT_PX && drift("settled") <= MAX_DRIFT_PX;
     console.log(`  max nodes < ${fmt(MAX_NODES)}: ${verdict(nodesOk)}`);
     console.log(`  prepends keep the text being read within ${MAX_DRIFT_PX} px: ${verdict(pagedOk)}`);
-    console.log(`  behaviour checks: ${verdict(failed.length === 0)}${failed.length ? ` (failed: ${failed.map(([k]) => k).join(", ")})` : ""}`);
+    console.log(
+      `  behaviour checks: ${verdict(failed.length === 0)}${failed.length ? ` (failed: ${failed.map(([k]) => k).join(", ")})` : ""}`,
+    );
     return nodesOk && pagedOk && failed.length === 0;
   } finally {
     await browser?.close();
@@ -223,10 +298,13 @@ export const webSuite: Suite = {
       if (typeof files === "string") console.log(`bundle: skipped, ${files}`);
       else {
         console.log("bundle (vite build of web/):");
-        for (const f of files) console.log(`  ${f.file.padEnd(40)} ${fmt(f.bytes).padStart(10)} B   gzip ${fmt(f.gzip).padStart(9)} B`);
+        for (const f of files)
+          console.log(`  ${f.file.padEnd(40)} ${fmt(f.bytes).padStart(10)} B   gzip ${fmt(f.gzip).padStart(9)} B`);
         const shipped = files.filter((f) => !f.file.endsWith(".map"));
         const sum = (k: "bytes" | "gzip") => shipped.reduce((a, f) => a + f[k], 0);
-        console.log(`  total without source maps: ${fmt(sum("bytes"))} B, gzip ${fmt(sum("gzip"))} B (${(sum("gzip") / 1024).toFixed(1)} KiB)`);
+        console.log(
+          `  total without source maps: ${fmt(sum("bytes"))} B, gzip ${fmt(sum("gzip"))} B (${(sum("gzip") / 1024).toFixed(1)} KiB)`,
+        );
       }
     }
     const ok = await timelineRoom(o);

@@ -25,7 +25,13 @@ const badId = fc.oneof(
   fc.constantFrom("a.b", "*", ">", "with space", "tab\t", "", "x".repeat(65), "a>b", "ü", "new\nline"),
   fc.string({ minLength: 1, maxLength: 10 }).map((s) => `${s}.${s}`),
 );
-const wrongType = fc.oneof(fc.integer(), fc.boolean(), fc.constant(null), fc.array(fc.integer(), { maxLength: 3 }), fc.dictionary(fc.string({ maxLength: 3 }), fc.integer(), { maxKeys: 2 }));
+const wrongType = fc.oneof(
+  fc.integer(),
+  fc.boolean(),
+  fc.constant(null),
+  fc.array(fc.integer(), { maxLength: 3 }),
+  fc.dictionary(fc.string({ maxLength: 3 }), fc.integer(), { maxKeys: 2 }),
+);
 const goodBodies = (): Record<string, Record<string, unknown>> => ({
   "room.create": { name: "ok", kind: "public" },
   "room.join": { roomId },
@@ -41,16 +47,21 @@ const actionAndBody = fc.constantFrom(...Object.entries(goodBodies()));
 
 const badCommand: fc.Arbitrary<Bad> = fc.oneof(
   // Not JSON at all.
-  fc.string({ maxLength: 40 }).filter((s) => {
-    try {
-      JSON.parse(s);
-      return false;
-    } catch {
-      return true;
-    }
-  }).map((payload) => ({ subject: "cmd.alice.msg.post", payload, why: "invalid JSON" })),
+  fc
+    .string({ maxLength: 40 })
+    .filter((s) => {
+      try {
+        JSON.parse(s);
+        return false;
+      } catch {
+        return true;
+      }
+    })
+    .map((payload) => ({ subject: "cmd.alice.msg.post", payload, why: "invalid JSON" })),
   // JSON, but not an object.
-  fc.oneof(fc.integer(), fc.string(), fc.constant(null), fc.array(fc.nat())).map((v) => ({ subject: "cmd.alice.room.join", payload: JSON.stringify(v), why: "not an object" })),
+  fc
+    .oneof(fc.integer(), fc.string(), fc.constant(null), fc.array(fc.nat()))
+    .map((v) => ({ subject: "cmd.alice.room.join", payload: JSON.stringify(v), why: "not an object" })),
   // A good body without, or with a bad, commandId.
   fc.tuple(actionAndBody, fc.option(fc.oneof(badId, wrongType), { nil: undefined })).map(([[action, body], id]) => ({
     subject: `cmd.alice.${action}`,
@@ -58,12 +69,18 @@ const badCommand: fc.Arbitrary<Bad> = fc.oneof(
     why: "bad commandId",
   })),
   // A required field missing.
-  actionAndBody.filter(([a]) => a !== "user.profile").chain(([action, body]) =>
-    fc.constantFrom(...Object.keys(body)).map((drop) => {
-      const { [drop]: _, ...rest } = body;
-      return { subject: `cmd.alice.${action}`, payload: JSON.stringify({ commandId: ulid(), ...rest }), why: `missing ${drop}` };
-    }),
-  ),
+  actionAndBody
+    .filter(([a]) => a !== "user.profile")
+    .chain(([action, body]) =>
+      fc.constantFrom(...Object.keys(body)).map((drop) => {
+        const { [drop]: _, ...rest } = body;
+        return {
+          subject: `cmd.alice.${action}`,
+          payload: JSON.stringify({ commandId: ulid(), ...rest }),
+          why: `missing ${drop}`,
+        };
+      }),
+    ),
   // A field of the wrong type.
   fc.tuple(actionAndBody, wrongType).chain(([[action, body], value]) =>
     fc.constantFrom(...Object.keys(body)).map((field) => ({
@@ -79,11 +96,21 @@ const badCommand: fc.Arbitrary<Bad> = fc.oneof(
     return { subject: `cmd.alice.${action}`, payload: JSON.stringify({ commandId: ulid(), ...body }), why: "bad id" };
   }),
   // Over-long or empty bodies and names.
-  fc.oneof(
-    fc.integer({ min: 8001, max: 9000 }).map((n) => ({ roomId, body: "é".repeat(n) })),
-    fc.constantFrom("", "   ", "\n\t").map((body) => ({ roomId, body })),
-  ).map((b) => ({ subject: "cmd.alice.msg.post", payload: JSON.stringify({ commandId: ulid(), ...b }), why: "bad body" })),
-  fc.integer({ min: 81, max: 300 }).map((n) => ({ subject: "cmd.alice.room.create", payload: JSON.stringify({ commandId: ulid(), name: "n".repeat(n), kind: "public" }), why: "name too long" })),
+  fc
+    .oneof(
+      fc.integer({ min: 8001, max: 9000 }).map((n) => ({ roomId, body: "é".repeat(n) })),
+      fc.constantFrom("", "   ", "\n\t").map((body) => ({ roomId, body })),
+    )
+    .map((b) => ({
+      subject: "cmd.alice.msg.post",
+      payload: JSON.stringify({ commandId: ulid(), ...b }),
+      why: "bad body",
+    })),
+  fc.integer({ min: 81, max: 300 }).map((n) => ({
+    subject: "cmd.alice.room.create",
+    payload: JSON.stringify({ commandId: ulid(), name: "n".repeat(n), kind: "public" }),
+    why: "name too long",
+  })),
   // Unknown fields.
   fc.tuple(actionAndBody, fc.constantFrom("actor", "userIdd", "admin", "seq")).map(([[action, body], extra]) => ({
     subject: `cmd.alice.${action}`,
@@ -91,30 +118,70 @@ const badCommand: fc.Arbitrary<Bad> = fc.oneof(
     why: "unknown field",
   })),
   // Unknown actions and malformed subjects.
-  fc.constantFrom("cmd.alice.room.explode", "cmd.alice.nope.create", "cmd.alice", "cmd.alice.room", "cmd.alice.room.create.extra", "admincmd.alice.msg", "cmd.al$ce.room.join", "cmd.alice.msg.post.x.y").map((subject) => ({
-    subject,
-    payload: JSON.stringify({ commandId: ulid(), roomId, body: "x" }),
-    why: "bad subject",
-  })),
+  fc
+    .constantFrom(
+      "cmd.alice.room.explode",
+      "cmd.alice.nope.create",
+      "cmd.alice",
+      "cmd.alice.room",
+      "cmd.alice.room.create.extra",
+      "admincmd.alice.msg",
+      "cmd.al$ce.room.join",
+      "cmd.alice.msg.post.x.y",
+    )
+    .map((subject) => ({
+      subject,
+      payload: JSON.stringify({ commandId: ulid(), roomId, body: "x" }),
+      why: "bad subject",
+    })),
   // A good command with a header natter would copy into the event that breaks its rules.
-  fc.tuple(
-    actionAndBody,
-    fc.oneof(
-      fc.tuple(fc.constant("Natter-Correlation"), fc.oneof(fc.constantFrom("a\u0000b", "tab\there", "\u00e9t\u00e9", "x".repeat(257)), fc.string({ minLength: 257, maxLength: 400 }))),
-      fc.tuple(
-        fc.constant("tracestate"),
-        fc.oneof(
-          fc.constantFrom("no-equals", "UPPER=1", "a=1,a=2", `a=${"x".repeat(600)}`, "a=\u0000"),
-          fc.integer({ min: 33, max: 60 }).map((n) => Array.from({ length: n }, (_, i) => `k${i}=v`).join(",")),
+  fc
+    .tuple(
+      actionAndBody,
+      fc.oneof(
+        fc.tuple(
+          fc.constant("Natter-Correlation"),
+          fc.oneof(
+            fc.constantFrom("a\u0000b", "tab\there", "\u00e9t\u00e9", "x".repeat(257)),
+            fc.string({ minLength: 257, maxLength: 400 }),
+          ),
+        ),
+        fc.tuple(
+          fc.constant("tracestate"),
+          fc.oneof(
+            fc.constantFrom("no-equals", "UPPER=1", "a=1,a=2", `a=${"x".repeat(600)}`, "a=\u0000"),
+            fc.integer({ min: 33, max: 60 }).map((n) => Array.from({ length: n }, (_, i) => `k${i}=v`).join(",")),
+          ),
         ),
       ),
-    ),
-  ).map(([[action, body], header]) => ({ subject: `cmd.alice.${action}`, payload: JSON.stringify({ commandId: ulid(), ...body }), headers: [header], why: "bad header" })),
+    )
+    .map(([[action, body], header]) => ({
+      subject: `cmd.alice.${action}`,
+      payload: JSON.stringify({ commandId: ulid(), ...body }),
+      headers: [header],
+      why: "bad header",
+    })),
   // A text field with what the stores cannot carry: NUL, or half of a surrogate pair.
-  fc.tuple(fc.constantFrom("msg.post", "room.create", "user.profile", "room.rename"), fc.constantFrom("\\u0000", "\\ud800", "\\udfff", "x\\udc00y")).map(([action, bad]) => {
-    const [body, field] = ({ "msg.post": [{ roomId }, "body"], "room.create": [{ kind: "public" }, "name"], "user.profile": [{}, "displayName"], "room.rename": [{ roomId }, "name"] } as const)[action];
-    return { subject: `cmd.alice.${action}`, payload: JSON.stringify({ commandId: ulid(), ...body, [field]: `text ${JSON.parse(`"${bad}"`)}` }), why: "unstorable text" };
-  }),
+  fc
+    .tuple(
+      fc.constantFrom("msg.post", "room.create", "user.profile", "room.rename"),
+      fc.constantFrom("\\u0000", "\\ud800", "\\udfff", "x\\udc00y"),
+    )
+    .map(([action, bad]) => {
+      const [body, field] = (
+        {
+          "msg.post": [{ roomId }, "body"],
+          "room.create": [{ kind: "public" }, "name"],
+          "user.profile": [{}, "displayName"],
+          "room.rename": [{ roomId }, "name"],
+        } as const
+      )[action];
+      return {
+        subject: `cmd.alice.${action}`,
+        payload: JSON.stringify({ commandId: ulid(), ...body, [field]: `text ${JSON.parse(`"${bad}"`)}` }),
+        why: "unstorable text",
+      };
+    }),
   // A bad language tag and an empty profile.
   fc.constantFrom({ language: "english!" }, { language: "e" }, {}, { displayName: "" }).map((b) => ({
     subject: "cmd.alice.user.profile",
@@ -133,11 +200,14 @@ test("10,000 generated bad commands: each a typed `invalid` error, nothing appen
       chunk.map(async (bad) => {
         const hdrs = bad.headers === undefined ? undefined : natsHeaders();
         for (const [k, v] of bad.headers ?? []) hdrs!.set(k, v);
-        return (await h.nc.request(bad.subject, bad.payload, { timeout: 10_000, ...(hdrs ? { headers: hdrs } : {}) })).json<CommandReply>();
+        return (
+          await h.nc.request(bad.subject, bad.payload, { timeout: 10_000, ...(hdrs ? { headers: hdrs } : {}) })
+        ).json<CommandReply>();
       }),
     );
     replies.forEach((reply, j) => {
-      if (reply.ok || reply.error.code !== "invalid" || typeof reply.error.message !== "string") wrong.push({ bad: chunk[j]!, reply });
+      if (reply.ok || reply.error.code !== "invalid" || typeof reply.error.message !== "string")
+        wrong.push({ bad: chunk[j]!, reply });
     });
   }
   expect(wrong.slice(0, 5)).toEqual([]);

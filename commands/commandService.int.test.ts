@@ -3,7 +3,16 @@ import { pino } from "pino";
 import { ulid } from "ulid";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { DomainEvent } from "../domain/index.ts";
-import { AggregateRepository, childTrace, CommandIndex, connectNats, encodeEvent, EventStore, H, traceIdOf } from "../streams/index.ts";
+import {
+  AggregateRepository,
+  childTrace,
+  CommandIndex,
+  connectNats,
+  encodeEvent,
+  EventStore,
+  H,
+  traceIdOf,
+} from "../streams/index.ts";
 import { mustSend, sendCommand } from "../test/commandClient.ts";
 import { startCommandHarness, type CommandHarness } from "../test/commandHarness.ts";
 import { roomSpec } from "./aggregateSpecs.ts";
@@ -20,7 +29,9 @@ afterAll(async () => {
 });
 
 async function publicRoom(owner = "owner"): Promise<string> {
-  return (await mustSend(h.nc, owner, "room.create", { name: `room ${ulid()}`, kind: "public" })).result["roomId"] as string;
+  return (await mustSend(h.nc, owner, "room.create", { name: `room ${ulid()}`, kind: "public" })).result[
+    "roomId"
+  ] as string;
 }
 
 describe("concurrency", () => {
@@ -30,7 +41,9 @@ describe("concurrency", () => {
     const replies = await Promise.all(users.map((u) => sendCommand(h.nc, u, "room.join", { roomId })));
     expect(replies.every((r) => r.ok)).toBe(true);
     const events = await h.store.readSubject(`ev.room.${roomId}`);
-    const joins = events.filter((e) => e.type === "MemberJoined").map((e) => (e.event.data as { userId: string }).userId);
+    const joins = events
+      .filter((e) => e.type === "MemberJoined")
+      .map((e) => (e.event.data as { userId: string }).userId);
     expect(joins.sort()).toEqual([...users].sort());
     const room = await new AggregateRepository(h.store, undefined).load(`ev.room.${roomId}`, roomSpec);
     expect(room.state.members.size).toBe(51);
@@ -39,24 +52,45 @@ describe("concurrency", () => {
 
   test("two instances deciding on one aggregate at once: one append wins, the other retries and ends right", async () => {
     const roomId = await publicRoom();
-    const a = new CommandHandler(h.store, new AggregateRepository(h.store, undefined), new CommandIndex(h.store.requests));
-    const b = new CommandHandler(h.store, new AggregateRepository(h.store, undefined), new CommandIndex(h.store.requests));
+    const a = new CommandHandler(
+      h.store,
+      new AggregateRepository(h.store, undefined),
+      new CommandIndex(h.store.requests),
+    );
+    const b = new CommandHandler(
+      h.store,
+      new AggregateRepository(h.store, undefined),
+      new CommandIndex(h.store.requests),
+    );
     const join = (handler: CommandHandler, user: string) =>
-      handler.handle({ subject: parseCommandSubject(`cmd.${user}.room.join`), data: new TextEncoder().encode(JSON.stringify({ commandId: ulid(), roomId })), headers: undefined });
+      handler.handle({
+        subject: parseCommandSubject(`cmd.${user}.room.join`),
+        data: new TextEncoder().encode(JSON.stringify({ commandId: ulid(), roomId })),
+        headers: undefined,
+      });
     // Warm both caches at the same sequence, so both decide on the same state.
     await Promise.all([join(a, "warm-a"), join(b, "warm-a")]);
     const [ra, rb] = await Promise.all([join(a, "racer-a"), join(b, "racer-b")]);
     expect(ra.reply.ok && rb.reply.ok).toBe(true);
     expect(Math.max(ra.attempts, rb.attempts)).toBeGreaterThan(1);
-    const members = (await new AggregateRepository(h.store, undefined).load(`ev.room.${roomId}`, roomSpec)).state.members;
+    const members = (await new AggregateRepository(h.store, undefined).load(`ev.room.${roomId}`, roomSpec)).state
+      .members;
     expect([...members.keys()].sort()).toEqual(["owner", "racer-a", "racer-b", "warm-a"]);
   });
 
   test("a refusal is never decided on a stale cache", async () => {
     const roomId = await publicRoom();
-    const stale = new CommandHandler(h.store, new AggregateRepository(h.store, undefined), new CommandIndex(h.store.requests));
+    const stale = new CommandHandler(
+      h.store,
+      new AggregateRepository(h.store, undefined),
+      new CommandIndex(h.store.requests),
+    );
     const send = (user: string, action: string, body: object) =>
-      stale.handle({ subject: parseCommandSubject(`cmd.${user}.${action}`), data: new TextEncoder().encode(JSON.stringify({ commandId: ulid(), ...body })), headers: undefined });
+      stale.handle({
+        subject: parseCommandSubject(`cmd.${user}.${action}`),
+        data: new TextEncoder().encode(JSON.stringify({ commandId: ulid(), ...body })),
+        headers: undefined,
+      });
     await send("owner", "room.topic", { roomId, topic: "warm the cache" });
     // bob joins through the other instance; the stale one has not seen it.
     await mustSend(h.nc, "bob", "room.join", { roomId });
@@ -72,7 +106,9 @@ describe("idempotency", () => {
     // A server of its own with a 1 s duplicate window.
     const own = await startCommandHarness({ stream: { duplicateWindowMs: 1000 } });
     try {
-      const roomId = (await mustSend(own.nc, "alice", "room.create", { name: "idem", kind: "public" })).result["roomId"] as string;
+      const roomId = (await mustSend(own.nc, "alice", "room.create", { name: "idem", kind: "public" })).result[
+        "roomId"
+      ] as string;
       const commandId = ulid();
       const body = { roomId, body: "exactly once" };
       const first = await sendCommand(own.nc, "alice", "msg.post", body, { commandId });
@@ -124,18 +160,35 @@ describe("idempotency", () => {
   test("a command whose index write was lost (its instance killed first) is indexed when answered again, so a later reuse still finds it", async () => {
     const own = await startCommandHarness({ stream: { duplicateWindowMs: 1000 } });
     try {
-      const roomId = (await mustSend(own.nc, "alice", "room.create", { name: "lost index", kind: "public" })).result["roomId"] as string;
+      const roomId = (await mustSend(own.nc, "alice", "room.create", { name: "lost index", kind: "public" })).result[
+        "roomId"
+      ] as string;
       // bob's join is in the log, as an instance that died before its index write and reply left it.
       const joinId = ulid();
       const last = (await own.store.readSubject(`ev.room.${roomId}`)).at(-1)!.seq;
       const joinEvent = { type: "MemberJoined", data: { roomId, userId: "bob" } } as DomainEvent;
-      await own.store.append(encodeEvent(joinEvent, { actor: "bob", commandId: joinId, correlationId: joinId, causationId: joinId, trace: childTrace() }), last);
+      await own.store.append(
+        encodeEvent(joinEvent, {
+          actor: "bob",
+          commandId: joinId,
+          correlationId: joinId,
+          causationId: joinId,
+          trace: childTrace(),
+        }),
+        last,
+      );
       // bob's client retries and is answered from the log.
       const join = await sendCommand(own.nc, "bob", "room.join", { roomId }, { commandId: joinId });
       expect(join.ok).toBe(true);
       // Past the duplicate window, the same id on another aggregate: only the index can tell.
       await new Promise((r) => setTimeout(r, 1500));
-      const reused = await sendCommand(own.nc, "bob", "msg.post", { roomId, body: "not a join" }, { commandId: joinId });
+      const reused = await sendCommand(
+        own.nc,
+        "bob",
+        "msg.post",
+        { roomId, body: "not a join" },
+        { commandId: joinId },
+      );
       expect(reused).toEqual(join);
       expect((await own.allEvents()).filter((e) => e.commandId === joinId)).toHaveLength(1);
     } finally {
@@ -224,10 +277,15 @@ describe("the reply contract", () => {
 describe("logging", () => {
   test("one line per command with its id, user, outcome and duration", async () => {
     const lines: Record<string, unknown>[] = [];
-    const log = pino({ level: "info" }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
+    const log = pino(
+      { level: "info" },
+      { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) },
+    );
     const own = await startCommandHarness({ log });
     try {
-      const roomId = (await mustSend(own.nc, "logger", "room.create", { name: "logs", kind: "public" })).result["roomId"];
+      const roomId = (await mustSend(own.nc, "logger", "room.create", { name: "logs", kind: "public" })).result[
+        "roomId"
+      ];
       for (let i = 0; i < 20; i++) await sendCommand(own.nc, "logger", "msg.post", { roomId, body: `line ${i}` });
       await sendCommand(own.nc, "logger", "room.join", { roomId: "no-such-room" });
       await sendCommand(own.nc, "logger", "room.join", { roomId: "bad.id" });
@@ -237,7 +295,12 @@ describe("logging", () => {
     const commandLines = lines.filter((l) => l["msg"] === "command");
     expect(commandLines).toHaveLength(23);
     for (const l of commandLines) {
-      expect(l).toMatchObject({ cmd: expect.any(String), user: "logger", action: expect.any(String), ms: expect.any(Number) });
+      expect(l).toMatchObject({
+        cmd: expect.any(String),
+        user: "logger",
+        action: expect.any(String),
+        ms: expect.any(Number),
+      });
     }
     expect(commandLines.map((l) => l["outcome"])).toEqual([...Array(21).fill("ok"), "not_found", "invalid"]);
   });
@@ -247,9 +310,12 @@ describe("rate limits", () => {
   test("over the burst: rate_limited with retryAfterMs, nothing appended", async () => {
     const own = await startCommandHarness({ rateLimit: { burst: 5, perSecond: 1 } });
     try {
-      const roomId = (await mustSend(own.nc, "hank", "room.create", { name: "limits", kind: "public" })).result["roomId"];
+      const roomId = (await mustSend(own.nc, "hank", "room.create", { name: "limits", kind: "public" })).result[
+        "roomId"
+      ];
       const replies = [];
-      for (let i = 0; i < 6; i++) replies.push(await sendCommand(own.nc, "hank", "msg.post", { roomId, body: `m${i}` }));
+      for (let i = 0; i < 6; i++)
+        replies.push(await sendCommand(own.nc, "hank", "msg.post", { roomId, body: `m${i}` }));
       expect(replies.slice(0, 4).every((r) => r.ok)).toBe(true);
       const limited = replies[4]!;
       expect(limited).toMatchObject({ ok: false, error: { code: "rate_limited" } });

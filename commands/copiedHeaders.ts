@@ -23,19 +23,26 @@ const TRACESTATE_VALUE = /^[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x
 const CORRELATION = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
 
 function refuse(header: string, problem: string): never {
-  throw new InvalidError(`invalid ${header} header: ${problem}`, { details: { fields: [{ path: `headers.${header}`, message: problem, code: "invalid_header" }] } });
+  throw new InvalidError(`invalid ${header} header: ${problem}`, {
+    details: { fields: [{ path: `headers.${header}`, message: problem, code: "invalid_header" }] },
+  });
 }
 
 /** Why a `tracestate` value breaks W3C Trace Context, or undefined when it is valid. */
 export function tracestateProblem(value: string): string | undefined {
   if (value.length > MAX_TRACESTATE) return `it is ${value.length} characters; at most ${MAX_TRACESTATE} are accepted`;
-  const members = value.split(",").map((m) => m.trim()).filter((m) => m !== "");
-  if (members.length > MAX_TRACESTATE_MEMBERS) return `it has ${members.length} list members; at most ${MAX_TRACESTATE_MEMBERS} are accepted`;
+  const members = value
+    .split(",")
+    .map((m) => m.trim())
+    .filter((m) => m !== "");
+  if (members.length > MAX_TRACESTATE_MEMBERS)
+    return `it has ${members.length} list members; at most ${MAX_TRACESTATE_MEMBERS} are accepted`;
   const keys = new Set<string>();
   for (const member of members) {
     const eq = member.indexOf("=");
     const key = eq < 0 ? member : member.slice(0, eq);
-    if (eq < 0 || !TRACESTATE_KEY.test(key) || !TRACESTATE_VALUE.test(member.slice(eq + 1))) return `"${member.slice(0, 40)}" is not a key=value list member`;
+    if (eq < 0 || !TRACESTATE_KEY.test(key) || !TRACESTATE_VALUE.test(member.slice(eq + 1)))
+      return `"${member.slice(0, 40)}" is not a key=value list member`;
     if (keys.has(key)) return `the key "${key}" appears twice`;
     keys.add(key);
   }
@@ -52,8 +59,10 @@ export function tracestateProblem(value: string): string | undefined {
 export function copiedHeaders(headers: MsgHdrs | undefined): CopiedHeaders {
   const correlation = headers?.get(H.correlation) || undefined;
   if (correlation !== undefined) {
-    if (correlation.length > MAX_CORRELATION) refuse(H.correlation, `it is ${correlation.length} characters; at most ${MAX_CORRELATION} are accepted`);
-    if (!CORRELATION.test(correlation)) refuse(H.correlation, "only printable ASCII characters are accepted (no control characters, NUL or non-ASCII)");
+    if (correlation.length > MAX_CORRELATION)
+      refuse(H.correlation, `it is ${correlation.length} characters; at most ${MAX_CORRELATION} are accepted`);
+    if (!CORRELATION.test(correlation))
+      refuse(H.correlation, "only printable ASCII characters are accepted (no control characters, NUL or non-ASCII)");
   }
   const tracestate = headers?.get(H.tracestate) || undefined;
   if (tracestate !== undefined) {

@@ -58,7 +58,10 @@ class Fleet {
     });
     void child.exited.then((exit) => {
       this.up.delete(child);
-      if (!this.killed.has(child)) this.unexpectedExits.push(`service in slot ${slot} exited by itself: ${JSON.stringify(exit)}\n${child.stderr()}`);
+      if (!this.killed.has(child))
+        this.unexpectedExits.push(
+          `service in slot ${slot} exited by itself: ${JSON.stringify(exit)}\n${child.stderr()}`,
+        );
     });
     return child;
   }
@@ -91,11 +94,17 @@ const stats = { timeouts: 0, noResponders: 0, unavailable: 0 };
  * Sends one command, and the same command (same commandId) again after a timeout, no responders
  * or `unavailable`, until it is answered ok or with a domain error.
  */
-async function sendUntilAnswered(fleet: Fleet, user: string, action: string, body: Record<string, unknown>): Promise<Sent> {
+async function sendUntilAnswered(
+  fleet: Fleet,
+  user: string,
+  action: string,
+  body: Record<string, unknown>,
+): Promise<Sent> {
   const commandId = ulid();
   const deadline = Date.now() + COMMAND_DEADLINE_MS;
   for (let attempts = 1; ; attempts++) {
-    if (Date.now() > deadline) throw new Error(`${action} ${commandId} by ${user} unanswered after ${attempts - 1} attempts`);
+    if (Date.now() > deadline)
+      throw new Error(`${action} ${commandId} by ${user} unanswered after ${attempts - 1} attempts`);
     try {
       const reply = await sendCommand(nc, user, action, body, { commandId, timeout: REQUEST_TIMEOUT_MS });
       if (reply.ok || reply.error.code !== "unavailable") return { user, action, commandId, attempts, reply };
@@ -131,9 +140,21 @@ test("services SIGKILLed at random moments while clients retry: every answered c
   const sent: Sent[] = [];
   const users = Array.from({ length: CLIENTS }, (_, i) => `crasher${i}`);
   const createId = ulid();
-  const created = await mustSend(nc, "owner", "room.create", { name: "crash", kind: "public" }, { commandId: createId });
+  const created = await mustSend(
+    nc,
+    "owner",
+    "room.create",
+    { name: "crash", kind: "public" },
+    { commandId: createId },
+  );
   const roomId = created.result["roomId"] as string;
-  sent.push({ user: "owner", action: "room.create", commandId: createId, attempts: 1, reply: { ok: true, ...created } });
+  sent.push({
+    user: "owner",
+    action: "room.create",
+    commandId: createId,
+    attempts: 1,
+    reply: { ok: true, ...created },
+  });
   for (const user of users) {
     const commandId = ulid();
     const joined = await mustSend(nc, user, "room.join", { roomId }, { commandId });
@@ -155,7 +176,8 @@ test("services SIGKILLed at random moments while clients retry: every answered c
       let body: Record<string, unknown>;
       if (!member) [action, body] = ["room.join", { roomId }];
       else if (r < 0.08) [action, body] = ["room.leave", { roomId }];
-      else if (r < 0.25 && own.length > 0) [action, body] = ["msg.react", { roomId, messageId: own[n % own.length], emoji: `:${user}-${n}:` }];
+      else if (r < 0.25 && own.length > 0)
+        [action, body] = ["msg.react", { roomId, messageId: own[n % own.length], emoji: `:${user}-${n}:` }];
       else [action, body] = ["msg.post", { roomId, body: `${user} #${n}` }];
       const s = await sendUntilAnswered(fleet, user, action, body);
       sent.push(s);
@@ -194,7 +216,9 @@ test("services SIGKILLed at random moments while clients retry: every answered c
   for (const e of events) byCommand.set(e.commandId, [...(byCommand.get(e.commandId) ?? []), e]);
 
   // No command is in the log twice.
-  const twice = [...byCommand].filter(([, es]) => es.length > 1).map(([id, es]) => `${id}: ${es.map((e) => `${e.type}@${e.seq}`).join(", ")}`);
+  const twice = [...byCommand]
+    .filter(([, es]) => es.length > 1)
+    .map(([id, es]) => `${id}: ${es.map((e) => `${e.type}@${e.seq}`).join(", ")}`);
   expect(twice).toEqual([]);
 
   // Every command answered ok is in the log exactly once, at the answered sequence; a command
@@ -203,17 +227,23 @@ test("services SIGKILLed at random moments while clients retry: every answered c
   for (const s of sent) {
     const es = byCommand.get(s.commandId) ?? [];
     if (!s.reply.ok) {
-      if (es.length > 0) problems.push(`${s.action} ${s.commandId} answered ${s.reply.error.code} but is in the log at ${es[0]!.seq}`);
+      if (es.length > 0)
+        problems.push(`${s.action} ${s.commandId} answered ${s.reply.error.code} but is in the log at ${es[0]!.seq}`);
       continue;
     }
     const e = es[0];
     if (e === undefined) {
-      problems.push(`${s.action} ${s.commandId} by ${s.user} answered ok (seq ${s.reply.seq}, ${s.attempts} attempts) but is not in the log`);
+      problems.push(
+        `${s.action} ${s.commandId} by ${s.user} answered ok (seq ${s.reply.seq}, ${s.attempts} attempts) but is not in the log`,
+      );
       continue;
     }
-    if (e.seq !== s.reply.seq) problems.push(`${s.action} ${s.commandId} answered seq ${s.reply.seq} but its event is at ${e.seq}`);
-    if (e.actor !== s.user || e.type !== EVENT_OF[s.action]) problems.push(`${s.action} ${s.commandId} by ${s.user} is in the log as ${e.type} by ${e.actor}`);
-    if (s.action === "msg.post" && s.reply.result["messageId"] !== s.commandId) problems.push(`msg.post ${s.commandId} answered messageId ${String(s.reply.result["messageId"])}`);
+    if (e.seq !== s.reply.seq)
+      problems.push(`${s.action} ${s.commandId} answered seq ${s.reply.seq} but its event is at ${e.seq}`);
+    if (e.actor !== s.user || e.type !== EVENT_OF[s.action])
+      problems.push(`${s.action} ${s.commandId} by ${s.user} is in the log as ${e.type} by ${e.actor}`);
+    if (s.action === "msg.post" && s.reply.result["messageId"] !== s.commandId)
+      problems.push(`msg.post ${s.commandId} answered messageId ${String(s.reply.result["messageId"])}`);
   }
   expect(problems).toEqual([]);
 

@@ -64,7 +64,9 @@ test("SIGTERM with hundreds of commands in flight: every command taken is answer
   const svc = service;
   await svc.ready;
   const users = Array.from({ length: 10 }, (_, i) => `drainer${i}`);
-  const roomId = (await mustSend(nc, "owner", "room.create", { name: "drain", kind: "public" })).result["roomId"] as string;
+  const roomId = (await mustSend(nc, "owner", "room.create", { name: "drain", kind: "public" })).result[
+    "roomId"
+  ] as string;
   await Promise.all(users.map((u) => mustSend(nc, u, "room.join", { roomId })));
 
   // Wave 1: 300 requests, all routed to the service before it hears of SIGTERM (the flush makes
@@ -75,10 +77,12 @@ test("SIGTERM with hundreds of commands in flight: every command taken is answer
   for (let i = 0; i < 300; i++) send(1);
   await nc.flush();
   let stopping = false;
-  const stoppingLogged = svc.waitForLine((l) => logLine(l)?.["msg"] === "stopping", 30_000).then(
-    () => (stopping = true),
-    () => (stopping = true),
-  );
+  const stoppingLogged = svc
+    .waitForLine((l) => logLine(l)?.["msg"] === "stopping", 30_000)
+    .then(
+      () => (stopping = true),
+      () => (stopping = true),
+    );
   svc.process.kill("SIGTERM");
 
   // Waves 2 and 3: keep sending, 5 at a time, until it exits; each request lands before or after
@@ -99,7 +103,8 @@ test("SIGTERM with hundreds of commands in flight: every command taken is answer
   const all = await Promise.all(outcomes);
 
   expect(exit, svc.stderr()).toEqual({ code: 0, signal: null });
-  const count = (kind: Outcome["kind"], wave?: Wave) => all.filter((o) => o.kind === kind && (wave === undefined || o.wave === wave)).length;
+  const count = (kind: Outcome["kind"], wave?: Wave) =>
+    all.filter((o) => o.kind === kind && (wave === undefined || o.wave === wave)).length;
   const summary = {
     replies: count("reply"),
     noResponders: count("noResponders"),
@@ -128,13 +133,20 @@ test("SIGTERM with hundreds of commands in flight: every command taken is answer
     expect(e, `event of ${o.commandId}`).toBeDefined();
     expect(o.reply.ok && o.reply.seq).toBe(e!.seq);
   }
-  for (const o of all.filter((x) => x.kind !== "reply" || !x.reply.ok)) expect(byCommand.has(o.commandId), `event of ${o.commandId}`).toBe(false);
+  for (const o of all.filter((x) => x.kind !== "reply" || !x.reply.ok))
+    expect(byCommand.has(o.commandId), `event of ${o.commandId}`).toBe(false);
   expect(events.length).toBe(ok.length);
 
   // The service logged each command it answered, then its drain.
-  const logged = svc.lines.map(logLine).filter((l) => (l?.["msg"] === "command" || l?.["msg"] === "command refused: overloaded") && l["action"] === "msg.post");
+  const logged = svc.lines
+    .map(logLine)
+    .filter(
+      (l) => (l?.["msg"] === "command" || l?.["msg"] === "command refused: overloaded") && l["action"] === "msg.post",
+    );
   expect(logged.length).toBe(replies.length);
   expect(svc.lines.some((l) => logLine(l)?.["msg"] === "command service drained")).toBe(true);
-  const waves = ([1, 2, 3] as const).map((w) => `wave ${w}: ${count("reply", w)} answered, ${count("noResponders", w)} no responders`);
+  const waves = ([1, 2, 3] as const).map(
+    (w) => `wave ${w}: ${count("reply", w)} answered, ${count("noResponders", w)} no responders`,
+  );
   console.log(`drain: ${waves.join("; ")}; ${replies.length - ok.length} refused as overloaded`);
 });

@@ -174,17 +174,27 @@ export class CommandHandler {
       } catch {
         throw new InvalidError("the command body is not valid JSON");
       }
-      if (typeof body !== "object" || body === null || Array.isArray(body)) throw new InvalidError("the command body must be a JSON object");
+      if (typeof body !== "object" || body === null || Array.isArray(body))
+        throw new InvalidError("the command body must be a JSON object");
       assertStorable(body, `${req.subject.action} command`);
       const copied = copiedHeaders(req.headers);
       const idCheck = commandIdOnly.safeParse(body);
-      if (!idCheck.success) throw new InvalidError("commandId is missing or not a valid id (use a ULID)", { details: zodDetails(idCheck.error) });
+      if (!idCheck.success)
+        throw new InvalidError("commandId is missing or not a valid id (use a ULID)", {
+          details: zodDetails(idCheck.error),
+        });
       commandId = idCheck.data.commandId;
       const { commandId: _, ...rest } = body as Record<string, unknown>;
       const now = this.now();
-      const meta: CommandMeta = { commandId: idCheck.data.commandId, actor: req.subject.userId, privilege: req.subject.privilege, now: now.toISOString() };
+      const meta: CommandMeta = {
+        commandId: idCheck.data.commandId,
+        actor: req.subject.userId,
+        privilege: req.subject.privilege,
+        now: now.toISOString(),
+      };
       const parsed = parseCommand(req.subject.action, rest, meta);
-      if (!parsed.ok) throw new InvalidError(`invalid ${req.subject.action} command`, { details: zodDetails(parsed.error) });
+      if (!parsed.ok)
+        throw new InvalidError(`invalid ${req.subject.action} command`, { details: zodDetails(parsed.error) });
       const plan = this.plan(parsed.parsed, now.getTime());
       return await this.queue.run(plan.target.subject, () => this.execute(plan, meta, copied));
     } catch (err) {
@@ -208,9 +218,12 @@ export class CommandHandler {
     const t = ulidTime(id);
     if (t === undefined) return false;
     if (t > now + this.clockSkewMs) {
-      throw new InvalidError(`${field} is dated ${Math.round((t - now) / 1000)} s in the future: make ids (ULIDs) with a clock that is right`, {
-        details: { fields: [{ path: field, message: "dated in the future", code: "future_id" }] },
-      });
+      throw new InvalidError(
+        `${field} is dated ${Math.round((t - now) / 1000)} s in the future: make ids (ULIDs) with a clock that is right`,
+        {
+          details: { fields: [{ path: field, message: "dated in the future", code: "future_id" }] },
+        },
+      );
     }
     return t >= now - this.duplicateWindowMs + this.clockSkewMs;
   }
@@ -221,7 +234,8 @@ export class CommandHandler {
       case "room": {
         const command = parsed.command;
         const created = command.type === "create";
-        const roomId = "roomId" in command.data && command.data.roomId !== undefined ? command.data.roomId : command.meta.commandId;
+        const roomId =
+          "roomId" in command.data && command.data.roomId !== undefined ? command.data.roomId : command.meta.commandId;
         return {
           target: { subject: roomSubject(roomId), spec: roomSpec as AggregateSpec<unknown> },
           // A new room's append expects sequence 0 on its own subject: the server makes it unique.
@@ -251,12 +265,19 @@ export class CommandHandler {
     const room = { subject: roomSubject(roomId), spec: roomSpec as AggregateSpec<unknown> };
     const decide = (target: unknown, reads: readonly unknown[]) => {
       const [roomState, threadRoot] = reads as [RoomState, MessageState | undefined];
-      return messageDecider.decide(command, target as MessageState, threadRoot === undefined ? { room: roomState } : { room: roomState, threadRoot });
+      return messageDecider.decide(
+        command,
+        target as MessageState,
+        threadRoot === undefined ? { room: roomState } : { room: roomState, threadRoot },
+      );
     };
     if (command.type !== "post") {
       // The message's own sequence guards the append; the room's membership is read current.
       return {
-        target: { subject: messageSubject(roomId, command.data.messageId), spec: messageSpec as AggregateSpec<unknown> },
+        target: {
+          subject: messageSubject(roomId, command.data.messageId),
+          spec: messageSpec as AggregateSpec<unknown>,
+        },
         blank: false,
         reads: [{ ...room, current: true }],
         indexed: true,
@@ -271,7 +292,13 @@ export class CommandHandler {
       blank: young && (given === undefined || this.young(given, "messageId", now)),
       // The room guards the post, so its cached state serves; the thread root's existence too (a
       // root the cache does not hold is read from the log).
-      reads: root === undefined ? [{ ...room, current: false }] : [{ ...room, current: false }, { subject: messageSubject(roomId, root), spec: messageSpec as AggregateSpec<unknown>, current: false }],
+      reads:
+        root === undefined
+          ? [{ ...room, current: false }]
+          : [
+              { ...room, current: false },
+              { subject: messageSubject(roomId, root), spec: messageSpec as AggregateSpec<unknown>, current: false },
+            ],
       guard: { read: 0, msgId: postMessageId(roomId, messageId) },
       indexed: given !== undefined,
       decide,
@@ -294,19 +321,31 @@ export class CommandHandler {
   private async execute(plan: Plan, meta: CommandMeta, copied: CopiedHeaders): Promise<CommandOutcome> {
     const key = commandKey(meta.actor, meta.commandId);
     const lookup = !plan.blank && (plan.indexed || plan.guard !== undefined);
-    const indexed = lookup && this.commandIndex !== undefined ? this.commandIndex.get(meta.actor, meta.commandId) : Promise.resolve(null);
+    const indexed =
+      lookup && this.commandIndex !== undefined
+        ? this.commandIndex.get(meta.actor, meta.commandId)
+        : Promise.resolve(null);
     let verified = false;
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
       const blank = plan.blank && !verified;
       const [target, reads, hit] = await Promise.all([
-        blank ? this.repo.blank(plan.target.subject, plan.target.spec) : this.repo.load(plan.target.subject, plan.target.spec, { fresh: verified }),
-        Promise.all(plan.reads.map((r) => (r.current || verified ? this.current(r) : this.repo.load(r.subject, r.spec)))),
+        blank
+          ? this.repo.blank(plan.target.subject, plan.target.spec)
+          : this.repo.load(plan.target.subject, plan.target.spec, { fresh: verified }),
+        Promise.all(
+          plan.reads.map((r) => (r.current || verified ? this.current(r) : this.repo.load(r.subject, r.spec))),
+        ),
         attempt === 1 ? indexed : Promise.resolve<IndexedCommand | null>(null),
       ]);
       const remembered = this.repo.remembered(target, key) ?? hit?.seq;
       // Found without the index (the aggregate remembers it): the index may have missed it (an
       // instance killed before its write went out), so the replay writes it again.
-      if (remembered !== undefined) return this.replayed(await this.replay(remembered, meta, hit?.seq === remembered || !plan.indexed), meta, attempt);
+      if (remembered !== undefined)
+        return this.replayed(
+          await this.replay(remembered, meta, hit?.seq === remembered || !plan.indexed),
+          meta,
+          attempt,
+        );
 
       // The sequences and the states in one synchronous step: another command's refresh may fold
       // events into these shared states while this one waits, and the append must expect the
@@ -315,7 +354,10 @@ export class CommandHandler {
       const expected = guardRead?.seq ?? target.seq;
       let events: DomainEvent[];
       try {
-        events = plan.decide(target.state, reads.map((r) => r.state));
+        events = plan.decide(
+          target.state,
+          reads.map((r) => r.state),
+        );
       } catch (err) {
         // A refusal must not rest on a stale cache: look again before answering it.
         if (err instanceof NatterError && !verified) {
@@ -329,9 +371,15 @@ export class CommandHandler {
           verified = true;
           continue;
         }
-        return { reply: { ok: true, result: {}, seq: target.seq }, commandId: meta.commandId, attempts: attempt, replayed: false };
+        return {
+          reply: { ok: true, result: {}, seq: target.seq },
+          commandId: meta.commandId,
+          attempts: attempt,
+          replayed: false,
+        };
       }
-      if (events.length !== 1) throw new Error(`a decision appended ${events.length} events; natter appends exactly one`);
+      if (events.length !== 1)
+        throw new Error(`a decision appended ${events.length} events; natter appends exactly one`);
       const event = events[0]!;
       const encoded = encodeEvent(event, {
         actor: meta.actor,
@@ -341,7 +389,8 @@ export class CommandHandler {
         trace: copied.trace,
         ...(plan.guard ? { msgId: plan.guard.msgId } : {}),
       });
-      if (encoded.subject !== plan.target.subject) throw new Error(`event ${event.type} belongs on ${encoded.subject}, not ${plan.target.subject}`);
+      if (encoded.subject !== plan.target.subject)
+        throw new Error(`event ${event.type} belongs on ${encoded.subject}, not ${plan.target.subject}`);
       try {
         const ack = await this.store.append(encoded, expected, guardRead?.subject);
         if (ack.duplicate) {
@@ -349,8 +398,14 @@ export class CommandHandler {
           return this.replayed(await this.replay(ack.seq, meta, !plan.indexed), meta, attempt);
         }
         this.repo.applied(target, plan.target.spec, event, ack.seq, key);
-        if (plan.indexed) this.commandIndex?.put(meta.actor, meta.commandId, { seq: ack.seq, subject: plan.target.subject });
-        return { reply: { ok: true, result: resultOf(event, ack.seq), seq: ack.seq }, commandId: meta.commandId, attempts: attempt, replayed: false };
+        if (plan.indexed)
+          this.commandIndex?.put(meta.actor, meta.commandId, { seq: ack.seq, subject: plan.target.subject });
+        return {
+          reply: { ok: true, result: resultOf(event, ack.seq), seq: ack.seq },
+          commandId: meta.commandId,
+          attempts: attempt,
+          replayed: false,
+        };
       } catch (err) {
         if (!(err instanceof ConflictError)) throw err;
         if (guardRead !== undefined) await this.repo.refresh(guardRead, plan.reads[plan.guard!.read]!.spec);
@@ -359,7 +414,9 @@ export class CommandHandler {
         if (attempt > 1) await sleep(Math.random() * 2 ** Math.min(attempt, 6));
       }
     }
-    throw new ConflictError(`the aggregate kept changing; gave up after ${this.maxAttempts} attempts`, { details: { subject: plan.target.subject } });
+    throw new ConflictError(`the aggregate kept changing; gave up after ${this.maxAttempts} attempts`, {
+      details: { subject: plan.target.subject },
+    });
   }
 
   private replayed(reply: CommandReply, meta: CommandMeta, attempts: number): CommandOutcome {
@@ -373,9 +430,12 @@ export class CommandHandler {
    */
   private async replay(seq: number, meta: CommandMeta, indexed: boolean): Promise<CommandReply> {
     const envelope: EventEnvelope | null = await this.store.readEvent(seq);
-    if (envelope === null) throw new NotFoundError(`command ${meta.commandId} was recorded at ${seq} but that event is not in the log`);
+    if (envelope === null)
+      throw new NotFoundError(`command ${meta.commandId} was recorded at ${seq} but that event is not in the log`);
     if (envelope.commandId !== meta.commandId || envelope.actor !== meta.actor) {
-      throw new ConflictError(`that id is taken by an earlier command: choose another messageId (or roomId)`, { details: { seq } });
+      throw new ConflictError(`that id is taken by an earlier command: choose another messageId (or roomId)`, {
+        details: { seq },
+      });
     }
     if (!indexed) this.commandIndex?.put(meta.actor, meta.commandId, { seq, subject: envelope.subject });
     return { ok: true, result: resultOf(envelope.event, seq), seq };

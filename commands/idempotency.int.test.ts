@@ -4,7 +4,12 @@ import { ulid } from "ulid";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { EVENT_STREAM, timelineFilter, type EventStore } from "../streams/index.ts";
 import { mustSend, sendCommand } from "../test/commandClient.ts";
-import { startCommandHarness, startCommandInstance, type CommandHarness, type CommandInstance } from "../test/commandHarness.ts";
+import {
+  startCommandHarness,
+  startCommandInstance,
+  type CommandHarness,
+  type CommandInstance,
+} from "../test/commandHarness.ts";
 
 /**
  * Issue 15's idempotency, through the command service as clients reach it: a msg.post is applied
@@ -25,11 +30,15 @@ async function carrying(h: CommandHarness, commandId: string): Promise<number> {
 /** The `MessagePosted` events of a room, as `messageId@seq by actor`. */
 async function postedIn(store: EventStore, roomId: string): Promise<string[]> {
   const events = await store.readSubject(timelineFilter(roomId));
-  return events.filter((e) => e.type === "MessagePosted").map((e) => `${(e.event.data as { messageId: string }).messageId}@${e.seq} by ${e.actor}`);
+  return events
+    .filter((e) => e.type === "MessagePosted")
+    .map((e) => `${(e.event.data as { messageId: string }).messageId}@${e.seq} by ${e.actor}`);
 }
 
 async function publicRoom(h: CommandHarness, owner: string, members: string[]): Promise<string> {
-  const roomId = (await mustSend(h.nc, owner, "room.create", { name: `idem ${ulid()}`, kind: "public" })).result["roomId"] as string;
+  const roomId = (await mustSend(h.nc, owner, "room.create", { name: `idem ${ulid()}`, kind: "public" })).result[
+    "roomId"
+  ] as string;
   for (const m of members) await mustSend(h.nc, m, "room.join", { roomId });
   return roomId;
 }
@@ -75,7 +84,11 @@ describe("within the duplicate window", () => {
     const roomId = await publicRoom(h, "w-owner", ["w-ann"]);
     const commandId = ulid();
     const messageId = ulid();
-    const replies = await Promise.all([h.nc, second.nc, h.nc, second.nc].map((nc) => sendCommand(nc, "w-ann", "msg.post", { roomId, messageId, body: "at once" }, { commandId })));
+    const replies = await Promise.all(
+      [h.nc, second.nc, h.nc, second.nc].map((nc) =>
+        sendCommand(nc, "w-ann", "msg.post", { roomId, messageId, body: "at once" }, { commandId }),
+      ),
+    );
     expect(replies[0]).toMatchObject({ ok: true, result: { messageId } });
     for (const r of replies) expect(r).toEqual(replies[0]);
     expect(await postedIn(h.store, roomId)).toEqual([`${messageId}@${replies[0]!.ok ? replies[0]!.seq : 0} by w-ann`]);
@@ -87,13 +100,37 @@ describe("within the duplicate window", () => {
       const roomId = await publicRoom(own, "r-owner", ["r-ann"]);
       const commandId = ulid();
       const withId = { commandId: ulid(), messageId: ulid() };
-      const first = await sendCommand(own.nc, "r-ann", "msg.post", { roomId, body: "before the restart" }, { commandId });
-      const firstWithId = await sendCommand(own.nc, "r-ann", "msg.post", { roomId, messageId: withId.messageId, body: "mine" }, { commandId: withId.commandId });
+      const first = await sendCommand(
+        own.nc,
+        "r-ann",
+        "msg.post",
+        { roomId, body: "before the restart" },
+        { commandId },
+      );
+      const firstWithId = await sendCommand(
+        own.nc,
+        "r-ann",
+        "msg.post",
+        { roomId, messageId: withId.messageId, body: "mine" },
+        { commandId: withId.commandId },
+      );
       await own.service.drain();
       const restarted = await startCommandInstance(own.server.url);
       try {
-        const again = await sendCommand(restarted.nc, "r-ann", "msg.post", { roomId, body: "before the restart" }, { commandId });
-        const againWithId = await sendCommand(restarted.nc, "r-ann", "msg.post", { roomId, messageId: withId.messageId, body: "mine" }, { commandId: withId.commandId });
+        const again = await sendCommand(
+          restarted.nc,
+          "r-ann",
+          "msg.post",
+          { roomId, body: "before the restart" },
+          { commandId },
+        );
+        const againWithId = await sendCommand(
+          restarted.nc,
+          "r-ann",
+          "msg.post",
+          { roomId, messageId: withId.messageId, body: "mine" },
+          { commandId: withId.commandId },
+        );
         expect(first.ok && firstWithId.ok).toBe(true);
         expect(again).toEqual(first);
         expect(againWithId).toEqual(firstWithId);
@@ -126,8 +163,20 @@ describe("within the duplicate window", () => {
     const ben = await sendCommand(h.nc, "w-ben", "msg.post", { roomId, body: "then archived" }, { commandId: benId });
     await mustSend(h.nc, "w-owner", "room.remove", { roomId, userId: "w-ann" });
     await mustSend(h.nc, "w-owner", "room.archive", { roomId });
-    const annAgain = await sendCommand(h.nc, "w-ann", "msg.post", { roomId, body: "then removed" }, { commandId: annId });
-    const benAgain = await sendCommand(second.nc, "w-ben", "msg.post", { roomId, body: "then archived" }, { commandId: benId });
+    const annAgain = await sendCommand(
+      h.nc,
+      "w-ann",
+      "msg.post",
+      { roomId, body: "then removed" },
+      { commandId: annId },
+    );
+    const benAgain = await sendCommand(
+      second.nc,
+      "w-ben",
+      "msg.post",
+      { roomId, body: "then archived" },
+      { commandId: benId },
+    );
     expect(ann.ok && ben.ok).toBe(true);
     expect(annAgain).toEqual(ann);
     expect(benAgain).toEqual(ben);
@@ -177,9 +226,27 @@ describe("ids dated in the future", () => {
     const roomId = await publicRoom(h, "f-owner", ["f-ann"]);
     const before = await h.eventCount();
     const ahead = ulid(Date.now() + 60 * MINUTE);
-    const post = await sendCommand(h.nc, "f-ann", "msg.post", { roomId, body: "from the future" }, { commandId: ahead });
-    const join = await sendCommand(h.nc, "f-ben", "room.join", { roomId }, { commandId: ulid(Date.now() + 60 * MINUTE) });
-    const create = await sendCommand(h.nc, "f-ann", "room.create", { name: "tomorrow's", kind: "public" }, { commandId: ulid(Date.now() + 60 * MINUTE) });
+    const post = await sendCommand(
+      h.nc,
+      "f-ann",
+      "msg.post",
+      { roomId, body: "from the future" },
+      { commandId: ahead },
+    );
+    const join = await sendCommand(
+      h.nc,
+      "f-ben",
+      "room.join",
+      { roomId },
+      { commandId: ulid(Date.now() + 60 * MINUTE) },
+    );
+    const create = await sendCommand(
+      h.nc,
+      "f-ann",
+      "room.create",
+      { name: "tomorrow's", kind: "public" },
+      { commandId: ulid(Date.now() + 60 * MINUTE) },
+    );
     expect(post).toMatchObject({ ok: false, error: { code: "invalid" } });
     expect(join).toMatchObject({ ok: false, error: { code: "invalid" } });
     expect(create).toMatchObject({ ok: false, error: { code: "invalid" } });
@@ -189,7 +256,11 @@ describe("ids dated in the future", () => {
   test("a client messageId dated an hour ahead is invalid, and nothing is appended", async () => {
     const roomId = await publicRoom(h, "f-owner", ["f-ann"]);
     const before = await h.eventCount();
-    const post = await sendCommand(h.nc, "f-ann", "msg.post", { roomId, messageId: ulid(Date.now() + 60 * MINUTE), body: "from the future" });
+    const post = await sendCommand(h.nc, "f-ann", "msg.post", {
+      roomId,
+      messageId: ulid(Date.now() + 60 * MINUTE),
+      body: "from the future",
+    });
     expect(post).toMatchObject({ ok: false, error: { code: "invalid" } });
     expect(await h.eventCount()).toBe(before);
   });
@@ -198,8 +269,14 @@ describe("ids dated in the future", () => {
     const roomId = await publicRoom(h, "f-owner", ["f-ann"]);
     const commandId = ulid(Date.now() + 1000);
     const messageId = ulid(Date.now() + 1000);
-    expect(await sendCommand(h.nc, "f-ann", "msg.post", { roomId, body: "nearly now" }, { commandId })).toMatchObject({ ok: true, result: { messageId: commandId } });
-    expect(await sendCommand(h.nc, "f-ann", "msg.post", { roomId, messageId, body: "nearly now" })).toMatchObject({ ok: true, result: { messageId } });
+    expect(await sendCommand(h.nc, "f-ann", "msg.post", { roomId, body: "nearly now" }, { commandId })).toMatchObject({
+      ok: true,
+      result: { messageId: commandId },
+    });
+    expect(await sendCommand(h.nc, "f-ann", "msg.post", { roomId, messageId, body: "nearly now" })).toMatchObject({
+      ok: true,
+      result: { messageId },
+    });
   });
 });
 
@@ -220,7 +297,11 @@ describe("after the duplicate window", () => {
    * in the log. `meanwhile` runs between the first send and the window's end. A server of its own,
    * since its instance is drained.
    */
-  async function repeatedAfterTheWindow(commandId: string, messageId: string | undefined, meanwhile?: (own: CommandHarness, roomId: string) => Promise<void>): Promise<void> {
+  async function repeatedAfterTheWindow(
+    commandId: string,
+    messageId: string | undefined,
+    meanwhile?: (own: CommandHarness, roomId: string) => Promise<void>,
+  ): Promise<void> {
     const own = await startCommandHarness({ stream });
     try {
       const roomId = await publicRoom(own, "a-owner", ["a-ann"]);
@@ -246,7 +327,12 @@ describe("after the duplicate window", () => {
 
   test("the wait outlasts the window: the server has forgotten a message id by then (a scratch stream)", async () => {
     const jsm = await jetstreamManager(short.nc);
-    await jsm.streams.add({ name: "WINDOW_CHECK", subjects: ["window-check.>"], duplicate_window: WINDOW_MS * 1_000_000, allow_direct: true });
+    await jsm.streams.add({
+      name: "WINDOW_CHECK",
+      subjects: ["window-check.>"],
+      duplicate_window: WINDOW_MS * 1_000_000,
+      allow_direct: true,
+    });
     const js = jetstream(short.nc);
     const first = await js.publish("window-check.a", "1", { msgID: "the-id" });
     expect((await js.publish("window-check.a", "1", { msgID: "the-id" })).duplicate).toBe(true);
@@ -268,7 +354,9 @@ describe("after the duplicate window", () => {
   });
 
   test("a post retried after the window, its author removed meanwhile: the first answer, not forbidden", async () => {
-    await repeatedAfterTheWindow(ulid(), undefined, (own, roomId) => mustSend(own.nc, "a-owner", "room.remove", { roomId, userId: "a-ann" }).then(() => undefined));
+    await repeatedAfterTheWindow(ulid(), undefined, (own, roomId) =>
+      mustSend(own.nc, "a-owner", "room.remove", { roomId, userId: "a-ann" }).then(() => undefined),
+    );
   });
 
   test("a messageId another user took, reused after the window: refused, nothing appended", async () => {
@@ -276,14 +364,25 @@ describe("after the duplicate window", () => {
     const old = ulid(Date.now() - 10 * MINUTE);
     const young = ulid();
     const firstOld = await mustSend(short.nc, "a-ann", "msg.post", { roomId, messageId: old, body: "ann's old id" });
-    const firstYoung = await mustSend(short.nc, "a-ann", "msg.post", { roomId, messageId: young, body: "ann's new id" });
+    const firstYoung = await mustSend(short.nc, "a-ann", "msg.post", {
+      roomId,
+      messageId: young,
+      body: "ann's new id",
+    });
     await pastTheWindow(short.nc, firstYoung.seq);
     const reusedOld = await sendCommand(short.nc, "a-ben", "msg.post", { roomId, messageId: old, body: "ben's" });
     const reusedYoung = await sendCommand(short.nc, "a-ben", "msg.post", { roomId, messageId: young, body: "ben's" });
-    const sameUser = await sendCommand(short.nc, "a-ann", "msg.post", { roomId, messageId: young, body: "ann's other command" });
+    const sameUser = await sendCommand(short.nc, "a-ann", "msg.post", {
+      roomId,
+      messageId: young,
+      body: "ann's other command",
+    });
     expect(reusedOld).toMatchObject({ ok: false, error: { code: "conflict" } });
     expect(reusedYoung).toMatchObject({ ok: false, error: { code: "conflict" } });
     expect(sameUser).toMatchObject({ ok: false, error: { code: "conflict" } });
-    expect(await postedIn(short.store, roomId)).toEqual([`${old}@${firstOld.seq} by a-ann`, `${young}@${firstYoung.seq} by a-ann`]);
+    expect(await postedIn(short.store, roomId)).toEqual([
+      `${old}@${firstOld.seq} by a-ann`,
+      `${young}@${firstYoung.seq} by a-ann`,
+    ]);
   });
 });

@@ -52,7 +52,16 @@ const op: fc.Arbitrary<Op> = fc.record({
  * lane is always there, so that removals, bans and the archive come from someone who may do them.
  */
 const script: fc.Arbitrary<Lane[]> = fc
-  .tuple(fc.array(op, { minLength: 1, maxLength: 8 }), fc.array(fc.record({ actor: fc.integer({ min: 0, max: USERS.length - 1 }), ops: fc.array(op, { minLength: 1, maxLength: 8 }) }), { minLength: 2, maxLength: 5 }))
+  .tuple(
+    fc.array(op, { minLength: 1, maxLength: 8 }),
+    fc.array(
+      fc.record({
+        actor: fc.integer({ min: 0, max: USERS.length - 1 }),
+        ops: fc.array(op, { minLength: 1, maxLength: 8 }),
+      }),
+      { minLength: 2, maxLength: 5 },
+    ),
+  )
   .map(([ownerOps, others]) => [{ actor: 0, ops: ownerOps }, ...others]);
 
 /** The command a step sends: a member's own join, leave or post, or a moderation of `target`. */
@@ -73,7 +82,8 @@ function command(step: Op, roomId: string, n: number): [string, Record<string, u
 
 /** Runs a script in a new public room that every user has joined; resolves with the room and the posts sent. */
 async function run(lanes: Lane[]): Promise<{ roomId: string; posts: SentPost[] }> {
-  const roomId = (await mustSend(clients[0]!, USERS[0], "room.create", { name: `property ${ulid()}`, kind: "public" })).result["roomId"] as string;
+  const roomId = (await mustSend(clients[0]!, USERS[0], "room.create", { name: `property ${ulid()}`, kind: "public" }))
+    .result["roomId"] as string;
   for (const user of USERS.slice(1)) await mustSend(clients[0]!, user, "room.join", { roomId });
   const posts: SentPost[] = [];
   await Promise.all(

@@ -6,16 +6,33 @@ import { parseCommandSubject } from "./subject.ts";
 
 describe("command subjects", () => {
   test("cmd. is the user privilege, admincmd. the admin one, svccmd. the service one", () => {
-    expect(parseCommandSubject("cmd.u1.room.create")).toEqual({ privilege: "user", userId: "u1", action: "room.create" });
-    expect(parseCommandSubject("admincmd.u1.msg.delete")).toEqual({ privilege: "admin", userId: "u1", action: "msg.delete" });
-    expect(parseCommandSubject("svccmd.u1.user.identity")).toEqual({ privilege: "service", userId: "u1", action: "user.identity" });
+    expect(parseCommandSubject("cmd.u1.room.create")).toEqual({
+      privilege: "user",
+      userId: "u1",
+      action: "room.create",
+    });
+    expect(parseCommandSubject("admincmd.u1.msg.delete")).toEqual({
+      privilege: "admin",
+      userId: "u1",
+      action: "msg.delete",
+    });
+    expect(parseCommandSubject("svccmd.u1.user.identity")).toEqual({
+      privilege: "service",
+      userId: "u1",
+      action: "user.identity",
+    });
   });
-  test.each(["cmd.u1.room", "cmd.u1.room.create.x", "cmd.u1.room.nope", "cmd.u1.nope.create", "evil.u1.room.create", "cmd.u$.room.join", "cmd..room.join"])(
-    "%s is refused as invalid",
-    (subject) => {
-      expect(() => parseCommandSubject(subject)).toThrow(InvalidError);
-    },
-  );
+  test.each([
+    "cmd.u1.room",
+    "cmd.u1.room.create.x",
+    "cmd.u1.room.nope",
+    "cmd.u1.nope.create",
+    "evil.u1.room.create",
+    "cmd.u$.room.join",
+    "cmd..room.join",
+  ])("%s is refused as invalid", (subject) => {
+    expect(() => parseCommandSubject(subject)).toThrow(InvalidError);
+  });
 });
 
 describe("rate limits", () => {
@@ -23,7 +40,8 @@ describe("rate limits", () => {
     expect(parseRateLimit("30/10")).toEqual({ burst: 30, perSecond: 10 });
     expect(parseRateLimit("5/0.5")).toEqual({ burst: 5, perSecond: 0.5 });
     expect(parseRateLimit("off")).toBe("off");
-    for (const bad of ["", "30", "0/10", "30/0", "a/b", "-1/2"]) expect(() => parseRateLimit(bad)).toThrow(/rate limit/);
+    for (const bad of ["", "30", "0/10", "30/0", "a/b", "-1/2"])
+      expect(() => parseRateLimit(bad)).toThrow(/rate limit/);
   });
 
   test("a bucket allows its burst, then refills at its rate", () => {

@@ -43,7 +43,9 @@ type RacedPost = SentPost & { round: number; early: boolean };
  * those loops run. Then the member is let back in (an unban first after a ban) for the next round.
  */
 async function race(kind: "remove" | "ban"): Promise<{ roomId: string; posts: RacedPost[] }> {
-  const roomId = (await mustSend(owner, OWNER, "room.create", { name: `race ${kind}`, kind: "public" })).result["roomId"] as string;
+  const roomId = (await mustSend(owner, OWNER, "room.create", { name: `race ${kind}`, kind: "public" })).result[
+    "roomId"
+  ] as string;
   await mustSend(member[0]!, MEMBER, "room.join", { roomId });
   const posts: RacedPost[] = [];
   for (let round = 0; round < ROUNDS; round++) {
@@ -56,7 +58,13 @@ async function race(kind: "remove" | "ban"): Promise<{ roomId: string; posts: Ra
     const loops = member.map(async (nc, conn) => {
       for (let n = 0; ; n++) {
         const commandId = ulid();
-        const reply = await sendCommand(nc, MEMBER, "msg.post", { roomId, body: `${kind} round ${round}, connection ${conn}, post ${n}` }, { commandId });
+        const reply = await sendCommand(
+          nc,
+          MEMBER,
+          "msg.post",
+          { roomId, body: `${kind} round ${round}, connection ${conn}, post ${n}` },
+          { commandId },
+        );
         posts.push({ user: MEMBER, commandId, reply, round, early: !outSent });
         // A refusal before the removal went out is wrong (the checks below say so), but it must
         // not hold the round up either.
@@ -79,7 +87,12 @@ async function check(kind: "remove" | "ban", roomId: string, posts: RacedPost[])
   const log = await readRoomLog(store, roomId);
   const outsiders = postsByOutsiders(log);
   const answers = postProblems(log, posts, ["forbidden"]);
-  const refusedEarly = posts.filter((p) => p.early && !p.reply.ok).map((p) => `round ${p.round}: post ${p.commandId} refused (${p.reply.ok ? "" : p.reply.error.code}) before the ${kind} was sent`);
+  const refusedEarly = posts
+    .filter((p) => p.early && !p.reply.ok)
+    .map(
+      (p) =>
+        `round ${p.round}: post ${p.commandId} refused (${p.reply.ok ? "" : p.reply.error.code}) before the ${kind} was sent`,
+    );
   const outs = log.filter((e) => e.type === (kind === "remove" ? "MemberRemoved" : "MemberBanned")).length;
   console.log(
     `${kind} race: ${ROUNDS} rounds, ${outs} ${kind === "remove" ? "removals" : "bans"}, ${posts.length} posts ` +

@@ -1,7 +1,15 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { RateLimitedError, UnavailableError } from "../domain/index.ts";
-import { AggregateRepository, CommandIndex, ensureBuckets, isInbox, ensureEventStream, EventStore, type EventStreamOptions } from "../streams/index.ts";
+import {
+  AggregateRepository,
+  CommandIndex,
+  ensureBuckets,
+  isInbox,
+  ensureEventStream,
+  EventStore,
+  type EventStreamOptions,
+} from "../streams/index.ts";
 import { CommandHandler, errorReply, type CommandReply } from "./handler.ts";
 import { RateLimiter, type RateLimit } from "../domain/index.ts";
 import { parseCommandSubject } from "./subject.ts";
@@ -46,10 +54,16 @@ export async function startCommandService(nc: NatsConnection, options: CommandSe
   for (const w of warnings) log.warn({ stream: "CHAT_EVENTS" }, w);
   const buckets = await ensureBuckets(nc, { replicas: options.stream?.replicas });
   const store = new EventStore(nc);
-  const repo = new AggregateRepository(store, buckets.snapshots, { cacheSize: options.cacheSize, snapshotEvery: options.snapshotEvery });
+  const repo = new AggregateRepository(store, buckets.snapshots, {
+    cacheSize: options.cacheSize,
+    snapshotEvery: options.snapshotEvery,
+  });
   // The id-age rule rests on the stream's real duplicate window, whoever made the stream.
   const duplicateWindowMs = (info.config.duplicate_window ?? 0) / 1e6;
-  const handler = new CommandHandler(store, repo, new CommandIndex(store.requests), { maxAttempts: options.maxAttempts, duplicateWindowMs });
+  const handler = new CommandHandler(store, repo, new CommandIndex(store.requests), {
+    maxAttempts: options.maxAttempts,
+    duplicateWindowMs,
+  });
   const limiter = new RateLimiter(options.rateLimit ?? { burst: 30, perSecond: 10 });
   const maxInFlight = options.maxInFlight ?? 2048;
   const inFlight = new Set<Promise<void>>();
@@ -62,7 +76,10 @@ export async function startCommandService(nc: NatsConnection, options: CommandSe
 
   const onMessage = (msg: Msg): void => {
     if (msg.reply !== undefined && !isInbox(msg.reply)) {
-      log.warn({ subject: msg.subject.slice(0, 200), reply: msg.reply.slice(0, 200) }, "command refused: its reply subject is not an inbox");
+      log.warn(
+        { subject: msg.subject.slice(0, 200), reply: msg.reply.slice(0, 200) },
+        "command refused: its reply subject is not an inbox",
+      );
       return;
     }
     const started = performance.now();
@@ -72,18 +89,37 @@ export async function startCommandService(nc: NatsConnection, options: CommandSe
         subject = parseCommandSubject(msg.subject);
       } catch (err) {
         respond(msg, errorReply(err));
-        log.info({ subject: msg.subject, outcome: "invalid", ms: +(performance.now() - started).toFixed(2) }, "command");
+        log.info(
+          { subject: msg.subject, outcome: "invalid", ms: +(performance.now() - started).toFixed(2) },
+          "command",
+        );
         return;
       }
       const wait = limiter.take(subject.userId, Date.now());
       if (wait > 0) {
-        respond(msg, errorReply(new RateLimitedError(`too many commands; try again in ${wait} ms`, { details: { retryAfterMs: wait } })));
-        log.info({ user: subject.userId, action: subject.action, outcome: "rate_limited", ms: +(performance.now() - started).toFixed(2) }, "command");
+        respond(
+          msg,
+          errorReply(
+            new RateLimitedError(`too many commands; try again in ${wait} ms`, { details: { retryAfterMs: wait } }),
+          ),
+        );
+        log.info(
+          {
+            user: subject.userId,
+            action: subject.action,
+            outcome: "rate_limited",
+            ms: +(performance.now() - started).toFixed(2),
+          },
+          "command",
+        );
         return;
       }
       if (inFlight.size > maxInFlight) {
         respond(msg, errorReply(new UnavailableError("the command service is overloaded; try again shortly")));
-        log.warn({ user: subject.userId, action: subject.action, outcome: "unavailable" }, "command refused: overloaded");
+        log.warn(
+          { user: subject.userId, action: subject.action, outcome: "unavailable" },
+          "command refused: overloaded",
+        );
         return;
       }
       const outcome = await handler.handle({ subject, data: msg.data, headers: msg.headers });
@@ -110,7 +146,10 @@ export async function startCommandService(nc: NatsConnection, options: CommandSe
   };
 
   const subs: Subscription[] = ["cmd.>", "admincmd.>", "svccmd.>"].map((subject) =>
-    nc.subscribe(subject, { queue: COMMAND_QUEUE, callback: (err, msg) => (err ? log.error({ err }, "subscription failed") : onMessage(msg)) }),
+    nc.subscribe(subject, {
+      queue: COMMAND_QUEUE,
+      callback: (err, msg) => (err ? log.error({ err }, "subscription failed") : onMessage(msg)),
+    }),
   );
   await nc.flush();
   log.info({ queue: COMMAND_QUEUE }, "command service ready");

@@ -10,7 +10,11 @@ import { userCommandBodies } from "./user/commands.ts";
 
 type ActionDefinition = { readonly aggregate: AggregateKind; readonly action: string; readonly body: z.ZodType };
 
-function actions(aggregate: AggregateKind, prefix: string, bodies: Record<string, z.ZodType>): [string, ActionDefinition][] {
+function actions(
+  aggregate: AggregateKind,
+  prefix: string,
+  bodies: Record<string, z.ZodType>,
+): [string, ActionDefinition][] {
   return Object.entries(bodies).map(([action, body]) => [`${prefix}.${action}`, { aggregate, action, body }]);
 }
 
@@ -36,7 +40,11 @@ export type ParsedCommand =
  *
  * @example parseCommand("msg.post", { roomId: "r1", body: "hi" }, meta) // { ok: true, parsed: { aggregate: "msg", command: { type: "post", … } } }
  */
-export function parseCommand(action: string, body: unknown, meta: CommandMeta): { ok: true; parsed: ParsedCommand } | { ok: false; error: z.ZodError } {
+export function parseCommand(
+  action: string,
+  body: unknown,
+  meta: CommandMeta,
+): { ok: true; parsed: ParsedCommand } | { ok: false; error: z.ZodError } {
   const definition = COMMANDS.get(action);
   if (definition === undefined) throw new Error(`unknown command ${action}`);
   const r = definition.body.safeParse(body);

@@ -1,5 +1,13 @@
 import { z } from "zod";
-import { MessageEdited, MessageDeleted, MessagePosted, MessageTranslated, ReactionAdded, ReactionRemoved, type MessageEvent } from "./message/events.ts";
+import {
+  MessageEdited,
+  MessageDeleted,
+  MessagePosted,
+  MessageTranslated,
+  ReactionAdded,
+  ReactionRemoved,
+  type MessageEvent,
+} from "./message/events.ts";
 import {
   MemberBanned,
   MemberInvited,
@@ -36,7 +44,12 @@ type EventDefinition = {
   readonly upcasters: Readonly<Record<number, Upcaster>>;
 };
 
-const def = (aggregate: AggregateKind, schema: z.ZodType, version = 1, upcasters: Record<number, Upcaster> = {}): EventDefinition => ({
+const def = (
+  aggregate: AggregateKind,
+  schema: z.ZodType,
+  version = 1,
+  upcasters: Record<number, Upcaster> = {},
+): EventDefinition => ({
   aggregate,
   schema,
   version,
@@ -85,9 +98,12 @@ export function isEventType(type: string): type is EventType {
  */
 export function upcast(type: EventType, fromVersion: number, payload: unknown): DomainEvent {
   const definition = EVENTS[type];
-  if (!Number.isInteger(fromVersion) || fromVersion < 1) throw new Error(`${type}: schema version ${fromVersion} is not a positive integer`);
+  if (!Number.isInteger(fromVersion) || fromVersion < 1)
+    throw new Error(`${type}: schema version ${fromVersion} is not a positive integer`);
   if (fromVersion > definition.version) {
-    throw new Error(`${type}: schema version ${fromVersion} is newer than this code knows (${definition.version}); upgrade natter`);
+    throw new Error(
+      `${type}: schema version ${fromVersion} is newer than this code knows (${definition.version}); upgrade natter`,
+    );
   }
   if (typeof payload !== "object" || payload === null || Array.isArray(payload)) {
     throw new Error(`${type}: the payload of schema version ${fromVersion} is not a JSON object`);
@@ -100,7 +116,10 @@ export function upcast(type: EventType, fromVersion: number, payload: unknown): 
   }
   const result = definition.schema.safeParse({ type, data });
   if (!result.success) {
-    throw new Error(`${type}: the payload of schema version ${fromVersion} does not fit the schema: ${z.prettifyError(result.error)}`, { cause: result.error });
+    throw new Error(
+      `${type}: the payload of schema version ${fromVersion} does not fit the schema: ${z.prettifyError(result.error)}`,
+      { cause: result.error },
+    );
   }
   return result.data as DomainEvent;
 }

@@ -20,7 +20,10 @@ describe("upcast", () => {
 
   test("a UserProfileUpdated stored before identity names reads unchanged, with no identityName (still version 1)", () => {
     expect(EVENTS.UserProfileUpdated.version).toBe(1);
-    expect(upcast("UserProfileUpdated", 1, profileBeforeIdentity)).toEqual({ type: "UserProfileUpdated", data: profileBeforeIdentity });
+    expect(upcast("UserProfileUpdated", 1, profileBeforeIdentity)).toEqual({
+      type: "UserProfileUpdated",
+      data: profileBeforeIdentity,
+    });
   });
 
   test("the stored fixture is left as it was", () => {
@@ -33,12 +36,21 @@ describe("upcast", () => {
     const current = { ...fixture, text: undefined, body: "hi", mentions: ["u1"], threadRootId: "m0" };
     expect(upcast("MessagePosted", 2, current)).toEqual({
       type: "MessagePosted",
-      data: { roomId: fixture.roomId, messageId: fixture.messageId, authorId: fixture.authorId, body: "hi", mentions: ["u1"], threadRootId: "m0" },
+      data: {
+        roomId: fixture.roomId,
+        messageId: fixture.messageId,
+        authorId: fixture.authorId,
+        body: "hi",
+        mentions: ["u1"],
+        threadRootId: "m0",
+      },
     });
   });
 
   test("a version newer than this code knows is refused, saying so", () => {
-    expect(() => upcast("MessagePosted", 3, fixture)).toThrow(/MessagePosted: schema version 3 is newer than this code knows \(2\); upgrade natter/);
+    expect(() => upcast("MessagePosted", 3, fixture)).toThrow(
+      /MessagePosted: schema version 3 is newer than this code knows \(2\); upgrade natter/,
+    );
     expect(() => upcast("RoomCreated", 2, {})).toThrow(/RoomCreated: schema version 2 is newer/);
   });
 
@@ -60,9 +72,24 @@ describe("upcast", () => {
   });
 
   test.each([
-    ["a version-1 payload read as version 2 (no body)", 2, fixture, /version 2 does not fit the schema: .*expected string, received undefined\s+→ at data\.body/],
-    ["a bad id", 1, { ...fixture, roomId: "room.1" }, /version 1 does not fit the schema: .*roomId.*\s+→ at data\.roomId/],
-    ["a missing author", 1, { roomId: fixture.roomId, messageId: fixture.messageId, text: "hi" }, /version 1 does not fit the schema: .*\s+→ at data\.authorId/],
+    [
+      "a version-1 payload read as version 2 (no body)",
+      2,
+      fixture,
+      /version 2 does not fit the schema: .*expected string, received undefined\s+→ at data\.body/,
+    ],
+    [
+      "a bad id",
+      1,
+      { ...fixture, roomId: "room.1" },
+      /version 1 does not fit the schema: .*roomId.*\s+→ at data\.roomId/,
+    ],
+    [
+      "a missing author",
+      1,
+      { roomId: fixture.roomId, messageId: fixture.messageId, text: "hi" },
+      /version 1 does not fit the schema: .*\s+→ at data\.authorId/,
+    ],
     ["a body that is not text", 1, { ...fixture, text: 42 }, /version 1 does not fit the schema: .*\s+→ at data\.body/],
   ])("a payload that does not fit the schema is refused: %s", (_, version, payload, reason) => {
     expect(() => upcast("MessagePosted", version, payload)).toThrow(reason);
@@ -70,7 +97,9 @@ describe("upcast", () => {
   });
 
   test.each([null, "hello", 42, ["a"]])("a payload that is not an object (%j) is refused", (payload) => {
-    expect(() => upcast("MessagePosted", 1, payload)).toThrow(/^MessagePosted: the payload of schema version 1 is not a JSON object$/);
+    expect(() => upcast("MessagePosted", 1, payload)).toThrow(
+      /^MessagePosted: the payload of schema version 1 is not a JSON object$/,
+    );
   });
 
   test("every event type of the catalogue is known, and nothing else", () => {

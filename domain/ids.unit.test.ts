@@ -81,5 +81,12 @@ test("ulidTime reads a ULID's creation time; anything else is not a ULID", async
   const { ulid } = await import("ulid");
   const t = Date.now() - 12_345;
   expect(ulidTime(ulid(t))).toBe(t);
-  for (const bad of ["", "alice", "01ARZ3NDEKTSV4RRFFQ69G5FA", "81ARZ3NDEKTSV4RRFFQ69G5FAV", "01ARZ3NDEKTSV4RRFFQ69G5FAU"]) expect(ulidTime(bad), bad).toBeUndefined();
+  for (const bad of [
+    "",
+    "alice",
+    "01ARZ3NDEKTSV4RRFFQ69G5FA",
+    "81ARZ3NDEKTSV4RRFFQ69G5FAV",
+    "01ARZ3NDEKTSV4RRFFQ69G5FAU",
+  ])
+    expect(ulidTime(bad), bad).toBeUndefined();
 });

@@ -30,7 +30,11 @@ export function moderates(privilege: Privilege, role: RoomRole | undefined): boo
  * True when an actor may act on a target member (remove, ban, change role): admins on anyone,
  * moderators and owners on members ranked strictly below them, owners on other owners too.
  */
-export function outranks(privilege: Privilege, actorRole: RoomRole | undefined, targetRole: RoomRole | undefined): boolean {
+export function outranks(
+  privilege: Privilege,
+  actorRole: RoomRole | undefined,
+  targetRole: RoomRole | undefined,
+): boolean {
   if (isAdmin(privilege)) return true;
   const a = rankOf(actorRole);
   if (a < RANK.moderator) return false;

@@ -97,7 +97,10 @@ const roomEvents: RoomEvent[] = [
 ];
 const messageEvents: MessageEvent[] = [
   messagePosted("r1", "m1", "tess", "hello"),
-  ...Object.values(ACTOR).map((who): MessageEvent => ({ type: "ReactionAdded", data: { roomId, messageId: m1, emoji: "👍", userId: user(who) } })),
+  ...Object.values(ACTOR).map((who): MessageEvent => ({
+    type: "ReactionAdded",
+    data: { roomId, messageId: m1, emoji: "👍", userId: user(who) },
+  })),
 ];
 
 type Attempt = { readonly data: unknown; readonly decide: () => DomainEvent[] };
@@ -105,15 +108,25 @@ type Attempt = { readonly data: unknown; readonly decide: () => DomainEvent[] };
 /** The command of `action` by `actor` with `privilege`, decided against the states above. */
 function attempt(action: string, actor: string, privilege: Privilege): Attempt {
   const m = meta(actor, privilege, "01JCMD");
-  const inRoom = (command: RoomCommand): Attempt => ({ data: command.data, decide: () => decideRoom(command, roomFrom(roomEvents)) });
+  const inRoom = (command: RoomCommand): Attempt => ({
+    data: command.data,
+    decide: () => decideRoom(command, roomFrom(roomEvents)),
+  });
   const onMessage = (command: MessageCommand, events = messageEvents): Attempt => ({
     data: command.data,
     decide: () => decideMessage(command, messageFrom(events), { room: roomFrom(roomEvents) }),
   });
-  const profile = (command: UserCommand): Attempt => ({ data: command.data, decide: () => decideUser(command, initialUserState()) });
+  const profile = (command: UserCommand): Attempt => ({
+    data: command.data,
+    decide: () => decideUser(command, initialUserState()),
+  });
   switch (action) {
     case "room.create": {
-      const command: RoomCommand = { type: "create", data: { name: "New", kind: "public", roomId: room("r2") }, meta: m };
+      const command: RoomCommand = {
+        type: "create",
+        data: { name: "New", kind: "public", roomId: room("r2") },
+        meta: m,
+      };
       return { data: command.data, decide: () => decideRoom(command, initialRoomState()) };
     }
     case "room.join":
@@ -169,19 +182,22 @@ describe("the permission table", () => {
     expect(cases).toHaveLength(18 * 4 * 4);
   });
 
-  test.each(cases.map((c) => ({ ...c, outcome: label(c.expected) })))("$action, $privilege, $role → $outcome", ({ action, privilege, role, expected }) => {
-    const { data, decide } = attempt(action, ACTOR[role], privilege);
-    COMMANDS.get(action)?.body.parse(data); // the command itself is well-formed
-    let outcome: string;
-    try {
-      const events = decide();
-      outcome = events.length === 0 ? noop : events.map((e) => e.type).join(",");
-    } catch (e) {
-      if (!(e instanceof NatterError)) throw e;
-      outcome = e.constructor.name;
-    }
-    expect(outcome).toBe(expected === ok ? EVENT_OF[action] : label(expected));
-  });
+  test.each(cases.map((c) => ({ ...c, outcome: label(c.expected) })))(
+    "$action, $privilege, $role → $outcome",
+    ({ action, privilege, role, expected }) => {
+      const { data, decide } = attempt(action, ACTOR[role], privilege);
+      COMMANDS.get(action)?.body.parse(data); // the command itself is well-formed
+      let outcome: string;
+      try {
+        const events = decide();
+        outcome = events.length === 0 ? noop : events.map((e) => e.type).join(",");
+      } catch (e) {
+        if (!(e instanceof NatterError)) throw e;
+        outcome = e.constructor.name;
+      }
+      expect(outcome).toBe(expected === ok ? EVENT_OF[action] : label(expected));
+    },
+  );
 });
 
 describe("the policy functions", () => {
@@ -206,13 +222,13 @@ describe("the policy functions", () => {
   });
 
   test("moderates and rankOf", () => {
-    expect([moderates("admin", undefined), moderates("user", "owner"), moderates("user", "moderator"), moderates("user", "member"), moderates("user", undefined)]).toEqual([
-      true,
-      true,
-      true,
-      false,
-      false,
-    ]);
+    expect([
+      moderates("admin", undefined),
+      moderates("user", "owner"),
+      moderates("user", "moderator"),
+      moderates("user", "member"),
+      moderates("user", undefined),
+    ]).toEqual([true, true, true, false, false]);
     expect([rankOf("owner"), rankOf("moderator"), rankOf("member"), rankOf(undefined)]).toEqual([3, 2, 1, 0]);
   });
 });

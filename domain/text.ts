@@ -23,7 +23,9 @@ export function findUnstorable(value: unknown, path = "", depth = 16): { path: s
   }
   if (typeof value !== "object" || value === null) return undefined;
   if (depth === 0) return { path: path || "(body)", problem: "is nested too deeply to be checked" };
-  const entries: [string, unknown][] = Array.isArray(value) ? value.map((v, i) => [String(i), v]) : Object.entries(value);
+  const entries: [string, unknown][] = Array.isArray(value)
+    ? value.map((v, i) => [String(i), v])
+    : Object.entries(value);
   for (const [key, v] of entries) {
     const at = path === "" ? key : `${path}.${key}`;
     const keyProblem = unstorable(key);

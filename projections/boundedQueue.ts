@@ -30,7 +30,8 @@ export class BoundedQueue<T> {
 
   /** Queues `item` once there is room; false (the item not queued) when the queue was closed first. */
   async push(item: T): Promise<boolean> {
-    while (this.items.length >= this.limit && this.ended === undefined) await new Promise<void>((r) => (this.roomMade = r));
+    while (this.items.length >= this.limit && this.ended === undefined)
+      await new Promise<void>((r) => (this.roomMade = r));
     if (this.ended !== undefined) return false;
     this.items.push(item);
     this.itemAdded?.();

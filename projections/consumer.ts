@@ -1,4 +1,13 @@
-import { AckPolicy, DeliverPolicy, jetstream, JetStreamApiError, type Consumer, type ConsumerMessages, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import {
+  AckPolicy,
+  DeliverPolicy,
+  jetstream,
+  JetStreamApiError,
+  type Consumer,
+  type ConsumerMessages,
+  type JetStreamManager,
+  type JsMsg,
+} from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { EVENT_STREAM } from "../streams/index.ts";
 import type { BoundedQueue } from "./boundedQueue.ts";
@@ -45,7 +54,10 @@ export async function recreateConsumer(
     return await jetstream(nc).consumers.get(EVENT_STREAM, name);
   } catch (err) {
     // An instance that lost its lease while paused here, resumed, deleted or recreated it meanwhile.
-    if (err instanceof JetStreamApiError) throw new ConsumerSharedError(`the consumer of ${projection.name} could not be set up: ${err.message}`, { cause: err });
+    if (err instanceof JetStreamApiError)
+      throw new ConsumerSharedError(`the consumer of ${projection.name} could not be set up: ${err.message}`, {
+        cause: err,
+      });
     throw err;
   }
 }
@@ -65,7 +77,9 @@ export async function readInOrder(messages: ConsumerMessages, queue: BoundedQueu
       // would skip the events it took (and acknowledging past them would drop them for good):
       // start over from the checkpoint with a new consumer.
       if (m.info.deliverySequence !== delivered + 1) {
-        throw new ConsumerSharedError(`the consumer of ${name} delivered #${m.info.deliverySequence} where #${delivered + 1} was next: another process pulled from it`);
+        throw new ConsumerSharedError(
+          `the consumer of ${name} delivered #${m.info.deliverySequence} where #${delivered + 1} was next: another process pulled from it`,
+        );
       }
       delivered = m.info.deliverySequence;
       if (!(await queue.push(m))) return;

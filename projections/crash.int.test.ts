@@ -39,7 +39,8 @@ afterAll(async () => {
 
 test("the projector process SIGKILLed at random moments under load: every event applied exactly once", async () => {
   const url = database.url;
-  if (url === undefined) throw new Error("this test runs the projections as a child process: it needs a real PostgreSQL");
+  if (url === undefined)
+    throw new Error("this test runs the projections as a child process: it needs a real PostgreSQL");
   const start = () => {
     const c = spawnProjectionService(h.server.url, url, LEASE_MS);
     children.push(c);

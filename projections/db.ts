@@ -61,7 +61,10 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       c.release();
     } catch (err) {
       await pool.end();
-      throw new Error(`cannot reach PostgreSQL at ${redactUrl(options.url)}: ${(err as Error).message} (check DATABASE_URL)`, { cause: err });
+      throw new Error(
+        `cannot reach PostgreSQL at ${redactUrl(options.url)}: ${(err as Error).message} (check DATABASE_URL)`,
+        { cause: err },
+      );
     }
     const db = drizzleNodePg(pool) as unknown as Db;
     return { db, kind: "postgres", where: redactUrl(options.url), close: () => pool.end() };

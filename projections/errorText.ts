@@ -7,7 +7,11 @@
  */
 export function errorText(err: unknown): string {
   const parts: string[] = [];
-  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 5; e = e instanceof Error ? e.cause : undefined, depth++) {
+  for (
+    let e: unknown = err, depth = 0;
+    e !== undefined && e !== null && depth < 5;
+    e = e instanceof Error ? e.cause : undefined, depth++
+  ) {
     const message = e instanceof Error ? e.message : String(e);
     if (!parts.some((p) => p.includes(message))) parts.push(message);
   }

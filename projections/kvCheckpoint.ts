@@ -43,7 +43,10 @@ export class KvCheckpoint {
    */
   async put(seq: number, current: number): Promise<void> {
     try {
-      this.revision = this.revision === 0 ? await this.kv.create(this.name, String(seq)) : await this.kv.update(this.name, String(seq), this.revision);
+      this.revision =
+        this.revision === 0
+          ? await this.kv.create(this.name, String(seq))
+          : await this.kv.update(this.name, String(seq), this.revision);
     } catch (err) {
       if (isWrongLastSequence(err)) throw new CheckpointMovedError(`${this.name} (in ${KV_CHECKPOINTS})`, current);
       throw err;

@@ -10,7 +10,12 @@ export type Sequenced = { seq: number };
  * revision: a writer that read an older value (a projector that lost its lease while paused and
  * then resumed) cannot put it back over a newer one; it reads again and finds the newer value.
  */
-export async function putIfNewer<V extends Sequenced>(kv: KV, key: string, seq: number, next: (current: V | undefined) => V): Promise<V> {
+export async function putIfNewer<V extends Sequenced>(
+  kv: KV,
+  key: string,
+  seq: number,
+  next: (current: V | undefined) => V,
+): Promise<V> {
   for (;;) {
     const e = await kv.get(key);
     const current = e === null || e.operation !== "PUT" ? undefined : e.json<V>();

@@ -23,7 +23,10 @@ afterAll(async () => {
 /** A logger whose lines the test reads. */
 function recordingLog() {
   const lines: Record<string, unknown>[] = [];
-  const log = pino({ level: "warn" }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+  const log = pino(
+    { level: "warn" },
+    { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) },
+  );
   return { log, lines };
 }
 
@@ -35,7 +38,11 @@ test("a projector that cannot open the lease bucket at start tries again, and ru
   await ensureEventStream(nc);
   const b = await ensureBuckets(nc);
   const { log, lines } = recordingLog();
-  const projector = new Projector(nc, membersProjection, { log, buckets: { members: b.members, user_rooms: b.user_rooms }, leaseMs: 1000 });
+  const projector = new Projector(nc, membersProjection, {
+    log,
+    buckets: { members: b.members, user_rooms: b.user_rooms },
+    leaseMs: 1000,
+  });
   projector.start();
   try {
     const until = async (what: string, done: () => boolean) => {
@@ -43,7 +50,10 @@ test("a projector that cannot open the lease bucket at start tries again, and ru
         if (Date.now() - started > 10_000) throw new Error(`${what} within 10 s: ${JSON.stringify(lines)}`);
       }
     };
-    await until("no failed attempt logged", () => lines.filter((l) => String(l["msg"]).startsWith("cannot open the lease bucket")).length >= 2);
+    await until(
+      "no failed attempt logged",
+      () => lines.filter((l) => String(l["msg"]).startsWith("cannot open the lease bucket")).length >= 2,
+    );
     expect(projector.status).toBe("starting");
     await jsm.streams.delete("BLOCKS_LOCKS");
     await until("not active", () => projector.status === "active");
@@ -88,7 +98,14 @@ test("a part that holds leases raises the lock bucket's TTL to its configured le
   const shorter = recordingLog();
   await openLockBucket(nc, 500, { log: shorter.log });
   expect((await kv.status()).ttl).toBe(3000);
-  expect(shorter.lines).toEqual([expect.objectContaining({ level: 40, ttlMs: 3000, configuredMs: 500, msg: expect.stringContaining("delete the KV bucket natter_locks") })]);
+  expect(shorter.lines).toEqual([
+    expect.objectContaining({
+      level: 40,
+      ttlMs: 3000,
+      configuredMs: 500,
+      msg: expect.stringContaining("delete the KV bucket natter_locks"),
+    }),
+  ]);
 
   // A holder that dies without giving the lease up loses it after the bucket's TTL (3 s), not the 1 s it had.
   const dead = new Lease(kv, "projection.ttl-test", "dead", 3000);

@@ -25,7 +25,13 @@ const adjusting = new WeakMap<NatsConnection, Map<number, Promise<void>>>();
  * write. See LockBucketOptions for an existing bucket's TTL.
  */
 export async function openLockBucket(nc: NatsConnection, ttlMs: number, options: LockBucketOptions = {}): Promise<KV> {
-  const kv = await new Kvm(nc).create(LOCK_BUCKET, { history: 1, ttl: ttlMs, replicas: options.replicas ?? 1, storage: StorageType.File, description: "natter: projection leases" });
+  const kv = await new Kvm(nc).create(LOCK_BUCKET, {
+    history: 1,
+    ttl: ttlMs,
+    replicas: options.replicas ?? 1,
+    storage: StorageType.File,
+    description: "natter: projection leases",
+  });
   if (options.log === undefined) return kv;
   let byTtl = adjusting.get(nc);
   if (byTtl === undefined) adjusting.set(nc, (byTtl = new Map()));
@@ -56,9 +62,15 @@ async function adjustTtl(nc: NatsConnection, kv: KV, ttlMs: number, log: Logger)
     const stream = `KV_${LOCK_BUCKET}`;
     const config = (await jsm.streams.info(stream)).config;
     await jsm.streams.update(stream, { ...config, max_age: nanos(ttlMs) });
-    log.warn({ bucket: LOCK_BUCKET, fromMs: ttl, toMs: ttlMs }, "the lease bucket's TTL was raised to NATTER_PROJECTION_LEASE_MS");
+    log.warn(
+      { bucket: LOCK_BUCKET, fromMs: ttl, toMs: ttlMs },
+      "the lease bucket's TTL was raised to NATTER_PROJECTION_LEASE_MS",
+    );
   } catch (err) {
-    log.warn({ bucket: LOCK_BUCKET, configuredMs: ttlMs, err: err instanceof Error ? err.message : String(err) }, "could not check or raise the lease bucket's TTL: leases keep its TTL");
+    log.warn(
+      { bucket: LOCK_BUCKET, configuredMs: ttlMs, err: err instanceof Error ? err.message : String(err) },
+      "could not check or raise the lease bucket's TTL: leases keep its TTL",
+    );
   }
 }
 

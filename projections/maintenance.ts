@@ -1,13 +1,29 @@
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { sql } from "drizzle-orm";
-import { EventStore, isWrongLastSequence, openBucket, scanLog, type EventEnvelope, type ScanProgress } from "../streams/index.ts";
+import {
+  EventStore,
+  isWrongLastSequence,
+  openBucket,
+  scanLog,
+  type EventEnvelope,
+  type ScanProgress,
+} from "../streams/index.ts";
 import { announceApplied } from "./announcements.ts";
 import { ident, query, type Db } from "./db.ts";
 import { openCheckpointBucket } from "./kvCheckpoint.ts";
 import { Lease, openLockBucket } from "./lock.ts";
 import { leaseKey, yieldKey } from "./names.ts";
-import { applyBatch, lockProjection, prepareSchema, readCheckpoint, schemaExists, listParked, advanceCheckpoint, parkedErrorText } from "./pgStore.ts";
+import {
+  applyBatch,
+  lockProjection,
+  prepareSchema,
+  readCheckpoint,
+  schemaExists,
+  listParked,
+  advanceCheckpoint,
+  parkedErrorText,
+} from "./pgStore.ts";
 import type { KvProjection, PgProjection, Projection } from "./projection.ts";
 
 /** What long work reports as it goes: the phase, events applied so far, and how many remain. */
@@ -50,7 +66,9 @@ export async function withProjectionPaused<T>(deps: MaintenanceDeps, name: strin
     while (!(await lease.tryAcquire())) {
       if (Date.now() > deadline) {
         const holder = await Lease.holder(locks, leaseKey(name));
-        throw new MaintenanceError(`the live ${name} projector (${holder ?? "unknown"}) did not step aside within ${(deps.yieldTimeoutMs ?? 30_000) / 1000} s; is it stuck? Stop it, then try again`);
+        throw new MaintenanceError(
+          `the live ${name} projector (${holder ?? "unknown"}) did not step aside within ${(deps.yieldTimeoutMs ?? 30_000) / 1000} s; is it stuck? Stop it, then try again`,
+        );
       }
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -62,23 +80,34 @@ export async function withProjectionPaused<T>(deps: MaintenanceDeps, name: strin
 }
 
 /** Applies the log from the schema's checkpoint on (up to `untilSeq`), in batches, to `schema`. */
-async function catchUp(deps: MaintenanceDeps, p: PgProjection, schema: string, phase: string, untilSeq?: number, counter?: { applied: number }): Promise<number> {
+async function catchUp(
+  deps: MaintenanceDeps,
+  p: PgProjection,
+  schema: string,
+  phase: string,
+  untilSeq?: number,
+  counter?: { applied: number },
+): Promise<number> {
   const db = deps.db!;
   let cp = (await readCheckpoint(db, schema, p.name))!.seq;
   let applied = 0;
-  await scanLog(deps.nc, { filterSubjects: p.filterSubjects, fromSeq: cp + 1, untilSeq, batchSize: deps.batchSize }, async (events: EventEnvelope[], at: ScanProgress) => {
-    try {
-      cp = await applyBatch(db, p, schema, events, cp);
-    } catch (err) {
-      throw new MaintenanceError(
-        `event ${events[0]?.seq}..${events.at(-1)?.seq} does not apply to ${schema}: ${(err as Error).message}. Fix the cause and run the command again: it resumes from ${cp}`,
-        { cause: err },
-      );
-    }
-    applied += events.length;
-    if (counter) counter.applied += events.length;
-    deps.progress?.({ phase, applied, seq: at.seq, pending: at.pending });
-  });
+  await scanLog(
+    deps.nc,
+    { filterSubjects: p.filterSubjects, fromSeq: cp + 1, untilSeq, batchSize: deps.batchSize },
+    async (events: EventEnvelope[], at: ScanProgress) => {
+      try {
+        cp = await applyBatch(db, p, schema, events, cp);
+      } catch (err) {
+        throw new MaintenanceError(
+          `event ${events[0]?.seq}..${events.at(-1)?.seq} does not apply to ${schema}: ${(err as Error).message}. Fix the cause and run the command again: it resumes from ${cp}`,
+          { cause: err },
+        );
+      }
+      applied += events.length;
+      if (counter) counter.applied += events.length;
+      deps.progress?.({ phase, applied, seq: at.seq, pending: at.pending });
+    },
+  );
   return cp;
 }
 
@@ -91,24 +120,37 @@ export type RebuildResult = { projection: string; applied: number; seq: number; 
  * runs the projection's checks, then swaps the schemas in one transaction and drops the old one.
  * The live read model answers until the swap; readers never see a half-built one.
  */
-export async function rebuildPg(deps: MaintenanceDeps, p: PgProjection, options: { keepOld?: boolean } = {}): Promise<RebuildResult> {
+export async function rebuildPg(
+  deps: MaintenanceDeps,
+  p: PgProjection,
+  options: { keepOld?: boolean } = {},
+): Promise<RebuildResult> {
   const db = deps.db!;
   const started = Date.now();
   const next = `${p.liveSchema}__next`;
   const existing = await readCheckpoint(db, next, p.name);
   if (existing !== null && existing.version !== p.version) await db.execute(sql`DROP SCHEMA ${ident(next)} CASCADE`);
   const start = await prepareSchema(db, p, next);
-  deps.progress?.({ phase: start.seq > 0 ? `resuming at ${start.seq}` : "building", applied: 0, seq: start.seq, pending: 0 });
+  deps.progress?.({
+    phase: start.seq > 0 ? `resuming at ${start.seq}` : "building",
+    applied: 0,
+    seq: start.seq,
+    pending: 0,
+  });
   const counter = { applied: 0 };
   await catchUp(deps, p, next, "building", undefined, counter);
   return withProjectionPaused(deps, p.name, async () => {
     const seq = await catchUp(deps, p, next, "catching up", undefined, counter);
     const problems = (await p.check?.(db, next)) ?? [];
-    if (problems.length > 0) throw new MaintenanceError(`the rebuilt ${p.name} failed its checks, the live one stays:\n  - ${problems.join("\n  - ")}`);
+    if (problems.length > 0)
+      throw new MaintenanceError(
+        `the rebuilt ${p.name} failed its checks, the live one stays:\n  - ${problems.join("\n  - ")}`,
+      );
     const old = `${p.liveSchema}__old`;
     await db.transaction(async (tx) => {
       await tx.execute(sql`DROP SCHEMA IF EXISTS ${ident(old)} CASCADE`);
-      if (await schemaExistsTx(tx, p.liveSchema)) await tx.execute(sql`ALTER SCHEMA ${ident(p.liveSchema)} RENAME TO ${ident(old)}`);
+      if (await schemaExistsTx(tx, p.liveSchema))
+        await tx.execute(sql`ALTER SCHEMA ${ident(p.liveSchema)} RENAME TO ${ident(old)}`);
       await tx.execute(sql`ALTER SCHEMA ${ident(next)} RENAME TO ${ident(p.liveSchema)}`);
     });
     // Readers that keep answers from the read model (the read API's timeline cache) drop them all.
@@ -133,7 +175,11 @@ export type Difference = { projection: string; table: string; side: "live only" 
  * live projector for the last stretch) and compares every table row for row. Resolves with the
  * differences (none on a consistent system); the scratch schema is dropped afterwards.
  */
-export async function verifyPg(deps: MaintenanceDeps, p: PgProjection, options: { maxDifferences?: number } = {}): Promise<Difference[]> {
+export async function verifyPg(
+  deps: MaintenanceDeps,
+  p: PgProjection,
+  options: { maxDifferences?: number } = {},
+): Promise<Difference[]> {
   const db = deps.db!;
   const scratch = `${p.liveSchema}__verify`;
   const live = await readCheckpoint(db, p.liveSchema, p.name);
@@ -147,15 +193,27 @@ export async function verifyPg(deps: MaintenanceDeps, p: PgProjection, options: 
       await catchUp(deps, p, scratch, "catching up", frozen);
       // Events the live projector parked are not in its tables: leave them out of the comparison too.
       const parked = await listParked(db, p.liveSchema);
-      if (parked.length > 0) deps.progress?.({ phase: `${parked.length} parked events in the live model`, applied: 0, seq: frozen, pending: 0 });
+      if (parked.length > 0)
+        deps.progress?.({
+          phase: `${parked.length} parked events in the live model`,
+          applied: 0,
+          seq: frozen,
+          pending: 0,
+        });
       deps.progress?.({ phase: "comparing", applied: 0, seq: frozen, pending: 0 });
       const max = options.maxDifferences ?? 100;
       const out: Difference[] = [];
       for (const t of p.tables) {
         const a = sql`${ident(p.liveSchema)}.${ident(t.name)}`;
         const b = sql`${ident(scratch)}.${ident(t.name)}`;
-        const liveOnly = await query<{ r: unknown }>(db, sql`SELECT row_to_json(x) AS r FROM (SELECT * FROM ${a} EXCEPT ALL SELECT * FROM ${b}) x LIMIT ${max}`);
-        const rebuiltOnly = await query<{ r: unknown }>(db, sql`SELECT row_to_json(x) AS r FROM (SELECT * FROM ${b} EXCEPT ALL SELECT * FROM ${a}) x LIMIT ${max}`);
+        const liveOnly = await query<{ r: unknown }>(
+          db,
+          sql`SELECT row_to_json(x) AS r FROM (SELECT * FROM ${a} EXCEPT ALL SELECT * FROM ${b}) x LIMIT ${max}`,
+        );
+        const rebuiltOnly = await query<{ r: unknown }>(
+          db,
+          sql`SELECT row_to_json(x) AS r FROM (SELECT * FROM ${b} EXCEPT ALL SELECT * FROM ${a}) x LIMIT ${max}`,
+        );
         for (const r of liveOnly) out.push({ projection: p.name, table: t.name, side: "live only", row: r.r });
         for (const r of rebuiltOnly) out.push({ projection: p.name, table: t.name, side: "rebuilt only", row: r.r });
       }
@@ -167,7 +225,11 @@ export async function verifyPg(deps: MaintenanceDeps, p: PgProjection, options: 
 }
 
 /** Reads a KV projection's events from the whole log and computes what its buckets must hold. */
-async function expectedKv(deps: MaintenanceDeps, p: KvProjection, untilSeq?: number): Promise<{ expected: Map<string, Map<string, string>>; seq: number }> {
+async function expectedKv(
+  deps: MaintenanceDeps,
+  p: KvProjection,
+  untilSeq?: number,
+): Promise<{ expected: Map<string, Map<string, string>>; seq: number }> {
   const events: EventEnvelope[] = [];
   const end = await scanLog(deps.nc, { filterSubjects: p.filterSubjects, untilSeq }, (batch, at) => {
     events.push(...batch);
@@ -185,20 +247,30 @@ async function bucketContents(kv: KV): Promise<Map<string, string>> {
   return out;
 }
 
-function diffBuckets(p: KvProjection, expected: Map<string, Map<string, string>>, actual: Map<string, Map<string, string>>): Difference[] {
+function diffBuckets(
+  p: KvProjection,
+  expected: Map<string, Map<string, string>>,
+  actual: Map<string, Map<string, string>>,
+): Difference[] {
   const out: Difference[] = [];
   for (const bucket of p.buckets) {
     const want = expected.get(bucket) ?? new Map();
     const have = actual.get(bucket) ?? new Map();
-    for (const [k, v] of have) if (want.get(k) !== v) out.push({ projection: p.name, table: bucket, side: "live only", row: { key: k, value: v } });
-    for (const [k, v] of want) if (have.get(k) !== v) out.push({ projection: p.name, table: bucket, side: "rebuilt only", row: { key: k, value: v } });
+    for (const [k, v] of have)
+      if (want.get(k) !== v)
+        out.push({ projection: p.name, table: bucket, side: "live only", row: { key: k, value: v } });
+    for (const [k, v] of want)
+      if (have.get(k) !== v)
+        out.push({ projection: p.name, table: bucket, side: "rebuilt only", row: { key: k, value: v } });
   }
   return out;
 }
 
 /** Opens a KV projection's buckets, making those missing as the services do, with `replicas`. */
 async function openBuckets(nc: NatsConnection, p: KvProjection, replicas = 1): Promise<Record<string, KV>> {
-  return Object.fromEntries(await Promise.all(p.buckets.map(async (b) => [b, await openBucket(nc, b, replicas)] as const)));
+  return Object.fromEntries(
+    await Promise.all(p.buckets.map(async (b) => [b, await openBucket(nc, b, replicas)] as const)),
+  );
 }
 
 /** Compares a KV projection's buckets with what the log says they hold (up to its checkpoint). */
@@ -209,7 +281,9 @@ export async function verifyKv(deps: MaintenanceDeps, p: KvProjection): Promise<
     const e = await cps.get(p.name);
     const cp = e?.operation === "PUT" ? Number(e.string()) : 0;
     const { expected } = await expectedKv(deps, p, cp);
-    const actual = new Map(await Promise.all(p.buckets.map(async (b) => [b, await bucketContents(buckets[b]!)] as const)));
+    const actual = new Map(
+      await Promise.all(p.buckets.map(async (b) => [b, await bucketContents(buckets[b]!)] as const)),
+    );
     return diffBuckets(p, expected, actual);
   });
 }
@@ -228,7 +302,9 @@ export async function rebuildKv(deps: MaintenanceDeps, p: KvProjection): Promise
     // it), a projector that took over and applied meanwhile is not moved back.
     const before = await cps.get(p.name);
     const { expected, seq } = await expectedKv(deps, p);
-    const actual = new Map(await Promise.all(p.buckets.map(async (b) => [b, await bucketContents(buckets[b]!)] as const)));
+    const actual = new Map(
+      await Promise.all(p.buckets.map(async (b) => [b, await bucketContents(buckets[b]!)] as const)),
+    );
     const diffs = diffBuckets(p, expected, actual);
     let applied = 0;
     for (const d of diffs) {
@@ -242,7 +318,10 @@ export async function rebuildKv(deps: MaintenanceDeps, p: KvProjection): Promise
       else await cps.update(p.name, String(seq), before.revision);
     } catch (err) {
       if (!isWrongLastSequence(err)) throw err;
-      throw new MaintenanceError(`the checkpoint of ${p.name} moved during the rebuild (a projector applied events: this run lost its lease?); nothing was moved back: run the rebuild again`, { cause: err });
+      throw new MaintenanceError(
+        `the checkpoint of ${p.name} moved during the rebuild (a projector applied events: this run lost its lease?); nothing was moved back: run the rebuild again`,
+        { cause: err },
+      );
     }
     deps.progress?.({ phase: "swapped", applied, seq, pending: 0 });
     return { projection: p.name, applied, seq, swapped: true, ms: Date.now() - started };
@@ -250,7 +329,11 @@ export async function rebuildKv(deps: MaintenanceDeps, p: KvProjection): Promise
 }
 
 /** Rebuilds any projection. */
-export function rebuild(deps: MaintenanceDeps, p: Projection, options: { keepOld?: boolean } = {}): Promise<RebuildResult> {
+export function rebuild(
+  deps: MaintenanceDeps,
+  p: Projection,
+  options: { keepOld?: boolean } = {},
+): Promise<RebuildResult> {
   return p.kind === "pg" ? rebuildPg(deps, p, options) : rebuildKv(deps, p);
 }
 
@@ -260,14 +343,25 @@ export function verify(deps: MaintenanceDeps, p: Projection): Promise<Difference
 }
 
 /** The outcome of retrying or skipping parked events. */
-export type FailureResult = { seq: number; subject: string; status: string; outcome: "applied" | "skipped" | "failed"; error?: string };
+export type FailureResult = {
+  seq: number;
+  subject: string;
+  status: string;
+  outcome: "applied" | "skipped" | "failed";
+  error?: string;
+};
 
 /**
  * Retries (or, with `skip`, drops) a projection's failed and halted events, oldest first, each in
  * its own transaction; after a success (or skip) the events held behind it are applied in order.
  * An event that fails again stays parked with its new error.
  */
-export async function resolveFailures(deps: MaintenanceDeps, p: PgProjection, mode: "retry" | "skip", only?: number): Promise<FailureResult[]> {
+export async function resolveFailures(
+  deps: MaintenanceDeps,
+  p: PgProjection,
+  mode: "retry" | "skip",
+  only?: number,
+): Promise<FailureResult[]> {
   const db = deps.db!;
   const store = new EventStore(deps.nc);
   const out: FailureResult[] = [];
@@ -292,9 +386,17 @@ export async function resolveFailures(deps: MaintenanceDeps, p: PgProjection, mo
     } catch (err) {
       ok = false;
       error = (err as Error).message;
-      await db.execute(sql`UPDATE ${ident(p.liveSchema)}.parked SET error = ${parkedErrorText(error)}, attempts = attempts + 1 WHERE seq = ${f.seq}`);
+      await db.execute(
+        sql`UPDATE ${ident(p.liveSchema)}.parked SET error = ${parkedErrorText(error)}, attempts = attempts + 1 WHERE seq = ${f.seq}`,
+      );
     }
-    out.push({ seq: f.seq, subject: f.subject, status: f.status, outcome: ok ? (mode === "retry" ? "applied" : "skipped") : "failed", ...(error ? { error } : {}) });
+    out.push({
+      seq: f.seq,
+      subject: f.subject,
+      status: f.status,
+      outcome: ok ? (mode === "retry" ? "applied" : "skipped") : "failed",
+      ...(error ? { error } : {}),
+    });
     if (!ok) continue;
     // Release what waited behind it, in order, until the subject has no parked event left.
     for (;;) {
@@ -312,7 +414,9 @@ export async function resolveFailures(deps: MaintenanceDeps, p: PgProjection, mo
         out.push({ seq: h.seq, subject: h.subject, status: "held", outcome: "applied" });
       } catch (err) {
         const message = (err as Error).message;
-        await db.execute(sql`UPDATE ${ident(p.liveSchema)}.parked SET status = 'failed', error = ${parkedErrorText(message)} WHERE seq = ${h.seq}`);
+        await db.execute(
+          sql`UPDATE ${ident(p.liveSchema)}.parked SET status = 'failed', error = ${parkedErrorText(message)} WHERE seq = ${h.seq}`,
+        );
         out.push({ seq: h.seq, subject: h.subject, status: "held", outcome: "failed", error: message });
         break;
       }

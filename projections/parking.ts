@@ -56,17 +56,40 @@ export class Parking {
    * parking those that keep failing; moves `cursor.checkpoint` past each event it applies or parks.
    * True when halted (poison policy `halt`), at the event that failed.
    */
-  async applyOneByOne(cursor: { checkpoint: number }, events: EventEnvelope[], undecodable: Undecodable[]): Promise<boolean> {
+  async applyOneByOne(
+    cursor: { checkpoint: number },
+    events: EventEnvelope[],
+    undecodable: Undecodable[],
+  ): Promise<boolean> {
     const p = this.projection;
     const db = this.db;
     const bad = new Map(undecodable.map((u) => [u.m.seq, u]));
-    const all = [...events.map((e) => ({ seq: e.seq, subject: e.subject, event: e as EventEnvelope | undefined })), ...undecodable.map((u) => ({ seq: u.m.seq, subject: u.m.subject, event: undefined }))].sort((a, b) => a.seq - b.seq);
+    const all = [
+      ...events.map((e) => ({ seq: e.seq, subject: e.subject, event: e as EventEnvelope | undefined })),
+      ...undecodable.map((u) => ({ seq: u.m.seq, subject: u.m.subject, event: undefined })),
+    ].sort((a, b) => a.seq - b.seq);
     for (const item of all) {
       const type = item.event?.type ?? bad.get(item.seq)?.m.headers?.get("Natter-Type") ?? "unknown";
       if (this.held.has(item.subject)) {
         await this.refreshHeld();
         if (this.held.has(item.subject)) {
-          await parkEvents(db, p.liveSchema, p.name, [{ seq: item.seq, subject: item.subject, type, status: "held", error: "waits behind an earlier parked event of its aggregate", attempts: 0 }], cursor.checkpoint, item.seq);
+          await parkEvents(
+            db,
+            p.liveSchema,
+            p.name,
+            [
+              {
+                seq: item.seq,
+                subject: item.subject,
+                type,
+                status: "held",
+                error: "waits behind an earlier parked event of its aggregate",
+                attempts: 0,
+              },
+            ],
+            cursor.checkpoint,
+            item.seq,
+          );
           cursor.checkpoint = item.seq;
           this.updateParkedMetric();
           continue;
@@ -78,7 +101,14 @@ export class Parking {
         const max = this.options.attempts ?? 3;
         for (attempts = 1; attempts <= max; attempts++) {
           try {
-            cursor.checkpoint = await applyBatch(db, p, p.liveSchema, [item.event], cursor.checkpoint, this.options.leaseMs);
+            cursor.checkpoint = await applyBatch(
+              db,
+              p,
+              p.liveSchema,
+              [item.event],
+              cursor.checkpoint,
+              this.options.leaseMs,
+            );
             error = undefined;
             break;
           } catch (err) {
@@ -91,8 +121,27 @@ export class Parking {
         attempts = Math.min(attempts, this.options.attempts ?? 3);
       }
       const halt = (this.options.poison ?? "hold") === "halt";
-      this.log.error({ projection: p.name, seq: item.seq, subject: item.subject, type, error, halt }, halt ? "poison event: halting" : "poison event parked");
-      await parkEvents(db, p.liveSchema, p.name, [{ seq: item.seq, subject: item.subject, type, status: halt ? "halted" : "failed", error: error ?? "unknown error", attempts }], cursor.checkpoint, halt ? null : item.seq);
+      this.log.error(
+        { projection: p.name, seq: item.seq, subject: item.subject, type, error, halt },
+        halt ? "poison event: halting" : "poison event parked",
+      );
+      await parkEvents(
+        db,
+        p.liveSchema,
+        p.name,
+        [
+          {
+            seq: item.seq,
+            subject: item.subject,
+            type,
+            status: halt ? "halted" : "failed",
+            error: error ?? "unknown error",
+            attempts,
+          },
+        ],
+        cursor.checkpoint,
+        halt ? null : item.seq,
+      );
       this.updateParkedMetric();
       if (halt) return true;
       cursor.checkpoint = item.seq;

@@ -20,7 +20,9 @@ async function installPoisonTrigger(db: Db): Promise<void> {
       RETURN NEW;
     END $$`);
   await db.execute(sql`DROP TRIGGER IF EXISTS refuse_poison ON natter_timeline.messages`);
-  await db.execute(sql`CREATE TRIGGER refuse_poison BEFORE INSERT OR UPDATE ON natter_timeline.messages FOR EACH ROW EXECUTE FUNCTION public.refuse_poison()`);
+  await db.execute(
+    sql`CREATE TRIGGER refuse_poison BEFORE INSERT OR UPDATE ON natter_timeline.messages FOR EACH ROW EXECUTE FUNCTION public.refuse_poison()`,
+  );
 }
 
 /** The "fix". */
@@ -29,8 +31,16 @@ async function dropPoisonTrigger(db: Db): Promise<void> {
 }
 
 /** `npm run replay -- <args> --format json` against the system: exit status and rows. */
-async function replay(s: SystemHarness, ...args: string[]): Promise<{ code: number | null; rows: Record<string, unknown>[]; stderr: string }> {
-  const r = await runTsx("replay/cli.ts", [...args, "--format", "json"], childEnv({ NATS_URL: s.server.url, DATABASE_URL: s.database.url }), 60_000);
+async function replay(
+  s: SystemHarness,
+  ...args: string[]
+): Promise<{ code: number | null; rows: Record<string, unknown>[]; stderr: string }> {
+  const r = await runTsx(
+    "replay/cli.ts",
+    [...args, "--format", "json"],
+    childEnv({ NATS_URL: s.server.url, DATABASE_URL: s.database.url }),
+    60_000,
+  );
   const rows = r.stdout
     .split("\n")
     .filter((l) => l.startsWith("{"))
@@ -42,12 +52,16 @@ const parkedOf = (s: SystemHarness, schema = timelineProjection.liveSchema) => l
 const brief = (rows: ParkedEvent[]) => rows.map((r) => ({ seq: r.seq, type: r.type, status: r.status }));
 
 async function bodies(s: SystemHarness, roomId: string): Promise<string[]> {
-  const rows = await query<{ body: string }>(s.database.db, sql`SELECT body FROM natter_timeline.messages WHERE room_id = ${roomId} ORDER BY seq`);
+  const rows = await query<{ body: string }>(
+    s.database.db,
+    sql`SELECT body FROM natter_timeline.messages WHERE room_id = ${roomId} ORDER BY seq`,
+  );
   return rows.map((r) => r.body);
 }
 
 function requirePostgres(s: SystemHarness): void {
-  if (s.database.url === undefined) throw new Error("the replay CLI runs as a child process here: this test needs a real PostgreSQL");
+  if (s.database.url === undefined)
+    throw new Error("the replay CLI runs as a child process here: this test needs a real PostgreSQL");
 }
 
 describe("hold (the default): a poison event is parked, its aggregate's later events held, the rest goes on", () => {
@@ -108,7 +122,11 @@ describe("hold (the default): a poison event is parked, its aggregate's later ev
     expect(await bodies(s, roomA)).toEqual(["a0", "cured", "a1", "a2"]);
 
     // The projector no longer holds the aggregate: its next event applies at once.
-    const again = await mustSend(s.nc, "alice", "msg.edit", { roomId: roomA, messageId: poisonId, body: "cured twice" });
+    const again = await mustSend(s.nc, "alice", "msg.edit", {
+      roomId: roomA,
+      messageId: poisonId,
+      body: "cured twice",
+    });
     await s.caughtUp(again.seq);
     expect(await bodies(s, roomA)).toEqual(["a0", "cured twice", "a1", "a2"]);
     expect(await parkedOf(s)).toEqual([]);
@@ -139,7 +157,9 @@ describe("hold (the default): a poison event is parked, its aggregate's later ev
     expect(await bodies(s, roomB)).toEqual(["b1", "b2"]);
     // The live model lacks the message on purpose; a rebuild from the log has it.
     const diffs = await verifyPg({ nc: s.nc, db: s.database.db, leaseMs: 2000 }, timelineProjection);
-    expect(diffs.map((d) => [d.table, d.side, (d.row as { message_id: string }).message_id])).toEqual([["messages", "rebuilt only", poisonId]]);
+    expect(diffs.map((d) => [d.table, d.side, (d.row as { message_id: string }).message_id])).toEqual([
+      ["messages", "rebuilt only", poisonId],
+    ]);
   });
 
   test("an undecodable event is parked as failed by each projection that reads it; the rest goes on", async () => {
@@ -180,7 +200,9 @@ describe("halt: the projection stops at a poison event until it is retried", () 
   beforeAll(async () => {
     s = await startSystem({ projections: { poison: { timeline: "halt" } } });
     requirePostgres(s);
-    roomId = (await mustSend(s.nc, "alice", "room.create", { name: "halt", kind: "public" })).result["roomId"] as string;
+    roomId = (await mustSend(s.nc, "alice", "room.create", { name: "halt", kind: "public" })).result[
+      "roomId"
+    ] as string;
     await mustSend(s.nc, "bob", "room.join", { roomId });
     const first = await mustSend(s.nc, "alice", "msg.post", { roomId, body: "h0" });
     await s.caughtUp(first.seq);
@@ -190,7 +212,8 @@ describe("halt: the projection stops at a poison event until it is retried", () 
     await s?.stop();
   });
 
-  const checkpoint = async () => (await readCheckpoint(s.database.db, timelineProjection.liveSchema, timelineProjection.name))?.seq ?? 0;
+  const checkpoint = async () =>
+    (await readCheckpoint(s.database.db, timelineProjection.liveSchema, timelineProjection.name))?.seq ?? 0;
 
   test("later messages do not appear, failures shows it halted; after the fix and --retry the timeline catches up", async () => {
     const poison = await mustSend(s.nc, "alice", "msg.post", { roomId, body: "poison" });
@@ -208,7 +231,8 @@ describe("halt: the projection stops at a poison event until it is retried", () 
     expect(await checkpoint()).toBe(poison.seq - 1);
     expect(await bodies(s, roomId)).toEqual(["h0"]);
     // Only the timeline halts: the audit log has everything.
-    const auditCheckpoint = async () => (await readCheckpoint(s.database.db, auditProjection.liveSchema, auditProjection.name))?.seq ?? 0;
+    const auditCheckpoint = async () =>
+      (await readCheckpoint(s.database.db, auditProjection.liveSchema, auditProjection.name))?.seq ?? 0;
     expect(await waitForApplied(s.nc, s.store, auditProjection, auditCheckpoint, last.seq, 10_000)).toBe(true);
 
     const listed = await replay(s, "failures", "timeline");

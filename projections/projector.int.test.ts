@@ -25,8 +25,10 @@ afterAll(async () => {
   await s.stop();
 });
 
-const timelineCheckpoint = async () => (await readCheckpoint(s.database.db, timelineProjection.liveSchema, timelineProjection.name))?.seq ?? 0;
-const roomsCheckpoint = async () => (await readCheckpoint(s.database.db, roomsProjection.liveSchema, roomsProjection.name))?.seq ?? 0;
+const timelineCheckpoint = async () =>
+  (await readCheckpoint(s.database.db, timelineProjection.liveSchema, timelineProjection.name))?.seq ?? 0;
+const roomsCheckpoint = async () =>
+  (await readCheckpoint(s.database.db, roomsProjection.liveSchema, roomsProjection.name))?.seq ?? 0;
 
 async function shard(kv: KV, key: string): Promise<MembershipValue | undefined> {
   const e = await kv.get(key);
@@ -64,7 +66,10 @@ describe("KV membership shards", () => {
     expect(await both("carol")).toEqual({ role: null, joinedSeq: null, seq: carolLeft.seq });
 
     // A crash between the two writes left user_rooms behind members: applying the event again repairs it.
-    await buckets.user_rooms.put(`bob.${roomId}`, JSON.stringify({ role: "moderator", joinedSeq: bobJoined.seq, seq: bobModerator.seq }));
+    await buckets.user_rooms.put(
+      `bob.${roomId}`,
+      JSON.stringify({ role: "moderator", joinedSeq: bobJoined.seq, seq: bobModerator.seq }),
+    );
     await membersProjection.apply(buckets, [(await s.store.readEvent(bobMember.seq))!]);
     expect(await both("bob")).toEqual({ role: "member", joinedSeq: bobJoined.seq, seq: bobMember.seq });
 
@@ -77,7 +82,9 @@ describe("KV membership shards", () => {
 
 describe("lag metrics", () => {
   test("each projection has its lag gauges, reading 0 once it has caught up", async () => {
-    const roomId = (await mustSend(s.nc, "olga", "room.create", { name: "lag", kind: "public" })).result["roomId"] as string;
+    const roomId = (await mustSend(s.nc, "olga", "room.create", { name: "lag", kind: "public" })).result[
+      "roomId"
+    ] as string;
     let last = 0;
     for (let i = 0; i < 5; i++) last = (await mustSend(s.nc, "olga", "msg.post", { roomId, body: `lag ${i}` })).seq;
     await s.caughtUp(last);
@@ -95,17 +102,24 @@ describe("lag metrics", () => {
 
 describe("read your writes", () => {
   test("waitForApplied resolves true for a command's seq once the projection applied it", async () => {
-    const roomId = (await mustSend(s.nc, "olga", "room.create", { name: "ryw", kind: "public" })).result["roomId"] as string;
+    const roomId = (await mustSend(s.nc, "olga", "room.create", { name: "ryw", kind: "public" })).result[
+      "roomId"
+    ] as string;
     const posted = await mustSend(s.nc, "olga", "msg.post", { roomId, body: "read me" });
     expect(await waitForApplied(s.nc, s.store, timelineProjection, timelineCheckpoint, posted.seq, 10_000)).toBe(true);
-    const rows = await query(s.database.db, sql`SELECT body FROM natter_timeline.messages WHERE message_id = ${posted.result["messageId"] as string}`);
+    const rows = await query(
+      s.database.db,
+      sql`SELECT body FROM natter_timeline.messages WHERE message_id = ${posted.result["messageId"] as string}`,
+    );
     expect(rows).toEqual([{ body: "read me" }]);
     // The rooms projection reads none of the log between its checkpoint and a message's seq: nothing to wait for.
     expect(await waitForApplied(s.nc, s.store, roomsProjection, roomsCheckpoint, posted.seq, 10_000)).toBe(true);
   });
 
   test("waitForApplied resolves false after its timeout while the projection is stopped; a new projector catches up a large backlog", async () => {
-    const roomId = (await mustSend(s.nc, "olga", "room.create", { name: "stopped", kind: "public" })).result["roomId"] as string;
+    const roomId = (await mustSend(s.nc, "olga", "room.create", { name: "stopped", kind: "public" })).result[
+      "roomId"
+    ] as string;
     await s.projections.projectors.get("timeline")!.stop();
     const first = await mustSend(s.nc, "olga", "msg.post", { roomId, body: "while stopped" });
     const started = Date.now();
@@ -117,16 +131,29 @@ describe("read your writes", () => {
     // every 50): the tail of the backlog must not wait for an event that never comes.
     let last = first.seq;
     for (let i = 0; i < 40; i++) {
-      const sent = await Promise.all(Array.from({ length: 50 }, (_, j) => mustSend(s.nc, "olga", "msg.post", { roomId, body: `backlog ${i}.${j}` })));
+      const sent = await Promise.all(
+        Array.from({ length: 50 }, (_, j) => mustSend(s.nc, "olga", "msg.post", { roomId, body: `backlog ${i}.${j}` })),
+      );
       last = Math.max(last, ...sent.map((r) => r.seq));
     }
-    const replacement = new Projector(s.nc, timelineProjection, { log: pino({ level: "silent" }), db: s.database.db, registry: s.registry, leaseMs: 2000, batchSize: 100 });
+    const replacement = new Projector(s.nc, timelineProjection, {
+      log: pino({ level: "silent" }),
+      db: s.database.db,
+      registry: s.registry,
+      leaseMs: 2000,
+      batchSize: 100,
+    });
     replacement.start();
     try {
       expect(await waitForApplied(s.nc, s.store, timelineProjection, timelineCheckpoint, last, 20_000)).toBe(true);
-      const n = await query<{ n: number }>(s.database.db, sql`SELECT count(*)::int AS n FROM natter_timeline.messages WHERE room_id = ${roomId}`);
+      const n = await query<{ n: number }>(
+        s.database.db,
+        sql`SELECT count(*)::int AS n FROM natter_timeline.messages WHERE room_id = ${roomId}`,
+      );
       expect(n[0]!.n).toBe(2001);
-      const lag = (await s.registry.getSingleMetric("natter_projection_lag_events")!.get()).values.find((v) => v.labels["projection"] === "timeline");
+      const lag = (await s.registry.getSingleMetric("natter_projection_lag_events")!.get()).values.find(
+        (v) => v.labels["projection"] === "timeline",
+      );
       expect(lag?.value).toBe(0);
     } finally {
       await replacement.stop();

@@ -65,9 +65,12 @@ export class Projector {
     private readonly options: ProjectorOptions,
   ) {
     this.metrics = projectionMetrics(options.registry ?? new Registry());
-    if (projection.kind === "pg" && options.db === undefined) throw new Error(`projection ${projection.name} needs a database`);
-    if (projection.kind === "kv" && options.buckets === undefined) throw new Error(`projection ${projection.name} needs its KV buckets`);
-    this.parking = projection.kind === "pg" ? new Parking(options.db!, projection, options.log, this.metrics, options) : undefined;
+    if (projection.kind === "pg" && options.db === undefined)
+      throw new Error(`projection ${projection.name} needs a database`);
+    if (projection.kind === "kv" && options.buckets === undefined)
+      throw new Error(`projection ${projection.name} needs its KV buckets`);
+    this.parking =
+      projection.kind === "pg" ? new Parking(options.db!, projection, options.log, this.metrics, options) : undefined;
   }
 
   private get log(): Logger {
@@ -101,7 +104,10 @@ export class Projector {
         const locks = await openLockBucket(this.nc, leaseMs, { replicas: this.options.replicas, log: this.log });
         return { locks, watch: await locks.watch({ key: yieldKey(this.projection.name) }) };
       } catch (err) {
-        this.log.warn({ projection: this.projection.name, err: errorText(err) }, `cannot open the lease bucket ${LOCK_BUCKET}: trying again`);
+        this.log.warn(
+          { projection: this.projection.name, err: errorText(err) },
+          `cannot open the lease bucket ${LOCK_BUCKET}: trying again`,
+        );
         await sleep(Math.min(2000, 100 * 2 ** Math.min(failures, 5)));
       }
     }
@@ -132,7 +138,9 @@ export class Projector {
           continue;
         }
         // Losing the lease ends the consume loop at once, even while no event arrives.
-        const lease = new Lease(locks, leaseKey(this.projection.name), this.owner, leaseMs, () => this.messages?.stop());
+        const lease = new Lease(locks, leaseKey(this.projection.name), this.owner, leaseMs, () =>
+          this.messages?.stop(),
+        );
         if (!(await lease.tryAcquire())) {
           if (this.status !== "standby") {
             const holder = await Lease.holder(locks, leaseKey(this.projection.name)).catch(() => null);
@@ -150,14 +158,23 @@ export class Projector {
           failures = 0;
         } catch (err) {
           if (err instanceof ConsumerSharedError) {
-            this.log.warn({ projection: this.projection.name, err: errorText(err) }, "another process used this projection's consumer: starting over from the checkpoint");
+            this.log.warn(
+              { projection: this.projection.name, err: errorText(err) },
+              "another process used this projection's consumer: starting over from the checkpoint",
+            );
           } else if (err instanceof CheckpointMovedError) {
-            this.log.warn({ projection: this.projection.name, err: errorText(err) }, "another instance moved the checkpoint: standing by");
+            this.log.warn(
+              { projection: this.projection.name, err: errorText(err) },
+              "another instance moved the checkpoint: standing by",
+            );
           } else if (!(await lease.held().catch(() => true))) {
             // It failed because it stopped holding the lease while at work: frozen past the lease
             // (a request timed out on waking). Another instance has the projection. (Where the lease
             // cannot be read, NATS itself is in trouble: that is the error below.)
-            this.log.warn({ projection: this.projection.name, err: errorText(err) }, "lost the lease while at work: standing by");
+            this.log.warn(
+              { projection: this.projection.name, err: errorText(err) },
+              "lost the lease while at work: standing by",
+            );
           } else {
             // A database or NATS failure: give the lease up and try again, rather than leave the
             // projection dead in a process that looks alive.
@@ -252,22 +269,42 @@ export class Projector {
     for (const m of batch) {
       if (m.seq <= this.checkpoint) continue;
       try {
-        events.push(decodeEvent({ seq: m.seq, subject: m.subject, time: new Date(Math.floor(m.info.timestampNanos / 1e6)), header: headersOf(m), data: m.data }));
+        events.push(
+          decodeEvent({
+            seq: m.seq,
+            subject: m.subject,
+            time: new Date(Math.floor(m.info.timestampNanos / 1e6)),
+            header: headersOf(m),
+            data: m.data,
+          }),
+        );
       } catch (err) {
         undecodable.push({ m, error: errorText(err) });
       }
     }
     if (p.kind === "kv") {
-      for (const u of undecodable) this.log.error({ projection: p.name, seq: u.m.seq, error: u.error }, "undecodable event skipped");
+      for (const u of undecodable)
+        this.log.error({ projection: p.name, seq: u.m.seq, error: u.error }, "undecodable event skipped");
       await p.apply(this.options.buckets!, events);
       await this.kvCheckpoint!.put(last.seq, this.checkpoint);
       this.checkpoint = last.seq;
     } else if (undecodable.length === 0 && !events.some((e) => this.parking!.held.has(e.subject))) {
       try {
-        if (events.length > 0) this.checkpoint = await applyBatch(this.options.db!, p, p.liveSchema, events, this.checkpoint, this.options.leaseMs);
+        if (events.length > 0)
+          this.checkpoint = await applyBatch(
+            this.options.db!,
+            p,
+            p.liveSchema,
+            events,
+            this.checkpoint,
+            this.options.leaseMs,
+          );
       } catch (err) {
         if (err instanceof CheckpointMovedError) throw err;
-        this.log.warn({ projection: p.name, err: errorText(err), from: events[0]?.seq, to: events.at(-1)?.seq }, "batch failed: applying its events one by one");
+        this.log.warn(
+          { projection: p.name, err: errorText(err), from: events[0]?.seq, to: events.at(-1)?.seq },
+          "batch failed: applying its events one by one",
+        );
         if (await this.parking!.applyOneByOne(this, events, [])) return this.announceHalt(from, batch);
       }
     } else if (await this.parking!.applyOneByOne(this, events, undecodable)) {
@@ -280,7 +317,8 @@ export class Projector {
 
   /** Halted part-way through a batch: announces what it did apply before the halt. */
   private announceHalt(from: number, batch: JsMsg[]): true {
-    if (this.checkpoint > from) announceApplied(this.nc, this.projection.name, { seq: this.checkpoint, from, rooms: announcedRooms(batch) });
+    if (this.checkpoint > from)
+      announceApplied(this.nc, this.projection.name, { seq: this.checkpoint, from, rooms: announcedRooms(batch) });
     return true;
   }
 
@@ -289,7 +327,10 @@ export class Projector {
     this.metrics.applied.inc({ projection: name }, count);
     const pending = last.info.pending;
     this.metrics.lagEvents.set({ projection: name }, pending);
-    this.metrics.lagSeconds.set({ projection: name }, pending > 0 ? Math.max(0, Date.now() - last.info.timestampNanos / 1e6) / 1000 : 0);
+    this.metrics.lagSeconds.set(
+      { projection: name },
+      pending > 0 ? Math.max(0, Date.now() - last.info.timestampNanos / 1e6) / 1000 : 0,
+    );
     announceApplied(this.nc, name, { seq: this.checkpoint, pending, from, rooms });
   }
 

@@ -25,9 +25,12 @@ test("on PostgreSQL, any mix of valid and invalid commands leaves read models th
   expect(tally.types.size).toBeGreaterThanOrEqual(12);
 
   // The projectors went on after the last rebuild's swap.
-  const roomId = (await mustSend(s.nc, "alice", "room.create", { name: "after", kind: "public" })).result["roomId"] as string;
+  const roomId = (await mustSend(s.nc, "alice", "room.create", { name: "after", kind: "public" })).result[
+    "roomId"
+  ] as string;
   const last = await mustSend(s.nc, "alice", "msg.post", { roomId, body: "still applied" });
   await s.caughtUp(last.seq);
   const deps = { nc: s.nc, db: s.database.db };
-  for (const p of PROJECTIONS.values()) expect(p.kind === "pg" ? await verifyPg(deps, p) : await verifyKv(deps, p)).toEqual([]);
+  for (const p of PROJECTIONS.values())
+    expect(p.kind === "pg" ? await verifyPg(deps, p) : await verifyKv(deps, p)).toEqual([]);
 }, 120_000);

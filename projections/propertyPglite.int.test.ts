@@ -16,5 +16,6 @@ test("on PGlite, any mix of valid and invalid commands leaves read models that v
   expect(tally.runs).toBe(4);
   expect(tally.ok).toBeGreaterThan(30);
   expect(Object.values(tally.refused).reduce((a, b) => a + b, 0)).toBeGreaterThan(20);
-  for (const type of ["RoomCreated", "MessagePosted"] as const) expect(tally.types.get(type) ?? 0, `${type} events`).toBeGreaterThan(0);
+  for (const type of ["RoomCreated", "MessagePosted"] as const)
+    expect(tally.types.get(type) ?? 0, `${type} events`).toBeGreaterThan(0);
 }, 120_000);

@@ -31,7 +31,9 @@ describe("a rebuild while commands keep flowing", () => {
   test("readers never see the counts drop, and verify is clean after the swap", async () => {
     const rooms: string[] = [];
     for (let i = 0; i < 4; i++) {
-      const roomId = (await mustSend(s.nc, "alice", "room.create", { name: `busy ${i}`, kind: "public" })).result["roomId"] as string;
+      const roomId = (await mustSend(s.nc, "alice", "room.create", { name: `busy ${i}`, kind: "public" })).result[
+        "roomId"
+      ] as string;
       await mustSend(s.nc, "bob", "room.join", { roomId });
       rooms.push(roomId);
     }
@@ -102,7 +104,10 @@ describe("a rebuild while commands keep flowing", () => {
     const roomsResult = await rebuildPg(deps, roomsProjection);
     // Go on writing and reading a little past the swaps: the projectors resume on the new schemas.
     const resumeFrom = writes;
-    while (writes < resumeFrom + 20) await sendCommand(s.nc, "alice", "msg.post", { roomId: rooms[0]!, body: "after the swap" }).then((r) => r.ok && writes++);
+    while (writes < resumeFrom + 20)
+      await sendCommand(s.nc, "alice", "msg.post", { roomId: rooms[0]!, body: "after the swap" }).then(
+        (r) => r.ok && writes++,
+      );
     writing = false;
     await Promise.all(writers);
     const last = await s.lastSeq();
@@ -118,20 +123,28 @@ describe("a rebuild while commands keep flowing", () => {
     expect(readings[0]!.messages).toBeGreaterThanOrEqual(600);
     const drops = readings.flatMap((r, i) => {
       const prev = readings[i - 1];
-      return prev !== undefined && (r.messages < prev.messages || r.rooms < prev.rooms) ? [{ at: i, before: prev, after: r }] : [];
+      return prev !== undefined && (r.messages < prev.messages || r.rooms < prev.rooms)
+        ? [{ at: i, before: prev, after: r }]
+        : [];
     });
     expect(drops, "a reading lower than the one before it").toEqual([]);
     expect(readings.every((r) => r.messages > 0 && r.rooms > 0)).toBe(true);
     // The last reading, after catching up, is everything.
-    const [final] = await query<{ n: number }>(s.database.db, sql`SELECT count(*)::int AS n FROM natter_timeline.messages`);
+    const [final] = await query<{ n: number }>(
+      s.database.db,
+      sql`SELECT count(*)::int AS n FROM natter_timeline.messages`,
+    );
     expect(readings.at(-1)!.messages).toBe(final!.n);
 
-    for (const p of PROJECTIONS.values()) expect(p.kind === "pg" ? await verifyPg(deps, p) : await verifyKv(deps, p), `verify ${p.name}`).toEqual([]);
+    for (const p of PROJECTIONS.values())
+      expect(p.kind === "pg" ? await verifyPg(deps, p) : await verifyKv(deps, p), `verify ${p.name}`).toEqual([]);
   });
 
   test("a KV rebuild whose checkpoint another writer moved meanwhile fails and moves nothing back; the next run succeeds", async () => {
     const members = PROJECTIONS.get("members") as KvProjection;
-    const roomId = (await mustSend(s.nc, "carol", "room.create", { name: "kv rebuild", kind: "public" })).result["roomId"] as string;
+    const roomId = (await mustSend(s.nc, "carol", "room.create", { name: "kv rebuild", kind: "public" })).result[
+      "roomId"
+    ] as string;
     await mustSend(s.nc, "dave", "room.join", { roomId });
     await s.caughtUp(await s.lastSeq());
     const cps = await openCheckpointBucket(s.nc);
@@ -186,7 +199,10 @@ describe("a rebuild killed mid-way", () => {
         if (hit !== undefined) done(() => resolve(hit));
       };
       const onExit = () => done(() => reject(new Error(`the CLI exited first; stderr:\n${child.stderr()}`)));
-      const timer = setTimeout(() => done(() => reject(new Error(`no such stderr line within ${timeoutMs} ms; stderr:\n${child.stderr()}`))), timeoutMs);
+      const timer = setTimeout(
+        () => done(() => reject(new Error(`no such stderr line within ${timeoutMs} ms; stderr:\n${child.stderr()}`))),
+        timeoutMs,
+      );
       const done = (f: () => void) => {
         clearTimeout(timer);
         child.process.stderr!.off("data", onData);
@@ -199,15 +215,38 @@ describe("a rebuild killed mid-way", () => {
   }
 
   test("SIGKILLed after some batches, the CLI's next run resumes where it stopped and ends verified", async () => {
-    const roomId = (await mustSend(s.nc, "alice", "room.create", { name: "bulk", kind: "public" })).result["roomId"] as string;
+    const roomId = (await mustSend(s.nc, "alice", "room.create", { name: "bulk", kind: "public" })).result[
+      "roomId"
+    ] as string;
     // 15,000 posts, appended as the command service would append them, many in flight at once.
     const total = 15_000;
     let inFlight: Promise<unknown>[] = [];
     for (let i = 0; i < total; i++) {
       const id = ulid();
-      const event: MessageEvent = { type: "MessagePosted", data: { roomId: RoomId.parse(roomId), messageId: MessageId.parse(id), authorId: UserId.parse("alice"), body: `bulk ${i}`, mentions: [] } };
-      const e = encodeEvent(event, { actor: "alice", commandId: id, correlationId: id, causationId: id, trace: childTrace() });
-      inFlight.push(s.store.js.publish(e.subject, e.payload, { headers: e.headers, msgID: e.msgId, expect: { lastSubjectSequence: 0 } }));
+      const event: MessageEvent = {
+        type: "MessagePosted",
+        data: {
+          roomId: RoomId.parse(roomId),
+          messageId: MessageId.parse(id),
+          authorId: UserId.parse("alice"),
+          body: `bulk ${i}`,
+          mentions: [],
+        },
+      };
+      const e = encodeEvent(event, {
+        actor: "alice",
+        commandId: id,
+        correlationId: id,
+        causationId: id,
+        trace: childTrace(),
+      });
+      inFlight.push(
+        s.store.js.publish(e.subject, e.payload, {
+          headers: e.headers,
+          msgID: e.msgId,
+          expect: { lastSubjectSequence: 0 },
+        }),
+      );
       if (inFlight.length >= 1000) {
         await Promise.all(inFlight);
         inFlight = [];
@@ -217,7 +256,12 @@ describe("a rebuild killed mid-way", () => {
     const lastSeq = await s.lastSeq();
     expect(lastSeq).toBe(total + 1);
 
-    const env = childEnv({ NATS_URL: s.server.url, DATABASE_URL: s.database.url, NATTER_DATA_DIR: dataDir, LOG_LEVEL: "silent" });
+    const env = childEnv({
+      NATS_URL: s.server.url,
+      DATABASE_URL: s.database.url,
+      NATTER_DATA_DIR: dataDir,
+      LOG_LEVEL: "silent",
+    });
     const next = `${timelineProjection.liveSchema}__next`;
     const db = s.database.db;
 
@@ -238,7 +282,10 @@ describe("a rebuild killed mid-way", () => {
     const waitingForLock = async (n: number) => {
       const deadline = Date.now() + 30_000;
       for (;;) {
-        const [row] = await query<{ n: number }>(db, sql`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`);
+        const [row] = await query<{ n: number }>(
+          db,
+          sql`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+        );
         if (row!.n >= n) return;
         if (Date.now() > deadline) throw new Error(`${n} sessions never waited for the build lock`);
         await new Promise((r) => setTimeout(r, 50));
@@ -295,7 +342,11 @@ describe("a rebuild killed mid-way", () => {
     expect(swaps.map((a) => a.seq)).toEqual([lastSeq]);
     expect(exit, again.stderr()).toEqual({ code: 0, signal: null });
     expect(again.stderr()).toContain(`timeline: resuming the build an earlier run left at seq ${left!.seq}`);
-    const result = JSON.parse(again.lines.find((l) => l.startsWith("{"))!) as { projection: string; applied: number; seq: number };
+    const result = JSON.parse(again.lines.find((l) => l.startsWith("{"))!) as {
+      projection: string;
+      applied: number;
+      seq: number;
+    };
     expect(result.projection).toBe("timeline");
     expect(result.seq).toBe(lastSeq);
     // It applied only what the killed run had not: the events after the checkpoint it left.

@@ -31,16 +31,26 @@ export type ProjectionService = {
  * Runs natter's projectors (each active in one instance at a time; others stand by): the
  * PostgreSQL read models and the KV membership shards. Creates the stream and buckets if missing.
  */
-export async function startProjections(nc: NatsConnection, db: Db, options: ProjectionServiceOptions): Promise<ProjectionService> {
+export async function startProjections(
+  nc: NatsConnection,
+  db: Db,
+  options: ProjectionServiceOptions,
+): Promise<ProjectionService> {
   await ensureEventStream(nc, options.stream);
   const buckets = await ensureBuckets(nc, { replicas: options.stream?.replicas });
-  const chosen: Projection[] = [...PROJECTIONS.values()].filter((p) => options.only === undefined || options.only.includes(p.name));
+  const chosen: Projection[] = [...PROJECTIONS.values()].filter(
+    (p) => options.only === undefined || options.only.includes(p.name),
+  );
   const projectors = new Map<string, Projector>();
   for (const p of chosen) {
     const projector = new Projector(nc, p, {
       log: options.log,
       db,
-      buckets: { members: buckets.members, user_rooms: buckets.user_rooms, thread_participants: buckets.thread_participants },
+      buckets: {
+        members: buckets.members,
+        user_rooms: buckets.user_rooms,
+        thread_participants: buckets.thread_participants,
+      },
       poison: options.poison?.[p.name],
       registry: options.registry,
       leaseMs: options.leaseMs,

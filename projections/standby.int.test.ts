@@ -50,12 +50,17 @@ afterAll(async () => {
 });
 
 /** The projector processes' last warnings and errors, for failure messages. */
-const describe = () => children.filter((c) => c.running()).map((c) => logTail(c)).join("\n");
+const describe = () =>
+  children
+    .filter((c) => c.running())
+    .map((c) => logTail(c))
+    .join("\n");
 
 /** A projector process (`npm run service -- projections`) against the test's NATS and database. */
 function start(): TsxChild {
   const url = database.url;
-  if (url === undefined) throw new Error("this test runs the projections as child processes: it needs a real PostgreSQL");
+  if (url === undefined)
+    throw new Error("this test runs the projections as child processes: it needs a real PostgreSQL");
   const c = spawnProjectionService(h.server.url, url, LEASE_MS);
   children.push(c);
   return c;
@@ -69,8 +74,13 @@ async function expectAppliedOnceInOrder(): Promise<void> {
   expect(facts.auditSeqs).toEqual(facts.streamSeqs);
   expect(facts.messageIds).toEqual(facts.postedIds);
   // Order: every message sits at the sequence of its MessagePosted in the log.
-  const posted = (await new EventStore(h.nc).readSubject("ev.msg.>")).flatMap((e) => (e.event.type === "MessagePosted" ? [`${e.event.data.messageId}@${e.seq}`] : []));
-  const rows = await query<{ message_id: string; seq: string }>(database.db, sql`SELECT message_id, seq FROM natter_timeline.messages ORDER BY seq`);
+  const posted = (await new EventStore(h.nc).readSubject("ev.msg.>")).flatMap((e) =>
+    e.event.type === "MessagePosted" ? [`${e.event.data.messageId}@${e.seq}`] : [],
+  );
+  const rows = await query<{ message_id: string; seq: string }>(
+    database.db,
+    sql`SELECT message_id, seq FROM natter_timeline.messages ORDER BY seq`,
+  );
   expect(rows.map((r) => `${r.message_id}@${r.seq}`)).toEqual(posted);
   expect(await verifyAll(h.nc, database.db, LEASE_MS)).toEqual([]);
 }
@@ -79,7 +89,9 @@ test("two projector processes: one active per projection, the other takes over w
   const a = start();
   await waitActive(a);
   const b = start();
-  const standing = await Promise.all(PROJECTION_NAMES.map((n) => b.waitForLine((l) => isLog(l, "projector standing by", n))));
+  const standing = await Promise.all(
+    PROJECTION_NAMES.map((n) => b.waitForLine((l) => isLog(l, "projector standing by", n))),
+  );
   // B knows who holds each lease: A.
   for (const line of standing) expect(String(logLine(line)!["holder"])).toMatch(new RegExp(`^${a.process.pid}-`));
 
@@ -92,7 +104,9 @@ test("two projector processes: one active per projection, the other takes over w
     await a.stop("SIGKILL");
     const killedAt = Date.now();
     // Where A left off (a commit A sent just before it died may still land: at most one more batch).
-    const left = Object.fromEntries(await Promise.all(PROJECTION_NAMES.map(async (n) => [n, await checkpointOf(h.nc, database.db, n)()] as const)));
+    const left = Object.fromEntries(
+      await Promise.all(PROJECTION_NAMES.map(async (n) => [n, await checkpointOf(h.nc, database.db, n)()] as const)),
+    );
     const took = await Promise.all(
       PROJECTION_NAMES.map(async (n) => {
         const line = await b.waitForLine((l) => isLog(l, "projector active", n), TAKEOVER_MS + 5000);
@@ -123,13 +137,20 @@ test("an active process paused past its lease and then resumed writes nothing st
   const pair = [first, start()];
   const locks = await openLockBucket(h.nc, LEASE_MS);
   /** The pid holding each projection's lease. */
-  const holders = async () => Promise.all(PROJECTION_NAMES.map(async (n) => Number((await Lease.holder(locks, leaseKey(n)))?.split("-")[0])));
+  const holders = async () =>
+    Promise.all(PROJECTION_NAMES.map(async (n) => Number((await Lease.holder(locks, leaseKey(n)))?.split("-")[0])));
   /** Polls the leases until `done` says so; nothing announces a lease change to the test, so poll with a deadline. */
   const waitLeases = async (what: string, done: (pids: number[]) => boolean) => {
     const deadline = Date.now() + TAKEOVER_MS + 10_000;
     for (let now = await holders(); !done(now); now = await holders()) {
       if (Date.now() > deadline) {
-        const lines = pair.map((c) => `pid ${c.process.pid}:\n${c.lines.slice(-12).map((l) => l.slice(0, 300)).join("\n")}`);
+        const lines = pair.map(
+          (c) =>
+            `pid ${c.process.pid}:\n${c.lines
+              .slice(-12)
+              .map((l) => l.slice(0, 300))
+              .join("\n")}`,
+        );
         throw new Error(`${what}: leases held by ${now.join(", ")}\n${lines.join("\n")}`);
       }
       await new Promise((r) => setTimeout(r, 100));
@@ -149,8 +170,14 @@ test("an active process paused past its lease and then resumed writes nothing st
         // Its leases expire and the other takes them. Where the paused one was in the middle of
         // a batch, it holds the projection's database lock: PostgreSQL ends its idle transaction
         // after the lease's time, so the other applies new events while it is still frozen.
-        await waitLeases(`the other takes over from paused pid ${paused.process.pid}`, (pids) => !pids.includes(paused.process.pid!) && pids.includes(other.process.pid!));
-        const probe = await mustSend(h.nc, "owner", "msg.post", { roomId: rooms[0], body: `while pid ${paused.process.pid} is frozen` });
+        await waitLeases(
+          `the other takes over from paused pid ${paused.process.pid}`,
+          (pids) => !pids.includes(paused.process.pid!) && pids.includes(other.process.pid!),
+        );
+        const probe = await mustSend(h.nc, "owner", "msg.post", {
+          roomId: rooms[0],
+          body: `while pid ${paused.process.pid} is frozen`,
+        });
         await waitAllApplied(h.nc, database.db, probe.seq, { describe, maxMs: 20_000 });
       } finally {
         paused.process.kill("SIGCONT");

@@ -12,9 +12,24 @@ import { auditProjection } from "./audit/projection.ts";
 import { listParked } from "./pgStore.ts";
 
 /** `npm run replay -- <args> --format json` against the system: exit status and rows. */
-async function replay(s: SystemHarness, ...args: string[]): Promise<{ code: number | null; rows: Record<string, unknown>[]; stderr: string }> {
-  const r = await runTsx("replay/cli.ts", [...args, "--format", "json"], childEnv({ NATS_URL: s.server.url, DATABASE_URL: s.database.url }), 60_000);
-  return { code: r.code, rows: r.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>), stderr: r.stderr };
+async function replay(
+  s: SystemHarness,
+  ...args: string[]
+): Promise<{ code: number | null; rows: Record<string, unknown>[]; stderr: string }> {
+  const r = await runTsx(
+    "replay/cli.ts",
+    [...args, "--format", "json"],
+    childEnv({ NATS_URL: s.server.url, DATABASE_URL: s.database.url }),
+    60_000,
+  );
+  return {
+    code: r.code,
+    rows: r.stdout
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as Record<string, unknown>),
+    stderr: r.stderr,
+  };
 }
 
 /**
@@ -27,7 +42,8 @@ describe("an event a projection cannot store", () => {
   let api: ReadApi;
   beforeAll(async () => {
     s = await startSystem();
-    if (s.database.url === undefined) throw new Error("the replay CLI runs as a child process here: this test needs a real PostgreSQL");
+    if (s.database.url === undefined)
+      throw new Error("the replay CLI runs as a child process here: this test needs a real PostgreSQL");
     api = await startReadApi(s.nc, s.database.db, s.store, {
       log: pino({ level: "silent" }),
       registry: new Registry(),
@@ -42,19 +58,33 @@ describe("an event a projection cannot store", () => {
   });
 
   test("a NUL in a copied header and a lone surrogate in a payload are parked with a storable error, listed by failures and list, and /healthz is degraded", async () => {
-    const room = (await mustSend(s.nc, "alice", "room.create", { name: "r", kind: "public" })).result["roomId"] as string;
+    const room = (await mustSend(s.nc, "alice", "room.create", { name: "r", kind: "public" })).result[
+      "roomId"
+    ] as string;
     await s.caughtUp();
     expect((await api.health()).status).toBe("ok");
 
     const at = await s.store.lastSeqOf(roomSubject(room));
     const nul = encodeEvent(
       { type: "RoomTopicChanged", data: { roomId: room, topic: "fine", previousTopic: "" } } as never,
-      { actor: "alice", commandId: "01JA0000000000000000000001", correlationId: "a\u0000b", causationId: "01JA0000000000000000000001", trace: childTrace() },
+      {
+        actor: "alice",
+        commandId: "01JA0000000000000000000001",
+        correlationId: "a\u0000b",
+        causationId: "01JA0000000000000000000001",
+        trace: childTrace(),
+      },
     );
     const first = await s.store.append(nul, at);
     const surrogate = encodeEvent(
       { type: "RoomTopicChanged", data: { roomId: room, topic: "half \udfff a pair", previousTopic: "fine" } } as never,
-      { actor: "alice", commandId: "01JA0000000000000000000002", correlationId: "c", causationId: "01JA0000000000000000000002", trace: childTrace() },
+      {
+        actor: "alice",
+        commandId: "01JA0000000000000000000002",
+        correlationId: "c",
+        causationId: "01JA0000000000000000000002",
+        trace: childTrace(),
+      },
     );
     const second = await s.store.append(surrogate, first.seq);
     const other = await mustSend(s.nc, "bob", "room.create", { name: "other", kind: "public" });
@@ -70,7 +100,10 @@ describe("an event a projection cannot store", () => {
 
     const failures = await replay(s, "failures");
     expect(failures.code, failures.stderr).toBe(0);
-    expect(failures.rows.filter((r) => r["projection"] === "audit").map((r) => r["seq"])).toEqual([first.seq, second.seq]);
+    expect(failures.rows.filter((r) => r["projection"] === "audit").map((r) => r["seq"])).toEqual([
+      first.seq,
+      second.seq,
+    ]);
     const list = await replay(s, "list");
     expect(list.code, list.stderr).toBe(0);
     expect(list.rows.find((r) => r["projection"] === "audit")).toMatchObject({ parked: 2, state: "parked" });
@@ -102,15 +135,23 @@ describe("an event a projection cannot store", () => {
       const quiet = (await mustSend(s.nc, "alice", "room.create", { name: "quiet", kind: "public" })).seq;
       await s.caughtUp(quiet);
       expect((await watch.lag(["timeline"], 30_000, t0))["timeline"]!).toMatchObject({ state: "ok", behind: 0 });
-      expect((await watch.lag(["timeline"], 30_000, t0 + 31_000))["timeline"]!).toMatchObject({ state: "ok", behind: 0 });
+      expect((await watch.lag(["timeline"], 30_000, t0 + 31_000))["timeline"]!).toMatchObject({
+        state: "ok",
+        behind: 0,
+      });
       await s.projections.stop();
-      const room = (await mustSend(s.nc, "alice", "room.create", { name: "unseen", kind: "public" })).result["roomId"] as string;
+      const room = (await mustSend(s.nc, "alice", "room.create", { name: "unseen", kind: "public" })).result[
+        "roomId"
+      ] as string;
       await mustSend(s.nc, "alice", "msg.post", { roomId: room, body: "nobody projects this" });
       const first = (await watch.lag(["timeline"], 30_000, t0 + 40_000))["timeline"]!;
       expect(first).toMatchObject({ state: "ok" });
       expect(first.behind).toBeGreaterThan(0);
       expect((await watch.lag(["timeline"], 30_000, t0 + 60_000))["timeline"]!.state).toBe("ok");
-      expect((await watch.lag(["timeline"], 30_000, t0 + 71_000))["timeline"]!).toMatchObject({ state: "stalled", checkpoint: first.checkpoint });
+      expect((await watch.lag(["timeline"], 30_000, t0 + 71_000))["timeline"]!).toMatchObject({
+        state: "stalled",
+        checkpoint: first.checkpoint,
+      });
     } finally {
       watch.stop();
     }

@@ -7,7 +7,8 @@ import { startReadHarness, type Actor, type ReadHarness } from "../test/readHarn
  * HTTP and NATS: the same 404 as for a room that does not exist, and no data.
  */
 let h: ReadHarness;
-const rooms: Record<"secret" | "dm" | "banned" | "left", { roomId: string; messageId: string; seq: number }> = {} as never;
+const rooms: Record<"secret" | "dm" | "banned" | "left", { roomId: string; messageId: string; seq: number }> =
+  {} as never;
 let general: string;
 
 beforeAll(async () => {
@@ -16,7 +17,11 @@ beforeAll(async () => {
   const make = async (key: keyof typeof rooms, body: Record<string, unknown>) => {
     const roomId = (await alice.cmd("room.create", body)).result["roomId"] as string;
     const post = await alice.cmd("msg.post", { roomId, body: `hidden words in ${key}` });
-    await alice.cmd("msg.edit", { roomId, messageId: post.result["messageId"], body: `hidden words in ${key}, edited` });
+    await alice.cmd("msg.edit", {
+      roomId,
+      messageId: post.result["messageId"],
+      body: `hidden words in ${key}, edited`,
+    });
     rooms[key] = { roomId, messageId: post.result["messageId"] as string, seq: post.seq };
   };
   general = (await alice.cmd("room.create", { name: "general", kind: "public" })).result["roomId"] as string;
@@ -36,11 +41,18 @@ afterAll(async () => {
 });
 
 /** Each room-scoped query, as HTTP path and NATS query, for a room and a message in it. */
-function asks(roomId: string, messageId: string): { http: string; post?: unknown; nats: string; body: Record<string, unknown> }[] {
+function asks(
+  roomId: string,
+  messageId: string,
+): { http: string; post?: unknown; nats: string; body: Record<string, unknown> }[] {
   return [
     { http: `/api/rooms/${roomId}`, nats: "room", body: { roomId } },
     { http: `/api/rooms/${roomId}/messages`, nats: "messages", body: { roomId } },
-    { http: `/api/rooms/${roomId}/messages?around=${messageId}`, nats: "messages", body: { roomId, around: messageId } },
+    {
+      http: `/api/rooms/${roomId}/messages?around=${messageId}`,
+      nats: "messages",
+      body: { roomId, around: messageId },
+    },
     { http: `/api/rooms/${roomId}/changes?after=0`, nats: "changes", body: { roomId, after: 0 } },
     { http: `/api/rooms/${roomId}/threads/${messageId}`, nats: "thread", body: { roomId, messageId } },
     { http: `/api/rooms/${roomId}/messages/${messageId}/history`, nats: "history", body: { roomId, messageId } },
@@ -55,9 +67,14 @@ async function expectHidden(who: Actor, roomId: string, messageId: string): Prom
   for (const a of asks(roomId, messageId)) {
     const http = a.post === undefined ? await who.get(a.http) : await who.post(a.http, a.post);
     expect(http.status, `${a.http}`).toBe(404);
-    expect(http.body, `${a.http}`).toEqual({ error: { code: "not_found", message: `no room ${roomId}`, details: { roomId } } });
+    expect(http.body, `${a.http}`).toEqual({
+      error: { code: "not_found", message: `no room ${roomId}`, details: { roomId } },
+    });
     const nats = await who.q(a.nats, a.body);
-    expect(nats, `q.${a.nats}`).toEqual({ ok: false, error: { code: "not_found", message: `no room ${roomId}`, details: { roomId } } });
+    expect(nats, `q.${a.nats}`).toEqual({
+      ok: false,
+      error: { code: "not_found", message: `no room ${roomId}`, details: { roomId } },
+    });
   }
 }
 
@@ -85,7 +102,9 @@ describe("a room the caller may not read answers like a room that does not exist
     const { bob, alice } = h.users;
     for (const key of ["secret", "dm"] as const) {
       expect((await bob.get(`/api/rooms/${rooms[key].roomId}/messages`)).body.messages).toHaveLength(1);
-      expect((await bob.q("history", { roomId: rooms[key].roomId, messageId: rooms[key].messageId })).result.edits).toHaveLength(1);
+      expect(
+        (await bob.q("history", { roomId: rooms[key].roomId, messageId: rooms[key].messageId })).result.edits,
+      ).toHaveLength(1);
     }
     // Admins read every room.
     expect((await alice.get(`/api/rooms/${rooms.left.roomId}/messages`)).status).toBe(200);
@@ -125,7 +144,10 @@ describe("queries over many rooms leave out what the caller may not read", () =>
   it("the audit log is for admins only, over HTTP and NATS", async () => {
     const { dave, bob } = h.users;
     expect((await dave.get(`/api/audit?roomId=${rooms.secret.roomId}`)).status).toBe(403);
-    expect(await bob.q("audit", { roomId: rooms.secret.roomId })).toMatchObject({ ok: false, error: { code: "forbidden" } });
+    expect(await bob.q("audit", { roomId: rooms.secret.roomId })).toMatchObject({
+      ok: false,
+      error: { code: "forbidden" },
+    });
     // NATS itself refuses a non-admin the admin subject.
     await expect(bob.nc.request(`adminq.${bob.id}.audit`, "{}", { timeout: 2000 })).rejects.toThrow();
   });
@@ -143,7 +165,9 @@ describe("a room's bans, for its owners and moderators only", () => {
     const ban = await bob.cmd("room.ban", { roomId, userId: dave.id, reason: "spam" });
     await h.caughtUp();
     // dave's name is his token's, recorded when he connected.
-    const expected = { bans: [{ userId: dave.id, displayName: "dave", bannedBy: bob.id, reason: "spam", seq: ban.seq }] };
+    const expected = {
+      bans: [{ userId: dave.id, displayName: "dave", bannedBy: bob.id, reason: "spam", seq: ban.seq }],
+    };
 
     // The owner, over HTTP and NATS.
     expect((await bob.get(`/api/rooms/${roomId}/bans`)).body).toEqual(expected);
@@ -173,10 +197,13 @@ describe("a room's bans, for its owners and moderators only", () => {
 describe("live delivery follows membership", () => {
   it("a member removed from a private room receives nothing of it after the removal, and nothing goes on its public subject", async () => {
     const { alice, bob, dave } = h.users;
-    const roomId = (await alice.cmd("room.create", { name: "team", kind: "private", members: [bob.id, dave.id] })).result["roomId"] as string;
+    const roomId = (await alice.cmd("room.create", { name: "team", kind: "private", members: [bob.id, dave.id] }))
+      .result["roomId"] as string;
     const received = (who: Actor, subject: string) => {
       const got: LiveEvent[] = [];
-      const sub = who.nc.subscribe(subject, { callback: (err, m) => void (err ? undefined : got.push(m.json<LiveEvent>())) });
+      const sub = who.nc.subscribe(subject, {
+        callback: (err, m) => void (err ? undefined : got.push(m.json<LiveEvent>())),
+      });
       return { got, sub };
     };
     const daveRoom = received(dave, liveSubjects.member(dave.id, roomId));
@@ -187,7 +214,11 @@ describe("live delivery follows membership", () => {
     const before = await alice.cmd("msg.post", { roomId, body: "while dave is here" });
     const removal = await alice.cmd("room.remove", { roomId, userId: dave.id });
     const after = await alice.cmd("msg.post", { roomId, body: "after dave left" });
-    const edit = await alice.cmd("msg.edit", { roomId, messageId: before.result["messageId"], body: "edited after dave left" });
+    const edit = await alice.cmd("msg.edit", {
+      roomId,
+      messageId: before.result["messageId"],
+      body: "edited after dave left",
+    });
     // Bob got everything, the last edit included: so all of it has been delivered by now.
     const deadline = Date.now() + 10_000;
     while (!bobRoom.got.some((e) => e.seq === edit.seq)) {
@@ -199,7 +230,9 @@ describe("live delivery follows membership", () => {
     const fromFirstPost = (got: LiveEvent[]) => got.filter((e) => e.seq >= before.seq).map((e) => e.seq);
     expect(fromFirstPost(bobRoom.got)).toEqual([before.seq, removal.seq, after.seq, edit.seq]);
     expect(fromFirstPost(daveRoom.got)).toEqual([before.seq]);
-    expect(daveNotices.got.filter((e) => e.seq >= before.seq).map((e) => [e.type, e.seq])).toEqual([["MemberRemoved", removal.seq]]);
+    expect(daveNotices.got.filter((e) => e.seq >= before.seq).map((e) => [e.type, e.seq])).toEqual([
+      ["MemberRemoved", removal.seq],
+    ]);
     expect(daveSpy.got).toEqual([]);
     for (const x of [daveRoom, daveNotices, daveSpy, bobRoom]) x.sub.unsubscribe();
   });
@@ -211,9 +244,15 @@ describe("live delivery follows membership", () => {
     await dave.cmd("room.join", { roomId });
     const got = { daveLive: [] as LiveEvent[], bobLive: [] as LiveEvent[], bobOwn: [] as LiveEvent[] };
     const subs = [
-      dave.nc.subscribe(liveSubjects.room(roomId), { callback: (err, m) => void (err ? undefined : got.daveLive.push(m.json<LiveEvent>())) }),
-      bob.nc.subscribe(liveSubjects.room(roomId), { callback: (err, m) => void (err ? undefined : got.bobLive.push(m.json<LiveEvent>())) }),
-      bob.nc.subscribe(liveSubjects.member(bob.id, roomId), { callback: (err, m) => void (err ? undefined : got.bobOwn.push(m.json<LiveEvent>())) }),
+      dave.nc.subscribe(liveSubjects.room(roomId), {
+        callback: (err, m) => void (err ? undefined : got.daveLive.push(m.json<LiveEvent>())),
+      }),
+      bob.nc.subscribe(liveSubjects.room(roomId), {
+        callback: (err, m) => void (err ? undefined : got.bobLive.push(m.json<LiveEvent>())),
+      }),
+      bob.nc.subscribe(liveSubjects.member(bob.id, roomId), {
+        callback: (err, m) => void (err ? undefined : got.bobOwn.push(m.json<LiveEvent>())),
+      }),
     ];
     await Promise.all([dave.nc.flush(), bob.nc.flush()]);
     const before = await alice.cmd("msg.post", { roomId, body: "all welcome" });
@@ -229,7 +268,13 @@ describe("live delivery follows membership", () => {
     await dave.nc.flush();
     // While the ban is in force the room's events go to each member; bob misses nothing.
     const fromFirstPost = (list: LiveEvent[]) => list.filter((e) => e.seq >= before.seq).map((e) => e.seq);
-    expect(fromFirstPost([...got.bobLive, ...got.bobOwn]).sort((a, b) => a - b)).toEqual([before.seq, ban.seq, after.seq, unban.seq, open.seq]);
+    expect(fromFirstPost([...got.bobLive, ...got.bobOwn]).sort((a, b) => a - b)).toEqual([
+      before.seq,
+      ban.seq,
+      after.seq,
+      unban.seq,
+      open.seq,
+    ]);
     // Dave reads the room again from his unban on.
     expect(fromFirstPost(got.daveLive)).toEqual([before.seq, unban.seq, open.seq]);
     expect(JSON.stringify(got.daveLive)).not.toContain("dave cannot see this");
@@ -254,7 +299,9 @@ describe("read your writes: every query takes minSeq", () => {
     expect(users.status).toBe(200);
     expect(users.headers.get("natter-stale")).toBe("1");
     expect((await bob.get(`/api/users?q=al`)).headers.get("natter-stale")).toBeNull();
-    expect((await bob.get(`/api/presence?userIds=${alice.id}&minSeq=${topic.seq}`)).headers.get("natter-stale")).toBe("1");
+    expect((await bob.get(`/api/presence?userIds=${alice.id}&minSeq=${topic.seq}`)).headers.get("natter-stale")).toBe(
+      "1",
+    );
     // A read marker waits for its own message without being told, then is kept to the last
     // message the timeline has.
     const mark = await bob.post<{ seq: number }>(`/api/rooms/${general}/read`, { seq: post.seq });

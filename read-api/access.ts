@@ -30,7 +30,8 @@ export async function accessRow(db: Db, caller: Caller, roomId: string): Promise
  * caller may not read and a room that does not exist answer alike, so the answer says nothing of it.
  */
 export function accessFrom(r: AccessRow | undefined, caller: Caller, roomId: string): RoomAccess {
-  if (r === undefined || !(caller.admin || r.role !== null || (r.kind === "public" && !r.banned))) throw noSuchRoom(roomId);
+  if (r === undefined || !(caller.admin || r.role !== null || (r.kind === "public" && !r.banned)))
+    throw noSuchRoom(roomId);
   return { kind: r.kind, archived: r.archived, role: r.role };
 }
 
@@ -40,7 +41,8 @@ export async function readableRoom(db: Db, caller: Caller, roomId: string): Prom
 }
 
 /** The one answer for a room that is missing or hidden from the caller. */
-export const noSuchRoom = (roomId: string): NotFoundError => new NotFoundError(`no room ${roomId}`, { details: { roomId } });
+export const noSuchRoom = (roomId: string): NotFoundError =>
+  new NotFoundError(`no room ${roomId}`, { details: { roomId } });
 
 /**
  * The SQL condition "`<column>` is a room the caller may read", for queries over many rooms
@@ -63,7 +65,10 @@ export async function visibleUsers(db: Db, caller: Caller, userIds: readonly str
     db,
     sql`SELECT DISTINCT other.user_id FROM natter_rooms.room_members me
         JOIN natter_rooms.room_members other ON other.room_id = me.room_id
-        WHERE me.user_id = ${caller.userId} AND other.user_id IN (${sql.join(userIds.map((u) => sql`${u}`), sql`, `)})`,
+        WHERE me.user_id = ${caller.userId} AND other.user_id IN (${sql.join(
+          userIds.map((u) => sql`${u}`),
+          sql`, `,
+        )})`,
   );
   const shared = new Set(rows.map((r) => r.user_id));
   return [...new Set(userIds)].filter((u) => u === caller.userId || shared.has(u));

@@ -1,6 +1,16 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { sql } from "drizzle-orm";
-import { appliedAt, appliedSubject, listParked, projectionNamed, query, readCheckpoint, type AppliedAnnouncement, type Db, type PgProjection } from "../projections/index.ts";
+import {
+  appliedAt,
+  appliedSubject,
+  listParked,
+  projectionNamed,
+  query,
+  readCheckpoint,
+  type AppliedAnnouncement,
+  type Db,
+  type PgProjection,
+} from "../projections/index.ts";
 import type { EventStore } from "../streams/index.ts";
 
 /**
@@ -8,7 +18,12 @@ import type { EventStore } from "../streams/index.ts";
  * failures` shows and resolves them), `halted` when one stopped it, `stalled` when it has been
  * behind the log without moving for the stall time (a projector that keeps failing, or none running).
  */
-export type ProjectionHealth = { checkpoint: number; behind: number; parked: number; state: "ok" | "parked" | "halted" | "stalled" };
+export type ProjectionHealth = {
+  checkpoint: number;
+  behind: number;
+  parked: number;
+  state: "ok" | "parked" | "halted" | "stalled";
+};
 
 /** How long a projection may be behind without moving before it counts as stalled. */
 export const STALL_MS = 30_000;
@@ -107,12 +122,20 @@ export class CheckpointWatch {
       const cp = (await readCheckpoint(this.db, p.liveSchema, p.name))?.seq ?? 0;
       const parked = await listParked(this.db, p.liveSchema).catch(() => []);
       // Behind only by events it reads: a projection of rooms is not behind a message posted after its checkpoint.
-      const next = cp >= last ? [] : await Promise.all(p.filterSubjects.map((f) => this.store.nextSeqMatching(f, cp + 1)));
+      const next =
+        cp >= last ? [] : await Promise.all(p.filterSubjects.map((f) => this.store.nextSeqMatching(f, cp + 1)));
       const behind = next.some((seq) => seq !== null) ? last - cp : 0;
       const seen = this.progress.get(n);
-      if (seen === undefined || seen.checkpoint !== cp || behind === 0) this.progress.set(n, { checkpoint: cp, since: now });
+      if (seen === undefined || seen.checkpoint !== cp || behind === 0)
+        this.progress.set(n, { checkpoint: cp, since: now });
       const stalled = behind > 0 && seen !== undefined && seen.checkpoint === cp && now - seen.since >= stallMs;
-      const state = parked.some((x) => x.status === "halted") ? "halted" : stalled ? "stalled" : parked.length > 0 ? "parked" : "ok";
+      const state = parked.some((x) => x.status === "halted")
+        ? "halted"
+        : stalled
+          ? "stalled"
+          : parked.length > 0
+            ? "parked"
+            : "ok";
       out[n] = { checkpoint: cp, behind, parked: parked.length, state };
     }
     return out;

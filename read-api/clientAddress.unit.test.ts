@@ -1,7 +1,10 @@
 import { expect, test } from "vitest";
 import { clientAddress } from "./service.ts";
 
-const req = (remoteAddress: string, xff?: string | string[]) => ({ socket: { remoteAddress }, headers: xff === undefined ? {} : { "x-forwarded-for": xff } });
+const req = (remoteAddress: string, xff?: string | string[]) => ({
+  socket: { remoteAddress },
+  headers: xff === undefined ? {} : { "x-forwarded-for": xff },
+});
 
 test("without trusted proxies the socket's address counts and X-Forwarded-For is ignored", () => {
   expect(clientAddress(req("203.0.113.5", "198.51.100.1"), new Set())).toBe("203.0.113.5");

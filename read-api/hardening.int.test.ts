@@ -19,7 +19,9 @@ describe("text the log and the projections cannot carry", () => {
     h = await startReadHarness();
     roomId = (await h.users.bob.cmd("room.create", { name: "general", kind: "public" })).result["roomId"] as string;
     messageId = (await h.users.bob.cmd("msg.post", { roomId, body: "hello" })).result["messageId"] as string;
-    privateId = (await h.users.alice.cmd("room.create", { name: "secret", kind: "private" })).result["roomId"] as string;
+    privateId = (await h.users.alice.cmd("room.create", { name: "secret", kind: "private" })).result[
+      "roomId"
+    ] as string;
     await h.caughtUp();
   }, 60_000);
   afterAll(async () => h?.stop());
@@ -99,8 +101,12 @@ describe("text the log and the projections cannot carry", () => {
     const http = await h.users.bob.get(`/api/search?q=${encodeURIComponent(NUL)}`);
     expect(http.status).toBe(400);
     expect(http.body).toMatchObject({ error: { code: "invalid" } });
-    for (const q of [NUL, LONE]) expect(await h.users.bob.q("search", { q })).toMatchObject({ ok: false, error: { code: "invalid" } });
-    expect(await h.users.bob.q("messages", { roomId, [LONE]: 1 })).toMatchObject({ ok: false, error: { code: "invalid" } });
+    for (const q of [NUL, LONE])
+      expect(await h.users.bob.q("search", { q })).toMatchObject({ ok: false, error: { code: "invalid" } });
+    expect(await h.users.bob.q("messages", { roomId, [LONE]: 1 })).toMatchObject({
+      ok: false,
+      error: { code: "invalid" },
+    });
   });
 
   test("a private room answers an outsider's leave, join or post as a room that does not exist: no sequence, no refusal that confirms it", async () => {

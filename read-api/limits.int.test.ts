@@ -36,12 +36,25 @@ describe("request limits, each with a clear error", () => {
     const none = await h.fetchApi(`/api/rooms`);
     expect(none.status).toBe(401);
     expect(none.body.error.message).toContain("Bearer");
-    const forged = await h.fetchApi(`/api/rooms`, { headers: { authorization: `Bearer ${charlie.token.slice(0, -4)}AAAA` } });
+    const forged = await h.fetchApi(`/api/rooms`, {
+      headers: { authorization: `Bearer ${charlie.token.slice(0, -4)}AAAA` },
+    });
     expect(forged.status).toBe(401);
     const auth = { authorization: `Bearer ${charlie.token}` };
-    const badJson = await h.fetchApi(`/api/rooms/${roomId}/read`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: "{seq:" });
-    expect(badJson).toMatchObject({ status: 400, body: { error: { code: "invalid", message: "the body is not JSON" } } });
-    const form = await h.fetchApi(`/api/rooms/${roomId}/read`, { method: "POST", headers: { ...auth, "content-type": "text/plain" }, body: "seq=1" });
+    const badJson = await h.fetchApi(`/api/rooms/${roomId}/read`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json" },
+      body: "{seq:",
+    });
+    expect(badJson).toMatchObject({
+      status: 400,
+      body: { error: { code: "invalid", message: "the body is not JSON" } },
+    });
+    const form = await h.fetchApi(`/api/rooms/${roomId}/read`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "text/plain" },
+      body: "seq=1",
+    });
     expect(form.status).toBe(400);
     expect((await h.fetchApi(`/api/nothing/here`, { headers: auth })).status).toBe(404);
     expect((await h.fetchApi(`/api/rooms`, { method: "DELETE", headers: auth })).status).toBe(405);
@@ -49,10 +62,15 @@ describe("request limits, each with a clear error", () => {
 
   it("a NATS query over the size limit or not an object is refused", async () => {
     const { dave } = h.users;
-    const big = await dave.nc.request(`q.${dave.id}.rooms`, JSON.stringify({ pad: "z".repeat(MAX_QUERY_BYTES) }), { timeout: 5000 });
+    const big = await dave.nc.request(`q.${dave.id}.rooms`, JSON.stringify({ pad: "z".repeat(MAX_QUERY_BYTES) }), {
+      timeout: 5000,
+    });
     expect(big.json()).toMatchObject({ ok: false, error: { code: "invalid" } });
     const list = await dave.nc.request(`q.${dave.id}.rooms`, "[1,2]", { timeout: 5000 });
-    expect(list.json()).toMatchObject({ ok: false, error: { code: "invalid", message: "the query body must be a JSON object" } });
+    expect(list.json()).toMatchObject({
+      ok: false,
+      error: { code: "invalid", message: "the query body must be a JSON object" },
+    });
   });
 
   it("queries are limited per user, over HTTP and NATS together, with the time to wait", async () => {
@@ -86,9 +104,12 @@ describe("request limits, each with a clear error", () => {
       // Requests without a token count too: the address pays before anything else is checked.
       // X-Forwarded-For from a socket that is not a trusted proxy changes nothing.
       for (const [i, token] of [h.users.dave.token, undefined, h.users.alice.token, h.users.alice.token].entries()) {
-        const res = await fetch(`${base}/api/rooms/public`, { headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), "x-forwarded-for": `198.51.100.${i}` } });
+        const res = await fetch(`${base}/api/rooms/public`, {
+          headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), "x-forwarded-for": `198.51.100.${i}` },
+        });
         statuses.push(res.status);
-        if (res.status === 429) expect(((await res.json()) as { error: { message: string } }).error.message).toContain("address");
+        if (res.status === 429)
+          expect(((await res.json()) as { error: { message: string } }).error.message).toContain("address");
       }
       expect(statuses).toEqual([200, 401, 200, 429]);
     } finally {
@@ -110,7 +131,12 @@ describe("request limits, each with a clear error", () => {
     const server = createServer((req, res) => void api.handle(req, res));
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const ask = async (forwardedFor: string) => (await fetch(`${base}/api/rooms/public`, { headers: { authorization: `Bearer ${h.users.dave.token}`, "x-forwarded-for": forwardedFor } })).status;
+    const ask = async (forwardedFor: string) =>
+      (
+        await fetch(`${base}/api/rooms/public`, {
+          headers: { authorization: `Bearer ${h.users.dave.token}`, "x-forwarded-for": forwardedFor },
+        })
+      ).status;
     try {
       expect([await ask("203.0.113.1"), await ask("203.0.113.1"), await ask("203.0.113.1")]).toEqual([200, 200, 429]);
       // Another client behind the same proxy has its own bucket, whatever the first one writes on the left.
@@ -134,8 +160,12 @@ describe("reply subjects: an answer goes only to an inbox", () => {
     const before = await roomEvents();
     // dave names the live subject and the room's event subject as where the answers should go.
     dave.nc.publish(`q.${dave.id}.rooms`, "{}", { reply: `live.room.${roomId}` });
-    dave.nc.publish(`cmd.${dave.id}.user.profile`, JSON.stringify({ commandId: ulid(), displayName: "Mallory" }), { reply: `ev.room.${roomId}` });
-    dave.nc.publish(`cmd.${dave.id}.room.join`, JSON.stringify({ commandId: ulid(), roomId }), { reply: `$KV.snapshots.room.${roomId}` });
+    dave.nc.publish(`cmd.${dave.id}.user.profile`, JSON.stringify({ commandId: ulid(), displayName: "Mallory" }), {
+      reply: `ev.room.${roomId}`,
+    });
+    dave.nc.publish(`cmd.${dave.id}.room.join`, JSON.stringify({ commandId: ulid(), roomId }), {
+      reply: `$KV.snapshots.room.${roomId}`,
+    });
     await dave.nc.flush();
     // The same, asked properly, is answered: the service took the bad ones before these.
     expect((await dave.q("rooms")).ok).toBe(true);

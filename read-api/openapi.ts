@@ -42,7 +42,11 @@ export function openApiDocument(): Record<string, unknown> {
               required: true,
               content: {
                 "application/json": {
-                  schema: { ...input, properties: Object.fromEntries(Object.entries(props).filter(([n]) => !pathParams.includes(n))), required: (input.required ?? []).filter((n) => !pathParams.includes(n)) },
+                  schema: {
+                    ...input,
+                    properties: Object.fromEntries(Object.entries(props).filter(([n]) => !pathParams.includes(n))),
+                    required: (input.required ?? []).filter((n) => !pathParams.includes(n)),
+                  },
                 },
               },
             },
@@ -55,7 +59,10 @@ export function openApiDocument(): Record<string, unknown> {
       parameters,
       ...body,
       responses: {
-        "200": { description: "the answer", content: { "application/json": { schema: schemaOf(outputs[r.query], "output") } } },
+        "200": {
+          description: "the answer",
+          content: { "application/json": { schema: schemaOf(outputs[r.query], "output") } },
+        },
         "400": error,
         "401": error,
         "403": error,
@@ -69,7 +76,12 @@ export function openApiDocument(): Record<string, unknown> {
   }
   return {
     openapi: "3.1.0",
-    info: { title: "natter read API", version: "1", description: "Queries over natter's read models. Every query takes minSeq (read your writes); the same queries answer over NATS on q.<userId>.<query>." },
+    info: {
+      title: "natter read API",
+      version: "1",
+      description:
+        "Queries over natter's read models. Every query takes minSeq (read your writes); the same queries answer over NATS on q.<userId>.<query>.",
+    },
     servers: [{ url: "/" }],
     components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } } },
     paths,

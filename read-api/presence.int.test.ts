@@ -11,7 +11,9 @@ let roomId: string;
 beforeAll(async () => {
   h = await startReadHarness();
   const { alice, bob, dave } = h.users;
-  roomId = (await alice.cmd("room.create", { name: "presence", kind: "private", members: [bob.id, dave.id] })).result["roomId"] as string;
+  roomId = (await alice.cmd("room.create", { name: "presence", kind: "private", members: [bob.id, dave.id] })).result[
+    "roomId"
+  ] as string;
   await h.caughtUp();
 }, 60_000);
 
@@ -25,7 +27,8 @@ function presenceEvents(sub: Subscription, userId: string): { status: string; at
   void (async () => {
     for await (const m of sub) {
       const e = m.json<LiveEvent>();
-      if (e.type === "Presence" && e.payload["userId"] === userId) seen.push({ status: e.payload["status"] as string, at: Date.now() });
+      if (e.type === "Presence" && e.payload["userId"] === userId)
+        seen.push({ status: e.payload["status"] as string, at: Date.now() });
     }
   })();
   return seen;
@@ -53,7 +56,9 @@ describe("presence", () => {
       const nc = await connect({ servers: ${JSON.stringify(h.sys.server.url)}, token: ${JSON.stringify(bob.token)}, inboxPrefix: "_INBOX.${bob.id}" });
       setInterval(() => { nc.publish("presence.${bob.id}", JSON.stringify({ connectionId: "crashy", status: "online" })); nc.flush().then(() => console.log("beat")); }, ${TEST_PRESENCE.heartbeatMs});
     `;
-    const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     let beats = 0;
     let lastBeat = 0;
     createInterface({ input: child.stdout! }).on("line", () => {
@@ -66,7 +71,11 @@ describe("presence", () => {
     child.kill("SIGKILL");
     await new Promise((r) => child.once("exit", r));
     const killedAfter = lastBeat;
-    const offline = await until("bob offline", () => seen.find((s) => s.status === "offline"), TEST_PRESENCE.timeoutMs * 5);
+    const offline = await until(
+      "bob offline",
+      () => seen.find((s) => s.status === "offline"),
+      TEST_PRESENCE.timeoutMs * 5,
+    );
     const silentFor = offline.at - killedAfter;
     // Not before the timeout, and no later than the timeout plus one sweep (a tenth of it) and a little slack.
     expect(silentFor).toBeGreaterThanOrEqual(TEST_PRESENCE.timeoutMs - 50);
@@ -80,7 +89,8 @@ describe("presence", () => {
     const sub = dave.nc.subscribe(liveSubjects.member(dave.id, roomId));
     const seen = presenceEvents(sub, alice.id);
     await dave.nc.flush();
-    const beat = (connectionId: string, status: string) => alice.nc.publish(liveSubjects.presence(alice.id), JSON.stringify({ connectionId, status }));
+    const beat = (connectionId: string, status: string) =>
+      alice.nc.publish(liveSubjects.presence(alice.id), JSON.stringify({ connectionId, status }));
     beat("phone", "online");
     beat("laptop", "away");
     await until("alice online", () => seen.find((s) => s.status === "online"));

@@ -1,5 +1,12 @@
 import type { z } from "zod";
-import { findUnstorable, ForbiddenError, InvalidError, RateLimitedError, RateLimiter, type RateLimit } from "../domain/index.ts";
+import {
+  findUnstorable,
+  ForbiddenError,
+  InvalidError,
+  RateLimitedError,
+  RateLimiter,
+  type RateLimit,
+} from "../domain/index.ts";
 import { auditFromReadModel, type Db } from "../projections/index.ts";
 import { visibleUsers, type Caller } from "./access.ts";
 import type { ReadMarkers } from "./readMarkers.ts";
@@ -42,7 +49,11 @@ export const QUERIES: { [Q in QueryName]: Query<Q> } = {
   markRead: { nats: "markRead", reads: ["rooms", "timeline"], run: (d, c, q) => d.markers.mark(c, q) },
   search: { nats: "search", reads: ["rooms", "timeline"], run: (d, c, q) => searchMessages(d.db, c, q) },
   users: { nats: "users", reads: ["rooms"], run: (d, _c, q) => findUsers(d.db, q) },
-  presence: { nats: "presence", reads: ["rooms"], run: async (d, c, q) => ({ presence: await d.presenceOf(await visibleUsers(d.db, c, q.userIds)) }) },
+  presence: {
+    nats: "presence",
+    reads: ["rooms"],
+    run: async (d, c, q) => ({ presence: await d.presenceOf(await visibleUsers(d.db, c, q.userIds)) }),
+  },
   audit: {
     nats: "audit",
     reads: ["audit"],
@@ -50,29 +61,50 @@ export const QUERIES: { [Q in QueryName]: Query<Q> } = {
     run: async (d, _c, q) => ({
       events: (
         await auditFromReadModel(d.db, {
-        actor: q.actor,
-        room: q.roomId,
-        type: q.type,
-        since: q.since === undefined ? undefined : new Date(q.since),
-        until: q.until === undefined ? undefined : new Date(q.until),
+          actor: q.actor,
+          room: q.roomId,
+          type: q.type,
+          since: q.since === undefined ? undefined : new Date(q.since),
+          until: q.until === undefined ? undefined : new Date(q.until),
           limit: q.limit,
         })
-      ).map(({ seq, time, type, actor, subject, roomId, commandId, correlationId, causationId, payload }) => ({ seq, time, type, actor, subject, roomId, commandId, correlationId, causationId, payload })),
+      ).map(({ seq, time, type, actor, subject, roomId, commandId, correlationId, causationId, payload }) => ({
+        seq,
+        time,
+        type,
+        actor,
+        subject,
+        roomId,
+        commandId,
+        correlationId,
+        causationId,
+        payload,
+      })),
     }),
   },
 };
 
 /** The query of a NATS name (`rooms.public` → `roomsPublic`). */
-export const queryOfNatsName: ReadonlyMap<string, QueryName> = new Map(Object.entries(QUERIES).map(([name, q]) => [q.nats, name as QueryName]));
+export const queryOfNatsName: ReadonlyMap<string, QueryName> = new Map(
+  Object.entries(QUERIES).map(([name, q]) => [q.nats, name as QueryName]),
+);
 
 /** Parses a query's input; an InvalidError with each bad field otherwise. */
 export function parseInput<Q extends QueryName>(name: Q, raw: unknown): z.infer<(typeof inputs)[Q]> {
   const unfit = findUnstorable(raw);
-  if (unfit !== undefined) throw new InvalidError(`bad ${name} query: ${unfit.path} ${unfit.problem}`, { details: { fields: { [unfit.path]: unfit.problem } } });
+  if (unfit !== undefined)
+    throw new InvalidError(`bad ${name} query: ${unfit.path} ${unfit.problem}`, {
+      details: { fields: { [unfit.path]: unfit.problem } },
+    });
   const r = inputs[name].safeParse(raw);
   if (!r.success) {
     const fields = Object.fromEntries(r.error.issues.map((i) => [i.path.join(".") || "(body)", i.message]));
-    throw new InvalidError(`bad ${name} query: ${Object.entries(fields).map(([k, v]) => `${k}: ${v}`).join("; ")}`, { details: { fields } });
+    throw new InvalidError(
+      `bad ${name} query: ${Object.entries(fields)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join("; ")}`,
+      { details: { fields } },
+    );
   }
   return r.data as z.infer<(typeof inputs)[Q]>;
 }
@@ -85,7 +117,8 @@ export class QueryLimiter {
   }
   take(key: string, what: string): void {
     const wait = this.limiter.take(key, Date.now());
-    if (wait > 0) throw new RateLimitedError(`too many ${what}: try again in ${wait} ms`, { details: { retryAfterMs: wait } });
+    if (wait > 0)
+      throw new RateLimitedError(`too many ${what}: try again in ${wait} ms`, { details: { retryAfterMs: wait } });
   }
 }
 

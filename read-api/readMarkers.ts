@@ -22,7 +22,11 @@ export class ReadMarkers {
 
   /** Opens the bucket and creates the table if they are missing. */
   static async open(nc: NatsConnection, db: Db, options: { replicas?: number } = {}): Promise<ReadMarkers> {
-    const kv = await new Kvm(nc).create(READ_MARKERS_BUCKET, { history: 1, replicas: options.replicas ?? 1, description: "natter: read markers <user>.<room>" });
+    const kv = await new Kvm(nc).create(READ_MARKERS_BUCKET, {
+      history: 1,
+      replicas: options.replicas ?? 1,
+      description: "natter: read markers <user>.<room>",
+    });
     await db.execute(sql`CREATE SCHEMA IF NOT EXISTS natter_read`);
     await db.execute(sql`CREATE TABLE IF NOT EXISTS natter_read.read_markers (
       user_id text NOT NULL, room_id text NOT NULL, seq bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),
@@ -37,7 +41,10 @@ export class ReadMarkers {
    */
   async mark(caller: Caller, q: Input<"markRead">): Promise<Output<"markRead">> {
     await readableRoom(this.db, caller, q.roomId);
-    const last = await query<{ seq: string | number | null }>(this.db, sql`SELECT max(seq) AS seq FROM natter_timeline.messages WHERE room_id = ${q.roomId}`);
+    const last = await query<{ seq: string | number | null }>(
+      this.db,
+      sql`SELECT max(seq) AS seq FROM natter_timeline.messages WHERE room_id = ${q.roomId}`,
+    );
     const target = Math.min(q.seq, Number(last[0]?.seq ?? 0));
     const key = `${caller.userId}.${q.roomId}`;
     let now = 0;
@@ -56,7 +63,8 @@ export class ReadMarkers {
       }
     }
     if (now > 0) {
-      await this.db.execute(sql`INSERT INTO natter_read.read_markers (user_id, room_id, seq) VALUES (${caller.userId}, ${q.roomId}, ${now})
+      await this.db
+        .execute(sql`INSERT INTO natter_read.read_markers (user_id, room_id, seq) VALUES (${caller.userId}, ${q.roomId}, ${now})
         ON CONFLICT (user_id, room_id) DO UPDATE SET seq = GREATEST(natter_read.read_markers.seq, EXCLUDED.seq), updated_at = now()`);
     }
     return { roomId: q.roomId, seq: now };

@@ -47,7 +47,11 @@ class Client {
       },
     });
     await this.nc.flush();
-    const r = await this.nc.request(`q.${this.bob.id}.changes`, JSON.stringify({ roomId: this.roomId, after: this.copy.seenSeq, limit: 5000 }), { timeout: 10_000 });
+    const r = await this.nc.request(
+      `q.${this.bob.id}.changes`,
+      JSON.stringify({ roomId: this.roomId, after: this.copy.seenSeq, limit: 5000 }),
+      { timeout: 10_000 },
+    );
     const answer = r.json<{ ok: true; result: { messages: never[]; seq: number; more: boolean } }>();
     expect(answer.ok).toBe(true);
     expect(answer.result.more).toBe(false);
@@ -86,7 +90,14 @@ type Step =
   | { kind: "reconnect" };
 
 const step: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant("post" as const), by: fc.constantFrom(0 as const, 1 as const), reply: fc.boolean() }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant("post" as const),
+      by: fc.constantFrom(0 as const, 1 as const),
+      reply: fc.boolean(),
+    }),
+  },
   {
     weight: 5,
     arbitrary: fc.record({
@@ -108,13 +119,22 @@ describe("a client that was away comes back to exactly the server's room", () =>
       fc.asyncProperty(fc.boolean(), fc.array(step, { minLength: 5, maxLength: 30 }), async (isPublic, steps) => {
         run++;
         const roomId = (
-          await alice.cmd("room.create", isPublic ? { name: `open ${run}`, kind: "public" } : { name: `closed ${run}`, kind: "private", members: [bob.id, dave.id] })
+          await alice.cmd(
+            "room.create",
+            isPublic
+              ? { name: `open ${run}`, kind: "public" }
+              : { name: `closed ${run}`, kind: "private", members: [bob.id, dave.id] },
+          )
         ).result["roomId"] as string;
         if (isPublic) {
           await bob.cmd("room.join", { roomId });
           await dave.cmd("room.join", { roomId });
         }
-        const client = new Client(bob, roomId, isPublic ? liveSubjects.room(roomId) : liveSubjects.member(bob.id, roomId));
+        const client = new Client(
+          bob,
+          roomId,
+          isPublic ? liveSubjects.room(roomId) : liveSubjects.member(bob.id, roomId),
+        );
         await client.connect();
         const people = [alice, dave];
         const messages: string[] = [];
@@ -132,14 +152,22 @@ describe("a client that was away comes back to exactly the server's room", () =>
           let r;
           if (s.kind === "post") {
             const root = s.reply && messages.length > 0 ? messages[0] : undefined;
-            r = await who.try("msg.post", { roomId, body: `said ${messages.length}`, ...(root ? { threadRootId: root } : {}) });
+            r = await who.try("msg.post", {
+              roomId,
+              body: `said ${messages.length}`,
+              ...(root ? { threadRootId: root } : {}),
+            });
             if (r.ok) messages.push(r.result["messageId"] as string);
           } else {
             if (messages.length === 0) continue;
             const messageId = messages[s.pick % messages.length]!;
             const emoji = ["👍", "🎉", "🙂"][s.emoji]!;
             const body =
-              s.kind === "edit" ? { roomId, messageId, body: `edited ${s.pick}` } : s.kind === "delete" ? { roomId, messageId } : { roomId, messageId, emoji };
+              s.kind === "edit"
+                ? { roomId, messageId, body: `edited ${s.pick}` }
+                : s.kind === "delete"
+                  ? { roomId, messageId }
+                  : { roomId, messageId, emoji };
             // Refusals (editing another's message, reacting to a deleted one) change nothing, as they should.
             r = await who.try(`msg.${s.kind}`, body);
           }

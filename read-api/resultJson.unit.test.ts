@@ -12,7 +12,9 @@ const message = fc.record({
   postedAt: fc.string(),
   editedAt: fc.option(fc.string()),
   deleted: fc.boolean(),
-  reactions: fc.array(fc.record({ emoji: fc.string(), count: fc.nat(), userIds: fc.array(fc.string()), seqs: fc.array(fc.nat()) })),
+  reactions: fc.array(
+    fc.record({ emoji: fc.string(), count: fc.nat(), userIds: fc.array(fc.string()), seqs: fc.array(fc.nat()) }),
+  ),
   threadRootId: fc.option(fc.string()),
   replyCount: fc.nat(),
   lastReplyAt: fc.option(fc.string()),

@@ -6,7 +6,13 @@ import type { Input, Output } from "./schemas.ts";
 import { iso } from "./timelineQueries.ts";
 
 type RoomRow = { room_id: string; name: string; kind: RoomKind; topic: string; archived: boolean };
-const summary = (r: RoomRow) => ({ roomId: r.room_id, name: r.name, kind: r.kind, topic: r.topic, archived: r.archived });
+const summary = (r: RoomRow) => ({
+  roomId: r.room_id,
+  name: r.name,
+  kind: r.kind,
+  topic: r.topic,
+  archived: r.archived,
+});
 
 /**
  * The caller's rooms with their unread counts: messages after the caller's read marker that others
@@ -15,7 +21,15 @@ const summary = (r: RoomRow) => ({ roomId: r.room_id, name: r.name, kind: r.kind
  * invitation is what lets someone know a private room exists).
  */
 export async function myRooms(db: Db, caller: Caller): Promise<Output<"rooms">> {
-  const rows = await query<RoomRow & { role: RoomRole; read_seq: string | number; unread: string | number; mentions: string | number; last_seq: string | number | null }>(
+  const rows = await query<
+    RoomRow & {
+      role: RoomRole;
+      read_seq: string | number;
+      unread: string | number;
+      mentions: string | number;
+      last_seq: string | number | null;
+    }
+  >(
     db,
     sql`SELECT r.room_id, r.name, r.kind, r.topic, r.archived, m.role, COALESCE(rm.seq, 0) AS read_seq,
           (SELECT count(*) FROM natter_timeline.messages t
@@ -41,7 +55,12 @@ export async function myRooms(db: Db, caller: Caller): Promise<Output<"rooms">> 
         ORDER BY i.seq`,
   );
   return {
-    invitations: invites.map((r) => ({ ...summary(r), invitedBy: r.invited_by, invitedByName: r.invited_by_name, seq: Number(r.seq) })),
+    invitations: invites.map((r) => ({
+      ...summary(r),
+      invitedBy: r.invited_by,
+      invitedByName: r.invited_by_name,
+      seq: Number(r.seq),
+    })),
     rooms: rows.map((r) => ({
       ...summary(r),
       role: r.role,
@@ -87,7 +106,12 @@ export async function roomDetail(db: Db, caller: Caller, q: Input<"room">): Prom
       ...summary(r),
       createdBy: r.created_by,
       createdAt: iso(r.created_at),
-      members: members.map((m) => ({ userId: m.user_id, displayName: m.display_name, role: m.role, joinedSeq: Number(m.joined_seq) })),
+      members: members.map((m) => ({
+        userId: m.user_id,
+        displayName: m.display_name,
+        role: m.role,
+        joinedSeq: Number(m.joined_seq),
+      })),
     },
   };
 }
@@ -100,13 +124,27 @@ export async function roomDetail(db: Db, caller: Caller, q: Input<"room">): Prom
 export async function roomBans(db: Db, caller: Caller, q: Input<"bans">): Promise<Output<"bans">> {
   const access = await readableRoom(db, caller, q.roomId);
   if (!caller.admin && access.role !== "owner" && access.role !== "moderator") throw noSuchRoom(q.roomId);
-  const rows = await query<{ user_id: string; display_name: string | null; banned_by: string; reason: string | null; seq: string | number }>(
+  const rows = await query<{
+    user_id: string;
+    display_name: string | null;
+    banned_by: string;
+    reason: string | null;
+    seq: string | number;
+  }>(
     db,
     sql`SELECT b.user_id, u.display_name, b.banned_by, b.reason, b.seq FROM natter_rooms.room_bans b
         LEFT JOIN natter_rooms.users u ON u.user_id = b.user_id
         WHERE b.room_id = ${q.roomId} ORDER BY b.seq, b.user_id`,
   );
-  return { bans: rows.map((r) => ({ userId: r.user_id, displayName: r.display_name, bannedBy: r.banned_by, reason: r.reason, seq: Number(r.seq) })) };
+  return {
+    bans: rows.map((r) => ({
+      userId: r.user_id,
+      displayName: r.display_name,
+      bannedBy: r.banned_by,
+      reason: r.reason,
+      seq: Number(r.seq),
+    })),
+  };
 }
 
 /**
@@ -116,7 +154,15 @@ export async function roomBans(db: Db, caller: Caller, q: Input<"bans">): Promis
  */
 export async function searchMessages(db: Db, caller: Caller, q: Input<"search">): Promise<Output<"search">> {
   if (q.roomId !== undefined) await readableRoom(db, caller, q.roomId);
-  const rows = await query<{ room_id: string; message_id: string; seq: string | number; author_id: string; posted_at: Date | string; rank: number; highlight: string }>(
+  const rows = await query<{
+    room_id: string;
+    message_id: string;
+    seq: string | number;
+    author_id: string;
+    posted_at: Date | string;
+    rank: number;
+    highlight: string;
+  }>(
     db,
     sql`SELECT m.room_id, m.message_id, m.seq, m.author_id, m.posted_at, ts_rank(to_tsvector('simple', m.body), q) AS rank,
           ts_headline('simple', translate(m.body, E'\\x02\\x03', ''), q, 'StartSel=' || chr(2) || ', StopSel=' || chr(3) || ', MaxWords=24, MinWords=8') AS highlight
@@ -153,7 +199,10 @@ export async function findUsers(db: Db, q: Input<"users">): Promise<Output<"user
   if (q.ids !== undefined) {
     const named = await query<{ user_id: string; display_name: string }>(
       db,
-      sql`SELECT user_id, display_name FROM natter_rooms.users WHERE display_name IS NOT NULL AND user_id IN (${sql.join(q.ids.map((i) => sql`${i}`), sql`, `)}) ORDER BY user_id`,
+      sql`SELECT user_id, display_name FROM natter_rooms.users WHERE display_name IS NOT NULL AND user_id IN (${sql.join(
+        q.ids.map((i) => sql`${i}`),
+        sql`, `,
+      )}) ORDER BY user_id`,
     );
     return { users: named.map((r) => ({ userId: r.user_id, displayName: r.display_name })) };
   }

@@ -29,7 +29,9 @@ beforeAll(async () => {
     if (i % 17 === 3) await dave.cmd("msg.react", { roomId, messageId: posts[i]!.messageId, emoji: "👍" });
     if (i % 29 === 7) await bob.cmd("msg.delete", { roomId, messageId: posts[i - 1]!.messageId });
   }
-  privateRoom = (await bob.cmd("room.create", { name: "inner circle", kind: "private", members: [dave.id] })).result["roomId"] as string;
+  privateRoom = (await bob.cmd("room.create", { name: "inner circle", kind: "private", members: [dave.id] })).result[
+    "roomId"
+  ] as string;
   await bob.cmd("msg.post", { roomId: privateRoom, body: "between us" });
   await h.caughtUp();
 }, 120_000);
@@ -40,7 +42,11 @@ afterAll(async () => {
 
 const cache = () => h.api.timelineCache!;
 const page = async (q: Record<string, unknown>, minSeq?: number) => {
-  const r = await h.users.dave.q<{ messages: Message[]; hasBefore: boolean; hasAfter: boolean }>("messages", { roomId, ...q, ...(minSeq ? { minSeq } : {}) });
+  const r = await h.users.dave.q<{ messages: Message[]; hasBefore: boolean; hasAfter: boolean }>("messages", {
+    roomId,
+    ...q,
+    ...(minSeq ? { minSeq } : {}),
+  });
   expect(r.ok, JSON.stringify(r.error)).toBe(true);
   return r.result!;
 };
@@ -105,11 +111,38 @@ describe("timeline cache", () => {
 
     const last = (await latest()).messages.at(-1)!;
     const changes: { what: string; seq: () => Promise<number>; shows: (p: { messages: Message[] }) => boolean }[] = [
-      { what: "a post", seq: async () => (await bob.cmd("msg.post", { roomId, body: "fresh post" })).seq, shows: (p) => p.messages.at(-1)!.body === "fresh post" },
-      { what: "an edit", seq: async () => (await bob.cmd("msg.post", { roomId, body: "to edit" }).then((r) => bob.cmd("msg.edit", { roomId, messageId: r.result["messageId"], body: "edited" }))).seq, shows: (p) => p.messages.at(-1)!.body === "edited" && p.messages.at(-1)!.editedAt !== null },
-      { what: "a delete", seq: async () => (await bob.cmd("msg.delete", { roomId, messageId: last.messageId })).seq, shows: (p) => p.messages.some((m) => m.messageId === last.messageId && m.deleted && m.body === "") },
-      { what: "a reaction", seq: async () => (await dave.cmd("msg.react", { roomId, messageId: posts.at(-2)!.messageId, emoji: "🎉" })).seq, shows: (p) => p.messages.some((m) => m.messageId === posts.at(-2)!.messageId && m.reactions.some((r) => r.emoji === "🎉")) },
-      { what: "a thread reply", seq: async () => (await dave.cmd("msg.post", { roomId, body: "in thread", threadRootId: posts.at(-3)!.messageId })).seq, shows: (p) => p.messages.some((m) => m.messageId === posts.at(-3)!.messageId && m.replyCount === 1) },
+      {
+        what: "a post",
+        seq: async () => (await bob.cmd("msg.post", { roomId, body: "fresh post" })).seq,
+        shows: (p) => p.messages.at(-1)!.body === "fresh post",
+      },
+      {
+        what: "an edit",
+        seq: async () =>
+          (
+            await bob
+              .cmd("msg.post", { roomId, body: "to edit" })
+              .then((r) => bob.cmd("msg.edit", { roomId, messageId: r.result["messageId"], body: "edited" }))
+          ).seq,
+        shows: (p) => p.messages.at(-1)!.body === "edited" && p.messages.at(-1)!.editedAt !== null,
+      },
+      {
+        what: "a delete",
+        seq: async () => (await bob.cmd("msg.delete", { roomId, messageId: last.messageId })).seq,
+        shows: (p) => p.messages.some((m) => m.messageId === last.messageId && m.deleted && m.body === ""),
+      },
+      {
+        what: "a reaction",
+        seq: async () => (await dave.cmd("msg.react", { roomId, messageId: posts.at(-2)!.messageId, emoji: "🎉" })).seq,
+        shows: (p) =>
+          p.messages.some((m) => m.messageId === posts.at(-2)!.messageId && m.reactions.some((r) => r.emoji === "🎉")),
+      },
+      {
+        what: "a thread reply",
+        seq: async () =>
+          (await dave.cmd("msg.post", { roomId, body: "in thread", threadRootId: posts.at(-3)!.messageId })).seq,
+        shows: (p) => p.messages.some((m) => m.messageId === posts.at(-3)!.messageId && m.replyCount === 1),
+      },
     ];
     for (const c of changes) {
       await latest();
@@ -144,7 +177,10 @@ describe("timeline cache", () => {
     expect((await ask()).ok).toBe(true);
     expect((await ask()).ok).toBe(true); // the access row is held now
     const removed = await bob.cmd("room.remove", { roomId: privateRoom, userId: dave.id });
-    expect(await ask(removed.seq)).toEqual({ ok: false, error: { code: "not_found", message: `no room ${privateRoom}`, details: { roomId: privateRoom } } });
+    expect(await ask(removed.seq)).toEqual({
+      ok: false,
+      error: { code: "not_found", message: `no room ${privateRoom}`, details: { roomId: privateRoom } },
+    });
     // And over HTTP, with no minSeq at all.
     expect((await dave.get(`/api/rooms/${privateRoom}/messages`)).status).toBe(404);
   });

@@ -208,7 +208,13 @@ export class TimelineCache {
   }
 
   /** A window of the room's timeline (see TimelineWindow), from the segments held or through `fetch`. */
-  async window(roomId: string, p: number, nBefore: number, nAfter: number, fetch: WindowFetch): Promise<TimelineWindow> {
+  async window(
+    roomId: string,
+    p: number,
+    nBefore: number,
+    nAfter: number,
+    fetch: WindowFetch,
+  ): Promise<TimelineWindow> {
     const held = this.entry(roomId);
     const hit = held === undefined ? undefined : take(held.segments, p, nBefore, nAfter);
     if (hit !== undefined) {
@@ -344,7 +350,10 @@ export class TimelineCache {
 function trimmed(s: Segment, around: Segment, cap: number, byteCap: number): Segment {
   if (s.msgs.length <= cap && (byteCap === Infinity || bytesOf(s.msgs) <= byteCap)) return s;
   const n = s.msgs.length;
-  const centre = Math.min(n - 1, firstAtOrAfter(s.msgs, around.msgs[Math.floor(around.msgs.length / 2)]?.seq ?? around.lo));
+  const centre = Math.min(
+    n - 1,
+    firstAtOrAfter(s.msgs, around.msgs[Math.floor(around.msgs.length / 2)]?.seq ?? around.lo),
+  );
   // Grow [from, to) from the centre, a message on each side in turn, while both caps allow.
   let from = centre;
   let to = centre + 1;

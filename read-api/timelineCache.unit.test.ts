@@ -10,7 +10,21 @@ import { messageBytes, TimelineCache, type TimelineWindow, type WindowFetch } fr
 const ROOM = "R1";
 
 function message(seq: number, body = `m${seq}`): Message {
-  return { messageId: `id${seq}`, roomId: ROOM, seq, authorId: "u", body, postedAt: "", editedAt: null, deleted: false, reactions: [], threadRootId: null, replyCount: 0, lastReplyAt: null, updatedSeq: seq };
+  return {
+    messageId: `id${seq}`,
+    roomId: ROOM,
+    seq,
+    authorId: "u",
+    body,
+    postedAt: "",
+    editedAt: null,
+    deleted: false,
+    reactions: [],
+    threadRootId: null,
+    replyCount: 0,
+    lastReplyAt: null,
+    updatedSeq: seq,
+  };
 }
 
 /** A room's top-level timeline in memory, read the way fetchWindow reads the database. */
@@ -23,7 +37,10 @@ class Room {
   window(p: number, nBefore: number, nAfter: number): TimelineWindow {
     const below = this.msgs.filter((m) => m.seq < p);
     const from = this.msgs.filter((m) => m.seq >= p);
-    return { before: nBefore === 0 ? [] : below.slice(Math.max(0, below.length - nBefore)), after: from.slice(0, nAfter) };
+    return {
+      before: nBefore === 0 ? [] : below.slice(Math.max(0, below.length - nBefore)),
+      after: from.slice(0, nAfter),
+    };
   }
   fetch: WindowFetch = async (p, nb, na) => {
     this.reads++;
@@ -45,7 +62,9 @@ type Op =
   | { kind: "unannounced-edit"; at: number };
 
 const op: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({
+  {
+    weight: 6,
+    arbitrary: fc.record({
       kind: fc.constant("page" as const),
       // Positions at and next to the room's messages, so that pages land inside, at the edges of and between what the cache holds.
       at: fc.nat(),
@@ -53,7 +72,8 @@ const op: fc.Arbitrary<Op> = fc.oneof(
       newest: fc.integer({ min: 0, max: 9 }).map((n) => n < 2),
       nBefore: fc.integer({ min: 0, max: 50 }),
       nAfter: fc.integer({ min: 0, max: 50 }),
-    }) },
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("post" as const) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("edit" as const), at: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("unannounced-edit" as const), at: fc.nat() }) },
@@ -61,39 +81,51 @@ const op: fc.Arbitrary<Op> = fc.oneof(
 
 test("every window equals the room's as it is, through posts, edits and missed announcements", async () => {
   await fc.assert(
-    fc.asyncProperty(ascending(400), fc.array(op, { maxLength: 80 }), fc.integer({ min: 1, max: 40 }), fc.integer({ min: 60, max: 1000 }), fc.constantFrom(0, 60_000), fc.integer({ min: 40, max: 300 }), async (seqs, ops, block, maxEntries, quietMs, roomCap) => {
-      const room = new Room(seqs);
-      // Small blocks and small bounds: pages often reach the edges of what is held, segments are
-      // trimmed and rooms evicted; a changed room read by blocks (quietMs 0) or page by page.
-      const cache = new TimelineCache({ maxEntries, block, quietMs, roomCap });
-      let seq = 6000;
-      let announced = seq;
-      cache.applied("timeline", { seq, from: seq - 1, rooms: [] });
-      for (const o of ops) {
-        if (o.kind === "page") {
-          const p = o.newest || room.msgs.length === 0 ? Infinity : Math.max(1, room.msgs[o.at % room.msgs.length]!.seq + o.delta);
-          // A window with p = Infinity has nothing after it.
-          const nAfter = p === Infinity ? 0 : o.nAfter;
-          const got = await cache.window(ROOM, p, o.nBefore, nAfter, room.fetch);
-          expect(got).toEqual(room.window(p, o.nBefore, nAfter));
-          expect(cache.held).toBeLessThanOrEqual(maxEntries);
-          continue;
-        }
-        seq++;
-        if (o.kind === "post") room.msgs.push(message(seq));
-        else if (room.msgs.length > 0) room.msgs[o.at % room.msgs.length] = message(room.msgs[o.at % room.msgs.length]!.seq, `edited at ${seq}`);
-        if (o.kind !== "unannounced-edit") {
-          // The projector's next announcement follows on from the last one.
-          cache.applied("timeline", { seq, from: announced, rooms: [ROOM] });
-          announced = seq;
-        } else {
-          // Killed between its commit and its announcement: the next one starts past what was seen.
+    fc.asyncProperty(
+      ascending(400),
+      fc.array(op, { maxLength: 80 }),
+      fc.integer({ min: 1, max: 40 }),
+      fc.integer({ min: 60, max: 1000 }),
+      fc.constantFrom(0, 60_000),
+      fc.integer({ min: 40, max: 300 }),
+      async (seqs, ops, block, maxEntries, quietMs, roomCap) => {
+        const room = new Room(seqs);
+        // Small blocks and small bounds: pages often reach the edges of what is held, segments are
+        // trimmed and rooms evicted; a changed room read by blocks (quietMs 0) or page by page.
+        const cache = new TimelineCache({ maxEntries, block, quietMs, roomCap });
+        let seq = 6000;
+        let announced = seq;
+        cache.applied("timeline", { seq, from: seq - 1, rooms: [] });
+        for (const o of ops) {
+          if (o.kind === "page") {
+            const p =
+              o.newest || room.msgs.length === 0
+                ? Infinity
+                : Math.max(1, room.msgs[o.at % room.msgs.length]!.seq + o.delta);
+            // A window with p = Infinity has nothing after it.
+            const nAfter = p === Infinity ? 0 : o.nAfter;
+            const got = await cache.window(ROOM, p, o.nBefore, nAfter, room.fetch);
+            expect(got).toEqual(room.window(p, o.nBefore, nAfter));
+            expect(cache.held).toBeLessThanOrEqual(maxEntries);
+            continue;
+          }
           seq++;
-          cache.applied("timeline", { seq, from: seq - 1, rooms: [] });
-          announced = seq;
+          if (o.kind === "post") room.msgs.push(message(seq));
+          else if (room.msgs.length > 0)
+            room.msgs[o.at % room.msgs.length] = message(room.msgs[o.at % room.msgs.length]!.seq, `edited at ${seq}`);
+          if (o.kind !== "unannounced-edit") {
+            // The projector's next announcement follows on from the last one.
+            cache.applied("timeline", { seq, from: announced, rooms: [ROOM] });
+            announced = seq;
+          } else {
+            // Killed between its commit and its announcement: the next one starts past what was seen.
+            seq++;
+            cache.applied("timeline", { seq, from: seq - 1, rooms: [] });
+            announced = seq;
+          }
         }
-      }
-    }),
+      },
+    ),
     { numRuns: 300 },
   );
 });
@@ -102,7 +134,8 @@ test("pages served from what it holds: a room read page by page is read from the
   const room = new Room(Array.from({ length: 5000 }, (_, i) => i + 1));
   const cache = new TimelineCache({ maxEntries: 100_000 });
   for (let round = 0; round < 3; round++) {
-    for (let before = 5001; before > 1; before -= 50) expect(await cache.window(ROOM, before, 51, 1, room.fetch)).toEqual(room.window(before, 51, 1));
+    for (let before = 5001; before > 1; before -= 50)
+      expect(await cache.window(ROOM, before, 51, 1, room.fetch)).toEqual(room.window(before, 51, 1));
   }
   // 300 pages, the room in blocks of 250 going back; everything after the first pass is a hit.
   expect(room.reads).toBeLessThanOrEqual(25);
@@ -308,7 +341,11 @@ test("access rows: callers missing on the same row at once share one load", asyn
     await gate;
     return "member";
   };
-  const all = [cache.access(ROOM, "user:a", load), cache.access(ROOM, "user:a", load), cache.access(ROOM, "user:b", load)];
+  const all = [
+    cache.access(ROOM, "user:a", load),
+    cache.access(ROOM, "user:a", load),
+    cache.access(ROOM, "user:b", load),
+  ];
   release();
   expect(await Promise.all(all)).toEqual(["member", "member", "member"]);
   expect(loads).toBe(2);
@@ -319,7 +356,10 @@ test("the bound in bytes: rooms of long messages are held by their weight, not t
   const long = "x".repeat(8000);
   const rooms = Array.from({ length: 6 }, (_, r) => {
     const room = new Room([]);
-    room.msgs = Array.from({ length: 300 }, (_, i) => ({ ...message(i + 1, i % 2 === 0 ? long : `short ${i}`), roomId: `R${r}` }));
+    room.msgs = Array.from({ length: 300 }, (_, i) => ({
+      ...message(i + 1, i % 2 === 0 ? long : `short ${i}`),
+      roomId: `R${r}`,
+    }));
     return room;
   });
   const weight = (room: Room) => room.msgs.reduce((n, m) => n + messageBytes(m), 0);

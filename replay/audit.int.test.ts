@@ -7,7 +7,15 @@ import { mustSend, sendCommand } from "../test/commandClient.ts";
 import { inBatches, replayCli, type ReplayCli } from "../test/replayCli.ts";
 import { startSystem, type SystemHarness } from "../test/systemHarness.ts";
 
-type Row = { seq: number; time: string; type: string; actor: string; subject: string; roomId: string | null; correlationId: string };
+type Row = {
+  seq: number;
+  time: string;
+  type: string;
+  actor: string;
+  subject: string;
+  roomId: string | null;
+  correlationId: string;
+};
 
 let s: SystemHarness;
 let cli: ReplayCli;
@@ -26,11 +34,17 @@ function correlated(correlation: string) {
 beforeAll(async () => {
   s = await startSystem();
   cli = await replayCli(s.server.url, s.database.url);
-  general = (await mustSend(s.nc, "alice", "room.create", { name: "general", kind: "public" })).result["roomId"] as string;
-  secret = (await mustSend(s.nc, "bob", "room.create", { name: "secret", kind: "private", members: ["carol"] })).result["roomId"] as string;
+  general = (await mustSend(s.nc, "alice", "room.create", { name: "general", kind: "public" })).result[
+    "roomId"
+  ] as string;
+  secret = (await mustSend(s.nc, "bob", "room.create", { name: "secret", kind: "private", members: ["carol"] })).result[
+    "roomId"
+  ] as string;
   await mustSend(s.nc, "bob", "room.join", { roomId: general });
   await mustSend(s.nc, "carol", "room.join", { roomId: general });
-  firstPost = (await mustSend(s.nc, "alice", "msg.post", { roomId: general, body: "first" })).result["messageId"] as string;
+  firstPost = (await mustSend(s.nc, "alice", "msg.post", { roomId: general, body: "first" })).result[
+    "messageId"
+  ] as string;
   for (const [author, roomId] of [
     ["bob", general],
     ["carol", secret],
@@ -56,7 +70,9 @@ beforeAll(async () => {
   await mustSend(s.nc, "carol", "user.profile", { displayName: "Carol", language: "de" });
   await mustSend(s.nc, "bob", "msg.delete", { roomId: general, messageId: firstPost }, { admin: true });
   await mustSend(s.nc, "carol", "msg.post", { roomId: secret, body: "late" });
-  const last = (await mustSend(s.nc, "alice", "msg.post", { roomId: general, body: "last" })).result["messageId"] as string;
+  const last = (await mustSend(s.nc, "alice", "msg.post", { roomId: general, body: "last" })).result[
+    "messageId"
+  ] as string;
   await mustSend(s.nc, "bob", "msg.react", { roomId: general, messageId: last, emoji: "🎉" });
   await s.caughtUp(await s.lastSeq());
   log = await s.store.readSubject("ev.>");
@@ -67,7 +83,15 @@ afterAll(async () => {
 });
 
 /** The test's own reading of each criterion, over the raw log. */
-type Criteria = { actor?: string; room?: string; type?: string; aggregate?: string; correlation?: string; since?: string; until?: string };
+type Criteria = {
+  actor?: string;
+  room?: string;
+  type?: string;
+  aggregate?: string;
+  correlation?: string;
+  since?: string;
+  until?: string;
+};
 function expected(c: Criteria): number[] {
   return log
     .filter((e) => {
@@ -78,7 +102,8 @@ function expected(c: Criteria): number[] {
         (c.actor === undefined || e.actor === c.actor) &&
         (c.room === undefined || room === c.room) &&
         (c.type === undefined || e.type === c.type) &&
-        (c.aggregate === undefined || e.subject === (c.aggregate.startsWith("ev.") ? c.aggregate : `ev.${c.aggregate}`)) &&
+        (c.aggregate === undefined ||
+          e.subject === (c.aggregate.startsWith("ev.") ? c.aggregate : `ev.${c.aggregate}`)) &&
         (c.correlation === undefined || e.correlationId === c.correlation) &&
         (c.since === undefined || t >= Date.parse(c.since)) &&
         (c.until === undefined || t <= Date.parse(c.until))
@@ -122,11 +147,20 @@ describe("audit answers what a filter over the raw stream answers", () => {
       expect(want.length, `${JSON.stringify(c)} selects something`).toBeGreaterThan(0);
       expect(want.length, `${JSON.stringify(c)} leaves something out`).toBeLessThan(log.length);
       expect(r.code, `${source} ${JSON.stringify(c)}: ${r.stderr}`).toBe(0);
-      expect(r.rows.map((x) => x.seq), `${source} ${JSON.stringify(c)}`).toEqual(want);
+      expect(
+        r.rows.map((x) => x.seq),
+        `${source} ${JSON.stringify(c)}`,
+      ).toEqual(want);
       // Each row is the event it names.
       for (const row of r.rows) {
         const e = log.find((x) => x.seq === row.seq)!;
-        expect({ type: row.type, actor: row.actor, subject: row.subject, correlationId: row.correlationId, time: row.time }).toEqual({
+        expect({
+          type: row.type,
+          actor: row.actor,
+          subject: row.subject,
+          correlationId: row.correlationId,
+          time: row.time,
+        }).toEqual({
           type: e.type,
           actor: e.actor,
           subject: e.subject,
@@ -136,7 +170,11 @@ describe("audit answers what a filter over the raw stream answers", () => {
       }
     }
     // The correlated action is the three commands sent under it.
-    expect(expected({ correlation: "corr-rename-1" }).map((q) => log.find((e) => e.seq === q)!.type)).toEqual(["RoomRenamed", "RoomTopicChanged", "MessagePosted"]);
+    expect(expected({ correlation: "corr-rename-1" }).map((q) => log.find((e) => e.seq === q)!.type)).toEqual([
+      "RoomRenamed",
+      "RoomTopicChanged",
+      "MessagePosted",
+    ]);
   }, 120_000);
 
   test("in-process, auditFromReadModel and auditFromLog agree with the raw stream on more criteria", async () => {
@@ -151,13 +189,23 @@ describe("audit answers what a filter over the raw stream answers", () => {
       { type: "MessagePosted", room: secret, until: times[log.length - 4]! },
     ];
     for (const c of cases) {
-      const f: AuditFilter = { ...c, since: c.since === undefined ? undefined : new Date(c.since), until: c.until === undefined ? undefined : new Date(c.until) };
+      const f: AuditFilter = {
+        ...c,
+        since: c.since === undefined ? undefined : new Date(c.since),
+        until: c.until === undefined ? undefined : new Date(c.until),
+      };
       for (const k of Object.keys(f) as (keyof AuditFilter)[]) if (f[k] === undefined) delete f[k];
       const want = expected(c);
       expect(want.length, JSON.stringify(c)).toBeGreaterThan(0);
       expect(want.length, JSON.stringify(c)).toBeLessThan(log.length);
-      expect((await auditFromReadModel(s.database.db, f)).map((r) => r.seq), `read model ${JSON.stringify(c)}`).toEqual(want);
-      expect((await auditFromLog(s.nc, f)).map((r) => r.seq), `log ${JSON.stringify(c)}`).toEqual(want);
+      expect(
+        (await auditFromReadModel(s.database.db, f)).map((r) => r.seq),
+        `read model ${JSON.stringify(c)}`,
+      ).toEqual(want);
+      expect(
+        (await auditFromLog(s.nc, f)).map((r) => r.seq),
+        `log ${JSON.stringify(c)}`,
+      ).toEqual(want);
     }
   });
 

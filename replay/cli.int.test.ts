@@ -9,7 +9,9 @@ let cli: ReplayCli;
 beforeAll(async () => {
   s = await startSystem();
   cli = await replayCli(s.server.url, s.database.url);
-  const roomId = (await mustSend(s.nc, "alice", "room.create", { name: "listed", kind: "public" })).result["roomId"] as string;
+  const roomId = (await mustSend(s.nc, "alice", "room.create", { name: "listed", kind: "public" })).result[
+    "roomId"
+  ] as string;
   await mustSend(s.nc, "bob", "room.join", { roomId });
   const m = (await mustSend(s.nc, "bob", "msg.post", { roomId, body: "hello" })).result["messageId"] as string;
   await mustSend(s.nc, "alice", "msg.react", { roomId, messageId: m, emoji: "👍" });
@@ -31,7 +33,11 @@ test("every command has --help, and it exits 0", async () => {
   );
   for (const { c, r } of runs) {
     expect(r.code, `${c.join(" ")} --help: ${r.stderr}`).toBe(0);
-    expect(r.stdout).toMatch(c.length === 0 ? /^Usage: npm run replay -- \[options\] \[command\]/ : new RegExp(`^Usage: npm run replay -- ${c[0]} `));
+    expect(r.stdout).toMatch(
+      c.length === 0
+        ? /^Usage: npm run replay -- \[options\] \[command\]/
+        : new RegExp(`^Usage: npm run replay -- ${c[0]} `),
+    );
   }
   // The top-level help names every command.
   const top = runs[0]!.r.stdout;
@@ -51,12 +57,25 @@ test("list shows the five projections, each at the log's position for what it re
   expect(want["audit"]).toBe(await s.lastSeq());
   expect(want["rooms"]).toBeLessThan(want["audit"]!);
 
-  const r = await cli.json<{ projection: string; kind: string; version: string; checkpoint: number; lag: number; parked: number | string; active: string }>(["list"]);
+  const r = await cli.json<{
+    projection: string;
+    kind: string;
+    version: string;
+    checkpoint: number;
+    lag: number;
+    parked: number | string;
+    active: string;
+  }>(["list"]);
   expect(r.code, r.stderr).toBe(0);
   expect(r.rows.map((x) => x.projection).sort()).toEqual([...PROJECTIONS.keys()].sort());
   for (const row of r.rows) {
     const p = PROJECTIONS.get(row.projection)!;
-    expect(row, row.projection).toMatchObject({ kind: p.kind, version: String(p.version), checkpoint: want[row.projection], lag: 0 });
+    expect(row, row.projection).toMatchObject({
+      kind: p.kind,
+      version: String(p.version),
+      checkpoint: want[row.projection],
+      lag: 0,
+    });
     expect(row.active, `${row.projection} has an active projector`).not.toBe("none");
     if (p.kind === "pg") expect(row.parked).toBe(0);
   }
@@ -73,7 +92,11 @@ test("inspect shows the stream's checks passing and natter's consumers, and exit
   expect(r.code, r.stderr).toBe(0);
   expect(r.rows).toHaveLength(1);
   const info = r.rows[0]!;
-  expect(info.stream).toMatchObject({ stream: "CHAT_EVENTS", messages: await s.lastSeq(), last_seq: await s.lastSeq() });
+  expect(info.stream).toMatchObject({
+    stream: "CHAT_EVENTS",
+    messages: await s.lastSeq(),
+    last_seq: await s.lastSeq(),
+  });
   const status = Object.fromEntries(info.checks.map((c) => [c.check, c.status]));
   expect(status).toMatchObject({ deny_delete: "ok", deny_purge: "ok", allow_direct: "ok", retention: "ok" });
   expect(info.checks.find((c) => c.check === "deny_delete")!.value).toBe(true);

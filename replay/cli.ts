@@ -9,11 +9,20 @@ import { ConfigError } from "../app/config.ts";
 import { auditFromLog, PROJECTIONS, type AuditFilter } from "../projections/index.ts";
 import { checkEventStream, EVENT_STREAM } from "../streams/index.ts";
 import { CliContext, UsageError } from "./context.ts";
-import { changesReadModels, projectionsFor, runOperation, type Operation, type OperationResult, type ProgressBar, type Reporter } from "./operations.ts";
+import {
+  changesReadModels,
+  projectionsFor,
+  runOperation,
+  type Operation,
+  type OperationResult,
+  type ProgressBar,
+  type Reporter,
+} from "./operations.ts";
 import { renderRows, type Format } from "./output.ts";
 import { runRemote } from "./remote.ts";
 
-const formatOption = () => new Option("--format <format>", "how rows are printed").choices(["table", "json", "csv"]).default("table");
+const formatOption = () =>
+  new Option("--format <format>", "how rows are printed").choices(["table", "json", "csv"]).default("table");
 
 function out(line: string): void {
   process.stdout.write(`${line}\n`);
@@ -90,7 +99,8 @@ async function perform(ctx: CliContext, op: Operation, progress = false): Promis
 
 function parseDate(value: string): Date {
   const d = new Date(value);
-  if (Number.isNaN(d.getTime())) throw new InvalidArgumentError(`"${value}" is not a date or time (ISO 8601, e.g. 2026-11-26T12:00:00Z)`);
+  if (Number.isNaN(d.getTime()))
+    throw new InvalidArgumentError(`"${value}" is not a date or time (ISO 8601, e.g. 2026-11-26T12:00:00Z)`);
   return d;
 }
 
@@ -102,7 +112,9 @@ function parsePositive(value: string): number {
 
 const program = new Command()
   .name("npm run replay --")
-  .description("natter's replay tool: rebuild and verify read models from the event log, audit it, inspect the stream, handle parked events")
+  .description(
+    "natter's replay tool: rebuild and verify read models from the event log, audit it, inspect the stream, handle parked events",
+  )
   // A usage error is one line (every command exits with a one-line reason), with where to find the usage.
   .configureOutput({ outputError: (text, write) => write(`${text.trim().split("\n").join(" ")} (see --help)\n`) })
   .exitOverride((err) => {
@@ -111,18 +123,33 @@ const program = new Command()
 
 program
   .command("list")
-  .description("the projections, each with its version, checkpoint, lag, parked failures and state (ok, parked, halted)")
+  .description(
+    "the projections, each with its version, checkpoint, lag, parked failures and state (ok, parked, halted)",
+  )
   .addOption(formatOption())
   .action((opts: { format: Format }) =>
     run(async (ctx) => {
       const r = await perform(ctx, { op: "list" });
-      out(renderRows(r.rows, opts.format, ["projection", "kind", "version", "checkpoint", "lag", "parked", "state", "active"]));
+      out(
+        renderRows(r.rows, opts.format, [
+          "projection",
+          "kind",
+          "version",
+          "checkpoint",
+          "lag",
+          "parked",
+          "state",
+          "active",
+        ]),
+      );
     }),
   );
 
 program
   .command("rebuild")
-  .description("build a projection from the start of the log beside the live one, catch up, check, then swap it in (resumable)")
+  .description(
+    "build a projection from the start of the log beside the live one, catch up, check, then swap it in (resumable)",
+  )
   .argument("<projection>", `one of ${[...PROJECTIONS.keys()].join(", ")}, or all`)
   .option("--keep-old", "keep the replaced schema as <schema>__old")
   .option("--no-progress", "no progress bar")
@@ -157,7 +184,9 @@ program
 
 program
   .command("audit")
-  .description("events filtered by actor, room, type, aggregate, correlation and time; from the audit read model, or --from-log")
+  .description(
+    "events filtered by actor, room, type, aggregate, correlation and time; from the audit read model, or --from-log",
+  )
   .option("--actor <userId>", "who acted")
   .option("--room <roomId>", "the room's own events and its messages' events")
   .option("--type <type>", "an event type, e.g. MessageDeleted")
@@ -170,10 +199,34 @@ program
   .addOption(formatOption())
   .action((opts: AuditFilter & { fromLog?: boolean; format: Format }) =>
     run(async (ctx) => {
-      const filter: AuditFilter = { actor: opts.actor, room: opts.room, type: opts.type, aggregate: opts.aggregate, correlation: opts.correlation, since: opts.since, until: opts.until, limit: opts.limit };
+      const filter: AuditFilter = {
+        actor: opts.actor,
+        room: opts.room,
+        type: opts.type,
+        aggregate: opts.aggregate,
+        correlation: opts.correlation,
+        since: opts.since,
+        until: opts.until,
+        limit: opts.limit,
+      };
       for (const k of Object.keys(filter) as (keyof AuditFilter)[]) if (filter[k] === undefined) delete filter[k];
-      const rows = opts.fromLog ? await auditFromLog(await ctx.nats(), filter) : (await perform(ctx, { op: "audit", filter })).rows;
-      out(renderRows(rows, opts.format, ["seq", "time", "type", "actor", "subject", "roomId", "commandId", "correlationId", "causationId", "payload"]));
+      const rows = opts.fromLog
+        ? await auditFromLog(await ctx.nats(), filter)
+        : (await perform(ctx, { op: "audit", filter })).rows;
+      out(
+        renderRows(rows, opts.format, [
+          "seq",
+          "time",
+          "type",
+          "actor",
+          "subject",
+          "roomId",
+          "commandId",
+          "correlationId",
+          "causationId",
+          "payload",
+        ]),
+      );
     }),
   );
 
@@ -185,7 +238,10 @@ program
     run(async (ctx) => {
       const jsm = await jetstreamManager(await ctx.nats());
       const info = await jsm.streams.info(EVENT_STREAM).catch(() => null);
-      if (info === null) throw new Error(`stream ${EVENT_STREAM} does not exist: start natter (or npm run service -- commands) to create it`);
+      if (info === null)
+        throw new Error(
+          `stream ${EVENT_STREAM} does not exist: start natter (or npm run service -- commands) to create it`,
+        );
       const { problems, warnings } = checkEventStream(info);
       const c = info.config;
       const checks = [
@@ -194,13 +250,34 @@ program
         { check: "allow_direct", value: c.allow_direct, status: c.allow_direct ? "ok" : "PROBLEM" },
         { check: "replicas", value: c.num_replicas, status: "ok" },
         { check: "storage", value: c.storage, status: c.storage === "file" ? "ok" : "warning" },
-        { check: "duplicate_window_s", value: (c.duplicate_window ?? 0) / 1e9, status: (c.duplicate_window ?? 0) >= 120e9 ? "ok" : "warning" },
+        {
+          check: "duplicate_window_s",
+          value: (c.duplicate_window ?? 0) / 1e9,
+          status: (c.duplicate_window ?? 0) >= 120e9 ? "ok" : "warning",
+        },
         { check: "retention", value: c.retention, status: c.retention === "limits" ? "ok" : "PROBLEM" },
       ];
-      const stream = [{ stream: EVENT_STREAM, messages: info.state.messages, bytes: info.state.bytes, first_seq: info.state.first_seq, last_seq: info.state.last_seq, last_time: info.state.last_ts, consumers: info.state.consumer_count }];
+      const stream = [
+        {
+          stream: EVENT_STREAM,
+          messages: info.state.messages,
+          bytes: info.state.bytes,
+          first_seq: info.state.first_seq,
+          last_seq: info.state.last_seq,
+          last_time: info.state.last_ts,
+          consumers: info.state.consumer_count,
+        },
+      ];
       const consumers: Record<string, unknown>[] = [];
       for await (const ci of jsm.consumers.list(EVENT_STREAM)) {
-        consumers.push({ consumer: ci.name, filter: (ci.config.filter_subjects ?? [ci.config.filter_subject]).join(" "), pending: ci.num_pending, ack_pending: ci.num_ack_pending, delivered: ci.delivered.stream_seq, ack_floor: ci.ack_floor.stream_seq });
+        consumers.push({
+          consumer: ci.name,
+          filter: (ci.config.filter_subjects ?? [ci.config.filter_subject]).join(" "),
+          pending: ci.num_pending,
+          ack_pending: ci.num_ack_pending,
+          delivered: ci.delivered.stream_seq,
+          ack_floor: ci.ack_floor.stream_seq,
+        });
       }
       if (opts.format === "json") {
         out(JSON.stringify({ stream: stream[0], checks, problems, warnings, consumers }));
@@ -209,7 +286,16 @@ program
         out("");
         out(renderRows(checks, opts.format, ["check", "value", "status"]));
         out("");
-        out(renderRows(consumers, opts.format, ["consumer", "filter", "pending", "ack_pending", "delivered", "ack_floor"]));
+        out(
+          renderRows(consumers, opts.format, [
+            "consumer",
+            "filter",
+            "pending",
+            "ack_pending",
+            "delivered",
+            "ack_floor",
+          ]),
+        );
         for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
         for (const p of problems) process.stderr.write(`problem: ${p}\n`);
       }
@@ -219,7 +305,9 @@ program
 
 program
   .command("failures")
-  .description("parked events with their errors; --retry applies them again (after a fix), --skip drops them; held events follow")
+  .description(
+    "parked events with their errors; --retry applies them again (after a fix), --skip drops them; held events follow",
+  )
   .argument("[projection]", "one PostgreSQL projection (default: all)")
   .option("--retry", "apply the failed events again, then the events held behind them")
   .option("--skip", "drop the failed events, then apply the events held behind them")
@@ -229,8 +317,16 @@ program
     run(async (ctx) => {
       if (opts.retry && opts.skip) throw new UsageError("--retry and --skip exclude each other");
       const mode = opts.retry ? "retry" : opts.skip ? "skip" : undefined;
-      const r = await perform(ctx, { op: "failures", ...(name === undefined ? {} : { projection: name }), ...(mode === undefined ? {} : { mode }), ...(opts.seq === undefined ? {} : { seq: opts.seq }) });
-      const columns = mode === undefined ? ["projection", "seq", "subject", "type", "status", "attempts", "parkedAt", "error"] : ["projection", "seq", "subject", "status", "outcome", "error"];
+      const r = await perform(ctx, {
+        op: "failures",
+        ...(name === undefined ? {} : { projection: name }),
+        ...(mode === undefined ? {} : { mode }),
+        ...(opts.seq === undefined ? {} : { seq: opts.seq }),
+      });
+      const columns =
+        mode === undefined
+          ? ["projection", "seq", "subject", "type", "status", "attempts", "parkedAt", "error"]
+          : ["projection", "seq", "subject", "status", "outcome", "error"];
       out(renderRows(r.rows, opts.format, columns));
       return r.code;
     }),

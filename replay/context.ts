@@ -48,7 +48,8 @@ function running(dataDir: string): RuntimeFile | null {
   try {
     r = JSON.parse(readFileSync(file, "utf8")) as RuntimeFile;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "EACCES") throw new UsageError(`cannot read ${file}: run the tool as the user natter runs as`);
+    if ((err as NodeJS.ErrnoException).code === "EACCES")
+      throw new UsageError(`cannot read ${file}: run the tool as the user natter runs as`);
     return null;
   }
   try {
@@ -74,12 +75,22 @@ export class CliContext {
   async nats(): Promise<NatsConnection> {
     if (this.nc) return this.nc;
     const url = this.config.natsUrl ?? running(this.config.dataDir)?.natsUrl;
-    if (url === undefined) throw new UsageError(`NATS_URL is not set and no natter is running with data dir ${this.config.dataDir}: set NATS_URL, or start natter (npm start)`);
+    if (url === undefined)
+      throw new UsageError(
+        `NATS_URL is not set and no natter is running with data dir ${this.config.dataDir}: set NATS_URL, or start natter (npm start)`,
+      );
     // Where this data dir holds the auth callout's keys, sign in as the replay service account.
     const credentials = existsSync(this.config.authKeysFile)
-      ? { seed: (await loadOrCreateAuthKeys(this.config.authKeysFile)).services.replay.getSeed(), inboxPrefix: serviceInboxPrefix("replay") }
+      ? {
+          seed: (await loadOrCreateAuthKeys(this.config.authKeysFile)).services.replay.getSeed(),
+          inboxPrefix: serviceInboxPrefix("replay"),
+        }
       : undefined;
-    this.nc = await connectNats(url, { name: "natter-replay", maxReconnectAttempts: 2, ...(credentials ? { credentials } : {}) });
+    this.nc = await connectNats(url, {
+      name: "natter-replay",
+      maxReconnectAttempts: 2,
+      ...(credentials ? { credentials } : {}),
+    });
     return this.nc;
   }
 
@@ -93,7 +104,9 @@ export class CliContext {
     const r = running(this.config.dataDir);
     if (r === null || r.databaseUrl !== null) return null;
     if (!r.maintenance) {
-      throw new UsageError(`the embedded PGlite database is in use by natter (pid ${r.pid}), which takes no maintenance requests yet: try again once it says it is up (a natter older than this tool never does: restart it)`);
+      throw new UsageError(
+        `the embedded PGlite database is in use by natter (pid ${r.pid}), which takes no maintenance requests yet: try again once it says it is up (a natter older than this tool never does: restart it)`,
+      );
     }
     return { pid: r.pid, ...r.maintenance };
   }

@@ -31,19 +31,34 @@ async function post(body: string): Promise<void> {
 }
 
 async function messagesPage(minSeq = 0): Promise<Response> {
-  return fetch(`${app.url}/api/rooms/${roomId}/messages?limit=200&minSeq=${minSeq}`, { headers: { authorization: `Bearer ${aliceToken}` } });
+  return fetch(`${app.url}/api/rooms/${roomId}/messages?limit=200&minSeq=${minSeq}`, {
+    headers: { authorization: `Bearer ${aliceToken}` },
+  });
 }
 
 beforeAll(async () => {
-  app = await startApp({ LOG_LEVEL: "info", NATTER_RATE_LIMIT: "off", NATTER_QUERY_RATE_LIMIT: "off", NATTER_HTTP_RATE_LIMIT: "off", NATTER_DEV_TOKEN_TTL: "3600" });
+  app = await startApp({
+    LOG_LEVEL: "info",
+    NATTER_RATE_LIMIT: "off",
+    NATTER_QUERY_RATE_LIMIT: "off",
+    NATTER_HTTP_RATE_LIMIT: "off",
+    NATTER_DEV_TOKEN_TTL: "3600",
+  });
   cli = await replayCli(undefined, undefined, { NATTER_DATA_DIR: app.dataDir });
   alice = await natsAs(app, "alice");
   const res = await fetch(`${app.url}/realms/natter/protocol/openid-connect/token`, {
     method: "POST",
-    body: new URLSearchParams({ grant_type: "password", client_id: "natter-cli", username: "alice", password: "alice123" }),
+    body: new URLSearchParams({
+      grant_type: "password",
+      client_id: "natter-cli",
+      username: "alice",
+      password: "alice123",
+    }),
   });
   aliceToken = ((await res.json()) as { access_token: string }).access_token;
-  roomId = (await mustSend(alice.nc, alice.userId, "room.create", { name: "ops", kind: "public" })).result["roomId"] as string;
+  roomId = (await mustSend(alice.nc, alice.userId, "room.create", { name: "ops", kind: "public" })).result[
+    "roomId"
+  ] as string;
   // Enough of a log that a rebuild takes a while, in parallel runs of 20.
   for (let i = 0; i < 60; i++) await Promise.all(Array.from({ length: 20 }, (_, j) => post(`before ${i * 20 + j}`)));
 }, 180_000);
@@ -57,14 +72,19 @@ afterAll(async () => {
 test("the runtime file names where natter takes the tool's work and is readable by its user only", async () => {
   expect((await stat(runtimeFilePath(app.dataDir))).mode & 0o777).toBe(0o600);
   const r = runtime();
-  expect(r).toMatchObject({ databaseUrl: null, maintenance: { subject: expect.stringMatching(/^natter\.replay\.maintenance\.[0-9a-f]+$/) } });
+  expect(r).toMatchObject({
+    databaseUrl: null,
+    maintenance: { subject: expect.stringMatching(/^natter\.replay\.maintenance\.[0-9a-f]+$/) },
+  });
   expect(r.maintenance!.token.length).toBeGreaterThanOrEqual(40);
 });
 
 test("list shows every projection, caught up, with its active projector", async () => {
   const page = await messagesPage(lastSeq);
   expect(page.status).toBe(200);
-  const r = await cli.json<{ projection: string; kind: string; checkpoint: number; lag: number; active: string }>(["list"]);
+  const r = await cli.json<{ projection: string; kind: string; checkpoint: number; lag: number; active: string }>([
+    "list",
+  ]);
   expect(r.code, r.stderr).toBe(0);
   expect(r.rows.map((x) => x.projection).sort()).toEqual([...PROJECTIONS.keys()].sort());
   const timeline = r.rows.find((x) => x.projection === "timeline")!;
@@ -107,7 +127,9 @@ test("rebuild timeline completes while commands flow, and natter keeps answering
     const j = logLine(l);
     return j?.["msg"] === msg && (j["operation"] as { op?: string } | undefined)?.op === "rebuild";
   };
-  const started = app.child.waitForLine(isMaintenance("maintenance: started for the replay tool"), 120_000).then(() => (inRebuild = true));
+  const started = app.child
+    .waitForLine(isMaintenance("maintenance: started for the replay tool"), 120_000)
+    .then(() => (inRebuild = true));
   const finished = app.child.waitForLine(isMaintenance("maintenance: done"), 120_000).then(() => (inRebuild = false));
   let r: Awaited<ReturnType<typeof cli.json<{ projection: string; applied: number; seq: number }>>> | undefined;
   try {
@@ -159,10 +181,20 @@ test("failures lists no parked events", async () => {
 
 test("audit answers from the read model, a result bigger than one NATS message included", async () => {
   await messagesPage(lastSeq);
-  const all = await cli.json<{ seq: number; type: string; roomId: string; actor: string }>(["audit", "--room", roomId, "--type", "MessagePosted", "--limit", "100000"]);
+  const all = await cli.json<{ seq: number; type: string; roomId: string; actor: string }>([
+    "audit",
+    "--room",
+    roomId,
+    "--type",
+    "MessagePosted",
+    "--limit",
+    "100000",
+  ]);
   expect(all.code, all.stderr).toBe(0);
   expect(all.rows).toHaveLength(posted);
-  expect(all.rows.every((x) => x.type === "MessagePosted" && x.roomId === roomId && x.actor === alice.userId)).toBe(true);
+  expect(all.rows.every((x) => x.type === "MessagePosted" && x.roomId === roomId && x.actor === alice.userId)).toBe(
+    true,
+  );
   expect(all.rows.map((x) => x.seq)).toEqual([...all.rows.map((x) => x.seq)].sort((a, b) => a - b));
   expect(JSON.stringify(all.rows).length).toBeGreaterThan(64 * 1024);
   // Times travel to natter and back as dates.
@@ -184,25 +216,46 @@ test("a usage error from natter's side exits 2 with its one-line reason", async 
 test("only the operator is heard: a signed-in admin cannot send maintenance requests, a wrong token is refused", async () => {
   const { subject } = runtime().maintenance!;
   // alice is a realm admin; her permissions still keep her off natter.> altogether.
-  await expect(alice.nc.request(subject, JSON.stringify({ token: "x", operation: { op: "rebuild", projection: "timeline", keepOld: false } }), { timeout: 5000 })).rejects.toThrow(/permission/i);
+  await expect(
+    alice.nc.request(
+      subject,
+      JSON.stringify({ token: "x", operation: { op: "rebuild", projection: "timeline", keepOld: false } }),
+      { timeout: 5000 },
+    ),
+  ).rejects.toThrow(/permission/i);
   // She can still send commands after it.
   expect((await sendCommand(alice.nc, alice.userId, "msg.post", { roomId, body: "still here" })).ok).toBe(true);
   posted++;
 
   const keys = await loadOrCreateAuthKeys(keysFile(app.dataDir));
-  const replay = await connectNats(app.natsUrl, { credentials: { seed: keys.services.replay.getSeed(), inboxPrefix: serviceInboxPrefix("replay") } });
+  const replay = await connectNats(app.natsUrl, {
+    credentials: { seed: keys.services.replay.getSeed(), inboxPrefix: serviceInboxPrefix("replay") },
+  });
   try {
     const quiet = { bar: () => ({ update() {}, stop() {} }), note() {} };
     const target = { pid: runtime().pid, subject, token: "not the token" };
     await expect(runRemote(replay, target, { op: "list" }, quiet)).rejects.toThrow(UsageError);
-    await expect(runRemote(replay, target, { op: "list" }, quiet)).rejects.toThrow(/does not carry this natter's maintenance token/);
+    await expect(runRemote(replay, target, { op: "list" }, quiet)).rejects.toThrow(
+      /does not carry this natter's maintenance token/,
+    );
     // A runtime file whose natter takes no requests (another instance's subject) fails at once, saying so.
-    await expect(runRemote(replay, { ...target, subject: "natter.replay.maintenance.0" }, { op: "list" }, quiet)).rejects.toThrow(/takes no maintenance requests/);
+    await expect(
+      runRemote(replay, { ...target, subject: "natter.replay.maintenance.0" }, { op: "list" }, quiet),
+    ).rejects.toThrow(/takes no maintenance requests/);
     // Malformed requests get a typed refusal too, not silence.
     const inbox = `${serviceInboxPrefix("replay")}.bad`;
     const sub = replay.subscribe(inbox, { max: 1 });
-    replay.publish(subject, JSON.stringify({ token: runtime().maintenance!.token, operation: { op: "drop everything" } }), { reply: inbox });
-    for await (const m of sub) expect(m.json()).toMatchObject({ kind: "error", code: "invalid", message: expect.stringMatching(/^not a maintenance request: /) });
+    replay.publish(
+      subject,
+      JSON.stringify({ token: runtime().maintenance!.token, operation: { op: "drop everything" } }),
+      { reply: inbox },
+    );
+    for await (const m of sub)
+      expect(m.json()).toMatchObject({
+        kind: "error",
+        code: "invalid",
+        message: expect.stringMatching(/^not a maintenance request: /),
+      });
   } finally {
     await replay.close();
   }

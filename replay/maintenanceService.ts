@@ -43,7 +43,11 @@ export type MaintenanceService = { readonly subject: string; readonly token: str
 const digest = (s: string) => createHash("sha256").update(s).digest();
 
 /** Answers the replay CLI's requests with work on `nc` and `db`, on a subject of its own. */
-export function startMaintenanceService(nc: NatsConnection, db: Db, options: MaintenanceServiceOptions): MaintenanceService {
+export function startMaintenanceService(
+  nc: NatsConnection,
+  db: Db,
+  options: MaintenanceServiceOptions,
+): MaintenanceService {
   const { log } = options;
   const subject = maintenanceSubject(randomBytes(8).toString("hex"));
   const token = randomBytes(32).toString("base64url");
@@ -53,7 +57,13 @@ export function startMaintenanceService(nc: NatsConnection, db: Db, options: Mai
   const workspace: Workspace = {
     nats: async () => nc,
     db: async () => db,
-    maintenance: (c, d) => ({ nc: c, db: d, leaseMs: options.leaseMs, replicas: options.replicas, batchSize: options.batchSize ?? 250 }),
+    maintenance: (c, d) => ({
+      nc: c,
+      db: d,
+      leaseMs: options.leaseMs,
+      replicas: options.replicas,
+      batchSize: options.batchSize ?? 250,
+    }),
   };
   // Work that changes read models runs one request at a time, in the order asked.
   let queue: Promise<unknown> = Promise.resolve();
@@ -92,7 +102,8 @@ export function startMaintenanceService(nc: NatsConnection, db: Db, options: Mai
       const result = await work();
       return sendResult(send, result.rows, result.code);
     }
-    if (changing > 0) send({ kind: "note", line: `waiting for ${changing} maintenance run(s) before this one to finish` });
+    if (changing > 0)
+      send({ kind: "note", line: `waiting for ${changing} maintenance run(s) before this one to finish` });
     changing++;
     const turn = queue.then(work);
     queue = turn.catch(() => undefined);
@@ -130,7 +141,10 @@ export function startMaintenanceService(nc: NatsConnection, db: Db, options: Mai
     try {
       request = decodeMessage(msg, MaintenanceRequest, "not a maintenance request");
       const given = digest(request.token);
-      if (!timingSafeEqual(given, expected)) throw new ForbiddenError("the request does not carry this natter's maintenance token (the runtime file's): run the tool as the user natter runs as, with its data dir");
+      if (!timingSafeEqual(given, expected))
+        throw new ForbiddenError(
+          "the request does not carry this natter's maintenance token (the runtime file's): run the tool as the user natter runs as, with its data dir",
+        );
     } catch (err) {
       const code = err instanceof ForbiddenError ? "forbidden" : "invalid";
       log.warn({ code, reason: (err as Error).message }, "maintenance request refused");
@@ -178,7 +192,13 @@ export function startMaintenanceService(nc: NatsConnection, db: Db, options: Mai
       stopped = true;
       sub.unsubscribe();
       // The work itself cannot be called off; what it committed stays (a rebuild resumes from it).
-      for (const send of running) send({ kind: "error", code: "failed", message: "natter is stopping: the work was cut short; run the command again once it is up (a rebuild resumes where it stopped)" });
+      for (const send of running)
+        send({
+          kind: "error",
+          code: "failed",
+          message:
+            "natter is stopping: the work was cut short; run the command again once it is up (a rebuild resumes where it stopped)",
+        });
       running.clear();
       await nc.flush().catch(() => undefined);
     },

@@ -60,7 +60,14 @@ export const Operation = z.discriminatedUnion("op", [
   z.object({ op: z.literal("rebuild"), projection: z.string(), keepOld: z.boolean() }).strict(),
   z.object({ op: z.literal("verify"), projection: z.string() }).strict(),
   z.object({ op: z.literal("audit"), filter: auditFilter }).strict(),
-  z.object({ op: z.literal("failures"), projection: z.string().optional(), mode: z.enum(["retry", "skip"]).optional(), seq: z.number().int().positive().optional() }).strict(),
+  z
+    .object({
+      op: z.literal("failures"),
+      projection: z.string().optional(),
+      mode: z.enum(["retry", "skip"]).optional(),
+      seq: z.number().int().positive().optional(),
+    })
+    .strict(),
 ]);
 export type Operation = z.infer<typeof Operation>;
 
@@ -68,7 +75,8 @@ export type Operation = z.infer<typeof Operation>;
 export type OperationResult = { rows: Record<string, unknown>[]; code: number };
 
 /** True for the operations that change read models or pause projectors (natter runs those one at a time). */
-export const changesReadModels = (op: Operation): boolean => op.op === "rebuild" || op.op === "verify" || (op.op === "failures" && op.mode !== undefined);
+export const changesReadModels = (op: Operation): boolean =>
+  op.op === "rebuild" || op.op === "verify" || (op.op === "failures" && op.mode !== undefined);
 
 /** `name`'s projections (`all`: every one); an unknown name is a usage error. */
 export function projectionsFor(name: string): Projection[] {
@@ -120,11 +128,18 @@ async function rebuildAll(ws: Workspace, name: string, keepOld: boolean, report:
     const nc = await ws.nats();
     const db = p.kind === "pg" ? await ws.db() : undefined;
     const left = db !== undefined && p.kind === "pg" ? await readCheckpoint(db, `${p.liveSchema}__next`, p.name) : null;
-    if (left !== null && left.version === p.version && left.seq > 0) report.note(`${p.name}: resuming the build an earlier run left at seq ${left.seq}`);
+    if (left !== null && left.version === p.version && left.seq > 0)
+      report.note(`${p.name}: resuming the build an earlier run left at seq ${left.seq}`);
     const bar = report.bar(p.name);
     try {
       const r = await rebuild({ ...ws.maintenance(nc, db), progress: (x) => bar.update(x) }, p, { keepOld });
-      rows.push({ projection: r.projection, applied: r.applied, seq: r.seq, seconds: (r.ms / 1000).toFixed(1), eventsPerSecond: Math.round(r.applied / Math.max(0.001, r.ms / 1000)) });
+      rows.push({
+        projection: r.projection,
+        applied: r.applied,
+        seq: r.seq,
+        seconds: (r.ms / 1000).toFixed(1),
+        eventsPerSecond: Math.round(r.applied / Math.max(0.001, r.ms / 1000)),
+      });
     } finally {
       bar.stop();
     }
@@ -139,7 +154,8 @@ async function verifyAll(ws: Workspace, name: string, report: Reporter): Promise
     const db = p.kind === "pg" ? await ws.db() : undefined;
     const bar = report.bar(`verify ${p.name}`);
     try {
-      for (const d of await verify({ ...ws.maintenance(nc, db), progress: (x) => bar.update(x) }, p)) rows.push({ ...d });
+      for (const d of await verify({ ...ws.maintenance(nc, db), progress: (x) => bar.update(x) }, p))
+        rows.push({ ...d });
     } finally {
       bar.stop();
     }
@@ -148,13 +164,18 @@ async function verifyAll(ws: Workspace, name: string, report: Reporter): Promise
 }
 
 async function failures(ws: Workspace, op: Extract<Operation, { op: "failures" }>): Promise<OperationResult> {
-  const chosen = (op.projection === undefined ? [...PROJECTIONS.values()] : projectionsFor(op.projection)).filter((p): p is PgProjection => p.kind === "pg");
-  if (chosen.length === 0) throw new UsageError(`${op.projection} keeps no parked events (only PostgreSQL projections park)`);
+  const chosen = (op.projection === undefined ? [...PROJECTIONS.values()] : projectionsFor(op.projection)).filter(
+    (p): p is PgProjection => p.kind === "pg",
+  );
+  if (chosen.length === 0)
+    throw new UsageError(`${op.projection} keeps no parked events (only PostgreSQL projections park)`);
   const db = await ws.db();
   const rows: Record<string, unknown>[] = [];
   if (op.mode !== undefined) {
     const nc = await ws.nats();
-    for (const p of chosen) for (const r of await resolveFailures(ws.maintenance(nc, db), p, op.mode, op.seq)) rows.push({ projection: p.name, ...r });
+    for (const p of chosen)
+      for (const r of await resolveFailures(ws.maintenance(nc, db), p, op.mode, op.seq))
+        rows.push({ projection: p.name, ...r });
     return { rows, code: rows.some((r) => r["outcome"] === "failed") ? 1 : 0 };
   }
   for (const p of chosen) for (const f of await listParked(db, p.liveSchema)) rows.push({ projection: p.name, ...f });

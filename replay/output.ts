@@ -13,15 +13,26 @@ function csvCell(v: unknown): string {
 }
 
 /** Renders rows in the format asked for; `columns` fixes the order (and the header of an empty table). */
-export function renderRows(rows: readonly Record<string, unknown>[], format: Format, columns?: readonly string[]): string {
+export function renderRows(
+  rows: readonly Record<string, unknown>[],
+  format: Format,
+  columns?: readonly string[],
+): string {
   const cols = columns ?? [...new Set(rows.flatMap((r) => Object.keys(r)))];
   if (format === "json") return rows.map((r) => JSON.stringify(r)).join("\n");
-  if (format === "csv") return [cols.join(","), ...rows.map((r) => cols.map((c) => csvCell(r[c])).join(","))].join("\n");
-  const text = rows.map((r) => cols.map((c) => {
-    const s = cell(r[c]);
-    return s.length > 80 ? `${s.slice(0, 77)}...` : s;
-  }));
+  if (format === "csv")
+    return [cols.join(","), ...rows.map((r) => cols.map((c) => csvCell(r[c])).join(","))].join("\n");
+  const text = rows.map((r) =>
+    cols.map((c) => {
+      const s = cell(r[c]);
+      return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+    }),
+  );
   const widths = cols.map((c, i) => Math.max(c.length, ...text.map((t) => t[i]!.length)));
-  const line = (values: readonly string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join("  ").trimEnd();
+  const line = (values: readonly string[]) =>
+    values
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd();
   return [line(cols), line(widths.map((w) => "-".repeat(w))), ...text.map(line)].join("\n");
 }

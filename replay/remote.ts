@@ -20,7 +20,13 @@ export type RemoteOptions = {
  * Asks the natter of `target` to run `operation` and resolves with its result; its notes and
  * progress go to `report`. Its refusals reject as UsageError, its failures as MaintenanceError.
  */
-export async function runRemote(nc: NatsConnection, target: MaintenanceTarget, operation: Operation, report: Reporter, options: RemoteOptions = {}): Promise<OperationResult> {
+export async function runRemote(
+  nc: NatsConnection,
+  target: MaintenanceTarget,
+  operation: Operation,
+  report: Reporter,
+  options: RemoteOptions = {},
+): Promise<OperationResult> {
   const acceptMs = options.acceptMs ?? 10_000;
   const silenceMs = options.silenceMs ?? 30_000;
   const inbox = createInbox((nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
@@ -39,13 +45,24 @@ export async function runRemote(nc: NatsConnection, target: MaintenanceTarget, o
       const next = await Promise.race([replies.next(), silent]).finally(() => clearTimeout(timer));
       if (next === "silent") {
         throw accepted
-          ? new MaintenanceError(`natter (pid ${target.pid}) went silent for ${silenceMs / 1000} s during ${operation.op}: the work may go on there; see its log`)
-          : new MaintenanceError(`natter (pid ${target.pid}) did not take the request within ${acceptMs / 1000} s on ${target.subject}: is it busy or stuck? See its log`);
+          ? new MaintenanceError(
+              `natter (pid ${target.pid}) went silent for ${silenceMs / 1000} s during ${operation.op}: the work may go on there; see its log`,
+            )
+          : new MaintenanceError(
+              `natter (pid ${target.pid}) did not take the request within ${acceptMs / 1000} s on ${target.subject}: is it busy or stuck? See its log`,
+            );
       }
       if (next.done) throw new MaintenanceError("the connection to NATS closed before natter answered");
       const m = next.value;
-      if (m.headers?.code === 503) throw new MaintenanceError(`natter (pid ${target.pid}) takes no maintenance requests on ${target.subject}: is it older than this tool? Restart it, or stop it and run the command again`);
-      const r = decodeMessage(m, MaintenanceReply, "natter answered in a shape this tool does not know (another version?)");
+      if (m.headers?.code === 503)
+        throw new MaintenanceError(
+          `natter (pid ${target.pid}) takes no maintenance requests on ${target.subject}: is it older than this tool? Restart it, or stop it and run the command again`,
+        );
+      const r = decodeMessage(
+        m,
+        MaintenanceReply,
+        "natter answered in a shape this tool does not know (another version?)",
+      );
       switch (r.kind) {
         case "accepted":
           accepted = true;

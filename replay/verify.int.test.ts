@@ -16,10 +16,13 @@ let reacted: string;
 beforeAll(async () => {
   s = await startSystem();
   cli = await replayCli(s.server.url, s.database.url);
-  roomId = (await mustSend(s.nc, "alice", "room.create", { name: "checked", kind: "public", topic: "verify me" })).result["roomId"] as string;
+  roomId = (await mustSend(s.nc, "alice", "room.create", { name: "checked", kind: "public", topic: "verify me" }))
+    .result["roomId"] as string;
   await mustSend(s.nc, "bob", "room.join", { roomId });
   await mustSend(s.nc, "carol", "room.join", { roomId });
-  edited = (await mustSend(s.nc, "alice", "msg.post", { roomId, body: "the original body" })).result["messageId"] as string;
+  edited = (await mustSend(s.nc, "alice", "msg.post", { roomId, body: "the original body" })).result[
+    "messageId"
+  ] as string;
   reacted = (await mustSend(s.nc, "bob", "msg.post", { roomId, body: "react to me" })).result["messageId"] as string;
   await mustSend(s.nc, "carol", "msg.react", { roomId, messageId: reacted, emoji: "👍" });
   await mustSend(s.nc, "alice", "msg.react", { roomId, messageId: reacted, emoji: "🎉" });
@@ -41,15 +44,24 @@ test("verify all on a consistent system: exit 0, no differences", async () => {
 
 test("verify finds rows changed by hand in PostgreSQL, names their table and side, and exits 1", async () => {
   const db = s.database.db;
-  await db.execute(sql`UPDATE natter_timeline.messages SET body = 'changed by hand' WHERE room_id = ${roomId} AND message_id = ${edited}`);
-  const gone = await query(db, sql`DELETE FROM natter_timeline.reactions WHERE room_id = ${roomId} AND message_id = ${reacted} AND user_id = 'carol' RETURNING emoji`);
+  await db.execute(
+    sql`UPDATE natter_timeline.messages SET body = 'changed by hand' WHERE room_id = ${roomId} AND message_id = ${edited}`,
+  );
+  const gone = await query(
+    db,
+    sql`DELETE FROM natter_timeline.reactions WHERE room_id = ${roomId} AND message_id = ${reacted} AND user_id = 'carol' RETURNING emoji`,
+  );
   expect(gone).toEqual([{ emoji: "👍" }]);
-  await db.execute(sql`INSERT INTO natter_rooms.room_members (room_id, user_id, role, joined_seq, joined_at) VALUES (${roomId}, 'mallory', 'owner', 1, now())`);
+  await db.execute(
+    sql`INSERT INTO natter_rooms.room_members (room_id, user_id, role, joined_seq, joined_at) VALUES (${roomId}, 'mallory', 'owner', 1, now())`,
+  );
 
   const r = await cli.json<Diff>(["verify", "all", "--no-progress"]);
   expect(r.code, r.stderr).toBe(1);
   expect(r.stderr).toContain("verify: 4 difference(s)");
-  const summary = r.rows.map((d) => ({ projection: d.projection, table: d.table, side: d.side })).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+  const summary = r.rows
+    .map((d) => ({ projection: d.projection, table: d.table, side: d.side }))
+    .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
   expect(summary).toEqual([
     { projection: "rooms", table: "room_members", side: "live only" },
     { projection: "timeline", table: "messages", side: "live only" },
@@ -59,7 +71,12 @@ test("verify finds rows changed by hand in PostgreSQL, names their table and sid
   const find = (table: string, side: Diff["side"]) => r.rows.find((d) => d.table === table && d.side === side)!.row;
   expect(find("messages", "live only")).toMatchObject({ message_id: edited, body: "changed by hand" });
   expect(find("messages", "rebuilt only")).toMatchObject({ message_id: edited, body: "the original body" });
-  expect(find("reactions", "rebuilt only")).toMatchObject({ room_id: roomId, message_id: reacted, user_id: "carol", emoji: "👍" });
+  expect(find("reactions", "rebuilt only")).toMatchObject({
+    room_id: roomId,
+    message_id: reacted,
+    user_id: "carol",
+    emoji: "👍",
+  });
   expect(find("room_members", "live only")).toMatchObject({ room_id: roomId, user_id: "mallory", role: "owner" });
 
   // One projection at a time says the same about itself, and nothing about the others.
@@ -84,7 +101,12 @@ test("verify finds a tampered membership key in KV", async () => {
     expect.arrayContaining([
       ["members", "members", "live only", { key, value: tampered }],
       ["members", "members", "rebuilt only", { key, value: original }],
-      ["members", "members", "live only", { key: `${roomId}.mallory`, value: JSON.stringify({ role: "member", joinedSeq: 1, seq: 1 }) }],
+      [
+        "members",
+        "members",
+        "live only",
+        { key: `${roomId}.mallory`, value: JSON.stringify({ role: "member", joinedSeq: 1, seq: 1 }) },
+      ],
     ]),
   );
 });
@@ -94,6 +116,9 @@ test("after a rebuild of every projection, verify is clean again", async () => {
   const r = await cli.json<Diff>(["verify", "all", "--no-progress"]);
   expect(r.code, r.stderr).toBe(0);
   expect(r.rows).toEqual([]);
-  const [row] = await query<{ body: string }>(s.database.db, sql`SELECT body FROM natter_timeline.messages WHERE message_id = ${edited}`);
+  const [row] = await query<{ body: string }>(
+    s.database.db,
+    sql`SELECT body FROM natter_timeline.messages WHERE message_id = ${edited}`,
+  );
   expect(row!.body).toBe("the original body");
 });

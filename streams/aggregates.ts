@@ -83,7 +83,13 @@ export class AggregateRepository {
       if (options.fresh) this.fold(cached, spec, await this.store.readSubject(subject, cached.seq));
       return cached;
     }
-    const agg = (await this.readSnapshot(subject, spec)) ?? { subject, seq: 0, state: spec.initialState(), commands: new Map(), sinceSnapshot: 0 };
+    const agg = (await this.readSnapshot(subject, spec)) ?? {
+      subject,
+      seq: 0,
+      state: spec.initialState(),
+      commands: new Map(),
+      sinceSnapshot: 0,
+    };
     this.fold(agg, spec, await this.store.readSubject(subject, agg.seq));
     return this.remember(subject, agg);
   }
@@ -180,7 +186,13 @@ export class AggregateRepository {
       if (entry === null || entry.operation !== "PUT") return null;
       const snap = entry.json<SnapshotJson>();
       if (snap.v !== spec.version) return null;
-      const agg: Aggregate<S> = { subject, seq: snap.seq, state: spec.fromJson(snap.state as never), commands: new Map(snap.commands), sinceSnapshot: 0 };
+      const agg: Aggregate<S> = {
+        subject,
+        seq: snap.seq,
+        state: spec.fromJson(snap.state as never),
+        commands: new Map(snap.commands),
+        sinceSnapshot: 0,
+      };
       if (snap.origin !== undefined) agg.origin = { key: snap.origin[0], seq: snap.origin[1] };
       return agg;
     } catch {
@@ -190,7 +202,12 @@ export class AggregateRepository {
   }
 
   private writeSnapshot<S>(agg: Aggregate<S>, spec: AggregateSpec<S>): void {
-    const snap: SnapshotJson = { v: spec.version, seq: agg.seq, state: spec.toJson(agg.state), commands: [...agg.commands] };
+    const snap: SnapshotJson = {
+      v: spec.version,
+      seq: agg.seq,
+      state: spec.toJson(agg.state),
+      commands: [...agg.commands],
+    };
     if (agg.origin !== undefined) snap.origin = [agg.origin.key, agg.origin.seq];
     agg.sinceSnapshot = 0;
     const write = this.snapshots!.put(this.snapshotKey(agg.subject), JSON.stringify(snap)).catch(() => {

@@ -25,7 +25,13 @@ afterAll(async () => {
 
 test("in a replicated stream, appends that lost the race on a subject are each a ConflictError, and one wins", async () => {
   const [a, b] = ncs.map((nc) => new EventStore(nc));
-  const meta = (id: string, actor: string) => ({ actor, commandId: id, correlationId: id, causationId: id, trace: childTrace() });
+  const meta = (id: string, actor: string) => ({
+    actor,
+    commandId: id,
+    correlationId: id,
+    causationId: id,
+    trace: childTrace(),
+  });
   const joined = (userId: string) => ({ type: "MemberJoined", data: { roomId: "r-cluster", userId } }) as DomainEvent;
   for (let round = 0; round < 5; round++) {
     const head = await a!.lastSeqOf("ev.room.r-cluster");
@@ -44,4 +50,3 @@ test("in a replicated stream, appends that lost the race on a subject are each a
   }
   expect((await a!.readSubject("ev.room.r-cluster")).length).toBe(5);
 });
-

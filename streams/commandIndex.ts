@@ -25,7 +25,9 @@ export class CommandIndex {
       const operation = m?.headers?.get("KV-Operation");
       if (m === null || operation === "DEL" || operation === "PURGE" || m.data.length === 0) return null;
       const entry = m.json<Partial<IndexedCommand>>();
-      return typeof entry.seq === "number" && typeof entry.subject === "string" ? { seq: entry.seq, subject: entry.subject } : null;
+      return typeof entry.seq === "number" && typeof entry.subject === "string"
+        ? { seq: entry.seq, subject: entry.subject }
+        : null;
     } catch {
       return null;
     }

@@ -9,7 +9,10 @@ export type ServiceCredentials = { seed: Uint8Array; inboxPrefix: string };
  * says why. Async stack traces are off (they cost about a third of the client's CPU). With
  * `credentials`, the part signs in as its service account (the auth callout checks the nkey).
  */
-export async function connectNats(url: string, options: Partial<ConnectionOptions> & { credentials?: ServiceCredentials } = {}): Promise<NatsConnection> {
+export async function connectNats(
+  url: string,
+  options: Partial<ConnectionOptions> & { credentials?: ServiceCredentials } = {},
+): Promise<NatsConnection> {
   const { credentials, ...rest } = options;
   let nc: NatsConnection;
   try {
@@ -17,12 +20,16 @@ export async function connectNats(url: string, options: Partial<ConnectionOption
       servers: url.split(",").map((s) => s.trim()),
       noAsyncTraces: true,
       maxReconnectAttempts: -1,
-      ...(credentials ? { authenticator: nkeyAuthenticator(credentials.seed), inboxPrefix: credentials.inboxPrefix } : {}),
+      ...(credentials
+        ? { authenticator: nkeyAuthenticator(credentials.seed), inboxPrefix: credentials.inboxPrefix }
+        : {}),
       ...rest,
     });
   } catch (err) {
     const message = (err as Error).message;
-    const hint = /Authorization Violation/i.test(message) ? " (the server requires credentials: set NATS_NKEY_SEED_FILE to this part's service key)" : "";
+    const hint = /Authorization Violation/i.test(message)
+      ? " (the server requires credentials: set NATS_NKEY_SEED_FILE to this part's service key)"
+      : "";
     throw new Error(`cannot connect to NATS at ${url}: ${message}${hint}`, { cause: err });
   }
   const version = nc.info?.version ?? "unknown";

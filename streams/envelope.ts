@@ -1,6 +1,14 @@
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
 import { z } from "zod";
-import { EVENTS, ID_PATTERN, isEventType, upcast, type DomainEvent, type EventType, type StreamSeq } from "../domain/index.ts";
+import {
+  EVENTS,
+  ID_PATTERN,
+  isEventType,
+  upcast,
+  type DomainEvent,
+  type EventType,
+  type StreamSeq,
+} from "../domain/index.ts";
 import { subjectOf } from "./subjects.ts";
 import type { TraceContext } from "./trace.ts";
 
@@ -104,7 +112,12 @@ export function encodeEvent(event: DomainEvent, meta: EventMeta): EncodedEvent {
   if (meta.trace.tracestate) h.set(H.tracestate, meta.trace.tracestate);
   const msgId = meta.msgId ?? messageIdFor(meta.actor, meta.commandId);
   h.set(H.msgId, msgId);
-  return { subject: subjectOf(event), payload: new TextEncoder().encode(JSON.stringify(event.data)), headers: h, msgId };
+  return {
+    subject: subjectOf(event),
+    payload: new TextEncoder().encode(JSON.stringify(event.data)),
+    headers: h,
+    msgId,
+  };
 }
 
 const textDecoder = new TextDecoder();
@@ -147,7 +160,7 @@ function parseHeaderBlock(text: string): Map<string, string[]> | undefined {
   if ((first < 0 ? text : text.slice(0, first)) !== "NATS/1.0") return undefined;
   const out = new Map<string, string[]>();
   if (first < 0) return out;
-  for (let at = first + 2; at < text.length; ) {
+  for (let at = first + 2; at < text.length;) {
     let end = text.indexOf("\r\n", at);
     if (end < 0) end = text.length;
     const colon = text.indexOf(":", at);
@@ -164,7 +177,16 @@ function parseHeaderBlock(text: string): Map<string, string[]> | undefined {
 }
 
 /** The headers decodeEvent reads, by name, as `MsgHdrs.get` (exact name, first value) answers. */
-type ReadHeaders = { type: string; schema: string; actor: string; command: string; correlation: string; causation: string; traceparent: string; tracestate: string };
+type ReadHeaders = {
+  type: string;
+  schema: string;
+  actor: string;
+  command: string;
+  correlation: string;
+  causation: string;
+  traceparent: string;
+  tracestate: string;
+};
 const READ: ReadonlyMap<string, keyof ReadHeaders> = new Map<string, keyof ReadHeaders>([
   [H.type, "type"],
   [H.schema, "schema"],
@@ -181,7 +203,16 @@ const READ: ReadonlyMap<string, keyof ReadHeaders> = new Map<string, keyof ReadH
  * list of names, and eight of them were a third of decodeEvent's time.
  */
 function readHeaders(h: MsgHdrs | HeaderPairs | undefined): ReadHeaders {
-  const out: ReadHeaders = { type: "", schema: "", actor: "", command: "", correlation: "", causation: "", traceparent: "", tracestate: "" };
+  const out: ReadHeaders = {
+    type: "",
+    schema: "",
+    actor: "",
+    command: "",
+    correlation: "",
+    causation: "",
+    traceparent: "",
+    tracestate: "",
+  };
   if (h === undefined) return out;
   for (const [name, values] of h) {
     const k = READ.get(name);

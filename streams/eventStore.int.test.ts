@@ -25,7 +25,8 @@ const meta = (commandId: string, actor = "alice"): EventMeta => ({
   causationId: commandId,
   trace: childTrace(),
 });
-const joined = (roomId: string, userId: string): DomainEvent => ({ type: "MemberJoined", data: { roomId, userId } }) as DomainEvent;
+const joined = (roomId: string, userId: string): DomainEvent =>
+  ({ type: "MemberJoined", data: { roomId, userId } }) as DomainEvent;
 
 beforeAll(async () => {
   server = await startTestNats();
@@ -76,7 +77,14 @@ describe("the event stream", () => {
   test("creates the buckets idempotently", async () => {
     await ensureBuckets(nc);
     const b = await ensureBuckets(nc);
-    expect(Object.keys(b).sort()).toEqual(["commands", "members", "presence", "snapshots", "thread_participants", "user_rooms"]);
+    expect(Object.keys(b).sort()).toEqual([
+      "commands",
+      "members",
+      "presence",
+      "snapshots",
+      "thread_participants",
+      "user_rooms",
+    ]);
     const names: string[] = [];
     for await (const s of new Kvm(nc).list()) names.push(s.bucket);
     expect(names.sort()).toEqual(["commands", "members", "presence", "snapshots", "thread_participants", "user_rooms"]);
@@ -90,7 +98,16 @@ describe("append", () => {
     const first = await store.append(encodeEvent(joined("r-append", "bob"), m), 0);
     expect(first.duplicate).toBe(false);
     const [e] = await store.readSubject("ev.room.r-append");
-    expect(e).toMatchObject({ seq: first.seq, type: "MemberJoined", actor: "alice", commandId: "cmd-a1", correlationId: "corr-1", causationId: "cmd-a1", storedSchema: 1, tracestate: "vendor=x" });
+    expect(e).toMatchObject({
+      seq: first.seq,
+      type: "MemberJoined",
+      actor: "alice",
+      commandId: "cmd-a1",
+      correlationId: "corr-1",
+      causationId: "cmd-a1",
+      storedSchema: 1,
+      tracestate: "vendor=x",
+    });
     expect(traceIdOf(e!.traceparent)).toBe(traceIdOf(parent.traceparent));
     const raw = await (await jetstreamManager(nc)).streams.getMessage(EVENT_STREAM, { seq: first.seq });
     expect(raw!.header!.get(H.msgId)).toBe("alice:cmd-a1");
@@ -102,7 +119,9 @@ describe("append", () => {
   test("a stale expected sequence is a ConflictError and appends nothing", async () => {
     await store.append(encodeEvent(joined("r-conflict", "bob"), meta("cmd-c1")), 0);
     const before = (await store.readSubject("ev.room.r-conflict")).length;
-    await expect(store.append(encodeEvent(joined("r-conflict", "carol"), meta("cmd-c2")), 0)).rejects.toBeInstanceOf(ConflictError);
+    await expect(store.append(encodeEvent(joined("r-conflict", "carol"), meta("cmd-c2")), 0)).rejects.toBeInstanceOf(
+      ConflictError,
+    );
     expect((await store.readSubject("ev.room.r-conflict")).length).toBe(before);
   });
 
@@ -155,10 +174,17 @@ describe("reading", () => {
     h.set(H.schema, "1");
     h.set(H.actor, "bob");
     h.set(H.command, "old-cmd");
-    await js.publish("ev.msg.r-old.m-old", JSON.stringify({ roomId: "r-old", messageId: "m-old", authorId: "bob", text: "from 2024" }), { headers: h });
+    await js.publish(
+      "ev.msg.r-old.m-old",
+      JSON.stringify({ roomId: "r-old", messageId: "m-old", authorId: "bob", text: "from 2024" }),
+      { headers: h },
+    );
     const [e] = await store.readSubject("ev.msg.r-old.m-old");
     expect(e!.storedSchema).toBe(1);
-    expect(e!.event).toEqual({ type: "MessagePosted", data: { roomId: "r-old", messageId: "m-old", authorId: "bob", body: "from 2024", mentions: [] } });
+    expect(e!.event).toEqual({
+      type: "MessagePosted",
+      data: { roomId: "r-old", messageId: "m-old", authorId: "bob", body: "from 2024", mentions: [] },
+    });
   });
 
   test("an unreadable event is an EnvelopeError naming its sequence", async () => {
@@ -177,7 +203,11 @@ describe("headersOf", () => {
     const jsm = await jetstreamManager(nc);
     await jsm.streams.add({ name: "HEADERS_OF", subjects: ["hdr.>"] });
     const js = jetstream(nc);
-    const e = encodeEvent(joined("r-headers", "bob"), { ...meta("cmd-h1"), correlationId: "corr: with colon", trace: { ...childTrace(), tracestate: "a=1,b=2 ,  c=3" } });
+    const e = encodeEvent(joined("r-headers", "bob"), {
+      ...meta("cmd-h1"),
+      correlationId: "corr: with colon",
+      trace: { ...childTrace(), tracestate: "a=1,b=2 ,  c=3" },
+    });
     await js.publish("hdr.event", e.payload, { headers: e.headers });
     const odd = headers();
     odd.append("X-Twice", " first ");
@@ -251,7 +281,17 @@ describe("aggregates", () => {
     const writer = new AggregateRepository(store, buckets.snapshots, { snapshotEvery: 20 });
     const subject = "ev.room.r-snap";
     const agg = await writer.load(subject, roomSpec);
-    const created: DomainEvent = { type: "RoomCreated", data: { roomId: "r-snap", name: "snap", kind: "public", topic: "", createdBy: "o", members: [{ userId: "o", role: "owner" }] } } as DomainEvent;
+    const created: DomainEvent = {
+      type: "RoomCreated",
+      data: {
+        roomId: "r-snap",
+        name: "snap",
+        kind: "public",
+        topic: "",
+        createdBy: "o",
+        members: [{ userId: "o", role: "owner" }],
+      },
+    } as DomainEvent;
     let ack = await store.append(encodeEvent(created, meta("snap-0", "o")), agg.seq);
     writer.applied(agg, roomSpec, created, ack.seq, "o:snap-0");
     for (let i = 1; i <= 45; i++) {
@@ -279,7 +319,17 @@ describe("aggregates", () => {
     const subject = "ev.room.r-origin";
     const agg = writer.blank(subject, roomSpec);
     expect(agg.seq).toBe(0);
-    const created: DomainEvent = { type: "RoomCreated", data: { roomId: "r-origin", name: "origin", kind: "public", topic: "", createdBy: "o", members: [{ userId: "o", role: "owner" }] } } as DomainEvent;
+    const created: DomainEvent = {
+      type: "RoomCreated",
+      data: {
+        roomId: "r-origin",
+        name: "origin",
+        kind: "public",
+        topic: "",
+        createdBy: "o",
+        members: [{ userId: "o", role: "owner" }],
+      },
+    } as DomainEvent;
     let ack = await store.append(encodeEvent(created, meta("origin-0", "o")), agg.seq);
     writer.applied(agg, roomSpec, created, ack.seq, "o:origin-0");
     const createdSeq = ack.seq;
@@ -295,7 +345,10 @@ describe("aggregates", () => {
     // A snapshot carries it, and so does the log read from the start.
     const fromSnapshot = new AggregateRepository(store, buckets.snapshots, { commandMemory: 2 });
     const a = await fromSnapshot.load(subject, roomSpec);
-    expect((await buckets.snapshots.get("room.r-origin"))?.json<{ origin?: unknown }>().origin).toEqual(["o:origin-0", createdSeq]);
+    expect((await buckets.snapshots.get("room.r-origin"))?.json<{ origin?: unknown }>().origin).toEqual([
+      "o:origin-0",
+      createdSeq,
+    ]);
     expect(fromSnapshot.remembered(a, "o:origin-0")).toBe(createdSeq);
     const fromLog = new AggregateRepository(store, undefined, { commandMemory: 2 });
     const b = await fromLog.load(subject, roomSpec);
@@ -309,7 +362,9 @@ describe("aggregates", () => {
     const repo = new AggregateRepository(store, undefined);
     const blank = repo.blank("ev.room.r-blank", roomSpec);
     expect(blank.seq).toBe(0);
-    await expect(store.append(encodeEvent(joined("r-blank", "b"), meta("blank-2")), blank.seq)).rejects.toBeInstanceOf(ConflictError);
+    await expect(store.append(encodeEvent(joined("r-blank", "b"), meta("blank-2")), blank.seq)).rejects.toBeInstanceOf(
+      ConflictError,
+    );
     // Not cached until an event is applied to it: the next load reads the aggregate (from its
     // snapshot, where it has one), not the blank's sequence 0.
     expect(repo.blank("ev.room.r-blank", roomSpec)).not.toBe(blank);

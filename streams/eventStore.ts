@@ -1,4 +1,11 @@
-import { jetstream, jetstreamManager, JetStreamApiError, JetStreamError, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import {
+  jetstream,
+  jetstreamManager,
+  JetStreamApiError,
+  JetStreamError,
+  type JetStreamClient,
+  type JetStreamManager,
+} from "@nats-io/jetstream";
 import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import { ConflictError, UnavailableError, type StreamSeq } from "../domain/index.ts";
 import { decodeEvent, H, type EncodedEvent, type EventEnvelope, type RawStoredMessage } from "./envelope.ts";
@@ -25,7 +32,12 @@ const DIRECT_SEQUENCE = "Nats-Sequence";
 const textDecoder = new TextDecoder();
 
 /** JetStream's answer to a publish. */
-type PubAckJson = { stream?: string; seq?: number; duplicate?: boolean; error?: { code?: number; err_code?: number; description?: string } };
+type PubAckJson = {
+  stream?: string;
+  seq?: number;
+  duplicate?: boolean;
+  error?: { code?: number; err_code?: number; description?: string };
+};
 
 /** A direct get that found nothing answers with status 404. */
 function isNotFound(err: unknown): boolean {
@@ -86,17 +98,25 @@ export class EventStore {
     try {
       ack = JSON.parse(textDecoder.decode(reply.data)) as PubAckJson;
     } catch (err) {
-      throw new UnavailableError("the event log answered the append with something other than an ack; try again", { cause: err });
+      throw new UnavailableError("the event log answered the append with something other than an ack; try again", {
+        cause: err,
+      });
     }
     if (ack.error !== undefined) {
-      const cause = new Error(`${ack.error.description ?? "refused"} (JetStream error ${ack.error.err_code ?? ack.error.code})`);
+      const cause = new Error(
+        `${ack.error.description ?? "refused"} (JetStream error ${ack.error.err_code ?? ack.error.code})`,
+      );
       if (ack.error.err_code !== undefined && WRONG_LAST_SEQUENCE.has(ack.error.err_code)) {
         const changed = guard ?? encoded.subject;
-        throw new ConflictError(`${changed} changed since sequence ${expectedSeq}`, { details: { subject: changed, expectedSeq }, cause });
+        throw new ConflictError(`${changed} changed since sequence ${expectedSeq}`, {
+          details: { subject: changed, expectedSeq },
+          cause,
+        });
       }
       throw new UnavailableError("the event log did not accept the event; try again", { cause });
     }
-    if (typeof ack.seq !== "number" || !ack.stream) throw new UnavailableError("the event log answered the append without a sequence; try again");
+    if (typeof ack.seq !== "number" || !ack.stream)
+      throw new UnavailableError("the event log answered the append without a sequence; try again");
     return { seq: ack.seq as StreamSeq, duplicate: ack.duplicate === true };
   }
 
@@ -114,7 +134,11 @@ export class EventStore {
       let got = 0;
       const raw: RawStoredMessage[] = [];
       try {
-        const iter = await jsm.direct.getBatch(EVENT_STREAM, { seq: from, next_by_subj: subject, batch: this.batchSize });
+        const iter = await jsm.direct.getBatch(EVENT_STREAM, {
+          seq: from,
+          next_by_subj: subject,
+          batch: this.batchSize,
+        });
         for await (const m of iter) {
           raw.push(m);
           pending = m.pending;
@@ -175,7 +199,8 @@ export class EventStore {
     }
     if (m === null) return 0;
     const seq = Number(m.headers?.get(DIRECT_SEQUENCE));
-    if (!Number.isSafeInteger(seq) || seq < 1) throw new UnavailableError(`could not read ${subject} from the event log (no sequence in the answer)`);
+    if (!Number.isSafeInteger(seq) || seq < 1)
+      throw new UnavailableError(`could not read ${subject} from the event log (no sequence in the answer)`);
     return seq;
   }
 

@@ -8,7 +8,13 @@ export { decodeEvent, encodeEvent, EnvelopeError, H, headersOf, messageIdFor, po
 export type { EncodedEvent, EventEnvelope, EventMeta, HeaderPairs, RawStoredMessage } from "./envelope.ts";
 export { EventStore, isWrongLastSequence } from "./eventStore.ts";
 export type { AppendResult, EventStoreOptions } from "./eventStore.ts";
-export { findNatsServerBinary, isSupportedNatsVersion, MIN_NATS_VERSION, startNatsServer, unsupportedVersionMessage } from "./natsServer.ts";
+export {
+  findNatsServerBinary,
+  isSupportedNatsVersion,
+  MIN_NATS_VERSION,
+  startNatsServer,
+  unsupportedVersionMessage,
+} from "./natsServer.ts";
 export type { NatsServer, NatsServerOptions } from "./natsServer.ts";
 export {
   BUCKETS,
@@ -21,7 +27,16 @@ export {
   StreamConfigError,
 } from "./setup.ts";
 export type { BucketName, EventStreamOptions } from "./setup.ts";
-export { EVENT_STREAM, EVENT_SUBJECTS, messageSubject, roomOfEventSubject, roomSubject, subjectOf, timelineFilter, userSubject } from "./subjects.ts";
+export {
+  EVENT_STREAM,
+  EVENT_SUBJECTS,
+  messageSubject,
+  roomOfEventSubject,
+  roomSubject,
+  subjectOf,
+  timelineFilter,
+  userSubject,
+} from "./subjects.ts";
 export { childTrace, isTraceparent, traceIdOf } from "./trace.ts";
 export type { TraceContext } from "./trace.ts";
 export { isInbox, NoReplyError, Requests, RequestTimeoutError } from "./requests.ts";

@@ -78,8 +78,12 @@ export type NatsServer = {
  * next start would meet it. It polls both processes twice a second and ends when either has exited.
  */
 function watchParent(childPid: number): void {
-  const script = 'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 0.5; done; if kill -0 "$2" 2>/dev/null; then kill -TERM "$2"; for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$2" 2>/dev/null || exit 0; sleep 0.5; done; kill -KILL "$2" 2>/dev/null; fi; exit 0';
-  const watchdog = spawn("/bin/sh", ["-c", script, "natter-nats-watchdog", String(process.pid), String(childPid)], { stdio: "ignore", detached: true });
+  const script =
+    'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 0.5; done; if kill -0 "$2" 2>/dev/null; then kill -TERM "$2"; for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$2" 2>/dev/null || exit 0; sleep 0.5; done; kill -KILL "$2" 2>/dev/null; fi; exit 0';
+  const watchdog = spawn("/bin/sh", ["-c", script, "natter-nats-watchdog", String(process.pid), String(childPid)], {
+    stdio: "ignore",
+    detached: true,
+  });
   watchdog.on("error", () => undefined);
   watchdog.unref();
 }
@@ -100,8 +104,13 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
     `max_payload: ${options.maxPayload ?? 1024 * 1024}`,
   ];
   if (options.wsPort !== undefined) {
-    const origins = options.wsAllowedOrigins === undefined ? "" : `, allowed_origins: [ ${options.wsAllowedOrigins.map((o) => JSON.stringify(o)).join(", ")} ]`;
-    lines.push(`websocket { host: "${host}", port: ${options.wsPort === 0 ? -1 : options.wsPort}, no_tls: true${origins} }`);
+    const origins =
+      options.wsAllowedOrigins === undefined
+        ? ""
+        : `, allowed_origins: [ ${options.wsAllowedOrigins.map((o) => JSON.stringify(o)).join(", ")} ]`;
+    lines.push(
+      `websocket { host: "${host}", port: ${options.wsPort === 0 ? -1 : options.wsPort}, no_tls: true${origins} }`,
+    );
   }
   if (options.extraConfig) lines.push(options.extraConfig);
   await writeFile(configFile, lines.join("\n") + "\n");
@@ -122,7 +131,11 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
       if (c) clientPort = Number(c[1]);
       const w = /Listening for websocket clients on [^\s]*:(\d+)/.exec(log);
       if (w) wsPort = Number(w[1]);
-      if (/Server is ready/.test(log) && clientPort !== undefined && (options.wsPort === undefined || wsPort !== undefined)) {
+      if (
+        /Server is ready/.test(log) &&
+        clientPort !== undefined &&
+        (options.wsPort === undefined || wsPort !== undefined)
+      ) {
         clearTimeout(timer);
         resolveReady({ port: clientPort, wsPort });
       }
@@ -130,7 +143,13 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
     child.once("exit", (code) => {
       clearTimeout(timer);
       const inUse = /address already in use/i.test(log);
-      reject(new Error(inUse ? `nats-server could not listen: ${port} or ${options.wsPort} is in use\n${log}` : `nats-server exited with ${code}:\n${log}`));
+      reject(
+        new Error(
+          inUse
+            ? `nats-server could not listen: ${port} or ${options.wsPort} is in use\n${log}`
+            : `nats-server exited with ${code}:\n${log}`,
+        ),
+      );
     });
     child.once("error", (err) => {
       clearTimeout(timer);

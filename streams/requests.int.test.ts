@@ -16,7 +16,9 @@ beforeAll(async () => {
   server = await startTestNats();
   nc = await connectNats(server.url);
   // An echo service: answers each request with its own body, reversed.
-  nc.subscribe("echo", { callback: (_err, m) => void m.respond(text.encode([...read.decode(m.data)].reverse().join(""))) });
+  nc.subscribe("echo", {
+    callback: (_err, m) => void m.respond(text.encode([...read.decode(m.data)].reverse().join(""))),
+  });
   nc.subscribe("silent", { callback: () => {} });
   await nc.flush();
 });
@@ -120,7 +122,20 @@ test("a request the server refuses to take from this connection (permissions) fa
 
 test("isInbox: only inboxes, a service's own included, never an event, KV or wildcard subject", () => {
   for (const ok of ["_INBOX.abc.1", "_INBOX_commands.x.y", "_INBOX.u-1.Z9"]) expect(isInbox(ok), ok).toBe(true);
-  for (const bad of ["ev.room.r1", "$KV.snapshots.room.r1", "live.room.r1", "_INBOX", "_INBOX.", "_INBOX.>", "_INBOX.a.*", "_INBOXX.a", "_INBOX..a", "x._INBOX.a", "_INBOX.a b"]) expect(isInbox(bad), bad).toBe(false);
+  for (const bad of [
+    "ev.room.r1",
+    "$KV.snapshots.room.r1",
+    "live.room.r1",
+    "_INBOX",
+    "_INBOX.",
+    "_INBOX.>",
+    "_INBOX.a.*",
+    "_INBOXX.a",
+    "_INBOX..a",
+    "x._INBOX.a",
+    "_INBOX.a b",
+  ])
+    expect(isInbox(bad), bad).toBe(false);
 });
 
 describe("CommandIndex", () => {
@@ -131,7 +146,8 @@ describe("CommandIndex", () => {
     index.put("alice", "01CMDA", { seq: 42, subject: "ev.msg.r1.m1" });
     await requests.flushed();
     // The put is not acknowledged: wait until the bucket has it.
-    for (let i = 0; i < 100 && (await buckets.commands.get("alice.01CMDA")) === null; i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 100 && (await buckets.commands.get("alice.01CMDA")) === null; i++)
+      await new Promise((r) => setTimeout(r, 10));
     expect(await index.get("alice", "01CMDA")).toEqual({ seq: 42, subject: "ev.msg.r1.m1" });
     expect(await index.get("bob", "01CMDA")).toBeNull();
     expect(await index.get("alice", "01NEVER")).toBeNull();

@@ -1,4 +1,11 @@
-import { createInbox, PermissionViolationError, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import {
+  createInbox,
+  PermissionViolationError,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  type Subscription,
+} from "@nats-io/transport-node";
 
 /** No reply came in time. */
 export class RequestTimeoutError extends Error {
@@ -24,7 +31,13 @@ export function isInbox(subject: string): boolean {
   return INBOX.test(subject);
 }
 
-type Pending = { subject: string; resolve: (m: Msg) => void; reject: (err: Error) => void; deadline: number; ms: number };
+type Pending = {
+  subject: string;
+  resolve: (m: Msg) => void;
+  reject: (err: Error) => void;
+  deadline: number;
+  ms: number;
+};
 type Outgoing = { subject: string; data: Uint8Array; reply: string | undefined; headers: MsgHdrs | undefined };
 
 /**
@@ -89,7 +102,8 @@ export class Requests {
     const m = await this.request(`$JS.API.DIRECT.GET.${stream}.${subject}`, EMPTY);
     const status = m.headers?.code ?? 0;
     if (status === 404) return null;
-    if (status >= 400) throw new Error(`direct get of ${subject} in ${stream}: status ${status} ${m.headers?.description ?? ""}`);
+    if (status >= 400)
+      throw new Error(`direct get of ${subject} in ${stream}: status ${status} ${m.headers?.description ?? ""}`);
     return m;
   }
 
@@ -178,7 +192,8 @@ export class Requests {
    */
   private async watchPermissions(): Promise<void> {
     for await (const s of this.nc.status()) {
-      if (s.type !== "error" || !(s.error instanceof PermissionViolationError) || s.error.operation !== "publish") continue;
+      if (s.type !== "error" || !(s.error instanceof PermissionViolationError) || s.error.operation !== "publish")
+        continue;
       const refused = s.error;
       for (const [token, p] of this.pending) {
         if (p.subject !== refused.subject) continue;

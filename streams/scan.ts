@@ -43,7 +43,9 @@ export async function scanLog(
   // An ordered consumer with nothing to deliver never says so: look before waiting.
   const jsm = await jetstreamManager(nc);
   const from = Math.max(1, options.fromSeq ?? 1);
-  const next = await Promise.all(filters.map((f) => jsm.direct.getMessage(EVENT_STREAM, { seq: from, next_by_subj: f }).catch(() => null)));
+  const next = await Promise.all(
+    filters.map((f) => jsm.direct.getMessage(EVENT_STREAM, { seq: from, next_by_subj: f }).catch(() => null)),
+  );
   const first = Math.min(...next.map((m) => m?.seq ?? Number.POSITIVE_INFINITY));
   if (first === Number.POSITIVE_INFINITY || first > (options.untilSeq ?? Number.POSITIVE_INFINITY)) return progress;
   const until = options.untilSeq ?? Number.POSITIVE_INFINITY;
@@ -80,7 +82,15 @@ export async function scanLog(
     for await (const m of messages) {
       if (m.seq > until) break;
       try {
-        batch.push(decodeEvent({ seq: m.seq, subject: m.subject, time: new Date(Math.floor(m.info.timestampNanos / 1e6)), header: headersOf(m), data: m.data }));
+        batch.push(
+          decodeEvent({
+            seq: m.seq,
+            subject: m.subject,
+            time: new Date(Math.floor(m.info.timestampNanos / 1e6)),
+            header: headersOf(m),
+            data: m.data,
+          }),
+        );
       } catch (err) {
         if (options.onUndecodable === undefined) throw err;
         options.onUndecodable(m, err);

@@ -1,4 +1,12 @@
-import { jetstreamManager, JetStreamApiError, RetentionPolicy, StorageType, DiscardPolicy, type StreamConfig, type StreamInfo } from "@nats-io/jetstream";
+import {
+  jetstreamManager,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  DiscardPolicy,
+  type StreamConfig,
+  type StreamInfo,
+} from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { EVENT_STREAM, EVENT_SUBJECTS } from "./subjects.ts";
@@ -16,7 +24,9 @@ export type EventStreamOptions = {
 };
 
 /** The configuration natter needs for CHAT_EVENTS. */
-export function eventStreamConfig(options: EventStreamOptions = {}): Partial<StreamConfig> & { name: string; subjects: string[] } {
+export function eventStreamConfig(
+  options: EventStreamOptions = {},
+): Partial<StreamConfig> & { name: string; subjects: string[] } {
   return {
     name: EVENT_STREAM,
     subjects: [EVENT_SUBJECTS],
@@ -58,23 +68,35 @@ export class StreamConfigError extends Error {
  * retention); `warnings` are logged (limits that would drop events, a short duplicate window,
  * other replicas than configured).
  */
-export function checkEventStream(info: StreamInfo, options: EventStreamOptions = {}): { problems: string[]; warnings: string[] } {
+export function checkEventStream(
+  info: StreamInfo,
+  options: EventStreamOptions = {},
+): { problems: string[]; warnings: string[] } {
   const c = info.config;
   const want = eventStreamConfig(options);
   const problems: string[] = [];
   const warnings: string[] = [];
-  if (!c.subjects?.includes(EVENT_SUBJECTS)) problems.push(`subjects are ${JSON.stringify(c.subjects)}, natter needs "${EVENT_SUBJECTS}"`);
+  if (!c.subjects?.includes(EVENT_SUBJECTS))
+    problems.push(`subjects are ${JSON.stringify(c.subjects)}, natter needs "${EVENT_SUBJECTS}"`);
   if (!c.deny_delete) problems.push("deny_delete is off: events could be deleted (natter needs deny_delete: true)");
   if (!c.deny_purge) problems.push("deny_purge is off: the log could be purged (natter needs deny_purge: true)");
-  if (!c.allow_direct) problems.push("allow_direct is off: aggregates are loaded by direct get (natter needs allow_direct: true)");
-  if (c.retention !== RetentionPolicy.Limits) problems.push(`retention is ${c.retention}: natter needs limits retention, so no event is removed when read`);
-  if (c.storage !== StorageType.File) warnings.push(`storage is ${c.storage}: events are lost when the server stops (natter expects file storage)`);
-  if (c.max_age > 0) warnings.push(`max_age is ${c.max_age / 1e9} s: older events will be removed from the source of truth`);
-  if (c.max_bytes > 0 || c.max_msgs > 0 || (c.max_msgs_per_subject ?? -1) > 0) warnings.push("a size or count limit is set: events will be removed when it is reached");
+  if (!c.allow_direct)
+    problems.push("allow_direct is off: aggregates are loaded by direct get (natter needs allow_direct: true)");
+  if (c.retention !== RetentionPolicy.Limits)
+    problems.push(`retention is ${c.retention}: natter needs limits retention, so no event is removed when read`);
+  if (c.storage !== StorageType.File)
+    warnings.push(`storage is ${c.storage}: events are lost when the server stops (natter expects file storage)`);
+  if (c.max_age > 0)
+    warnings.push(`max_age is ${c.max_age / 1e9} s: older events will be removed from the source of truth`);
+  if (c.max_bytes > 0 || c.max_msgs > 0 || (c.max_msgs_per_subject ?? -1) > 0)
+    warnings.push("a size or count limit is set: events will be removed when it is reached");
   if ((c.duplicate_window ?? 0) < (want.duplicate_window ?? 0)) {
-    warnings.push(`duplicate_window is ${(c.duplicate_window ?? 0) / 1e9} s, shorter than ${(want.duplicate_window ?? 0) / 1e9} s`);
+    warnings.push(
+      `duplicate_window is ${(c.duplicate_window ?? 0) / 1e9} s, shorter than ${(want.duplicate_window ?? 0) / 1e9} s`,
+    );
   }
-  if (c.num_replicas !== want.num_replicas) warnings.push(`num_replicas is ${c.num_replicas}, configured ${want.num_replicas}`);
+  if (c.num_replicas !== want.num_replicas)
+    warnings.push(`num_replicas is ${c.num_replicas}, configured ${want.num_replicas}`);
   return { problems, warnings };
 }
 
@@ -82,7 +104,10 @@ export function checkEventStream(info: StreamInfo, options: EventStreamOptions =
  * Creates CHAT_EVENTS if it is missing; checks it if it exists. Resolves with the stream info and
  * the warnings to log; rejects with StreamConfigError when the existing stream is unusable.
  */
-export async function ensureEventStream(nc: NatsConnection, options: EventStreamOptions = {}): Promise<{ info: StreamInfo; warnings: string[] }> {
+export async function ensureEventStream(
+  nc: NatsConnection,
+  options: EventStreamOptions = {},
+): Promise<{ info: StreamInfo; warnings: string[] }> {
   const jsm = await jetstreamManager(nc);
   let info: StreamInfo;
   try {
@@ -130,7 +155,14 @@ export function openBucket(nc: NatsConnection, name: BucketName, replicas = 1): 
 }
 
 /** Opens (creating where missing) natter's KV buckets. */
-export async function ensureBuckets(nc: NatsConnection, options: { replicas?: number } = {}): Promise<Record<BucketName, KV>> {
-  const entries = await Promise.all((Object.keys(BUCKETS) as BucketName[]).map(async (name) => [name, await openBucket(nc, name, options.replicas)] as const));
+export async function ensureBuckets(
+  nc: NatsConnection,
+  options: { replicas?: number } = {},
+): Promise<Record<BucketName, KV>> {
+  const entries = await Promise.all(
+    (Object.keys(BUCKETS) as BucketName[]).map(
+      async (name) => [name, await openBucket(nc, name, options.replicas)] as const,
+    ),
+  );
   return Object.fromEntries(entries) as Record<BucketName, KV>;
 }

@@ -22,7 +22,9 @@ export const userSubject = (userId: string): string => `ev.user.${userId}`;
  */
 export function roomOfEventSubject(subject: string): string | null {
   const parts = subject.split(".");
-  return parts[0] === "ev" && (parts[1] === "room" || parts[1] === "msg") && parts[2] !== undefined && parts[2] !== "" ? parts[2] : null;
+  return parts[0] === "ev" && (parts[1] === "room" || parts[1] === "msg") && parts[2] !== undefined && parts[2] !== ""
+    ? parts[2]
+    : null;
 }
 
 /** The aggregate subject an event belongs on, from the ids in its payload. */

@@ -29,7 +29,10 @@ export function isTraceparent(value: string | undefined): value is string {
  * The context for a new span under `parent`: the same trace id and flags with a new span id, or
  * a new sampled trace when `parent` is absent or malformed. `tracestate` passes through unchanged.
  */
-export function childTrace(parent?: { traceparent?: string | undefined; tracestate?: string | undefined }): TraceContext {
+export function childTrace(parent?: {
+  traceparent?: string | undefined;
+  tracestate?: string | undefined;
+}): TraceContext {
   const span = randomHex(8);
   const tp = parent?.traceparent;
   if (isTraceparent(tp)) {

@@ -43,18 +43,31 @@ export async function startAuthSystem(options: {
     ...(options.wsAllowedOrigins ? { wsAllowedOrigins: options.wsAllowedOrigins } : {}),
   });
   const log = options.log ?? pino({ level: "silent" });
-  const calloutNc = await connectNats(server.url, { credentials: { seed: keys.callout.getSeed(), inboxPrefix: "_INBOX_callout" } });
+  const calloutNc = await connectNats(server.url, {
+    credentials: { seed: keys.callout.getSeed(), inboxPrefix: "_INBOX_callout" },
+  });
   const registry = new Registry();
   const opened: NatsConnection[] = [calloutNc];
   const service = async (name: ServiceName) => {
-    const nc = await connectNats(server.url, { credentials: { seed: keys.services[name].getSeed(), inboxPrefix: serviceInboxPrefix(name) } });
+    const nc = await connectNats(server.url, {
+      credentials: { seed: keys.services[name].getSeed(), inboxPrefix: serviceInboxPrefix(name) },
+    });
     opened.push(nc);
     return nc;
   };
   const names = identityNames(() => service("identity"), { log });
-  const callout = await startAuthCallout(calloutNc, { keys, verify: options.verify, log, registry, maxConcurrent: options.maxConcurrent, timeoutMs: options.timeoutMs, identityNames: names });
+  const callout = await startAuthCallout(calloutNc, {
+    keys,
+    verify: options.verify,
+    log,
+    registry,
+    maxConcurrent: options.maxConcurrent,
+    timeoutMs: options.timeoutMs,
+    identityNames: names,
+  });
   let commands: CommandService | undefined;
-  if (options.commands !== false) commands = await startCommandService(await service("commands"), { log, rateLimit: "off" });
+  if (options.commands !== false)
+    commands = await startCommandService(await service("commands"), { log, rateLimit: "off" });
   return {
     server,
     keys,
@@ -70,11 +83,23 @@ export async function startAuthSystem(options: {
         const { WebSocket } = await import("ws");
         (globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
         const { wsconnect } = await import("@nats-io/nats-core");
-        const nc = await wsconnect({ servers, token, inboxPrefix: userInboxPrefix(userId), maxReconnectAttempts: 0, noAsyncTraces: true });
+        const nc = await wsconnect({
+          servers,
+          token,
+          inboxPrefix: userInboxPrefix(userId),
+          maxReconnectAttempts: 0,
+          noAsyncTraces: true,
+        });
         opened.push(nc);
         return nc;
       }
-      const nc = await connect({ servers, token, inboxPrefix: userInboxPrefix(userId), maxReconnectAttempts: 0, noAsyncTraces: true });
+      const nc = await connect({
+        servers,
+        token,
+        inboxPrefix: userInboxPrefix(userId),
+        maxReconnectAttempts: 0,
+        noAsyncTraces: true,
+      });
       opened.push(nc);
       return nc;
     },

@@ -49,12 +49,20 @@ export function childEnv(overrides: Record<string, string | undefined> = {}): No
  * 30 ms for a busy script to acknowledge it before tsx kills it.
  */
 export function spawnTsx(script: string, args: string[], env: NodeJS.ProcessEnv): TsxChild {
-  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], {
+    cwd: ROOT,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const lines: string[] = [];
   let partial = "";
   let stderr = "";
   let done = false;
-  const waiters = new Set<{ match: (line: string) => boolean; resolve: (line: string) => void; reject: (err: Error) => void }>();
+  const waiters = new Set<{
+    match: (line: string) => boolean;
+    resolve: (line: string) => void;
+    reject: (err: Error) => void;
+  }>();
   const describe = () => `stdout (last lines):\n${lines.slice(-20).join("\n")}\nstderr:\n${stderr.slice(-4000)}`;
 
   const onLine = (line: string) => {
@@ -83,7 +91,10 @@ export function spawnTsx(script: string, args: string[], env: NodeJS.ProcessEnv)
       done = true;
       if (partial !== "") onLine(partial);
       partial = "";
-      for (const w of waiters) w.reject(new Error(`${script} exited (code ${code}, signal ${signal}) before the expected line\n${describe()}`));
+      for (const w of waiters)
+        w.reject(
+          new Error(`${script} exited (code ${code}, signal ${signal}) before the expected line\n${describe()}`),
+        );
       waiters.clear();
       resolveExit({ code, signal });
     });
@@ -170,7 +181,11 @@ export type CommandServiceChild = TsxChild & {
  * `npm run service -- commands` would.
  */
 export function spawnCommandService(natsUrl: string, env: Record<string, string> = {}): CommandServiceChild {
-  const child = spawnTsx("app/service.ts", ["commands"], childEnv({ NATS_URL: natsUrl, NATTER_RATE_LIMIT: "off", LOG_LEVEL: "info", ...env }));
+  const child = spawnTsx(
+    "app/service.ts",
+    ["commands"],
+    childEnv({ NATS_URL: natsUrl, NATTER_RATE_LIMIT: "off", LOG_LEVEL: "info", ...env }),
+  );
   const ready = child.waitForLine((l) => logLine(l)?.["msg"] === "command service ready", 30_000).then(() => undefined);
   // A caller that never awaits `ready` must not see an unhandled rejection when it kills the child.
   ready.catch(() => undefined);

@@ -22,7 +22,12 @@ export async function startTestCluster(): Promise<TestCluster> {
   const ports = await Promise.all([freePort(), freePort(), freePort()]);
   const routes = ports.map((p) => `"nats://127.0.0.1:${p}"`).join(", ");
   const servers = await Promise.all(
-    ports.map((p, i) => startTestNats({ extraConfig: `server_name: n${i}\ncluster { name: natter, listen: "127.0.0.1:${p}", routes: [ ${routes} ] }`, startTimeoutSec: 30 })),
+    ports.map((p, i) =>
+      startTestNats({
+        extraConfig: `server_name: n${i}\ncluster { name: natter, listen: "127.0.0.1:${p}", routes: [ ${routes} ] }`,
+        startTimeoutSec: 30,
+      }),
+    ),
   );
   const ncs = await Promise.all(servers.slice(0, 2).map((s) => connectNats(s.url)));
   // The cluster elects its meta leader a moment after the servers listen.

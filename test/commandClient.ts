@@ -12,7 +12,10 @@ export async function sendCommand(
 ): Promise<CommandReply> {
   const subject = `${options.admin ? "admincmd" : "cmd"}.${userId}.${action}`;
   const payload = JSON.stringify({ commandId: options.commandId ?? ulid(), ...body });
-  const reply = await nc.request(subject, payload, { timeout: options.timeout ?? 10_000, ...(options.headers ? { headers: options.headers } : {}) });
+  const reply = await nc.request(subject, payload, {
+    timeout: options.timeout ?? 10_000,
+    ...(options.headers ? { headers: options.headers } : {}),
+  });
   return reply.json<CommandReply>();
 }
 
@@ -25,6 +28,9 @@ export async function mustSend(
   options: { admin?: boolean; commandId?: string } = {},
 ): Promise<{ result: Record<string, unknown>; seq: number }> {
   const r = await sendCommand(nc, userId, action, body, options);
-  if (!r.ok) throw new Error(`${action} by ${userId} failed: ${r.error.code}: ${r.error.message} ${JSON.stringify(r.error.details ?? {})}`);
+  if (!r.ok)
+    throw new Error(
+      `${action} by ${userId} failed: ${r.error.code}: ${r.error.message} ${JSON.stringify(r.error.details ?? {})}`,
+    );
   return r;
 }

@@ -26,7 +26,10 @@ export type CommandInstance = { nc: NatsConnection; service: CommandService; sto
  * unless given): it joins the queue group beside the others, with an empty cache of its own.
  * `stop()` drains it and closes its connection.
  */
-export async function startCommandInstance(url: string, options: Partial<CommandServiceOptions> = {}): Promise<CommandInstance> {
+export async function startCommandInstance(
+  url: string,
+  options: Partial<CommandServiceOptions> = {},
+): Promise<CommandInstance> {
   const nc = await connectNats(url);
   const service = await startCommandService(nc, { log: pino({ level: "silent" }), rateLimit: "off", ...options });
   return {
@@ -53,7 +56,10 @@ export type CommandFleet = {
  * Starts a private server, `instances` command-service instances on it (each on its own
  * connection, as separate processes would be) and `clients` client connections.
  */
-export async function startCommandFleet(counts: { instances: number; clients: number }, options: Partial<CommandServiceOptions> = {}): Promise<CommandFleet> {
+export async function startCommandFleet(
+  counts: { instances: number; clients: number },
+  options: Partial<CommandServiceOptions> = {},
+): Promise<CommandFleet> {
   const server = await startTestNats();
   const instances: CommandInstance[] = [];
   // The first instance creates the stream and buckets; the others find them.

@@ -8,7 +8,9 @@ import { openDatabase, type Database } from "../projections/db.ts";
  * setup (DATABASE_URL, or the local server), dropped afterwards; PGlite in memory when no
  * PostgreSQL was reachable (or `pglite: true`).
  */
-export async function openTestDatabase(options: { pglite?: boolean } = {}): Promise<Database & { url: string | undefined }> {
+export async function openTestDatabase(
+  options: { pglite?: boolean } = {},
+): Promise<Database & { url: string | undefined }> {
   const admin = inject("postgresAdminUrl");
   if (admin === null || options.pglite) {
     const db = await openDatabase({});

@@ -19,7 +19,16 @@ export const PROJECTION_NAMES = [...PROJECTIONS.keys()];
  * against `natsUrl` and `databaseUrl`, with the lease TTL `leaseMs` and info logs.
  */
 export function spawnProjectionService(natsUrl: string, databaseUrl: string, leaseMs: number): TsxChild {
-  return spawnTsx("app/service.ts", ["projections"], childEnv({ NATS_URL: natsUrl, DATABASE_URL: databaseUrl, NATTER_PROJECTION_LEASE_MS: String(leaseMs), LOG_LEVEL: "info" }));
+  return spawnTsx(
+    "app/service.ts",
+    ["projections"],
+    childEnv({
+      NATS_URL: natsUrl,
+      DATABASE_URL: databaseUrl,
+      NATTER_PROJECTION_LEASE_MS: String(leaseMs),
+      LOG_LEVEL: "info",
+    }),
+  );
 }
 
 /** True when `line` is the JSON log line `msg` (for `projection`, when given). */
@@ -34,7 +43,11 @@ export function activeIn(child: TsxChild): Set<string> {
 }
 
 /** Waits until `child` has logged "projector active" for each of `names`. */
-export async function waitActive(child: TsxChild, names: readonly string[] = PROJECTION_NAMES, timeoutMs = 20_000): Promise<void> {
+export async function waitActive(
+  child: TsxChild,
+  names: readonly string[] = PROJECTION_NAMES,
+  timeoutMs = 20_000,
+): Promise<void> {
   await Promise.all(names.map((n) => child.waitForLine((l) => isLog(l, "projector active", n), timeoutMs)));
 }
 
@@ -87,8 +100,11 @@ export async function waitAllApplied(
         const now = await cp();
         if (now !== last) [last, movedAt] = [now, Date.now()];
         if (Date.now() - movedAt > stallMs || Date.now() - started > maxMs) {
-          const why = Date.now() - movedAt > stallMs ? `stuck at ${now} for ${stallMs} ms` : `at ${now} after ${maxMs} ms`;
-          throw new Error(`projection ${name} did not reach ${target}: ${why}${options.describe ? `\n${options.describe()}` : ""}`);
+          const why =
+            Date.now() - movedAt > stallMs ? `stuck at ${now} for ${stallMs} ms` : `at ${now} after ${maxMs} ms`;
+          throw new Error(
+            `projection ${name} did not reach ${target}: ${why}${options.describe ? `\n${options.describe()}` : ""}`,
+          );
         }
       }
     }),
@@ -101,13 +117,19 @@ export function logTail(child: TsxChild, n = 8): string {
     const level = logLine(l)?.["level"];
     return typeof level === "number" && level >= 40;
   });
-  return [`pid ${child.process.pid}:`, ...bad.slice(-n).map((l) => l.slice(0, 400)), `last: ${(child.lines.at(-1) ?? "").slice(0, 400)}`, child.stderr().slice(-1000)].join("\n");
+  return [
+    `pid ${child.process.pid}:`,
+    ...bad.slice(-n).map((l) => l.slice(0, 400)),
+    `last: ${(child.lines.at(-1) ?? "").slice(0, 400)}`,
+    child.stderr().slice(-1000),
+  ].join("\n");
 }
 
 /** verifyPg for each PostgreSQL projection and verifyKv for each KV one: every difference found. */
 export async function verifyAll(nc: NatsConnection, db: Db, leaseMs: number): Promise<Difference[]> {
   const out: Difference[] = [];
-  for (const p of PROJECTIONS.values()) out.push(...(p.kind === "pg" ? await verifyPg({ nc, db, leaseMs }, p) : await verifyKv({ nc, leaseMs }, p)));
+  for (const p of PROJECTIONS.values())
+    out.push(...(p.kind === "pg" ? await verifyPg({ nc, db, leaseMs }, p) : await verifyKv({ nc, leaseMs }, p)));
   return out;
 }
 
@@ -129,17 +151,26 @@ export type ExactlyOnce = {
 export async function exactlyOnceFacts(nc: NatsConnection, db: Db): Promise<ExactlyOnce> {
   const events = await new EventStore(nc).readSubject("ev.>");
   const audit = await query<{ seq: string }>(db, sql`SELECT seq FROM natter_audit.event_log ORDER BY seq`);
-  const messages = await query<{ room_id: string; message_id: string }>(db, sql`SELECT room_id, message_id FROM natter_timeline.messages`);
+  const messages = await query<{ room_id: string; message_id: string }>(
+    db,
+    sql`SELECT room_id, message_id FROM natter_timeline.messages`,
+  );
   const parked: string[] = [];
   for (const p of PROJECTIONS.values()) {
-    if (p.kind === "pg") for (const x of await listParked(db, p.liveSchema)) parked.push(`${p.name}: ${x.seq} ${x.type} ${x.status} ${x.error}`);
+    if (p.kind === "pg")
+      for (const x of await listParked(db, p.liveSchema))
+        parked.push(`${p.name}: ${x.seq} ${x.type} ${x.status} ${x.error}`);
   }
   const sorted = (xs: string[]) => [...xs].sort();
   return {
     streamSeqs: events.map((e) => e.seq),
     auditSeqs: audit.map((r) => Number(r.seq)),
     auditRows: audit.length,
-    postedIds: sorted(events.flatMap((e) => (e.event.type === "MessagePosted" ? [`${e.event.data.roomId}/${e.event.data.messageId}`] : []))),
+    postedIds: sorted(
+      events.flatMap((e) =>
+        e.event.type === "MessagePosted" ? [`${e.event.data.roomId}/${e.event.data.messageId}`] : [],
+      ),
+    ),
     messageIds: sorted(messages.map((m) => `${m.room_id}/${m.message_id}`)),
     parked,
   };
@@ -163,7 +194,12 @@ export type CommandLoad = {
  * machine (unpaced, the command service appends about 1,000 a second here, and a test that waits
  * for a projection to catch up would measure the machine instead of the behaviour it checks).
  */
-export function startCommandLoad(nc: NatsConnection, users: readonly string[], rooms: readonly string[], perSecond = 300): CommandLoad {
+export function startCommandLoad(
+  nc: NatsConnection,
+  users: readonly string[],
+  rooms: readonly string[],
+  perSecond = 300,
+): CommandLoad {
   let stopping = false;
   let ok = 0;
   let refused = 0;
@@ -187,7 +223,11 @@ export function startCommandLoad(nc: NatsConnection, users: readonly string[], r
       else if (r < 0.14 && mine) [action, body] = ["msg.react", { ...mine, emoji: `:e${n}:` }];
       else if (r < 0.22 && mine) [action, body] = ["msg.edit", { ...mine, body: `${user} edit ${n}` }];
       else if (r < 0.25 && mine) [action, body] = ["msg.delete", mine];
-      else if (r < 0.35 && mine) [action, body] = ["msg.post", { roomId: mine.roomId, body: `${user} reply ${n}`, threadRootId: mine.messageId }];
+      else if (r < 0.35 && mine)
+        [action, body] = [
+          "msg.post",
+          { roomId: mine.roomId, body: `${user} reply ${n}`, threadRootId: mine.messageId },
+        ];
       else [action, body] = ["msg.post", { roomId, body: `${user} #${n}` }];
       const reply = await sendCommand(nc, user, action, body, { timeout: 20_000 });
       if (!reply.ok) {
@@ -198,7 +238,8 @@ export function startCommandLoad(nc: NatsConnection, users: readonly string[], r
       last = Math.max(last, reply.seq);
       if (action === "room.leave") left.add(roomId);
       if (action === "room.join") left.delete(roomId);
-      if (action === "msg.post") own.push({ roomId: body["roomId"] as string, messageId: reply.result["messageId"] as string });
+      if (action === "msg.post")
+        own.push({ roomId: body["roomId"] as string, messageId: reply.result["messageId"] as string });
       if (action === "msg.delete") own.splice(own.indexOf(mine!), 1);
     }
   };

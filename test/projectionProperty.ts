@@ -15,7 +15,10 @@ export type PropertyTally = { runs: number; ok: number; refused: Record<string, 
  * projection from the log leaves every table (and KV bucket) exactly as it was, row for row.
  * All runs share one system: verify and rebuild cover the whole log, earlier runs included.
  */
-export async function checkReadSideProperty(s: SystemHarness, options: { numRuns: number; minSteps: number; maxSteps: number; seed?: number }): Promise<PropertyTally> {
+export async function checkReadSideProperty(
+  s: SystemHarness,
+  options: { numRuns: number; minSteps: number; maxSteps: number; seed?: number },
+): Promise<PropertyTally> {
   const tally: PropertyTally = { runs: 0, ok: 0, refused: {}, types: new Map() };
   const deps = { nc: s.nc, db: s.database.db };
   await fc.assert(
@@ -39,11 +42,24 @@ export async function checkReadSideProperty(s: SystemHarness, options: { numRuns
     }),
     // Shrinking would replay whole scripts against the shared system many times: report the first failure as it is.
     // The fixed script first: the random ones may, by chance, make no event of some type.
-    { numRuns: options.numRuns, examples: [[everyCommonTypeScript()]], endOnFailure: true, ...(options.seed !== undefined ? { seed: options.seed } : {}) },
+    {
+      numRuns: options.numRuns,
+      examples: [[everyCommonTypeScript()]],
+      endOnFailure: true,
+      ...(options.seed !== undefined ? { seed: options.seed } : {}),
+    },
   );
   for (const e of await s.allEvents()) tally.types.set(e.type, (tally.types.get(e.type) ?? 0) + 1);
   return tally;
 }
 
 /** The event types a property run must have produced for it to mean something. */
-export const COMMON_EVENT_TYPES = ["RoomCreated", "MemberJoined", "MessagePosted", "MessageEdited", "MessageDeleted", "ReactionAdded", "UserProfileUpdated"] as const;
+export const COMMON_EVENT_TYPES = [
+  "RoomCreated",
+  "MemberJoined",
+  "MessagePosted",
+  "MessageEdited",
+  "MessageDeleted",
+  "ReactionAdded",
+  "UserProfileUpdated",
+] as const;

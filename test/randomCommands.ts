@@ -38,28 +38,97 @@ const user = fc.nat({ max: USERS.length - 1 });
 const text = fc.oneof(
   { weight: 8, arbitrary: fc.string({ minLength: 1, maxLength: 24, unit: "grapheme" }) },
   { weight: 1, arbitrary: fc.constantFrom("", "   ", "\t\n") },
-  { weight: 1, arbitrary: fc.constantFrom("it's \"quoted\" \\ back", "emoji 👍🏽 and ünïcode", "line\nbreaks\r\n", "x".repeat(8001), "<b>html</b> & 'sql'; --", "nul \u0000 byte") },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      'it\'s "quoted" \\ back',
+      "emoji 👍🏽 and ünïcode",
+      "line\nbreaks\r\n",
+      "x".repeat(8001),
+      "<b>html</b> & 'sql'; --",
+      "nul \u0000 byte",
+    ),
+  },
 );
 const emoji = fc.constantFrom("👍", "👍", "🎉", ":smile:", "❤️", "a b");
 const room = index;
 
 const action: fc.Arbitrary<Action> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ op: fc.constant("create" as const), kind: fc.constantFrom("public" as const, "public" as const, "private" as const, "dm" as const), name: text, topic: fc.option(text), members: fc.array(user, { maxLength: 3 }) }) },
-  { weight: 6, arbitrary: fc.record({ op: fc.constantFrom("join" as const, "join" as const, "join" as const, "leave" as const), room }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      op: fc.constant("create" as const),
+      kind: fc.constantFrom("public" as const, "public" as const, "private" as const, "dm" as const),
+      name: text,
+      topic: fc.option(text),
+      members: fc.array(user, { maxLength: 3 }),
+    }),
+  },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      op: fc.constantFrom("join" as const, "join" as const, "join" as const, "leave" as const),
+      room,
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constant("archive" as const), room }) },
-  { weight: 4, arbitrary: fc.record({ op: fc.constantFrom("invite" as const, "invite" as const, "remove" as const, "ban" as const, "unban" as const), room, target: user, reason: fc.option(text) }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      op: fc.constantFrom("invite" as const, "invite" as const, "remove" as const, "ban" as const, "unban" as const),
+      room,
+      target: user,
+      reason: fc.option(text),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constant("rename" as const), room, name: text }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant("topic" as const), room, topic: text }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant("role" as const), room, target: user, role: fc.constantFrom("owner", "moderator", "moderator", "member", "king") }) },
-  { weight: 12, arbitrary: fc.record({ op: fc.constant("post" as const), room, body: text, replyTo: fc.option(index, { freq: 3 }), mentions: fc.array(user, { maxLength: 3 }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant("role" as const),
+      room,
+      target: user,
+      role: fc.constantFrom("owner", "moderator", "moderator", "member", "king"),
+    }),
+  },
+  {
+    weight: 12,
+    arbitrary: fc.record({
+      op: fc.constant("post" as const),
+      room,
+      body: text,
+      replyTo: fc.option(index, { freq: 3 }),
+      mentions: fc.array(user, { maxLength: 3 }),
+    }),
+  },
   { weight: 4, arbitrary: fc.record({ op: fc.constant("edit" as const), message: index, body: text }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant("delete" as const), message: index, reason: fc.option(text) }) },
-  { weight: 6, arbitrary: fc.record({ op: fc.constantFrom("react" as const, "react" as const, "unreact" as const), message: index, emoji }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant("profile" as const), displayName: fc.option(text), language: fc.option(fc.constantFrom("en", "pt-BR", "de", "english!!")) }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      op: fc.constantFrom("react" as const, "react" as const, "unreact" as const),
+      message: index,
+      emoji,
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant("profile" as const),
+      displayName: fc.option(text),
+      language: fc.option(fc.constantFrom("en", "pt-BR", "de", "english!!")),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ op: fc.constant("bad" as const), variant: fc.nat({ max: 7 }), room }) },
 );
 /** Who acts (as admin one time in six) and whether the step picks a fitting actor and target (three times in four). */
-const common = fc.record({ actor: user, admin: fc.nat({ max: 5 }).map((n) => n === 0), fit: fc.nat({ max: 3 }).map((n) => n > 0), pick: index });
+const common = fc.record({
+  actor: user,
+  admin: fc.nat({ max: 5 }).map((n) => n === 0),
+  fit: fc.nat({ max: 3 }).map((n) => n > 0),
+  pick: index,
+});
 const step: fc.Arbitrary<Step> = fc.tuple(action, common).map(([a, c]) => ({ ...c, ...a }) as Step);
 
 /**
@@ -87,10 +156,30 @@ export function scriptArbitrary(minLength: number, maxLength: number): fc.Arbitr
 }
 
 /** What running a script did. */
-export type ScriptOutcome = { ok: number; refused: Record<string, number>; byAction: Record<string, { ok: number; refused: number }>; rooms: number; messages: number };
+export type ScriptOutcome = {
+  ok: number;
+  refused: Record<string, number>;
+  byAction: Record<string, { ok: number; refused: number }>;
+  rooms: number;
+  messages: number;
+};
 
-type RoomModel = { id: string; kind: string; archived: boolean; members: Map<string, string>; invited: Set<string>; banned: Set<string> };
-type MessageModel = { roomId: string; messageId: string; author: string; deleted: boolean; reply: boolean; reactions: Set<string> };
+type RoomModel = {
+  id: string;
+  kind: string;
+  archived: boolean;
+  members: Map<string, string>;
+  invited: Set<string>;
+  banned: Set<string>;
+};
+type MessageModel = {
+  roomId: string;
+  messageId: string;
+  author: string;
+  deleted: boolean;
+  reply: boolean;
+  reactions: Set<string>;
+};
 
 /**
  * Sends a script's commands through the command service, one after another (each waits for its
@@ -101,7 +190,14 @@ export async function runScript(nc: NatsConnection, script: Script): Promise<Scr
   const messages: MessageModel[] = [];
   const outcome: ScriptOutcome = { ok: 0, refused: {}, byAction: {}, rooms: 0, messages: 0 };
   const at = <T>(xs: readonly T[], i: number): T | undefined => (xs.length === 0 ? undefined : xs[i % xs.length]);
-  const noRoom: RoomModel = { id: "no_such_room", kind: "public", archived: false, members: new Map(), invited: new Set(), banned: new Set() };
+  const noRoom: RoomModel = {
+    id: "no_such_room",
+    kind: "public",
+    archived: false,
+    members: new Map(),
+    invited: new Set(),
+    banned: new Set(),
+  };
 
   for (const s of script) {
     let actor: string = USERS[s.actor]!;
@@ -127,8 +223,14 @@ export async function runScript(nc: NatsConnection, script: Script): Promise<Scr
       case "create": {
         command = "room.create";
         const members = [...new Set(s.members.map((i) => USERS[i]!))];
-        const given = s.fit && s.kind === "dm" ? [USERS[(s.actor + 1 + (s.pick % (USERS.length - 1))) % USERS.length]!] : members;
-        body = { name: s.name, kind: s.kind, ...(s.topic !== null ? { topic: s.topic } : {}), ...(given.length > 0 || s.kind === "dm" ? { members: given } : {}) };
+        const given =
+          s.fit && s.kind === "dm" ? [USERS[(s.actor + 1 + (s.pick % (USERS.length - 1))) % USERS.length]!] : members;
+        body = {
+          name: s.name,
+          kind: s.kind,
+          ...(s.topic !== null ? { topic: s.topic } : {}),
+          ...(given.length > 0 || s.kind === "dm" ? { members: given } : {}),
+        };
         break;
       }
       case "join":
@@ -158,11 +260,21 @@ export async function runScript(nc: NatsConnection, script: Script): Promise<Scr
         let target: string = USERS[s.target]!;
         if (s.op === "invite") {
           actAs(membersOf(r));
-          if (s.fit) target = at(nonMembers(r).filter((u) => !r.banned.has(u)), s.target) ?? target;
+          if (s.fit)
+            target =
+              at(
+                nonMembers(r).filter((u) => !r.banned.has(u)),
+                s.target,
+              ) ?? target;
         } else {
           actAs(ownersOf(r));
           if (s.fit && s.op === "unban") target = at([...r.banned], s.target) ?? target;
-          else if (s.fit) target = at(membersOf(r).filter((u) => r.members.get(u) !== "owner"), s.target) ?? target;
+          else if (s.fit)
+            target =
+              at(
+                membersOf(r).filter((u) => r.members.get(u) !== "owner"),
+                s.target,
+              ) ?? target;
         }
         command = `room.${s.op}`;
         body = { roomId: r.id, userId: target, ...(s.reason !== null ? { reason: s.reason } : {}) };
@@ -190,7 +302,12 @@ export async function runScript(nc: NatsConnection, script: Script): Promise<Scr
         const roots = messages.filter((x) => x.roomId === r.id && !x.reply && !x.deleted);
         const root = s.replyTo === null ? undefined : (at(roots, s.replyTo) ?? at(messages, s.replyTo));
         command = "msg.post";
-        body = { roomId: r.id, body: s.body, ...(root ? { threadRootId: root.messageId } : {}), ...(s.mentions.length > 0 ? { mentions: s.mentions.map((i) => USERS[i]!) } : {}) };
+        body = {
+          roomId: r.id,
+          body: s.body,
+          ...(root ? { threadRootId: root.messageId } : {}),
+          ...(s.mentions.length > 0 ? { mentions: s.mentions.map((i) => USERS[i]!) } : {}),
+        };
         break;
       }
       case "edit":
@@ -200,17 +317,33 @@ export async function runScript(nc: NatsConnection, script: Script): Promise<Scr
         m = messageOf(s.message);
         r = rooms.find((x) => x.id === m?.roomId) ?? noRoom;
         if (s.op === "edit" || s.op === "delete") actAs(m && r.members.has(m.author) ? [m.author] : []);
-        else if (s.op === "unreact") actAs(m ? [...m.reactions].filter((k) => k.startsWith(`${s.emoji}\u0000`)).map((k) => k.split("\u0000")[1]!) : []);
+        else if (s.op === "unreact")
+          actAs(
+            m ? [...m.reactions].filter((k) => k.startsWith(`${s.emoji}\u0000`)).map((k) => k.split("\u0000")[1]!) : [],
+          );
         else actAs(membersOf(r));
         const target = m ?? { roomId: r.id, messageId: "no_such_message" };
         command = `msg.${s.op}`;
-        body = { roomId: target.roomId, messageId: target.messageId, ...(s.op === "edit" ? { body: s.body } : s.op === "delete" ? (s.reason !== null ? { reason: s.reason } : {}) : { emoji: s.emoji }) };
+        body = {
+          roomId: target.roomId,
+          messageId: target.messageId,
+          ...(s.op === "edit"
+            ? { body: s.body }
+            : s.op === "delete"
+              ? s.reason !== null
+                ? { reason: s.reason }
+                : {}
+              : { emoji: s.emoji }),
+        };
         break;
       }
       case "profile":
         admin = false;
         command = "user.profile";
-        body = { ...(s.displayName !== null ? { displayName: s.displayName } : {}), ...(s.language !== null ? { language: s.language } : {}) };
+        body = {
+          ...(s.displayName !== null ? { displayName: s.displayName } : {}),
+          ...(s.language !== null ? { language: s.language } : {}),
+        };
         break;
       case "bad": {
         r = roomOf(s.room);
@@ -245,7 +378,10 @@ export async function runScript(nc: NatsConnection, script: Script): Promise<Scr
         const id = reply.result["roomId"] as string;
         const kind = body["kind"] as string;
         const others = ((body["members"] as string[] | undefined) ?? []).filter((u) => u !== actor);
-        const members = new Map<string, string>([[actor, kind === "dm" ? "member" : "owner"], ...others.map((u) => [u, "member"] as [string, string])]);
+        const members = new Map<string, string>([
+          [actor, kind === "dm" ? "member" : "owner"],
+          ...others.map((u) => [u, "member"] as [string, string]),
+        ]);
         rooms.push({ id, kind, archived: false, members, invited: new Set(), banned: new Set() });
         break;
       }
@@ -278,7 +414,14 @@ export async function runScript(nc: NatsConnection, script: Script): Promise<Scr
         if (r.members.has(userId)) r.members.set(userId, body["role"] as string);
         break;
       case "msg.post":
-        messages.push({ roomId: body["roomId"] as string, messageId: reply.result["messageId"] as string, author: actor, deleted: false, reply: body["threadRootId"] !== undefined, reactions: new Set() });
+        messages.push({
+          roomId: body["roomId"] as string,
+          messageId: reply.result["messageId"] as string,
+          author: actor,
+          deleted: false,
+          reply: body["threadRootId"] !== undefined,
+          reactions: new Set(),
+        });
         break;
       case "msg.delete":
         if (m) m.deleted = true;

@@ -5,7 +5,17 @@ import { pino } from "pino";
 import { Registry } from "prom-client";
 import { createTokenVerifier } from "../auth/index.ts";
 import { userIdFromSub, type RateLimit } from "../domain/index.ts";
-import { PROJECTIONS, readCheckpoint, startLive, startPresence, startProjections, waitForApplied, type Database, type LiveFanout, type ProjectionService } from "../projections/index.ts";
+import {
+  PROJECTIONS,
+  readCheckpoint,
+  startLive,
+  startPresence,
+  startProjections,
+  waitForApplied,
+  type Database,
+  type LiveFanout,
+  type ProjectionService,
+} from "../projections/index.ts";
 import { queryOfNatsName, startReadApi, type ReadApi } from "../read-api/index.ts";
 import { EventStore } from "../streams/index.ts";
 import { startAuthSystem, type AuthSystem } from "./authHarness.ts";
@@ -24,14 +34,22 @@ export type Actor = {
   readonly token: string;
   readonly nc: NatsConnection;
   /** A command as this user; throws unless it succeeds. */
-  cmd(action: string, body: Record<string, unknown>, options?: { admin?: boolean }): Promise<{ result: Record<string, unknown>; seq: number }>;
+  cmd(
+    action: string,
+    body: Record<string, unknown>,
+    options?: { admin?: boolean },
+  ): Promise<{ result: Record<string, unknown>; seq: number }>;
   /** A command as this user; resolves with the reply, ok or not. */
   try(action: string, body: Record<string, unknown>, options?: { headers?: MsgHdrs }): ReturnType<typeof sendCommand>;
   /** An HTTP request to the read API as this user; every answer is checked against the OpenAPI document. */
   get<T = any>(path: string): Promise<{ status: number; body: T; headers: Headers }>;
   post<T = any>(path: string, body: unknown): Promise<{ status: number; body: T; headers: Headers }>;
   /** A NATS query as this user (`q.<uid>.<name>`, or `adminq.` with admin). */
-  q<T = any>(name: string, body?: Record<string, unknown>, options?: { admin?: boolean }): Promise<{ ok: boolean; result?: T; error?: { code: string; message: string } }>;
+  q<T = any>(
+    name: string,
+    body?: Record<string, unknown>,
+    options?: { admin?: boolean },
+  ): Promise<{ ok: boolean; result?: T; error?: { code: string; message: string } }>;
 };
 
 /** The whole read side behind auth: NATS with the callout, commands, projections, the read API over HTTP and NATS. */
@@ -56,7 +74,9 @@ export type ReadHarness = {
 /** Presence in tests: heartbeats every 200 ms, offline after 1 s of silence. */
 export const TEST_PRESENCE = { heartbeatMs: 200, timeoutMs: 1000 } as const;
 
-export async function startReadHarness(options: { queryRateLimit?: RateLimit; httpRateLimit?: RateLimit; pglite?: boolean } = {}): Promise<ReadHarness> {
+export async function startReadHarness(
+  options: { queryRateLimit?: RateLimit; httpRateLimit?: RateLimit; pglite?: boolean } = {},
+): Promise<ReadHarness> {
   const log = pino({ level: process.env["NATTER_TEST_LOG"] ?? "silent" });
   const issuer = await startTestIssuer();
   const verifier = createTokenVerifier({ issuer: issuer.issuer, audience: "natter" });
@@ -67,7 +87,9 @@ export async function startReadHarness(options: { queryRateLimit?: RateLimit; ht
   const live = await startLive(projectionsNc, {
     log,
     leaseMs: 2000,
-    tasks: [(l) => startPresence(projectionsNc, { publishToRoom: l.publishToRoom, log, leaseMs: 2000, ...TEST_PRESENCE })],
+    tasks: [
+      (l) => startPresence(projectionsNc, { publishToRoom: l.publishToRoom, log, leaseMs: 2000, ...TEST_PRESENCE }),
+    ],
   });
   await live.whenActive();
   const gateway = await sys.service("gateway");
@@ -108,9 +130,16 @@ export async function startReadHarness(options: { queryRateLimit?: RateLimit; ht
       cmd: (action, body, o = {}) => mustSend(nc, id, action, body, o),
       try: (action, body, o = {}) => sendCommand(nc, id, action, body, o),
       get: (path) => fetchApi(path, { headers: auth }),
-      post: (path, body) => fetchApi(path, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify(body) }),
+      post: (path, body) =>
+        fetchApi(path, {
+          method: "POST",
+          headers: { ...auth, "content-type": "application/json" },
+          body: JSON.stringify(body),
+        }),
       async q(name, body = {}, o = {}) {
-        const m = await nc.request(`${o.admin ? "adminq" : "q"}.${id}.${name}`, JSON.stringify(body), { timeout: 10_000 });
+        const m = await nc.request(`${o.admin ? "adminq" : "q"}.${id}.${name}`, JSON.stringify(body), {
+          timeout: 10_000,
+        });
         const answer = m.json<{ ok: boolean }>();
         validateNatsAnswer(queryOfNatsName.get(name) ?? name, answer);
         return answer as never;
@@ -133,8 +162,12 @@ export async function startReadHarness(options: { queryRateLimit?: RateLimit; ht
       const target = seq ?? (await store.lastSeq());
       for (const [name, projector] of projections.projectors) {
         const p = PROJECTIONS.get(name)!;
-        const checkpoint = async () => (p.kind === "pg" ? ((await readCheckpoint(database.db, p.liveSchema, p.name))?.seq ?? 0) : await projector.storedCheckpoint());
-        if (!(await waitForApplied(gateway, store, p, checkpoint, target, 15_000))) throw new Error(`projection ${name} did not reach ${target}`);
+        const checkpoint = async () =>
+          p.kind === "pg"
+            ? ((await readCheckpoint(database.db, p.liveSchema, p.name))?.seq ?? 0)
+            : await projector.storedCheckpoint();
+        if (!(await waitForApplied(gateway, store, p, checkpoint, target, 15_000)))
+          throw new Error(`projection ${name} did not reach ${target}`);
       }
     },
     async stop() {

@@ -18,10 +18,19 @@ export async function snapshotReadModels(nc: NatsConnection, db: Db): Promise<Re
     if (p.kind === "pg") {
       const s = ident(p.liveSchema);
       for (const t of p.tables) {
-        out[`${p.liveSchema}.${t.name}`] = await query(db, sql`SELECT * FROM ${s}.${ident(t.name)} ORDER BY ${sql.raw(t.orderBy)}`);
+        out[`${p.liveSchema}.${t.name}`] = await query(
+          db,
+          sql`SELECT * FROM ${s}.${ident(t.name)} ORDER BY ${sql.raw(t.orderBy)}`,
+        );
       }
-      out[`${p.liveSchema}.checkpoint`] = await query(db, sql`SELECT projection, version, seq FROM ${s}.checkpoint ORDER BY projection`);
-      out[`${p.liveSchema}.parked`] = await query(db, sql`SELECT seq, subject, type, status, error, attempts FROM ${s}.parked ORDER BY seq`);
+      out[`${p.liveSchema}.checkpoint`] = await query(
+        db,
+        sql`SELECT projection, version, seq FROM ${s}.checkpoint ORDER BY projection`,
+      );
+      out[`${p.liveSchema}.parked`] = await query(
+        db,
+        sql`SELECT seq, subject, type, status, error, attempts FROM ${s}.parked ORDER BY seq`,
+      );
     } else {
       const kvm = new Kvm(nc);
       for (const b of p.buckets) {

@@ -4,7 +4,13 @@ import { join } from "node:path";
 import { childEnv, runTsx } from "./childProcess.ts";
 
 /** What one run of the replay CLI did. */
-export type ReplayRun = { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; lines: string[] };
+export type ReplayRun = {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  lines: string[];
+};
 
 /** The replay CLI (`npm run replay -- ...`) pointed at one system's NATS and PostgreSQL. */
 export type ReplayCli = {
@@ -21,9 +27,19 @@ export type ReplayCli = {
  * DATABASE_URL (and a private, empty data dir, and `extraEnv`) in its configuration. With neither
  * and a running natter's NATTER_DATA_DIR in `extraEnv`, it finds that natter as an operator would.
  */
-export async function replayCli(natsUrl: string | undefined, databaseUrl: string | undefined, extraEnv: Record<string, string> = {}): Promise<ReplayCli> {
+export async function replayCli(
+  natsUrl: string | undefined,
+  databaseUrl: string | undefined,
+  extraEnv: Record<string, string> = {},
+): Promise<ReplayCli> {
   const dataDir = await mkdtemp(join(tmpdir(), "natter-replay-"));
-  const env = childEnv({ NATS_URL: natsUrl, DATABASE_URL: databaseUrl, NATTER_DATA_DIR: dataDir, LOG_LEVEL: "silent", ...extraEnv });
+  const env = childEnv({
+    NATS_URL: natsUrl,
+    DATABASE_URL: databaseUrl,
+    NATTER_DATA_DIR: dataDir,
+    LOG_LEVEL: "silent",
+    ...extraEnv,
+  });
   const run = async (args: string[], timeoutMs = 60_000): Promise<ReplayRun> => {
     const r = await runTsx("replay/cli.ts", args, env, timeoutMs);
     return { ...r, lines: r.stdout.split("\n").filter((l) => l.length > 0) };

@@ -53,7 +53,8 @@ export class RoomCopy {
           updatedSeq: e.seq,
         });
         const root = rootId === null ? undefined : this.messages.get(rootId);
-        if (root !== undefined) Object.assign(root, { replyCount: root.replyCount + 1, lastReplyAt: e.time, updatedSeq: e.seq });
+        if (root !== undefined)
+          Object.assign(root, { replyCount: root.replyCount + 1, lastReplyAt: e.time, updatedSeq: e.seq });
         return true;
       }
       case "MessageEdited":
@@ -66,8 +67,11 @@ export class RoomCopy {
       case "ReactionAdded":
       case "ReactionRemoved": {
         if (m === undefined) return true;
-        const list = (this.reactors.get(e.messageId) ?? []).filter((r) => !(r.emoji === p["emoji"] && r.userId === p["userId"]));
-        if (e.type === "ReactionAdded") list.push({ emoji: p["emoji"] as string, userId: p["userId"] as string, seq: e.seq });
+        const list = (this.reactors.get(e.messageId) ?? []).filter(
+          (r) => !(r.emoji === p["emoji"] && r.userId === p["userId"]),
+        );
+        if (e.type === "ReactionAdded")
+          list.push({ emoji: p["emoji"] as string, userId: p["userId"] as string, seq: e.seq });
         this.reactors.set(e.messageId, list);
         m.reactions = groupReactions(list);
         m.updatedSeq = e.seq;
@@ -87,6 +91,12 @@ export class RoomCopy {
 /** Reactions per emoji, emojis in the order first given, users in the order they reacted. */
 function groupReactions(list: readonly Reactor[]): Message["reactions"] {
   const groups = new Map<string, Reactor[]>();
-  for (const r of [...list].sort((a, b) => a.seq - b.seq)) (groups.get(r.emoji) ?? groups.set(r.emoji, []).get(r.emoji)!).push(r);
-  return [...groups].map(([emoji, rs]) => ({ emoji, count: rs.length, userIds: rs.map((r) => r.userId), seqs: rs.map((r) => r.seq) }));
+  for (const r of [...list].sort((a, b) => a.seq - b.seq))
+    (groups.get(r.emoji) ?? groups.set(r.emoji, []).get(r.emoji)!).push(r);
+  return [...groups].map(([emoji, rs]) => ({
+    emoji,
+    count: rs.length,
+    userIds: rs.map((r) => r.userId),
+    seqs: rs.map((r) => r.seq),
+  }));
 }

@@ -6,7 +6,10 @@ import { roomSubject, timelineFilter, type EventEnvelope, type EventStore } from
  * in stream order: the order in which the log says things happened.
  */
 export async function readRoomLog(store: EventStore, roomId: string): Promise<EventEnvelope[]> {
-  const [room, messages] = await Promise.all([store.readSubject(roomSubject(roomId)), store.readSubject(timelineFilter(roomId))]);
+  const [room, messages] = await Promise.all([
+    store.readSubject(roomSubject(roomId)),
+    store.readSubject(timelineFilter(roomId)),
+  ]);
   return [...room, ...messages].sort((a, b) => a.seq - b.seq);
 }
 
@@ -24,7 +27,12 @@ export function postsByOutsiders(log: EventEnvelope[]): string[] {
   let archivedBy: string | undefined;
   const problems: string[] = [];
   for (const e of log) {
-    const data = e.event.data as { userId?: string; authorId?: string; messageId?: string; members?: { userId: string }[] };
+    const data = e.event.data as {
+      userId?: string;
+      authorId?: string;
+      messageId?: string;
+      members?: { userId: string }[];
+    };
     const at = `${e.type}@${e.seq}`;
     switch (e.type) {
       case "RoomCreated":
@@ -74,21 +82,33 @@ export function postProblems(log: EventEnvelope[], sent: SentPost[], refusals: r
   for (const s of sent) {
     const events = byCommand.get(s.commandId) ?? [];
     if (!s.reply.ok) {
-      if (!refusals.includes(s.reply.error.code)) problems.push(`post ${s.commandId} by ${s.user} refused with ${s.reply.error.code}: ${s.reply.error.message}`);
-      if (events.length > 0) problems.push(`post ${s.commandId} by ${s.user} refused (${s.reply.error.code}) but in the log at ${events.map((e) => e.seq).join(", ")}`);
+      if (!refusals.includes(s.reply.error.code))
+        problems.push(`post ${s.commandId} by ${s.user} refused with ${s.reply.error.code}: ${s.reply.error.message}`);
+      if (events.length > 0)
+        problems.push(
+          `post ${s.commandId} by ${s.user} refused (${s.reply.error.code}) but in the log at ${events.map((e) => e.seq).join(", ")}`,
+        );
       continue;
     }
     if (events.length !== 1) {
-      problems.push(`post ${s.commandId} by ${s.user} answered ok (seq ${s.reply.seq}) is in the log ${events.length} times`);
+      problems.push(
+        `post ${s.commandId} by ${s.user} answered ok (seq ${s.reply.seq}) is in the log ${events.length} times`,
+      );
       continue;
     }
     const e = events[0]!;
     const messageId = (e.event.data as { messageId: string }).messageId;
-    if (e.seq !== s.reply.seq) problems.push(`post ${s.commandId} answered seq ${s.reply.seq} but its event is at ${e.seq}`);
+    if (e.seq !== s.reply.seq)
+      problems.push(`post ${s.commandId} answered seq ${s.reply.seq} but its event is at ${e.seq}`);
     if (e.actor !== s.user) problems.push(`post ${s.commandId} by ${s.user} is in the log by ${e.actor}`);
-    if (s.reply.result["messageId"] !== messageId) problems.push(`post ${s.commandId} answered messageId ${String(s.reply.result["messageId"])}, the log has ${messageId}`);
+    if (s.reply.result["messageId"] !== messageId)
+      problems.push(
+        `post ${s.commandId} answered messageId ${String(s.reply.result["messageId"])}, the log has ${messageId}`,
+      );
   }
   const answered = new Set(sent.filter((s) => s.reply.ok).map((s) => s.commandId));
-  for (const e of posted) if (!answered.has(e.commandId)) problems.push(`MessagePosted@${e.seq} (command ${e.commandId} by ${e.actor}) was never answered ok`);
+  for (const e of posted)
+    if (!answered.has(e.commandId))
+      problems.push(`MessagePosted@${e.seq} (command ${e.commandId} by ${e.actor}) was never answered ok`);
   return problems;
 }

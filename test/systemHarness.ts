@@ -20,11 +20,19 @@ export type SystemHarness = CommandHarness & {
 };
 
 /** Starts the write side and the projectors (on PGlite when `pglite`). */
-export async function startSystem(options: { pglite?: boolean; projections?: Partial<ProjectionServiceOptions> } = {}): Promise<SystemHarness> {
+export async function startSystem(
+  options: { pglite?: boolean; projections?: Partial<ProjectionServiceOptions> } = {},
+): Promise<SystemHarness> {
   const h = await startCommandHarness();
   const database = await openTestDatabase({ pglite: options.pglite });
   const registry = new Registry();
-  const projections = await startProjections(h.nc, database.db, { log: pino({ level: "silent" }), registry, leaseMs: 2000, retryDelayMs: 20, ...options.projections });
+  const projections = await startProjections(h.nc, database.db, {
+    log: pino({ level: "silent" }),
+    registry,
+    leaseMs: 2000,
+    retryDelayMs: 20,
+    ...options.projections,
+  });
   const lastSeq = async () => (await h.allEvents()).at(-1)?.seq ?? 0;
   return {
     ...h,
@@ -37,8 +45,11 @@ export async function startSystem(options: { pglite?: boolean; projections?: Par
       for (const [name, projector] of projections.projectors) {
         const p = PROJECTIONS.get(name)!;
         const checkpoint = async () =>
-          p.kind === "pg" ? ((await readCheckpoint(database.db, p.liveSchema, p.name))?.seq ?? 0) : await projector.storedCheckpoint();
-        if (!(await waitForApplied(h.nc, h.store, p, checkpoint, target, timeoutMs))) throw new Error(`projection ${name} did not reach ${target} within ${timeoutMs} ms`);
+          p.kind === "pg"
+            ? ((await readCheckpoint(database.db, p.liveSchema, p.name))?.seq ?? 0)
+            : await projector.storedCheckpoint();
+        if (!(await waitForApplied(h.nc, h.store, p, checkpoint, target, timeoutMs)))
+          throw new Error(`projection ${name} did not reach ${target} within ${timeoutMs} ms`);
       }
     },
     async stop() {

@@ -9,7 +9,12 @@ export type TestIssuer = {
   /** JWKS requests served so far. */
   readonly jwksFetches: number;
   /** Signs an access token for `username` with `roles`; `claims` override anything. */
-  token(username: string, roles: string[], claims?: JWTPayload, options?: { expiresInSec?: number; kid?: string }): Promise<string>;
+  token(
+    username: string,
+    roles: string[],
+    claims?: JWTPayload,
+    options?: { expiresInSec?: number; kid?: string },
+  ): Promise<string>;
   /** The stable `sub` of a username. */
   subOf(username: string): string;
   /** Adds a new signing key (published at once) and signs with it from now on. */
@@ -32,7 +37,13 @@ export async function startTestIssuer(audience = "natter"): Promise<TestIssuer> 
   const server: Server = createServer((req, res) => {
     if (req.url === "/realms/natter/.well-known/openid-configuration") {
       res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ issuer: `${base}/realms/natter`, jwks_uri: `${base}/realms/natter/protocol/openid-connect/certs`, token_endpoint: `${base}/realms/natter/protocol/openid-connect/token` }));
+      res.end(
+        JSON.stringify({
+          issuer: `${base}/realms/natter`,
+          jwks_uri: `${base}/realms/natter/protocol/openid-connect/certs`,
+          token_endpoint: `${base}/realms/natter/protocol/openid-connect/token`,
+        }),
+      );
       return;
     }
     if (req.url === "/realms/natter/protocol/openid-connect/certs") {

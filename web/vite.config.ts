@@ -45,7 +45,7 @@ function withoutNkeys(): Plugin {
     resolveId: (source) => (source === "@nats-io/nkeys" ? id : null),
     load: (source) =>
       source === id
-        ? "const no = () => { throw new Error(\"nkey authentication is not part of the web client\"); };\n" +
+        ? 'const no = () => { throw new Error("nkey authentication is not part of the web client"); };\n' +
           "export const fromSeed = no, fromPublic = no, createUser = no, createAccount = no, createOperator = no, createServer = no, createCluster = no, createCurve = no, fromCurveSeed = no, encode = no, decode = no;\n"
         : null,
   };

@@ -44,11 +44,22 @@ export const LAB_SUB = "f81d4fae-7dec-41d0-a765-00a0c91e6bf6";
 
 /** Starts a crafted-token issuer on a free loopback port at `/realms/lab`. */
 export async function startTokenLab(audience = "natter"): Promise<TokenLab> {
-  const newKey = async (alg: LabKey["alg"], kid = `${alg.toLowerCase()}-${randomUUID().slice(0, 8)}`): Promise<LabKey> => {
-    const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === "EdDSA" ? { crv: "Ed25519" } : {}) });
+  const newKey = async (
+    alg: LabKey["alg"],
+    kid = `${alg.toLowerCase()}-${randomUUID().slice(0, 8)}`,
+  ): Promise<LabKey> => {
+    const { publicKey, privateKey } = await generateKeyPair(alg, {
+      extractable: true,
+      ...(alg === "EdDSA" ? { crv: "Ed25519" } : {}),
+    });
     return { kid, alg, privateKey, publicKey, jwk: { ...(await exportJWK(publicKey)), kid, alg, use: "sig" } };
   };
-  const keys = { rsa: await newKey("RS256"), ec: await newKey("ES256"), ed: await newKey("EdDSA"), foreign: await newKey("RS256") };
+  const keys = {
+    rsa: await newKey("RS256"),
+    ec: await newKey("ES256"),
+    ed: await newKey("EdDSA"),
+    foreign: await newKey("RS256"),
+  };
   const requests = { discovery: 0, jwks: 0 };
   let base = "";
   const lab: TokenLab = {
@@ -125,13 +136,33 @@ export interface BadTokenCase {
 export const BAD_TOKEN_CASES: readonly BadTokenCase[] = [
   { name: "empty string", reason: "malformed", make: async () => "" },
   { name: "garbage", reason: "malformed", make: async () => "this is not a token" },
-  { name: "two parts", reason: "malformed", make: async (lab) => (await lab.sign(lab.claims())).split(".").slice(0, 2).join(".") },
+  {
+    name: "two parts",
+    reason: "malformed",
+    make: async (lab) => (await lab.sign(lab.claims())).split(".").slice(0, 2).join("."),
+  },
   { name: "four parts", reason: "malformed", make: async (lab) => `${await lab.sign(lab.claims())}.x` },
-  { name: "payload not JSON", reason: "malformed", make: async (lab) => `${b64({ alg: "RS256", kid: lab.keys.rsa.kid })}.${b64("{not json")}.AAAA` },
-  { name: "payload a JSON array", reason: "malformed", make: async (lab) => `${b64({ alg: "RS256", kid: lab.keys.rsa.kid })}.${b64([1, 2])}.AAAA` },
-  { name: "longer than 16 KiB", reason: "malformed", make: async (lab) => lab.sign(lab.claims({ pad: "x".repeat(17_000) })) },
+  {
+    name: "payload not JSON",
+    reason: "malformed",
+    make: async (lab) => `${b64({ alg: "RS256", kid: lab.keys.rsa.kid })}.${b64("{not json")}.AAAA`,
+  },
+  {
+    name: "payload a JSON array",
+    reason: "malformed",
+    make: async (lab) => `${b64({ alg: "RS256", kid: lab.keys.rsa.kid })}.${b64([1, 2])}.AAAA`,
+  },
+  {
+    name: "longer than 16 KiB",
+    reason: "malformed",
+    make: async (lab) => lab.sign(lab.claims({ pad: "x".repeat(17_000) })),
+  },
   { name: "exp not a number", reason: "malformed", make: async (lab) => lab.sign(lab.claims({ exp: "tomorrow" })) },
-  { name: "alg none", reason: "alg_not_allowed", make: async (lab) => `${b64({ alg: "none", typ: "JWT" })}.${b64(lab.claims())}.` },
+  {
+    name: "alg none",
+    reason: "alg_not_allowed",
+    make: async (lab) => `${b64({ alg: "none", typ: "JWT" })}.${b64(lab.claims())}.`,
+  },
   {
     name: "HS256 signed with the issuer's public key (key confusion)",
     reason: "alg_not_allowed",
@@ -141,35 +172,108 @@ export const BAD_TOKEN_CASES: readonly BadTokenCase[] = [
       return `${signingInput}.${createHmac("sha256", secret).update(signingInput).digest("base64url")}`;
     },
   },
-  { name: "HS512 header", reason: "alg_not_allowed", make: async (lab) => `${b64({ alg: "HS512", kid: lab.keys.rsa.kid })}.${b64(lab.claims())}.AAAA` },
-  { name: "ES256K (not on the allow-list)", reason: "alg_not_allowed", make: async (lab) => `${b64({ alg: "ES256K", kid: lab.keys.ec.kid })}.${b64(lab.claims())}.AAAA` },
-  { name: "tampered payload (roles raised to admin)", reason: "bad_signature", make: async (lab) => {
-    const [h, , s] = (await lab.sign(lab.claims())).split(".");
-    return `${h}.${b64(lab.claims({ realm_access: { roles: ["admin", "user"] } }))}.${s}`;
-  } },
-  { name: "signature of another token", reason: "bad_signature", make: async (lab) => {
-    const [h, p] = (await lab.sign(lab.claims({ preferred_username: "mallory" }))).split(".");
-    const s = (await lab.sign(lab.claims())).split(".")[2];
-    return `${h}.${p}.${s}`;
-  } },
-  { name: "empty signature", reason: "bad_signature", make: async (lab) => (await lab.sign(lab.claims())).replace(/[^.]+$/, "") },
-  { name: "a header embedding its own key (jwk) under the issuer's kid", reason: "bad_signature", make: async (lab) => lab.sign(lab.claims(), lab.keys.foreign, { kid: lab.keys.rsa.kid, jwk: lab.keys.foreign.jwk }) },
-  { name: "another issuer's key under the issuer's kid", reason: "bad_signature", make: async (lab) => lab.sign(lab.claims(), lab.keys.foreign, { kid: lab.keys.rsa.kid }) },
-  { name: "wrong iss", reason: "wrong_issuer", make: async (lab) => lab.sign(lab.claims({ iss: "http://127.0.0.1:1/realms/other" })) },
-  { name: "iss with a trailing slash", reason: "wrong_issuer", make: async (lab) => lab.sign(lab.claims({ iss: `${lab.issuer}/` })) },
+  {
+    name: "HS512 header",
+    reason: "alg_not_allowed",
+    make: async (lab) => `${b64({ alg: "HS512", kid: lab.keys.rsa.kid })}.${b64(lab.claims())}.AAAA`,
+  },
+  {
+    name: "ES256K (not on the allow-list)",
+    reason: "alg_not_allowed",
+    make: async (lab) => `${b64({ alg: "ES256K", kid: lab.keys.ec.kid })}.${b64(lab.claims())}.AAAA`,
+  },
+  {
+    name: "tampered payload (roles raised to admin)",
+    reason: "bad_signature",
+    make: async (lab) => {
+      const [h, , s] = (await lab.sign(lab.claims())).split(".");
+      return `${h}.${b64(lab.claims({ realm_access: { roles: ["admin", "user"] } }))}.${s}`;
+    },
+  },
+  {
+    name: "signature of another token",
+    reason: "bad_signature",
+    make: async (lab) => {
+      const [h, p] = (await lab.sign(lab.claims({ preferred_username: "mallory" }))).split(".");
+      const s = (await lab.sign(lab.claims())).split(".")[2];
+      return `${h}.${p}.${s}`;
+    },
+  },
+  {
+    name: "empty signature",
+    reason: "bad_signature",
+    make: async (lab) => (await lab.sign(lab.claims())).replace(/[^.]+$/, ""),
+  },
+  {
+    name: "a header embedding its own key (jwk) under the issuer's kid",
+    reason: "bad_signature",
+    make: async (lab) => lab.sign(lab.claims(), lab.keys.foreign, { kid: lab.keys.rsa.kid, jwk: lab.keys.foreign.jwk }),
+  },
+  {
+    name: "another issuer's key under the issuer's kid",
+    reason: "bad_signature",
+    make: async (lab) => lab.sign(lab.claims(), lab.keys.foreign, { kid: lab.keys.rsa.kid }),
+  },
+  {
+    name: "wrong iss",
+    reason: "wrong_issuer",
+    make: async (lab) => lab.sign(lab.claims({ iss: "http://127.0.0.1:1/realms/other" })),
+  },
+  {
+    name: "iss with a trailing slash",
+    reason: "wrong_issuer",
+    make: async (lab) => lab.sign(lab.claims({ iss: `${lab.issuer}/` })),
+  },
   { name: "no iss", reason: "wrong_issuer", make: async (lab) => lab.sign(lab.claims({ iss: undefined })) },
-  { name: "no aud and an azp of another client", reason: "wrong_audience", make: async (lab) => lab.sign(lab.claims({ aud: undefined, azp: "other-app" })) },
+  {
+    name: "no aud and an azp of another client",
+    reason: "wrong_audience",
+    make: async (lab) => lab.sign(lab.claims({ aud: undefined, azp: "other-app" })),
+  },
   { name: "a wrong aud", reason: "wrong_audience", make: async (lab) => lab.sign(lab.claims({ aud: "account" })) },
-  { name: "an aud array without natter", reason: "wrong_audience", make: async (lab) => lab.sign(lab.claims({ aud: ["account", "broker"] })) },
-  { name: "an ID token (typ ID)", reason: "not_access_token", make: async (lab) => lab.sign(lab.claims({ typ: "ID", aud: "natter-web", azp: "natter-web" })) },
-  { name: "a refresh token (typ Refresh)", reason: "not_access_token", make: async (lab) => lab.sign(lab.claims({ typ: "Refresh" })) },
+  {
+    name: "an aud array without natter",
+    reason: "wrong_audience",
+    make: async (lab) => lab.sign(lab.claims({ aud: ["account", "broker"] })),
+  },
+  {
+    name: "an ID token (typ ID)",
+    reason: "not_access_token",
+    make: async (lab) => lab.sign(lab.claims({ typ: "ID", aud: "natter-web", azp: "natter-web" })),
+  },
+  {
+    name: "a refresh token (typ Refresh)",
+    reason: "not_access_token",
+    make: async (lab) => lab.sign(lab.claims({ typ: "Refresh" })),
+  },
   { name: "no typ claim", reason: "not_access_token", make: async (lab) => lab.sign(lab.claims({ typ: undefined })) },
-  { name: "a logout token header (typ logout+jwt)", reason: "not_access_token", make: async (lab) => lab.sign(lab.claims(), lab.keys.rsa, { typ: "logout+jwt" }) },
-  { name: "expired beyond the leeway", reason: "expired", make: async (lab) => lab.sign(lab.claims({ exp: Math.floor(Date.now() / 1000) - 31, iat: Math.floor(Date.now() / 1000) - 400 })) },
-  { name: "nbf in the future beyond the leeway", reason: "not_yet_valid", make: async (lab) => lab.sign(lab.claims({ nbf: Math.floor(Date.now() / 1000) + 31 })) },
+  {
+    name: "a logout token header (typ logout+jwt)",
+    reason: "not_access_token",
+    make: async (lab) => lab.sign(lab.claims(), lab.keys.rsa, { typ: "logout+jwt" }),
+  },
+  {
+    name: "expired beyond the leeway",
+    reason: "expired",
+    make: async (lab) =>
+      lab.sign(lab.claims({ exp: Math.floor(Date.now() / 1000) - 31, iat: Math.floor(Date.now() / 1000) - 400 })),
+  },
+  {
+    name: "nbf in the future beyond the leeway",
+    reason: "not_yet_valid",
+    make: async (lab) => lab.sign(lab.claims({ nbf: Math.floor(Date.now() / 1000) + 31 })),
+  },
   { name: "no exp", reason: "no_expiry", make: async (lab) => lab.sign(lab.claims({ exp: undefined })) },
   { name: "no sub", reason: "no_subject", make: async (lab) => lab.sign(lab.claims({ sub: undefined })) },
   { name: "an empty sub", reason: "no_subject", make: async (lab) => lab.sign(lab.claims({ sub: "" })) },
-  { name: "a sub that maps to too long an id", reason: "bad_subject", make: async (lab) => lab.sign(lab.claims({ sub: `${"a".repeat(30)}@example.com` })) },
-  { name: "a key from another issuer, with its own kid", reason: "unknown_kid", make: async (lab) => lab.sign(lab.claims(), lab.keys.foreign) },
+  {
+    name: "a sub that maps to too long an id",
+    reason: "bad_subject",
+    make: async (lab) => lab.sign(lab.claims({ sub: `${"a".repeat(30)}@example.com` })),
+  },
+  {
+    name: "a key from another issuer, with its own kid",
+    reason: "unknown_kid",
+    make: async (lab) => lab.sign(lab.claims(), lab.keys.foreign),
+  },
 ];

@@ -14,14 +14,20 @@ export interface DevIdpServer {
   /** Requests served, by path (no query). */
   requests: Map<string, number>;
   /** The token endpoint's JSON answer to a password grant (status included). */
-  passwordGrant(username: string, password: string, extra?: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }>;
+  passwordGrant(
+    username: string,
+    password: string,
+    extra?: Record<string, string>,
+  ): Promise<{ status: number; body: Record<string, unknown> }>;
   /** An access token from the password grant for `natter-cli`; throws when refused. */
   accessToken(username: string, password: string): Promise<string>;
   close(): Promise<void>;
 }
 
 /** Starts the development IdP on a free loopback port (the issuer is `http://127.0.0.1:<port>/realms/natter`). */
-export async function startDevIdpServer(options: Omit<DevIdpOptions, "issuer" | "log"> & { log?: DevIdpOptions["log"] }): Promise<DevIdpServer> {
+export async function startDevIdpServer(
+  options: Omit<DevIdpOptions, "issuer" | "log"> & { log?: DevIdpOptions["log"] },
+): Promise<DevIdpServer> {
   let handle: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   const requests = new Map<string, number>();
   const server = createServer((req, res) => {
@@ -52,7 +58,8 @@ export async function startDevIdpServer(options: Omit<DevIdpOptions, "issuer" | 
     passwordGrant,
     async accessToken(username, password) {
       const { status, body } = await passwordGrant(username, password);
-      if (status !== 200 || typeof body["access_token"] !== "string") throw new Error(`password grant for ${username} refused: ${status} ${JSON.stringify(body)}`);
+      if (status !== 200 || typeof body["access_token"] !== "string")
+        throw new Error(`password grant for ${username} refused: ${status} ${JSON.stringify(body)}`);
       return body["access_token"];
     },
     async close() {

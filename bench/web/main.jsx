@@ -23,7 +23,10 @@ const rand = () => {
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 };
 const pick = (list) => list[Math.floor(rand() * list.length)];
-const WORDS = "the a release deploy review branch tests green flaky retry queue stream consumer lag index schema migration rollback cache hit miss latency p99 budget alert pager on-call coffee lunch tomorrow today friday ship it looks good to me please take a look when you have time".split(" ");
+const WORDS =
+  "the a release deploy review branch tests green flaky retry queue stream consumer lag index schema migration rollback cache hit miss latency p99 budget alert pager on-call coffee lunch tomorrow today friday ship it looks good to me please take a look when you have time".split(
+    " ",
+  );
 const USERS = ["u0", "u1", "u2", "u3", "u4", "u5", "u6", "u7"];
 const EMOJI = ["👍", "❤️", "😂", "🎉", "👀"];
 
@@ -35,7 +38,15 @@ for (let i = 0; i < n; i++) {
   if (rand() < 0.45) author = pick(USERS);
   const words = Array.from({ length: 2 + Math.floor(rand() * (rand() < 0.15 ? 90 : 18)) }, () => pick(WORDS));
   const deleted = rand() < 0.02;
-  const reactions = rand() < 0.12 ? EMOJI.slice(0, 1 + Math.floor(rand() * 3)).map((emoji, k) => ({ emoji, count: 1 + k, userIds: USERS.slice(0, 1 + k), seqs: USERS.slice(0, 1 + k).map((_, j) => i * 10 + j) })) : [];
+  const reactions =
+    rand() < 0.12
+      ? EMOJI.slice(0, 1 + Math.floor(rand() * 3)).map((emoji, k) => ({
+          emoji,
+          count: 1 + k,
+          userIds: USERS.slice(0, 1 + k),
+          seqs: USERS.slice(0, 1 + k).map((_, j) => i * 10 + j),
+        }))
+      : [];
   messages.push({
     messageId: `m${String(i).padStart(6, "0")}`,
     roomId: "bench",
@@ -93,7 +104,9 @@ function loadOlder() {
       // Where the text that was being read is in the first frame painted after the prepend (read
       // at the start of the next one) and five frames later, settled.
       const moved = () => {
-        const el = before && document.querySelector(`[data-message-id="${before.id}"]`)?.querySelector(".tl-body, .tl-placeholder");
+        const el =
+          before &&
+          document.querySelector(`[data-message-id="${before.id}"]`)?.querySelector(".tl-body, .tl-placeholder");
         return el ? el.getBoundingClientRect().top - before.top : Number.NaN;
       };
       let frames = 0;
@@ -117,7 +130,23 @@ function append(authorId, pending = false) {
   extra++;
   const { pending: _p, clientId: _c, ...last } = list()[list().length - 1];
   const seq = last.seq + 1;
-  setList([...list(), { ...last, messageId: `new${extra}`, seq, updatedSeq: seq, authorId, body: `live message ${extra}`, postedAt: new Date(Date.parse(last.postedAt) + 60_000).toISOString(), reactions: [], deleted: false, editedAt: null, replyCount: 0, ...(pending ? { pending: true, clientId: `c${extra}` } : {}) }]);
+  setList([
+    ...list(),
+    {
+      ...last,
+      messageId: `new${extra}`,
+      seq,
+      updatedSeq: seq,
+      authorId,
+      body: `live message ${extra}`,
+      postedAt: new Date(Date.parse(last.postedAt) + 60_000).toISOString(),
+      reactions: [],
+      deleted: false,
+      editedAt: null,
+      replyCount: 0,
+      ...(pending ? { pending: true, clientId: `c${extra}` } : {}),
+    },
+  ]);
 }
 
 const noop = () => {};
@@ -240,12 +269,16 @@ window.bench = {
     out.jumpButtonCountsNew = button?.getAttribute("aria-label") === "Jump to latest, 1 new";
     button?.click();
     for (let i = 0; i < 10; i++) await frame();
-    out.jumpButtonReachesEnd = el.scrollTop + el.clientHeight >= el.scrollHeight - 2 && document.querySelector(".tl-jump") === null;
+    out.jumpButtonReachesEnd =
+      el.scrollTop + el.clientHeight >= el.scrollHeight - 2 && document.querySelector(".tl-jump") === null;
     setJumpTo("m000123");
     for (let i = 0; i < 10; i++) await frame();
     const target = document.querySelector('[data-message-id="m000123"]');
     out.jumpToHighlights = target !== null && target.classList.contains("tl-highlight");
-    out.jumpToInView = target !== null && target.getBoundingClientRect().top >= box.top && target.getBoundingClientRect().bottom <= box.bottom;
+    out.jumpToInView =
+      target !== null &&
+      target.getBoundingClientRect().top >= box.top &&
+      target.getBoundingClientRect().bottom <= box.bottom;
     target?.focus();
     target?.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowDown", bubbles: true }));
     await frame();

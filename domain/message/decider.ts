@@ -58,7 +58,9 @@ function requireMembership(command: MessageCommand, room: RoomState): void {
     throw new NotFoundError(`room ${command.data.roomId} does not exist`, { details: { roomId: command.data.roomId } });
   }
   if (!room.members.has(command.meta.actor)) {
-    throw new ForbiddenError("only the room's members may do this: join the room first", { details: { roomId: command.data.roomId } });
+    throw new ForbiddenError("only the room's members may do this: join the room first", {
+      details: { roomId: command.data.roomId },
+    });
   }
 }
 
@@ -68,9 +70,15 @@ function requireOpen(room: RoomState): void {
 
 function requireMessage(command: MessageCommand, state: MessageState): void {
   if (!state.exists || state.roomId !== command.data.roomId) {
-    throw new NotFoundError(`message ${"messageId" in command.data ? command.data.messageId : ""} does not exist in this room`, {
-      details: { roomId: command.data.roomId, messageId: "messageId" in command.data ? command.data.messageId : undefined },
-    });
+    throw new NotFoundError(
+      `message ${"messageId" in command.data ? command.data.messageId : ""} does not exist in this room`,
+      {
+        details: {
+          roomId: command.data.roomId,
+          messageId: "messageId" in command.data ? command.data.messageId : undefined,
+        },
+      },
+    );
   }
 }
 
@@ -95,7 +103,9 @@ export function decideMessage(command: MessageCommand, state: MessageState, cont
   switch (command.type) {
     case "post": {
       if (state.exists) {
-        throw new ConflictError(`message ${state.messageId} exists already: choose another messageId`, { details: { messageId: state.messageId } });
+        throw new ConflictError(`message ${state.messageId} exists already: choose another messageId`, {
+          details: { messageId: state.messageId },
+        });
       }
       requireMembership(command, room);
       requireOpen(room);
@@ -104,9 +114,14 @@ export function decideMessage(command: MessageCommand, state: MessageState, cont
       if (threadRootId !== undefined) {
         const root = context.threadRoot;
         if (root === undefined || !root.exists || root.roomId !== roomId) {
-          throw new NotFoundError(`thread root ${threadRootId} does not exist in this room`, { details: { threadRootId } });
+          throw new NotFoundError(`thread root ${threadRootId} does not exist in this room`, {
+            details: { threadRootId },
+          });
         }
-        if (root.threadRootId !== null) throw new InvalidError("a thread reply cannot start a thread of its own: reply to the root", { details: { threadRootId } });
+        if (root.threadRootId !== null)
+          throw new InvalidError("a thread reply cannot start a thread of its own: reply to the root", {
+            details: { threadRootId },
+          });
         if (root.deleted) throw new InvalidError("the thread's root message is deleted", { details: { threadRootId } });
         if (threadRootId === messageId) throw new InvalidError("a message cannot reply to itself");
       }
@@ -120,19 +135,36 @@ export function decideMessage(command: MessageCommand, state: MessageState, cont
       if (state.authorId !== actor) throw new ForbiddenError("only the author edits a message");
       if (state.deleted) throw new InvalidError("a deleted message cannot be edited");
       if (state.body === command.data.body) return [];
-      return [{ type: "MessageEdited", data: { roomId, messageId: command.data.messageId, body: command.data.body, previousBody: state.body, editedBy: actor } }];
+      return [
+        {
+          type: "MessageEdited",
+          data: {
+            roomId,
+            messageId: command.data.messageId,
+            body: command.data.body,
+            previousBody: state.body,
+            editedBy: actor,
+          },
+        },
+      ];
     }
     case "delete": {
       const isAuthor = state.exists && state.authorId === actor;
       // An author who left a private room may still delete what they wrote there.
-      if (!room.exists || (!isAuthor && roomHiddenFrom(room, actor, privilege))) throw new NotFoundError(`room ${roomId} does not exist`, { details: { roomId } });
+      if (!room.exists || (!isAuthor && roomHiddenFrom(room, actor, privilege)))
+        throw new NotFoundError(`room ${roomId} does not exist`, { details: { roomId } });
       if (!isAuthor && !isAdmin(privilege)) requireMembership(command, room);
       requireMessage(command, state);
       if (!isAuthor && !moderates(privilege, room.members.get(actor))) {
         throw new ForbiddenError("only the author, the room's moderators and owners, and admins delete a message");
       }
       if (state.deleted) return [];
-      return [{ type: "MessageDeleted", data: { roomId, messageId: command.data.messageId, deletedBy: actor, reason: command.data.reason } }];
+      return [
+        {
+          type: "MessageDeleted",
+          data: { roomId, messageId: command.data.messageId, deletedBy: actor, reason: command.data.reason },
+        },
+      ];
     }
     case "react":
     case "unreact": {

@@ -25,13 +25,21 @@ const inGeneral = { room: [general] };
 
 const posted = messagePosted("r1", "m1", "tess", "hello");
 const deleted: MessageEvent = { type: "MessageDeleted", data: { roomId, messageId: m1, deletedBy: tess } };
-const reacted = (who: string, emoji = "👍"): MessageEvent => ({ type: "ReactionAdded", data: { roomId, messageId: m1, emoji, userId: user(who) } });
+const reacted = (who: string, emoji = "👍"): MessageEvent => ({
+  type: "ReactionAdded",
+  data: { roomId, messageId: m1, emoji, userId: user(who) },
+});
 
 describe("msg.post", () => {
   test("a member posts; the message id comes from the command id", () => {
     givenMessage([], inGeneral)
       .when({ type: "post", data: { roomId, body: "hi all" }, meta: meta("mick", "user", "01JPOST") })
-      .then([{ type: "MessagePosted", data: { roomId, messageId: msg("01JPOST"), authorId: mick, body: "hi all", mentions: [] } }]);
+      .then([
+        {
+          type: "MessagePosted",
+          data: { roomId, messageId: msg("01JPOST"), authorId: mick, body: "hi all", mentions: [] },
+        },
+      ]);
   });
 
   test("a given messageId is kept", () => {
@@ -42,19 +50,37 @@ describe("msg.post", () => {
 
   test("mentions are kept once each, without the author", () => {
     givenMessage([], inGeneral)
-      .when({ type: "post", data: { roomId, body: "@tess @mona", messageId: m1, mentions: [tess, mick, mona, tess] }, meta: meta("mick") })
-      .then([{ type: "MessagePosted", data: { roomId, messageId: m1, authorId: mick, body: "@tess @mona", mentions: [tess, mona] } }]);
+      .when({
+        type: "post",
+        data: { roomId, body: "@tess @mona", messageId: m1, mentions: [tess, mick, mona, tess] },
+        meta: meta("mick"),
+      })
+      .then([
+        {
+          type: "MessagePosted",
+          data: { roomId, messageId: m1, authorId: mick, body: "@tess @mona", mentions: [tess, mona] },
+        },
+      ]);
   });
 
   test("a thread reply names its root", () => {
     givenMessage([], { room: [general], threadRoot: [posted] })
       .when({ type: "post", data: { roomId, body: "re", messageId: msg("m2"), threadRootId: m1 }, meta: meta("mick") })
-      .then([{ type: "MessagePosted", data: { roomId, messageId: msg("m2"), authorId: mick, body: "re", mentions: [], threadRootId: m1 } }]);
+      .then([
+        {
+          type: "MessagePosted",
+          data: { roomId, messageId: msg("m2"), authorId: mick, body: "re", mentions: [], threadRootId: m1 },
+        },
+      ]);
   });
 
   test("a reply to a reply is refused: replies go to the root", () => {
     givenMessage([], { room: [general], threadRoot: [messagePosted("r1", "m2", "tess", "re", "m1")] })
-      .when({ type: "post", data: { roomId, body: "re re", messageId: msg("m3"), threadRootId: msg("m2") }, meta: meta("mick") })
+      .when({
+        type: "post",
+        data: { roomId, body: "re re", messageId: msg("m3"), threadRootId: msg("m2") },
+        meta: meta("mick"),
+      })
       .thenThrows(InvalidError);
   });
 
@@ -80,27 +106,39 @@ describe("msg.post", () => {
   });
 
   test.each(["user", "admin"] as const)("a non-member does not post, even with %s privilege", (privilege) => {
-    givenMessage([], inGeneral).when({ type: "post", data: { roomId, body: "hi" }, meta: meta("otto", privilege) }).thenThrows(ForbiddenError);
+    givenMessage([], inGeneral)
+      .when({ type: "post", data: { roomId, body: "hi" }, meta: meta("otto", privilege) })
+      .thenThrows(ForbiddenError);
   });
 
   test("a member who left posts no more", () => {
-    givenMessage([], { room: [general, tessLeft] }).when({ type: "post", data: { roomId, body: "hi" }, meta: meta("tess") }).thenThrows(ForbiddenError);
+    givenMessage([], { room: [general, tessLeft] })
+      .when({ type: "post", data: { roomId, body: "hi" }, meta: meta("tess") })
+      .thenThrows(ForbiddenError);
   });
 
   test("no one posts in an archived room", () => {
-    givenMessage([], { room: [general, archived] }).when({ type: "post", data: { roomId, body: "hi" }, meta: meta("owen", "admin") }).thenThrows(ForbiddenError);
+    givenMessage([], { room: [general, archived] })
+      .when({ type: "post", data: { roomId, body: "hi" }, meta: meta("owen", "admin") })
+      .thenThrows(ForbiddenError);
   });
 
   test("a room that does not exist takes no posts", () => {
-    givenMessage([], { room: [] }).when({ type: "post", data: { roomId, body: "hi" }, meta: meta("mick") }).thenThrows(NotFoundError);
+    givenMessage([], { room: [] })
+      .when({ type: "post", data: { roomId, body: "hi" }, meta: meta("mick") })
+      .thenThrows(NotFoundError);
   });
 
   test("a message id that is taken is refused", () => {
-    givenMessage([posted], inGeneral).when({ type: "post", data: { roomId, body: "again", messageId: m1 }, meta: meta("mick") }).thenThrows(ConflictError);
+    givenMessage([posted], inGeneral)
+      .when({ type: "post", data: { roomId, body: "again", messageId: m1 }, meta: meta("mick") })
+      .thenThrows(ConflictError);
   });
 
   test("a member without a realm role does not post", () => {
-    givenMessage([], inGeneral).when({ type: "post", data: { roomId, body: "hi" }, meta: meta("mick", "none") }).thenThrows(ForbiddenError);
+    givenMessage([], inGeneral)
+      .when({ type: "post", data: { roomId, body: "hi" }, meta: meta("mick", "none") })
+      .thenThrows(ForbiddenError);
   });
 });
 
@@ -108,11 +146,18 @@ describe("msg.edit", () => {
   test("the author edits; the previous body is kept in the event", () => {
     givenMessage([posted], inGeneral)
       .when({ type: "edit", data: { roomId, messageId: m1, body: "hello!" }, meta: meta("tess") })
-      .then([{ type: "MessageEdited", data: { roomId, messageId: m1, body: "hello!", previousBody: "hello", editedBy: tess } }]);
+      .then([
+        {
+          type: "MessageEdited",
+          data: { roomId, messageId: m1, body: "hello!", previousBody: "hello", editedBy: tess },
+        },
+      ]);
   });
 
   test("an edit to the same body is a no-op", () => {
-    givenMessage([posted], inGeneral).when({ type: "edit", data: { roomId, messageId: m1, body: "hello" }, meta: meta("tess") }).thenNothing();
+    givenMessage([posted], inGeneral)
+      .when({ type: "edit", data: { roomId, messageId: m1, body: "hello" }, meta: meta("tess") })
+      .thenNothing();
   });
 
   test.each([
@@ -121,70 +166,105 @@ describe("msg.edit", () => {
     ["an owner", "owen", "user"],
     ["an admin", "owen", "admin"],
   ] as const)("%s does not edit someone else's message", (_, who, privilege) => {
-    givenMessage([posted], inGeneral).when({ type: "edit", data: { roomId, messageId: m1, body: "changed" }, meta: meta(who, privilege) }).thenThrows(ForbiddenError);
+    givenMessage([posted], inGeneral)
+      .when({ type: "edit", data: { roomId, messageId: m1, body: "changed" }, meta: meta(who, privilege) })
+      .thenThrows(ForbiddenError);
   });
 
   test("a deleted message is not edited", () => {
-    givenMessage([posted, deleted], inGeneral).when({ type: "edit", data: { roomId, messageId: m1, body: "back" }, meta: meta("tess") }).thenThrows(InvalidError);
+    givenMessage([posted, deleted], inGeneral)
+      .when({ type: "edit", data: { roomId, messageId: m1, body: "back" }, meta: meta("tess") })
+      .thenThrows(InvalidError);
   });
 
   test("a message that does not exist, or is in another room, is not found", () => {
-    givenMessage([], inGeneral).when({ type: "edit", data: { roomId, messageId: m1, body: "x" }, meta: meta("tess") }).thenThrows(NotFoundError);
-    givenMessage([messagePosted("r2", "m1", "tess")], inGeneral).when({ type: "edit", data: { roomId, messageId: m1, body: "x" }, meta: meta("tess") }).thenThrows(NotFoundError);
+    givenMessage([], inGeneral)
+      .when({ type: "edit", data: { roomId, messageId: m1, body: "x" }, meta: meta("tess") })
+      .thenThrows(NotFoundError);
+    givenMessage([messagePosted("r2", "m1", "tess")], inGeneral)
+      .when({ type: "edit", data: { roomId, messageId: m1, body: "x" }, meta: meta("tess") })
+      .thenThrows(NotFoundError);
   });
 
   test("no edits in an archived room", () => {
-    givenMessage([posted], { room: [general, archived] }).when({ type: "edit", data: { roomId, messageId: m1, body: "x" }, meta: meta("tess") }).thenThrows(ForbiddenError);
+    givenMessage([posted], { room: [general, archived] })
+      .when({ type: "edit", data: { roomId, messageId: m1, body: "x" }, meta: meta("tess") })
+      .thenThrows(ForbiddenError);
   });
 
   test("an author who left the room edits no more", () => {
-    givenMessage([posted], { room: [general, tessLeft] }).when({ type: "edit", data: { roomId, messageId: m1, body: "x" }, meta: meta("tess") }).thenThrows(ForbiddenError);
+    givenMessage([posted], { room: [general, tessLeft] })
+      .when({ type: "edit", data: { roomId, messageId: m1, body: "x" }, meta: meta("tess") })
+      .thenThrows(ForbiddenError);
   });
 });
 
 describe("msg.delete", () => {
   const deletedBy = (who: string, reason?: string): MessageEvent[] => [
-    { type: "MessageDeleted", data: { roomId, messageId: m1, deletedBy: user(who), ...(reason === undefined ? {} : { reason }) } },
+    {
+      type: "MessageDeleted",
+      data: { roomId, messageId: m1, deletedBy: user(who), ...(reason === undefined ? {} : { reason }) },
+    },
   ];
 
   test("the author deletes, with a reason", () => {
-    givenMessage([posted], inGeneral).when({ type: "delete", data: { roomId, messageId: m1, reason: "typo" }, meta: meta("tess") }).then(deletedBy("tess", "typo"));
+    givenMessage([posted], inGeneral)
+      .when({ type: "delete", data: { roomId, messageId: m1, reason: "typo" }, meta: meta("tess") })
+      .then(deletedBy("tess", "typo"));
   });
 
   test.each([
     ["a moderator", "mona"],
     ["an owner", "owen"],
   ])("%s deletes someone else's message", (_, who) => {
-    givenMessage([posted], inGeneral).when({ type: "delete", data: { roomId, messageId: m1 }, meta: meta(who) }).then(deletedBy(who));
+    givenMessage([posted], inGeneral)
+      .when({ type: "delete", data: { roomId, messageId: m1 }, meta: meta(who) })
+      .then(deletedBy(who));
   });
 
   test("an admin deletes without being a member", () => {
-    givenMessage([posted], inGeneral).when({ type: "delete", data: { roomId, messageId: m1 }, meta: meta("otto", "admin") }).then(deletedBy("otto"));
+    givenMessage([posted], inGeneral)
+      .when({ type: "delete", data: { roomId, messageId: m1 }, meta: meta("otto", "admin") })
+      .then(deletedBy("otto"));
   });
 
   test("an admin deletes in an archived room", () => {
-    givenMessage([posted], { room: [general, archived] }).when({ type: "delete", data: { roomId, messageId: m1 }, meta: meta("otto", "admin") }).then(deletedBy("otto"));
+    givenMessage([posted], { room: [general, archived] })
+      .when({ type: "delete", data: { roomId, messageId: m1 }, meta: meta("otto", "admin") })
+      .then(deletedBy("otto"));
   });
 
   test("a member does not delete someone else's message", () => {
-    givenMessage([posted], inGeneral).when({ type: "delete", data: { roomId, messageId: m1 }, meta: meta("mick") }).thenThrows(ForbiddenError);
+    givenMessage([posted], inGeneral)
+      .when({ type: "delete", data: { roomId, messageId: m1 }, meta: meta("mick") })
+      .thenThrows(ForbiddenError);
   });
 
   test("a non-member does not delete", () => {
-    givenMessage([posted], inGeneral).when({ type: "delete", data: { roomId, messageId: m1 }, meta: meta("otto") }).thenThrows(ForbiddenError);
+    givenMessage([posted], inGeneral)
+      .when({ type: "delete", data: { roomId, messageId: m1 }, meta: meta("otto") })
+      .thenThrows(ForbiddenError);
   });
 
   test("an author who left still deletes their own message", () => {
-    givenMessage([posted], { room: [general, tessLeft] }).when({ type: "delete", data: { roomId, messageId: m1 }, meta: meta("tess") }).then(deletedBy("tess"));
+    givenMessage([posted], { room: [general, tessLeft] })
+      .when({ type: "delete", data: { roomId, messageId: m1 }, meta: meta("tess") })
+      .then(deletedBy("tess"));
   });
 
   test("deleting twice is a no-op", () => {
-    givenMessage([posted, deleted], inGeneral).when({ type: "delete", data: { roomId, messageId: m1 }, meta: meta("mona") }).thenNothing();
+    givenMessage([posted, deleted], inGeneral)
+      .when({ type: "delete", data: { roomId, messageId: m1 }, meta: meta("mona") })
+      .thenNothing();
   });
 
   test("a message that does not exist is not found", () => {
-    givenMessage([], inGeneral).when({ type: "delete", data: { roomId, messageId: m1 }, meta: meta("mona") }).thenThrows(NotFoundError);
-    givenMessage([posted], { room: [] }).when({ type: "delete", data: { roomId, messageId: m1 }, meta: meta("tess") }).thenThrows(NotFoundError);
+    givenMessage([], inGeneral)
+      .when({ type: "delete", data: { roomId, messageId: m1 }, meta: meta("mona") })
+      .thenThrows(NotFoundError);
+    givenMessage([posted], { room: [] })
+      .when({ type: "delete", data: { roomId, messageId: m1 }, meta: meta("tess") })
+      .thenThrows(NotFoundError);
   });
 
   test("deletion clears the body and the reactions", () => {
@@ -196,32 +276,48 @@ describe("msg.delete", () => {
 
 describe("msg.react", () => {
   test("a member reacts", () => {
-    givenMessage([posted], inGeneral).when({ type: "react", data: { roomId, messageId: m1, emoji: "👍" }, meta: meta("mick") }).then([reacted("mick")]);
+    givenMessage([posted], inGeneral)
+      .when({ type: "react", data: { roomId, messageId: m1, emoji: "👍" }, meta: meta("mick") })
+      .then([reacted("mick")]);
   });
 
   test("reacting twice with the same emoji is a no-op, not an error", () => {
-    givenMessage([posted, reacted("mick")], inGeneral).when({ type: "react", data: { roomId, messageId: m1, emoji: "👍" }, meta: meta("mick") }).thenNothing();
+    givenMessage([posted, reacted("mick")], inGeneral)
+      .when({ type: "react", data: { roomId, messageId: m1, emoji: "👍" }, meta: meta("mick") })
+      .thenNothing();
   });
 
   test("another emoji, or another member with the same emoji, is a new reaction", () => {
-    givenMessage([posted, reacted("mick")], inGeneral).when({ type: "react", data: { roomId, messageId: m1, emoji: ":tada:" }, meta: meta("mick") }).then([reacted("mick", ":tada:")]);
-    givenMessage([posted, reacted("mick")], inGeneral).when({ type: "react", data: { roomId, messageId: m1, emoji: "👍" }, meta: meta("mona") }).then([reacted("mona")]);
+    givenMessage([posted, reacted("mick")], inGeneral)
+      .when({ type: "react", data: { roomId, messageId: m1, emoji: ":tada:" }, meta: meta("mick") })
+      .then([reacted("mick", ":tada:")]);
+    givenMessage([posted, reacted("mick")], inGeneral)
+      .when({ type: "react", data: { roomId, messageId: m1, emoji: "👍" }, meta: meta("mona") })
+      .then([reacted("mona")]);
   });
 
   test("a non-member does not react", () => {
-    givenMessage([posted], inGeneral).when({ type: "react", data: { roomId, messageId: m1, emoji: "👍" }, meta: meta("otto", "admin") }).thenThrows(ForbiddenError);
+    givenMessage([posted], inGeneral)
+      .when({ type: "react", data: { roomId, messageId: m1, emoji: "👍" }, meta: meta("otto", "admin") })
+      .thenThrows(ForbiddenError);
   });
 
   test("a deleted message takes no reactions", () => {
-    givenMessage([posted, deleted], inGeneral).when({ type: "react", data: { roomId, messageId: m1, emoji: "👍" }, meta: meta("mick") }).thenThrows(InvalidError);
+    givenMessage([posted, deleted], inGeneral)
+      .when({ type: "react", data: { roomId, messageId: m1, emoji: "👍" }, meta: meta("mick") })
+      .thenThrows(InvalidError);
   });
 
   test("no reactions in an archived room", () => {
-    givenMessage([posted], { room: [general, archived] }).when({ type: "react", data: { roomId, messageId: m1, emoji: "👍" }, meta: meta("mick") }).thenThrows(ForbiddenError);
+    givenMessage([posted], { room: [general, archived] })
+      .when({ type: "react", data: { roomId, messageId: m1, emoji: "👍" }, meta: meta("mick") })
+      .thenThrows(ForbiddenError);
   });
 
   test("a message that does not exist takes no reactions", () => {
-    givenMessage([], inGeneral).when({ type: "react", data: { roomId, messageId: m1, emoji: "👍" }, meta: meta("mick") }).thenThrows(NotFoundError);
+    givenMessage([], inGeneral)
+      .when({ type: "react", data: { roomId, messageId: m1, emoji: "👍" }, meta: meta("mick") })
+      .thenThrows(NotFoundError);
   });
 });
 
@@ -229,11 +325,15 @@ describe("msg.unreact", () => {
   const removed: MessageEvent = { type: "ReactionRemoved", data: { roomId, messageId: m1, emoji: "👍", userId: mick } };
 
   test("a member takes their reaction back", () => {
-    givenMessage([posted, reacted("mick")], inGeneral).when({ type: "unreact", data: { roomId, messageId: m1, emoji: "👍" }, meta: meta("mick") }).then([removed]);
+    givenMessage([posted, reacted("mick")], inGeneral)
+      .when({ type: "unreact", data: { roomId, messageId: m1, emoji: "👍" }, meta: meta("mick") })
+      .then([removed]);
   });
 
   test("removing an absent reaction is a no-op", () => {
-    givenMessage([posted, reacted("mona")], inGeneral).when({ type: "unreact", data: { roomId, messageId: m1, emoji: "👍" }, meta: meta("mick") }).thenNothing();
+    givenMessage([posted, reacted("mona")], inGeneral)
+      .when({ type: "unreact", data: { roomId, messageId: m1, emoji: "👍" }, meta: meta("mick") })
+      .thenNothing();
   });
 
   test("the last reaction of an emoji removes the emoji", () => {
@@ -259,9 +359,20 @@ describe("evolve", () => {
   test("folds a post, an edit and a translation", () => {
     const state = messageFrom([
       messagePosted("r1", "m2", "tess", "re", "m1"),
-      { type: "MessageEdited", data: { roomId, messageId: msg("m2"), body: "re!", previousBody: "re", editedBy: tess } },
+      {
+        type: "MessageEdited",
+        data: { roomId, messageId: msg("m2"), body: "re!", previousBody: "re", editedBy: tess },
+      },
       { type: "MessageTranslated", data: { roomId, messageId: msg("m2"), language: "de", body: "betr." } },
     ]);
-    expect(state).toMatchObject({ exists: true, roomId, messageId: msg("m2"), authorId: tess, body: "re!", threadRootId: m1, deleted: false });
+    expect(state).toMatchObject({
+      exists: true,
+      roomId,
+      messageId: msg("m2"),
+      authorId: tess,
+      body: "re!",
+      threadRootId: m1,
+      deleted: false,
+    });
   });
 });

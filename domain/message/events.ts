@@ -18,10 +18,21 @@ export const MessagePosted = event("MessagePosted", {
 });
 export type MessagePosted = z.infer<typeof MessagePosted>;
 
-export const MessageEdited = event("MessageEdited", { roomId, messageId, body: z.string(), previousBody: z.string(), editedBy: userId });
+export const MessageEdited = event("MessageEdited", {
+  roomId,
+  messageId,
+  body: z.string(),
+  previousBody: z.string(),
+  editedBy: userId,
+});
 export type MessageEdited = z.infer<typeof MessageEdited>;
 
-export const MessageDeleted = event("MessageDeleted", { roomId, messageId, deletedBy: userId, reason: z.string().optional() });
+export const MessageDeleted = event("MessageDeleted", {
+  roomId,
+  messageId,
+  deletedBy: userId,
+  reason: z.string().optional(),
+});
 export type MessageDeleted = z.infer<typeof MessageDeleted>;
 
 export const ReactionAdded = event("ReactionAdded", { roomId, messageId, emoji: z.string(), userId });
@@ -30,7 +41,12 @@ export type ReactionAdded = z.infer<typeof ReactionAdded>;
 export const ReactionRemoved = event("ReactionRemoved", { roomId, messageId, emoji: z.string(), userId });
 export type ReactionRemoved = z.infer<typeof ReactionRemoved>;
 
-export const MessageTranslated = event("MessageTranslated", { roomId, messageId, language: z.string(), body: z.string() });
+export const MessageTranslated = event("MessageTranslated", {
+  roomId,
+  messageId,
+  language: z.string(),
+  body: z.string(),
+});
 export type MessageTranslated = z.infer<typeof MessageTranslated>;
 
 export const MessageEvent = z.discriminatedUnion("type", [

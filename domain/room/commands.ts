@@ -14,7 +14,12 @@ export const MAX_INITIAL_MEMBERS = 1000;
 
 const roomId = RoomId.schema;
 const userId = UserId.schema;
-const name = z.string().trim().min(1, { error: "name must not be empty" }).max(MAX_ROOM_NAME).refine(fitsStores, NUL_REFUSED);
+const name = z
+  .string()
+  .trim()
+  .min(1, { error: "name must not be empty" })
+  .max(MAX_ROOM_NAME)
+  .refine(fitsStores, NUL_REFUSED);
 const topic = z.string().trim().max(MAX_TOPIC).refine(fitsStores, NUL_REFUSED);
 const reason = z.string().trim().max(500).refine(fitsStores, NUL_REFUSED).optional();
 

@@ -55,7 +55,8 @@ export function evolveRoom(state: RoomState, event: RoomEvent): RoomState {
 }
 
 function requireRoom(state: RoomState, roomId: RoomId, command: RoomCommand): void {
-  if (!state.exists || roomHiddenFrom(state, command.meta.actor, command.meta.privilege)) throw new NotFoundError(`room ${roomId} does not exist`, { details: { roomId } });
+  if (!state.exists || roomHiddenFrom(state, command.meta.actor, command.meta.privilege))
+    throw new NotFoundError(`room ${roomId} does not exist`, { details: { roomId } });
 }
 
 /** Refuses any change to an archived room. */
@@ -64,7 +65,8 @@ function requireOpen(state: RoomState): void {
 }
 
 function requireNotDm(state: RoomState, what: string): void {
-  if (state.kind === "dm") throw new ForbiddenError(`a direct message has exactly its two members: ${what} is not possible`);
+  if (state.kind === "dm")
+    throw new ForbiddenError(`a direct message has exactly its two members: ${what} is not possible`);
 }
 
 function requireModerator(state: RoomState, command: RoomCommand, what: string): void {
@@ -77,7 +79,9 @@ function requireModerator(state: RoomState, command: RoomCommand, what: string):
 function requireOutranks(state: RoomState, command: RoomCommand, target: UserId, what: string): void {
   const actorRole = state.members.get(command.meta.actor);
   if (!outranks(command.meta.privilege, actorRole, state.members.get(target))) {
-    throw new ForbiddenError(`you may not ${what} a member of equal or higher room role`, { details: { userId: target } });
+    throw new ForbiddenError(`you may not ${what} a member of equal or higher room role`, {
+      details: { userId: target },
+    });
   }
 }
 
@@ -100,23 +104,54 @@ function requireNotLastOwner(state: RoomState, userId: UserId, what: string, all
  */
 export function decideRoom(command: RoomCommand, state: RoomState): RoomEvent[] {
   const { actor, privilege } = command.meta;
-  if (!canAct(privilege)) throw new ForbiddenError("a role is needed to change rooms: ask an administrator for the user role");
+  if (!canAct(privilege))
+    throw new ForbiddenError("a role is needed to change rooms: ask an administrator for the user role");
   const roomId = state.roomId ?? ("roomId" in command.data ? command.data.roomId : undefined);
 
   if (command.type === "create") {
-    if (state.exists) throw new ConflictError(`room ${state.roomId} exists already`, { details: { roomId: state.roomId } });
+    if (state.exists)
+      throw new ConflictError(`room ${state.roomId} exists already`, { details: { roomId: state.roomId } });
     const data = command.data;
     const id = data.roomId ?? (command.meta.commandId as string as RoomId);
     const others = [...new Set(data.members ?? [])].filter((u) => u !== actor);
     if (data.kind === "dm") {
       if (others.length !== 1) {
-        throw new InvalidError("a direct message needs exactly one other member", { details: { members: data.members ?? [] } });
+        throw new InvalidError("a direct message needs exactly one other member", {
+          details: { members: data.members ?? [] },
+        });
       }
       const members = [actor, others[0]!].map((userId) => ({ userId, role: "member" as RoomRole }));
-      return [{ type: "RoomCreated", data: { roomId: id, name: cleanName(data.name), kind: "dm", topic: data.topic ?? "", createdBy: actor, members } }];
+      return [
+        {
+          type: "RoomCreated",
+          data: {
+            roomId: id,
+            name: cleanName(data.name),
+            kind: "dm",
+            topic: data.topic ?? "",
+            createdBy: actor,
+            members,
+          },
+        },
+      ];
     }
-    const members = [{ userId: actor, role: "owner" as RoomRole }, ...others.map((userId) => ({ userId, role: "member" as RoomRole }))];
-    return [{ type: "RoomCreated", data: { roomId: id, name: cleanName(data.name), kind: data.kind, topic: data.topic ?? "", createdBy: actor, members } }];
+    const members = [
+      { userId: actor, role: "owner" as RoomRole },
+      ...others.map((userId) => ({ userId, role: "member" as RoomRole })),
+    ];
+    return [
+      {
+        type: "RoomCreated",
+        data: {
+          roomId: id,
+          name: cleanName(data.name),
+          kind: data.kind,
+          topic: data.topic ?? "",
+          createdBy: actor,
+          members,
+        },
+      },
+    ];
   }
 
   requireRoom(state, command.data.roomId, command);
@@ -133,7 +168,8 @@ export function decideRoom(command: RoomCommand, state: RoomState): RoomEvent[] 
         throw new ForbiddenError("this room is private: it is joined by invitation only");
       }
       // A room its last owner left empty is taken over by whoever joins it first.
-      if (state.members.size === 0) return [{ type: "MemberJoined", data: { roomId: rid, userId: actor, role: "owner" } }];
+      if (state.members.size === 0)
+        return [{ type: "MemberJoined", data: { roomId: rid, userId: actor, role: "owner" } }];
       return [{ type: "MemberJoined", data: { roomId: rid, userId: actor } }];
     }
     case "leave": {
@@ -147,9 +183,14 @@ export function decideRoom(command: RoomCommand, state: RoomState): RoomEvent[] 
       requireNotDm(state, "inviting");
       const target = command.data.userId;
       if (actorRole === undefined && !isAdmin(privilege)) throw new ForbiddenError("only members invite to a room");
-      if (state.banned.has(target)) throw new ForbiddenError("this user is banned from the room: unban them first", { details: { userId: target } });
+      if (state.banned.has(target))
+        throw new ForbiddenError("this user is banned from the room: unban them first", {
+          details: { userId: target },
+        });
       if (state.members.has(target) || state.invited.has(target)) return [];
-      return [{ type: "MemberInvited", data: { roomId: rid, userId: target, invitedBy: actor, reason: command.data.reason } }];
+      return [
+        { type: "MemberInvited", data: { roomId: rid, userId: target, invitedBy: actor, reason: command.data.reason } },
+      ];
     }
     case "remove": {
       requireOpen(state);
@@ -157,12 +198,20 @@ export function decideRoom(command: RoomCommand, state: RoomState): RoomEvent[] 
       requireModerator(state, command, "remove members");
       const target = command.data.userId;
       if (!state.members.has(target)) {
-        if (state.invited.has(target)) return [{ type: "MemberRemoved", data: { roomId: rid, userId: target, removedBy: actor, reason: command.data.reason } }];
+        if (state.invited.has(target))
+          return [
+            {
+              type: "MemberRemoved",
+              data: { roomId: rid, userId: target, removedBy: actor, reason: command.data.reason },
+            },
+          ];
         throw new NotFoundError(`${target} is not a member of this room`, { details: { userId: target } });
       }
       if (target !== actor) requireOutranks(state, command, target, "remove");
       requireNotLastOwner(state, target, "be removed");
-      return [{ type: "MemberRemoved", data: { roomId: rid, userId: target, removedBy: actor, reason: command.data.reason } }];
+      return [
+        { type: "MemberRemoved", data: { roomId: rid, userId: target, removedBy: actor, reason: command.data.reason } },
+      ];
     }
     case "ban": {
       requireOpen(state);
@@ -173,14 +222,21 @@ export function decideRoom(command: RoomCommand, state: RoomState): RoomEvent[] 
       if (state.banned.has(target)) return [];
       requireOutranks(state, command, target, "ban");
       requireNotLastOwner(state, target, "be banned");
-      return [{ type: "MemberBanned", data: { roomId: rid, userId: target, bannedBy: actor, reason: command.data.reason } }];
+      return [
+        { type: "MemberBanned", data: { roomId: rid, userId: target, bannedBy: actor, reason: command.data.reason } },
+      ];
     }
     case "unban": {
       requireOpen(state);
       requireModerator(state, command, "unban");
       const target = command.data.userId;
       if (!state.banned.has(target)) return [];
-      return [{ type: "MemberUnbanned", data: { roomId: rid, userId: target, unbannedBy: actor, reason: command.data.reason } }];
+      return [
+        {
+          type: "MemberUnbanned",
+          data: { roomId: rid, userId: target, unbannedBy: actor, reason: command.data.reason },
+        },
+      ];
     }
     case "rename": {
       requireOpen(state);
@@ -198,18 +254,27 @@ export function decideRoom(command: RoomCommand, state: RoomState): RoomEvent[] 
         requireModerator(state, command, "set the topic");
       }
       if (command.data.topic === state.topic) return [];
-      return [{ type: "RoomTopicChanged", data: { roomId: rid, topic: command.data.topic, previousTopic: state.topic } }];
+      return [
+        { type: "RoomTopicChanged", data: { roomId: rid, topic: command.data.topic, previousTopic: state.topic } },
+      ];
     }
     case "role": {
       requireOpen(state);
       requireNotDm(state, "changing room roles");
-      if (actorRole !== "owner" && !isAdmin(privilege)) throw new ForbiddenError("only the room's owners change room roles");
+      if (actorRole !== "owner" && !isAdmin(privilege))
+        throw new ForbiddenError("only the room's owners change room roles");
       const target = command.data.userId;
       const previousRole = state.members.get(target);
-      if (previousRole === undefined) throw new NotFoundError(`${target} is not a member of this room`, { details: { userId: target } });
+      if (previousRole === undefined)
+        throw new NotFoundError(`${target} is not a member of this room`, { details: { userId: target } });
       if (previousRole === command.data.role) return [];
       if (previousRole === "owner") requireNotLastOwner(state, target, "be demoted");
-      return [{ type: "MemberRoleChanged", data: { roomId: rid, userId: target, role: command.data.role, previousRole, changedBy: actor } }];
+      return [
+        {
+          type: "MemberRoleChanged",
+          data: { roomId: rid, userId: target, role: command.data.role, previousRole, changedBy: actor },
+        },
+      ];
     }
     case "archive": {
       if (state.archived) return [];

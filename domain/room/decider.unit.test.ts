@@ -31,8 +31,14 @@ const dm = roomCreated("r1", "dm", [
   ["tess", "member"],
 ]);
 const archived: RoomEvent = { type: "RoomArchived", data: { roomId, archivedBy: owen } };
-const banned = (who: string): RoomEvent => ({ type: "MemberBanned", data: { roomId, userId: user(who), bannedBy: mona } });
-const invited = (who: string): RoomEvent => ({ type: "MemberInvited", data: { roomId, userId: user(who), invitedBy: mick } });
+const banned = (who: string): RoomEvent => ({
+  type: "MemberBanned",
+  data: { roomId, userId: user(who), bannedBy: mona },
+});
+const invited = (who: string): RoomEvent => ({
+  type: "MemberInvited",
+  data: { roomId, userId: user(who), invitedBy: mick },
+});
 const promoted = (who: string, role: "owner" | "moderator"): RoomEvent => ({
   type: "MemberRoleChanged",
   data: { roomId, userId: user(who), role, previousRole: "member", changedBy: owen },
@@ -45,22 +51,47 @@ describe("room.create", () => {
       .then([
         {
           type: "RoomCreated",
-          data: { roomId: room("01JCMD"), name: "Team chat", kind: "public", topic: "", createdBy: owen, members: [{ userId: owen, role: "owner" }] },
+          data: {
+            roomId: room("01JCMD"),
+            name: "Team chat",
+            kind: "public",
+            topic: "",
+            createdBy: owen,
+            members: [{ userId: owen, role: "owner" }],
+          },
         },
       ]);
   });
 
   test("a given roomId and topic are kept", () => {
     givenRoom([])
-      .when({ type: "create", data: { name: "General", kind: "public", roomId, topic: "hello" }, meta: meta("owen", "admin", "01JCMD") })
+      .when({
+        type: "create",
+        data: { name: "General", kind: "public", roomId, topic: "hello" },
+        meta: meta("owen", "admin", "01JCMD"),
+      })
       .then([
-        { type: "RoomCreated", data: { roomId, name: "General", kind: "public", topic: "hello", createdBy: owen, members: [{ userId: owen, role: "owner" }] } },
+        {
+          type: "RoomCreated",
+          data: {
+            roomId,
+            name: "General",
+            kind: "public",
+            topic: "hello",
+            createdBy: owen,
+            members: [{ userId: owen, role: "owner" }],
+          },
+        },
       ]);
   });
 
   test("a private room: the creator owns it, the other members join as members, once each", () => {
     givenRoom([])
-      .when({ type: "create", data: { name: "Secret", kind: "private", roomId, members: [mick, owen, tess, mick] }, meta: meta("owen") })
+      .when({
+        type: "create",
+        data: { name: "Secret", kind: "private", roomId, members: [mick, owen, tess, mick] },
+        meta: meta("owen"),
+      })
       .then([
         {
           type: "RoomCreated",
@@ -82,7 +113,11 @@ describe("room.create", () => {
 
   test("a DM has exactly its two members, neither of them owner", () => {
     givenRoom([])
-      .when({ type: "create", data: { name: "mick and tess", kind: "dm", roomId, members: [tess, mick] }, meta: meta("mick") })
+      .when({
+        type: "create",
+        data: { name: "mick and tess", kind: "dm", roomId, members: [tess, mick] },
+        meta: meta("mick"),
+      })
       .then([
         {
           type: "RoomCreated",
@@ -107,45 +142,71 @@ describe("room.create", () => {
     ["two others", ["tess", "otto"]],
   ])("a DM with %s is refused", (_, members) => {
     givenRoom([])
-      .when({ type: "create", data: { name: "dm", kind: "dm", roomId, members: members.map(user) }, meta: meta("mick") })
+      .when({
+        type: "create",
+        data: { name: "dm", kind: "dm", roomId, members: members.map(user) },
+        meta: meta("mick"),
+      })
       .thenThrows(InvalidError);
   });
 
   test("a DM without a member list is refused", () => {
-    givenRoom([]).when({ type: "create", data: { name: "dm", kind: "dm", roomId }, meta: meta("mick") }).thenThrows(InvalidError);
+    givenRoom([])
+      .when({ type: "create", data: { name: "dm", kind: "dm", roomId }, meta: meta("mick") })
+      .thenThrows(InvalidError);
   });
 
   test("a room that exists already is not created again", () => {
-    givenRoom([publicRoom]).when({ type: "create", data: { name: "Again", kind: "public", roomId }, meta: meta("otto") }).thenThrows(ConflictError);
+    givenRoom([publicRoom])
+      .when({ type: "create", data: { name: "Again", kind: "public", roomId }, meta: meta("otto") })
+      .thenThrows(ConflictError);
   });
 
   test("a user without a realm role creates no room", () => {
-    givenRoom([]).when({ type: "create", data: { name: "Mine", kind: "public" }, meta: meta("otto", "none") }).thenThrows(ForbiddenError);
+    givenRoom([])
+      .when({ type: "create", data: { name: "Mine", kind: "public" }, meta: meta("otto", "none") })
+      .thenThrows(ForbiddenError);
   });
 });
 
 describe("room.join", () => {
   test("anyone with the user role joins a public room", () => {
-    givenRoom([publicRoom]).when({ type: "join", data: { roomId }, meta: meta("otto") }).then([{ type: "MemberJoined", data: { roomId, userId: otto } }]);
+    givenRoom([publicRoom])
+      .when({ type: "join", data: { roomId }, meta: meta("otto") })
+      .then([{ type: "MemberJoined", data: { roomId, userId: otto } }]);
   });
 
   test("joining twice is a no-op", () => {
-    givenRoom([publicRoom]).when({ type: "join", data: { roomId }, meta: meta("mick") }).thenNothing();
+    givenRoom([publicRoom])
+      .when({ type: "join", data: { roomId }, meta: meta("mick") })
+      .thenNothing();
   });
 
   test("a private room is not joined without an invitation: to an outsider it does not exist", () => {
-    givenRoom([privateRoom]).when({ type: "join", data: { roomId }, meta: meta("otto") }).thenThrows(NotFoundError);
+    givenRoom([privateRoom])
+      .when({ type: "join", data: { roomId }, meta: meta("otto") })
+      .thenThrows(NotFoundError);
   });
 
-  test.each(["join", "leave", "rename", "archive"] as const)("to an outsider a private room or DM answers %s as a room that does not exist (no refusal, no no-op's sequence)", (type) => {
-    const data = type === "rename" ? { roomId, name: "x" } : { roomId };
-    for (const room of [privateRoom, dm]) {
-      givenRoom([room]).when({ type, data, meta: meta("otto") } as never).thenThrows(NotFoundError);
-      givenRoom([]).when({ type, data, meta: meta("otto") } as never).thenThrows(NotFoundError);
-    }
-    // An invited user may know of it.
-    if (type === "join") givenRoom([privateRoom, invited("otto")]).when({ type, data, meta: meta("otto") } as never).then([{ type: "MemberJoined", data: { roomId, userId: otto } }]);
-  });
+  test.each(["join", "leave", "rename", "archive"] as const)(
+    "to an outsider a private room or DM answers %s as a room that does not exist (no refusal, no no-op's sequence)",
+    (type) => {
+      const data = type === "rename" ? { roomId, name: "x" } : { roomId };
+      for (const room of [privateRoom, dm]) {
+        givenRoom([room])
+          .when({ type, data, meta: meta("otto") } as never)
+          .thenThrows(NotFoundError);
+        givenRoom([])
+          .when({ type, data, meta: meta("otto") } as never)
+          .thenThrows(NotFoundError);
+      }
+      // An invited user may know of it.
+      if (type === "join")
+        givenRoom([privateRoom, invited("otto")])
+          .when({ type, data, meta: meta("otto") } as never)
+          .then([{ type: "MemberJoined", data: { roomId, userId: otto } }]);
+    },
+  );
 
   test("a private room is joined by invitation", () => {
     givenRoom([privateRoom, invited("otto")])
@@ -160,53 +221,79 @@ describe("room.join", () => {
   });
 
   test("an admin joins a private room without an invitation", () => {
-    givenRoom([privateRoom]).when({ type: "join", data: { roomId }, meta: meta("otto", "admin") }).then([{ type: "MemberJoined", data: { roomId, userId: otto } }]);
+    givenRoom([privateRoom])
+      .when({ type: "join", data: { roomId }, meta: meta("otto", "admin") })
+      .then([{ type: "MemberJoined", data: { roomId, userId: otto } }]);
   });
 
   test("no one joins a DM, not even with admin privilege (to a user it does not exist)", () => {
-    givenRoom([dm]).when({ type: "join", data: { roomId }, meta: meta("otto", "admin") }).thenThrows(ForbiddenError);
-    givenRoom([dm]).when({ type: "join", data: { roomId }, meta: meta("otto", "user") }).thenThrows(NotFoundError);
+    givenRoom([dm])
+      .when({ type: "join", data: { roomId }, meta: meta("otto", "admin") })
+      .thenThrows(ForbiddenError);
+    givenRoom([dm])
+      .when({ type: "join", data: { roomId }, meta: meta("otto", "user") })
+      .thenThrows(NotFoundError);
   });
 
   test("a banned user cannot rejoin", () => {
-    givenRoom([publicRoom, banned("tess")]).when({ type: "join", data: { roomId }, meta: meta("tess") }).thenThrows(ForbiddenError);
+    givenRoom([publicRoom, banned("tess")])
+      .when({ type: "join", data: { roomId }, meta: meta("tess") })
+      .thenThrows(ForbiddenError);
   });
 
   test("a banned user cannot rejoin a private room with an old invitation either", () => {
     // The ban took the invitation away, so to otto the room is as hidden as to anyone outside it.
-    givenRoom([privateRoom, invited("otto"), banned("otto")]).when({ type: "join", data: { roomId }, meta: meta("otto") }).thenThrows(NotFoundError);
+    givenRoom([privateRoom, invited("otto"), banned("otto")])
+      .when({ type: "join", data: { roomId }, meta: meta("otto") })
+      .thenThrows(NotFoundError);
   });
 
   test("an unbanned user rejoins", () => {
-    givenRoom([publicRoom, banned("tess"), { type: "MemberUnbanned", data: { roomId, userId: tess, unbannedBy: mona } }])
+    givenRoom([
+      publicRoom,
+      banned("tess"),
+      { type: "MemberUnbanned", data: { roomId, userId: tess, unbannedBy: mona } },
+    ])
       .when({ type: "join", data: { roomId }, meta: meta("tess") })
       .then([{ type: "MemberJoined", data: { roomId, userId: tess } }]);
   });
 
   test("an archived room is not joined", () => {
-    givenRoom([publicRoom, archived]).when({ type: "join", data: { roomId }, meta: meta("otto") }).thenThrows(ForbiddenError);
+    givenRoom([publicRoom, archived])
+      .when({ type: "join", data: { roomId }, meta: meta("otto") })
+      .thenThrows(ForbiddenError);
   });
 
   test("a user without a realm role joins nothing", () => {
-    givenRoom([publicRoom]).when({ type: "join", data: { roomId }, meta: meta("otto", "none") }).thenThrows(ForbiddenError);
+    givenRoom([publicRoom])
+      .when({ type: "join", data: { roomId }, meta: meta("otto", "none") })
+      .thenThrows(ForbiddenError);
   });
 });
 
 describe("room.leave", () => {
   test("a member leaves", () => {
-    givenRoom([publicRoom]).when({ type: "leave", data: { roomId }, meta: meta("mick") }).then([{ type: "MemberLeft", data: { roomId, userId: mick } }]);
+    givenRoom([publicRoom])
+      .when({ type: "leave", data: { roomId }, meta: meta("mick") })
+      .then([{ type: "MemberLeft", data: { roomId, userId: mick } }]);
   });
 
   test("leaving a room one is not in is a no-op", () => {
-    givenRoom([publicRoom]).when({ type: "leave", data: { roomId }, meta: meta("otto") }).thenNothing();
+    givenRoom([publicRoom])
+      .when({ type: "leave", data: { roomId }, meta: meta("otto") })
+      .thenNothing();
   });
 
   test("the last owner cannot leave while others remain", () => {
-    givenRoom([publicRoom]).when({ type: "leave", data: { roomId }, meta: meta("owen") }).thenThrows(ConflictError);
+    givenRoom([publicRoom])
+      .when({ type: "leave", data: { roomId }, meta: meta("owen") })
+      .thenThrows(ConflictError);
   });
 
   test("the last owner cannot leave even as an admin", () => {
-    givenRoom([publicRoom]).when({ type: "leave", data: { roomId }, meta: meta("owen", "admin") }).thenThrows(ConflictError);
+    givenRoom([publicRoom])
+      .when({ type: "leave", data: { roomId }, meta: meta("owen", "admin") })
+      .thenThrows(ConflictError);
   });
 
   test("an owner leaves once ownership is handed over", () => {
@@ -230,15 +317,21 @@ describe("room.leave", () => {
   });
 
   test("no one leaves a DM", () => {
-    givenRoom([dm]).when({ type: "leave", data: { roomId }, meta: meta("mick") }).thenThrows(ForbiddenError);
+    givenRoom([dm])
+      .when({ type: "leave", data: { roomId }, meta: meta("mick") })
+      .thenThrows(ForbiddenError);
   });
 
   test("members still leave an archived room", () => {
-    givenRoom([publicRoom, archived]).when({ type: "leave", data: { roomId }, meta: meta("mick") }).then([{ type: "MemberLeft", data: { roomId, userId: mick } }]);
+    givenRoom([publicRoom, archived])
+      .when({ type: "leave", data: { roomId }, meta: meta("mick") })
+      .then([{ type: "MemberLeft", data: { roomId, userId: mick } }]);
   });
 
   test("a user without a realm role cannot leave (they have no command subject for it)", () => {
-    givenRoom([publicRoom]).when({ type: "leave", data: { roomId }, meta: meta("mick", "none") }).thenThrows(ForbiddenError);
+    givenRoom([publicRoom])
+      .when({ type: "leave", data: { roomId }, meta: meta("mick", "none") })
+      .thenThrows(ForbiddenError);
   });
 });
 
@@ -250,7 +343,9 @@ describe("room.invite", () => {
   });
 
   test("a non-member does not invite", () => {
-    givenRoom([publicRoom]).when({ type: "invite", data: { roomId, userId: user("zoe") }, meta: meta("otto") }).thenThrows(ForbiddenError);
+    givenRoom([publicRoom])
+      .when({ type: "invite", data: { roomId, userId: user("zoe") }, meta: meta("otto") })
+      .thenThrows(ForbiddenError);
   });
 
   test("an admin invites without being a member", () => {
@@ -260,20 +355,30 @@ describe("room.invite", () => {
   });
 
   test("inviting a member or an invited user again is a no-op", () => {
-    givenRoom([publicRoom]).when({ type: "invite", data: { roomId, userId: tess }, meta: meta("mick") }).thenNothing();
-    givenRoom([privateRoom, invited("otto")]).when({ type: "invite", data: { roomId, userId: otto }, meta: meta("owen") }).thenNothing();
+    givenRoom([publicRoom])
+      .when({ type: "invite", data: { roomId, userId: tess }, meta: meta("mick") })
+      .thenNothing();
+    givenRoom([privateRoom, invited("otto")])
+      .when({ type: "invite", data: { roomId, userId: otto }, meta: meta("owen") })
+      .thenNothing();
   });
 
   test("a banned user is not invited until unbanned", () => {
-    givenRoom([privateRoom, banned("otto")]).when({ type: "invite", data: { roomId, userId: otto }, meta: meta("owen") }).thenThrows(ForbiddenError);
+    givenRoom([privateRoom, banned("otto")])
+      .when({ type: "invite", data: { roomId, userId: otto }, meta: meta("owen") })
+      .thenThrows(ForbiddenError);
   });
 
   test("no one is invited to a DM", () => {
-    givenRoom([dm]).when({ type: "invite", data: { roomId, userId: otto }, meta: meta("mick") }).thenThrows(ForbiddenError);
+    givenRoom([dm])
+      .when({ type: "invite", data: { roomId, userId: otto }, meta: meta("mick") })
+      .thenThrows(ForbiddenError);
   });
 
   test("no one is invited to an archived room", () => {
-    givenRoom([publicRoom, archived]).when({ type: "invite", data: { roomId, userId: otto }, meta: meta("owen") }).thenThrows(ForbiddenError);
+    givenRoom([publicRoom, archived])
+      .when({ type: "invite", data: { roomId, userId: otto }, meta: meta("owen") })
+      .thenThrows(ForbiddenError);
   });
 });
 
@@ -285,12 +390,18 @@ describe("room.remove", () => {
   });
 
   test("a member removes no one", () => {
-    givenRoom([publicRoom]).when({ type: "remove", data: { roomId, userId: tess }, meta: meta("mick") }).thenThrows(ForbiddenError);
+    givenRoom([publicRoom])
+      .when({ type: "remove", data: { roomId, userId: tess }, meta: meta("mick") })
+      .thenThrows(ForbiddenError);
   });
 
   test("a moderator does not remove another moderator or an owner", () => {
-    givenRoom([publicRoom, promoted("tess", "moderator")]).when({ type: "remove", data: { roomId, userId: tess }, meta: meta("mona") }).thenThrows(ForbiddenError);
-    givenRoom([publicRoom, promoted("tess", "owner")]).when({ type: "remove", data: { roomId, userId: owen }, meta: meta("mona") }).thenThrows(ForbiddenError);
+    givenRoom([publicRoom, promoted("tess", "moderator")])
+      .when({ type: "remove", data: { roomId, userId: tess }, meta: meta("mona") })
+      .thenThrows(ForbiddenError);
+    givenRoom([publicRoom, promoted("tess", "owner")])
+      .when({ type: "remove", data: { roomId, userId: owen }, meta: meta("mona") })
+      .thenThrows(ForbiddenError);
   });
 
   test("an owner removes another owner", () => {
@@ -300,68 +411,100 @@ describe("room.remove", () => {
   });
 
   test("a moderator removes themselves", () => {
-    givenRoom([publicRoom]).when({ type: "remove", data: { roomId, userId: mona }, meta: meta("mona") }).then([{ type: "MemberRemoved", data: { roomId, userId: mona, removedBy: mona } }]);
+    givenRoom([publicRoom])
+      .when({ type: "remove", data: { roomId, userId: mona }, meta: meta("mona") })
+      .then([{ type: "MemberRemoved", data: { roomId, userId: mona, removedBy: mona } }]);
   });
 
   test("the last owner is not removed, not even by an admin", () => {
-    givenRoom([publicRoom]).when({ type: "remove", data: { roomId, userId: owen }, meta: meta("otto", "admin") }).thenThrows(ConflictError);
+    givenRoom([publicRoom])
+      .when({ type: "remove", data: { roomId, userId: owen }, meta: meta("otto", "admin") })
+      .thenThrows(ConflictError);
   });
 
   test("removing a non-member is refused as not found", () => {
-    givenRoom([publicRoom]).when({ type: "remove", data: { roomId, userId: otto }, meta: meta("owen") }).thenThrows(NotFoundError);
+    givenRoom([publicRoom])
+      .when({ type: "remove", data: { roomId, userId: otto }, meta: meta("owen") })
+      .thenThrows(NotFoundError);
   });
 
   test("removing an invited user withdraws the invitation", () => {
     givenRoom([privateRoom, invited("otto")])
       .when({ type: "remove", data: { roomId, userId: otto }, meta: meta("owen") })
       .then([{ type: "MemberRemoved", data: { roomId, userId: otto, removedBy: owen } }]);
-    expect(roomFrom([privateRoom, invited("otto"), { type: "MemberRemoved", data: { roomId, userId: otto, removedBy: owen } }]).invited.has(otto)).toBe(false);
+    expect(
+      roomFrom([
+        privateRoom,
+        invited("otto"),
+        { type: "MemberRemoved", data: { roomId, userId: otto, removedBy: owen } },
+      ]).invited.has(otto),
+    ).toBe(false);
   });
 
   test("no one is removed from a DM, not even by an admin", () => {
-    givenRoom([dm]).when({ type: "remove", data: { roomId, userId: tess }, meta: meta("otto", "admin") }).thenThrows(ForbiddenError);
+    givenRoom([dm])
+      .when({ type: "remove", data: { roomId, userId: tess }, meta: meta("otto", "admin") })
+      .thenThrows(ForbiddenError);
   });
 
   test("no one is removed from an archived room", () => {
-    givenRoom([publicRoom, archived]).when({ type: "remove", data: { roomId, userId: tess }, meta: meta("owen") }).thenThrows(ForbiddenError);
+    givenRoom([publicRoom, archived])
+      .when({ type: "remove", data: { roomId, userId: tess }, meta: meta("owen") })
+      .thenThrows(ForbiddenError);
   });
 });
 
 describe("room.ban", () => {
   test("a moderator bans a member, who is no longer a member", () => {
     const event: RoomEvent = { type: "MemberBanned", data: { roomId, userId: tess, bannedBy: mona, reason: "abuse" } };
-    givenRoom([publicRoom]).when({ type: "ban", data: { roomId, userId: tess, reason: "abuse" }, meta: meta("mona") }).then([event]);
+    givenRoom([publicRoom])
+      .when({ type: "ban", data: { roomId, userId: tess, reason: "abuse" }, meta: meta("mona") })
+      .then([event]);
     const state = roomFrom([publicRoom, event]);
     expect(state.members.has(tess)).toBe(false);
     expect(state.banned.has(tess)).toBe(true);
   });
 
   test("a moderator bans a non-member before they join", () => {
-    givenRoom([publicRoom]).when({ type: "ban", data: { roomId, userId: otto }, meta: meta("mona") }).then([{ type: "MemberBanned", data: { roomId, userId: otto, bannedBy: mona } }]);
+    givenRoom([publicRoom])
+      .when({ type: "ban", data: { roomId, userId: otto }, meta: meta("mona") })
+      .then([{ type: "MemberBanned", data: { roomId, userId: otto, bannedBy: mona } }]);
   });
 
   test("banning twice is a no-op", () => {
-    givenRoom([publicRoom, banned("tess")]).when({ type: "ban", data: { roomId, userId: tess }, meta: meta("owen") }).thenNothing();
+    givenRoom([publicRoom, banned("tess")])
+      .when({ type: "ban", data: { roomId, userId: tess }, meta: meta("owen") })
+      .thenNothing();
   });
 
   test("no one bans themselves", () => {
-    givenRoom([publicRoom]).when({ type: "ban", data: { roomId, userId: mona }, meta: meta("mona") }).thenThrows(InvalidError);
+    givenRoom([publicRoom])
+      .when({ type: "ban", data: { roomId, userId: mona }, meta: meta("mona") })
+      .thenThrows(InvalidError);
   });
 
   test("a member bans no one", () => {
-    givenRoom([publicRoom]).when({ type: "ban", data: { roomId, userId: tess }, meta: meta("mick") }).thenThrows(ForbiddenError);
+    givenRoom([publicRoom])
+      .when({ type: "ban", data: { roomId, userId: tess }, meta: meta("mick") })
+      .thenThrows(ForbiddenError);
   });
 
   test("a moderator does not ban an owner", () => {
-    givenRoom([publicRoom]).when({ type: "ban", data: { roomId, userId: owen }, meta: meta("mona") }).thenThrows(ForbiddenError);
+    givenRoom([publicRoom])
+      .when({ type: "ban", data: { roomId, userId: owen }, meta: meta("mona") })
+      .thenThrows(ForbiddenError);
   });
 
   test("the last owner is not banned, not even by an admin", () => {
-    givenRoom([publicRoom]).when({ type: "ban", data: { roomId, userId: owen }, meta: meta("otto", "admin") }).thenThrows(ConflictError);
+    givenRoom([publicRoom])
+      .when({ type: "ban", data: { roomId, userId: owen }, meta: meta("otto", "admin") })
+      .thenThrows(ConflictError);
   });
 
   test("no one is banned from a DM", () => {
-    givenRoom([dm]).when({ type: "ban", data: { roomId, userId: tess }, meta: meta("otto", "admin") }).thenThrows(ForbiddenError);
+    givenRoom([dm])
+      .when({ type: "ban", data: { roomId, userId: tess }, meta: meta("otto", "admin") })
+      .thenThrows(ForbiddenError);
   });
 });
 
@@ -373,15 +516,23 @@ describe("room.unban", () => {
   });
 
   test("unbanning someone not banned is a no-op", () => {
-    givenRoom([publicRoom]).when({ type: "unban", data: { roomId, userId: otto }, meta: meta("mona") }).thenNothing();
+    givenRoom([publicRoom])
+      .when({ type: "unban", data: { roomId, userId: otto }, meta: meta("mona") })
+      .thenNothing();
   });
 
   test("a member unbans no one", () => {
-    givenRoom([publicRoom, banned("tess")]).when({ type: "unban", data: { roomId, userId: tess }, meta: meta("mick") }).thenThrows(ForbiddenError);
+    givenRoom([publicRoom, banned("tess")])
+      .when({ type: "unban", data: { roomId, userId: tess }, meta: meta("mick") })
+      .thenThrows(ForbiddenError);
   });
 
   test("unbanning does not make a member", () => {
-    const state = roomFrom([publicRoom, banned("tess"), { type: "MemberUnbanned", data: { roomId, userId: tess, unbannedBy: mona } }]);
+    const state = roomFrom([
+      publicRoom,
+      banned("tess"),
+      { type: "MemberUnbanned", data: { roomId, userId: tess, unbannedBy: mona } },
+    ]);
     expect(state.banned.has(tess)).toBe(false);
     expect(state.members.has(tess)).toBe(false);
   });
@@ -395,19 +546,27 @@ describe("room.rename", () => {
   });
 
   test("renaming to the same name is a no-op", () => {
-    givenRoom([publicRoom]).when({ type: "rename", data: { roomId, name: "General " }, meta: meta("owen") }).thenNothing();
+    givenRoom([publicRoom])
+      .when({ type: "rename", data: { roomId, name: "General " }, meta: meta("owen") })
+      .thenNothing();
   });
 
   test("a member does not rename", () => {
-    givenRoom([publicRoom]).when({ type: "rename", data: { roomId, name: "Mine" }, meta: meta("mick") }).thenThrows(ForbiddenError);
+    givenRoom([publicRoom])
+      .when({ type: "rename", data: { roomId, name: "Mine" }, meta: meta("mick") })
+      .thenThrows(ForbiddenError);
   });
 
   test("a DM is not renamed", () => {
-    givenRoom([dm]).when({ type: "rename", data: { roomId, name: "Ours" }, meta: meta("mick") }).thenThrows(ForbiddenError);
+    givenRoom([dm])
+      .when({ type: "rename", data: { roomId, name: "Ours" }, meta: meta("mick") })
+      .thenThrows(ForbiddenError);
   });
 
   test("an archived room is not renamed", () => {
-    givenRoom([publicRoom, archived]).when({ type: "rename", data: { roomId, name: "Old" }, meta: meta("owen") }).thenThrows(ForbiddenError);
+    givenRoom([publicRoom, archived])
+      .when({ type: "rename", data: { roomId, name: "Old" }, meta: meta("owen") })
+      .thenThrows(ForbiddenError);
   });
 });
 
@@ -419,23 +578,33 @@ describe("room.topic", () => {
   });
 
   test("the same topic is a no-op", () => {
-    givenRoom([publicRoom]).when({ type: "topic", data: { roomId, topic: "" }, meta: meta("owen") }).thenNothing();
+    givenRoom([publicRoom])
+      .when({ type: "topic", data: { roomId, topic: "" }, meta: meta("owen") })
+      .thenNothing();
   });
 
   test("a member of a room does not set its topic", () => {
-    givenRoom([publicRoom]).when({ type: "topic", data: { roomId, topic: "Mine" }, meta: meta("mick") }).thenThrows(ForbiddenError);
+    givenRoom([publicRoom])
+      .when({ type: "topic", data: { roomId, topic: "Mine" }, meta: meta("mick") })
+      .thenThrows(ForbiddenError);
   });
 
   test("either member of a DM sets its topic", () => {
-    givenRoom([dm]).when({ type: "topic", data: { roomId, topic: "Plans" }, meta: meta("tess") }).then([{ type: "RoomTopicChanged", data: { roomId, topic: "Plans", previousTopic: "" } }]);
+    givenRoom([dm])
+      .when({ type: "topic", data: { roomId, topic: "Plans" }, meta: meta("tess") })
+      .then([{ type: "RoomTopicChanged", data: { roomId, topic: "Plans", previousTopic: "" } }]);
   });
 
   test("no one outside a DM sets its topic, not even an admin", () => {
-    givenRoom([dm]).when({ type: "topic", data: { roomId, topic: "Plans" }, meta: meta("otto", "admin") }).thenThrows(ForbiddenError);
+    givenRoom([dm])
+      .when({ type: "topic", data: { roomId, topic: "Plans" }, meta: meta("otto", "admin") })
+      .thenThrows(ForbiddenError);
   });
 
   test("an archived room's topic stays", () => {
-    givenRoom([publicRoom, archived]).when({ type: "topic", data: { roomId, topic: "Closed" }, meta: meta("owen") }).thenThrows(ForbiddenError);
+    givenRoom([publicRoom, archived])
+      .when({ type: "topic", data: { roomId, topic: "Closed" }, meta: meta("owen") })
+      .thenThrows(ForbiddenError);
   });
 });
 
@@ -443,65 +612,102 @@ describe("room.role", () => {
   test("an owner makes a member moderator", () => {
     givenRoom([publicRoom])
       .when({ type: "role", data: { roomId, userId: tess, role: "moderator" }, meta: meta("owen") })
-      .then([{ type: "MemberRoleChanged", data: { roomId, userId: tess, role: "moderator", previousRole: "member", changedBy: owen } }]);
+      .then([
+        {
+          type: "MemberRoleChanged",
+          data: { roomId, userId: tess, role: "moderator", previousRole: "member", changedBy: owen },
+        },
+      ]);
   });
 
   test("the same role again is a no-op", () => {
-    givenRoom([publicRoom]).when({ type: "role", data: { roomId, userId: mona, role: "moderator" }, meta: meta("owen") }).thenNothing();
+    givenRoom([publicRoom])
+      .when({ type: "role", data: { roomId, userId: mona, role: "moderator" }, meta: meta("owen") })
+      .thenNothing();
   });
 
   test("a moderator changes no roles", () => {
-    givenRoom([publicRoom]).when({ type: "role", data: { roomId, userId: tess, role: "moderator" }, meta: meta("mona") }).thenThrows(ForbiddenError);
+    givenRoom([publicRoom])
+      .when({ type: "role", data: { roomId, userId: tess, role: "moderator" }, meta: meta("mona") })
+      .thenThrows(ForbiddenError);
   });
 
   test("an admin changes roles without being a member", () => {
     givenRoom([publicRoom])
       .when({ type: "role", data: { roomId, userId: tess, role: "owner" }, meta: meta("otto", "admin") })
-      .then([{ type: "MemberRoleChanged", data: { roomId, userId: tess, role: "owner", previousRole: "member", changedBy: otto } }]);
+      .then([
+        {
+          type: "MemberRoleChanged",
+          data: { roomId, userId: tess, role: "owner", previousRole: "member", changedBy: otto },
+        },
+      ]);
   });
 
   test("a non-member gets no role", () => {
-    givenRoom([publicRoom]).when({ type: "role", data: { roomId, userId: otto, role: "moderator" }, meta: meta("owen") }).thenThrows(NotFoundError);
+    givenRoom([publicRoom])
+      .when({ type: "role", data: { roomId, userId: otto, role: "moderator" }, meta: meta("owen") })
+      .thenThrows(NotFoundError);
   });
 
   test("the last owner is not demoted, not even by themselves", () => {
-    givenRoom([publicRoom]).when({ type: "role", data: { roomId, userId: owen, role: "member" }, meta: meta("owen") }).thenThrows(ConflictError);
+    givenRoom([publicRoom])
+      .when({ type: "role", data: { roomId, userId: owen, role: "member" }, meta: meta("owen") })
+      .thenThrows(ConflictError);
   });
 
   test("an owner steps down once there is another owner", () => {
     givenRoom([publicRoom, promoted("mona", "owner")])
       .when({ type: "role", data: { roomId, userId: owen, role: "moderator" }, meta: meta("owen") })
-      .then([{ type: "MemberRoleChanged", data: { roomId, userId: owen, role: "moderator", previousRole: "owner", changedBy: owen } }]);
+      .then([
+        {
+          type: "MemberRoleChanged",
+          data: { roomId, userId: owen, role: "moderator", previousRole: "owner", changedBy: owen },
+        },
+      ]);
   });
 
   test("a DM has no roles to change", () => {
-    givenRoom([dm]).when({ type: "role", data: { roomId, userId: tess, role: "owner" }, meta: meta("otto", "admin") }).thenThrows(ForbiddenError);
+    givenRoom([dm])
+      .when({ type: "role", data: { roomId, userId: tess, role: "owner" }, meta: meta("otto", "admin") })
+      .thenThrows(ForbiddenError);
   });
 
   test("an archived room's roles stay", () => {
-    givenRoom([publicRoom, archived]).when({ type: "role", data: { roomId, userId: tess, role: "moderator" }, meta: meta("owen") }).thenThrows(ForbiddenError);
+    givenRoom([publicRoom, archived])
+      .when({ type: "role", data: { roomId, userId: tess, role: "moderator" }, meta: meta("owen") })
+      .thenThrows(ForbiddenError);
   });
 });
 
 describe("room.archive", () => {
   test("an owner archives", () => {
-    givenRoom([publicRoom]).when({ type: "archive", data: { roomId }, meta: meta("owen") }).then([{ type: "RoomArchived", data: { roomId, archivedBy: owen } }]);
+    givenRoom([publicRoom])
+      .when({ type: "archive", data: { roomId }, meta: meta("owen") })
+      .then([{ type: "RoomArchived", data: { roomId, archivedBy: owen } }]);
   });
 
   test("an admin archives", () => {
-    givenRoom([publicRoom]).when({ type: "archive", data: { roomId }, meta: meta("otto", "admin") }).then([{ type: "RoomArchived", data: { roomId, archivedBy: otto } }]);
+    givenRoom([publicRoom])
+      .when({ type: "archive", data: { roomId }, meta: meta("otto", "admin") })
+      .then([{ type: "RoomArchived", data: { roomId, archivedBy: otto } }]);
   });
 
   test("archiving twice is a no-op", () => {
-    givenRoom([publicRoom, archived]).when({ type: "archive", data: { roomId }, meta: meta("owen") }).thenNothing();
+    givenRoom([publicRoom, archived])
+      .when({ type: "archive", data: { roomId }, meta: meta("owen") })
+      .thenNothing();
   });
 
   test("a moderator does not archive", () => {
-    givenRoom([publicRoom]).when({ type: "archive", data: { roomId }, meta: meta("mona") }).thenThrows(ForbiddenError);
+    givenRoom([publicRoom])
+      .when({ type: "archive", data: { roomId }, meta: meta("mona") })
+      .thenThrows(ForbiddenError);
   });
 
   test("a DM is not archived", () => {
-    givenRoom([dm]).when({ type: "archive", data: { roomId }, meta: meta("otto", "admin") }).thenThrows(ForbiddenError);
+    givenRoom([dm])
+      .when({ type: "archive", data: { roomId }, meta: meta("otto", "admin") })
+      .thenThrows(ForbiddenError);
   });
 });
 
@@ -536,7 +742,17 @@ const arbitraryCommand: fc.Arbitrary<RoomCommand> = fc
     privilege,
     someone,
     // Weighted by repetition: archiving ends most histories, so it comes up rarely.
-    fc.constantFrom(...(["join", "join", "join", "leave", "leave", "invite", "invite", "role", "role", "role"] as const), "remove", "ban", "unban", "unban", "rename", "topic", "archive", "create"),
+    fc.constantFrom(
+      ...(["join", "join", "join", "leave", "leave", "invite", "invite", "role", "role", "role"] as const),
+      "remove",
+      "ban",
+      "unban",
+      "unban",
+      "rename",
+      "topic",
+      "archive",
+      "create",
+    ),
     fc.constantFrom(...ROOM_ROLES),
     fc.constantFrom(...ROOM_KINDS),
     fc.subarray(people),
@@ -567,11 +783,13 @@ const arbitraryCommand: fc.Arbitrary<RoomCommand> = fc
 /** A room is created first (by a user, of any kind), then anything happens. */
 const arbitraryHistory = fc.tuple(
   fc.constantFrom(...ROOM_KINDS).chain((kind) =>
-    fc.tuple(someone, fc.subarray(people, { minLength: kind === "dm" ? 1 : 0 })).map(([actor, members]): RoomCommand => ({
-      type: "create",
-      data: { name: "r", kind, roomId, members },
-      meta: meta(actor, "user", "cmd-0"),
-    })),
+    fc
+      .tuple(someone, fc.subarray(people, { minLength: kind === "dm" ? 1 : 0 }))
+      .map(([actor, members]): RoomCommand => ({
+        type: "create",
+        data: { name: "r", kind, roomId, members },
+        meta: meta(actor, "user", "cmd-0"),
+      })),
   ),
   fc.array(arbitraryCommand, { minLength: 5, maxLength: 60, size: "max" }),
 );

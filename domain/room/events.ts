@@ -48,7 +48,13 @@ export type MemberBanned = z.infer<typeof MemberBanned>;
 export const MemberUnbanned = event("MemberUnbanned", { roomId, userId, unbannedBy: userId, reason });
 export type MemberUnbanned = z.infer<typeof MemberUnbanned>;
 
-export const MemberRoleChanged = event("MemberRoleChanged", { roomId, userId, role, previousRole: role, changedBy: userId });
+export const MemberRoleChanged = event("MemberRoleChanged", {
+  roomId,
+  userId,
+  role,
+  previousRole: role,
+  changedBy: userId,
+});
 export type MemberRoleChanged = z.infer<typeof MemberRoleChanged>;
 
 export const RoomArchived = event("RoomArchived", { roomId, archivedBy: userId });

@@ -40,7 +40,13 @@ export function initialRoomState(): RoomState {
  * room that does not exist, so a refusal (or a no-op's sequence) never confirms it or its activity.
  */
 export function roomHiddenFrom(state: RoomState, actor: UserId, privilege: Privilege): boolean {
-  return state.exists && state.kind !== "public" && !state.members.has(actor) && !state.invited.has(actor) && privilege !== "admin";
+  return (
+    state.exists &&
+    state.kind !== "public" &&
+    !state.members.has(actor) &&
+    !state.invited.has(actor) &&
+    privilege !== "admin"
+  );
 }
 
 /** The number of owners among the members. */

@@ -60,7 +60,10 @@ function outcome<E>(decide: () => E[], schema: z.ZodType): Outcome<E> {
         thrown = e;
       }
       if (thrown === undefined) expect.fail(`expected ${error.name}, but it decided ${JSON.stringify(events)}`);
-      const got = thrown instanceof Error ? { error: thrown.constructor.name, message: thrown.message } : { error: String(thrown) };
+      const got =
+        thrown instanceof Error
+          ? { error: thrown.constructor.name, message: thrown.message }
+          : { error: String(thrown) };
       expect(got).toMatchObject({ error: error.name });
       expect(thrown).toBeInstanceOf(error);
     },
@@ -92,7 +95,10 @@ export function givenRoom(events: readonly RoomEvent[]): { when(command: RoomCom
 export type MessageGiven = { readonly room: readonly RoomEvent[]; readonly threadRoot?: readonly MessageEvent[] };
 
 /** @example givenMessage([posted], { room: [created] }).when(edit).then([edited]) */
-export function givenMessage(events: readonly MessageEvent[], context: MessageGiven): { when(command: MessageCommand): Outcome<MessageEvent> } {
+export function givenMessage(
+  events: readonly MessageEvent[],
+  context: MessageGiven,
+): { when(command: MessageCommand): Outcome<MessageEvent> } {
   return {
     when: (command) =>
       outcome(() => {
@@ -108,17 +114,38 @@ export function givenUser(events: readonly UserEvent[]): { when(command: UserCom
 }
 
 /** A `RoomCreated` of room `roomId` by the first of `members` (user id and room role pairs). */
-export function roomCreated(roomId: string, kind: RoomKind, members: readonly (readonly [string, RoomRole])[], name = "General"): RoomEvent {
+export function roomCreated(
+  roomId: string,
+  kind: RoomKind,
+  members: readonly (readonly [string, RoomRole])[],
+  name = "General",
+): RoomEvent {
   const [first] = members;
   if (first === undefined) throw new Error("a room is created with at least its creator");
   return {
     type: "RoomCreated",
-    data: { roomId: room(roomId), name, kind, topic: "", createdBy: user(first[0]), members: members.map(([u, role]) => ({ userId: user(u), role })) },
+    data: {
+      roomId: room(roomId),
+      name,
+      kind,
+      topic: "",
+      createdBy: user(first[0]),
+      members: members.map(([u, role]) => ({ userId: user(u), role })),
+    },
   };
 }
 
 /** A `MessagePosted` of `messageId` in `roomId` by `authorId`. */
-export function messagePosted(roomId: string, messageId: string, authorId: string, body = "hello", threadRootId?: string): MessageEvent {
+export function messagePosted(
+  roomId: string,
+  messageId: string,
+  authorId: string,
+  body = "hello",
+  threadRootId?: string,
+): MessageEvent {
   const data = { roomId: room(roomId), messageId: msg(messageId), authorId: user(authorId), body, mentions: [] };
-  return { type: "MessagePosted", data: threadRootId === undefined ? data : { ...data, threadRootId: msg(threadRootId) } };
+  return {
+    type: "MessagePosted",
+    data: threadRootId === undefined ? data : { ...data, threadRootId: msg(threadRootId) },
+  };
 }

@@ -13,9 +13,14 @@ export const userCommandBodies = {
   profile: z
     .strictObject({
       displayName: z.string().trim().min(1).max(MAX_DISPLAY_NAME).refine(fitsStores, NUL_REFUSED).optional(),
-      language: z.string().regex(LANGUAGE_TAG, { error: "language must be a BCP 47 tag such as en or pt-BR" }).optional(),
+      language: z
+        .string()
+        .regex(LANGUAGE_TAG, { error: "language must be a BCP 47 tag such as en or pt-BR" })
+        .optional(),
     })
-    .refine((b) => b.displayName !== undefined || b.language !== undefined, { error: "give displayName, language or both" }),
+    .refine((b) => b.displayName !== undefined || b.language !== undefined, {
+      error: "give displayName, language or both",
+    }),
   /** The name the user's identity gives, sent by natter's auth service (`svccmd.` only). */
   identity: z.strictObject({
     name: z.string().trim().min(1).max(MAX_DISPLAY_NAME).refine(fitsStores, NUL_REFUSED),

@@ -31,7 +31,8 @@ export function decideUser(command: UserCommand, state: UserState): UserEvent[] 
       const displayName = command.data.displayName === undefined ? undefined : cleanName(command.data.displayName);
       const language = command.data.language;
       const changed =
-        (displayName !== undefined && displayName !== state.displayName) || (language !== undefined && language !== state.language);
+        (displayName !== undefined && displayName !== state.displayName) ||
+        (language !== undefined && language !== state.language);
       if (!changed) return [];
       const data: UserEvent["data"] = { userId: command.meta.actor };
       if (displayName !== undefined) data.displayName = displayName;
@@ -40,7 +41,8 @@ export function decideUser(command: UserCommand, state: UserState): UserEvent[] 
     }
     case "identity": {
       // A user may not say what their identity is: only the auth service that checked the token does.
-      if (command.meta.privilege !== "service") throw new ForbiddenError("only natter's auth service records a user's identity name");
+      if (command.meta.privilege !== "service")
+        throw new ForbiddenError("only natter's auth service records a user's identity name");
       const identityName = cleanName(command.data.name);
       if (identityName === state.identityName) return [];
       return [{ type: "UserProfileUpdated", data: { userId: command.meta.actor, identityName } }];

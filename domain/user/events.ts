@@ -9,7 +9,12 @@ import { UserId } from "../ids.ts";
  */
 export const UserProfileUpdated = z.object({
   type: z.literal("UserProfileUpdated"),
-  data: z.object({ userId: UserId.schema, displayName: z.string().optional(), language: z.string().optional(), identityName: z.string().optional() }),
+  data: z.object({
+    userId: UserId.schema,
+    displayName: z.string().optional(),
+    language: z.string().optional(),
+    identityName: z.string().optional(),
+  }),
 });
 export type UserProfileUpdated = z.infer<typeof UserProfileUpdated>;
 

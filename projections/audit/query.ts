@@ -89,9 +89,17 @@ export async function auditFromReadModel(db: Db, f: AuditFilter): Promise<AuditR
 }
 
 /** Answers an audit question straight from the stream, reading only the subjects it can concern. */
-export async function auditFromLog(nc: NatsConnection, f: AuditFilter, progress?: (read: number, pending: number) => void): Promise<AuditRow[]> {
+export async function auditFromLog(
+  nc: NatsConnection,
+  f: AuditFilter,
+  progress?: (read: number, pending: number) => void,
+): Promise<AuditRow[]> {
   const filterSubjects =
-    f.aggregate !== undefined ? [aggregateSubject(f.aggregate)] : f.room !== undefined ? [`ev.room.${f.room}`, `ev.msg.${f.room}.>`] : ["ev.>"];
+    f.aggregate !== undefined
+      ? [aggregateSubject(f.aggregate)]
+      : f.room !== undefined
+        ? [`ev.room.${f.room}`, `ev.msg.${f.room}.>`]
+        : ["ev.>"];
   let fromSeq = 1;
   if (f.since !== undefined) {
     const s = await seqAtTime(nc, f.since);

@@ -33,7 +33,12 @@ export class EventRouter {
     repliers?: (roomId: string, rootId: string) => Promise<readonly string[]>,
   ) {
     this.rooms = new RoomCache(store, sizes.rooms, () => onMiss("rooms"));
-    this.posts = new MessageMemory(store, { posts: sizes.posts, threads: sizes.threads }, () => onMiss("posts"), repliers);
+    this.posts = new MessageMemory(
+      store,
+      { posts: sizes.posts, threads: sizes.threads },
+      () => onMiss("posts"),
+      repliers,
+    );
   }
 
   /** The room as of just before `beforeSeq` (the router's position + 1 for a caller outside the read). */

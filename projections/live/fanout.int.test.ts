@@ -27,7 +27,8 @@ afterAll(async () => {
 });
 
 /** The first message on `subject` for the event at `seq`, as `u` received it. */
-const delivered = (u: TestUser, subject: string, seq: number) => u.inbox.waitFor((r) => r.subject === subject && r.event.seq === seq, `${subject} #${seq} at ${u.name}`);
+const delivered = (u: TestUser, subject: string, seq: number) =>
+  u.inbox.waitFor((r) => r.subject === subject && r.event.seq === seq, `${subject} #${seq} at ${u.name}`);
 /** Everything `u` received about `roomId` on their own deliveries. */
 const about = (u: TestUser, roomId: string) => u.inbox.received.filter((r) => r.event.roomId === roomId);
 
@@ -41,24 +42,39 @@ describe("routing", () => {
     const { seq, result } = await alice.send("msg.post", { roomId, body: "hello everyone" });
     const got = await watcher.waitFor((r) => r.event.seq === seq, "the post on live.room");
     expect(got.subject).toBe(`live.room.${roomId}`);
-    expect(got.event).toMatchObject({ type: "MessagePosted", actor: alice.id, roomId, messageId: result["messageId"], payload: { body: "hello everyone", authorId: alice.id } });
+    expect(got.event).toMatchObject({
+      type: "MessagePosted",
+      actor: alice.id,
+      roomId,
+      messageId: result["messageId"],
+      payload: { body: "hello everyone", authorId: alice.id },
+    });
     expect(Number.isNaN(Date.parse(got.event.time))).toBe(false);
     // Bob's join was a notice to him (sent before the post, on the same connection); a public
     // room's events never come on anyone's deliver.<uid>.room.
-    expect(about(bob, roomId).map((r) => `${r.subject} ${r.event.type}`)).toEqual([`deliver.${bob.id}.notice MemberJoined`]);
+    expect(about(bob, roomId).map((r) => `${r.subject} ${r.event.type}`)).toEqual([
+      `deliver.${bob.id}.notice MemberJoined`,
+    ]);
   });
 
   test("a private room's events reach each member and no one else, who cannot even subscribe to them", async () => {
-    const [alice, bob, carol, dave] = [await world.user("alice"), await world.user("bob"), await world.user("carol"), await world.user("dave")];
+    const [alice, bob, carol, dave] = [
+      await world.user("alice"),
+      await world.user("bob"),
+      await world.user("carol"),
+      await world.user("dave"),
+    ];
     const roomId = await world.room(alice, "private", [bob, carol]);
     const { seq } = await bob.send("msg.post", { roomId, body: "members only" });
-    for (const u of [alice, bob, carol]) expect((await delivered(u, `deliver.${u.id}.room.${roomId}`, seq)).event.payload["body"]).toBe("members only");
+    for (const u of [alice, bob, carol])
+      expect((await delivered(u, `deliver.${u.id}.room.${roomId}`, seq)).event.payload["body"]).toBe("members only");
 
     // Dave may not subscribe to Bob's deliveries: the server refuses it.
     const spy = await world.sys.user(await world.issuer.token("dave", ["user"]), dave.id);
     const refused = new Promise<string>((resolve) => {
       void (async () => {
-        for await (const s of spy.status()) if (s.type === "error") resolve(String((s as { error?: Error }).error?.message));
+        for await (const s of spy.status())
+          if (s.type === "error") resolve(String((s as { error?: Error }).error?.message));
       })();
     });
     const leak = spy.subscribe(`deliver.${bob.id}.>`);
@@ -70,21 +86,40 @@ describe("routing", () => {
   });
 
   test("a removed and a banned member get the notice of it, then nothing more of the room", async () => {
-    const [alice, bob, rita, bart] = [await world.user("alice"), await world.user("bob"), await world.user("rita"), await world.user("bart")];
+    const [alice, bob, rita, bart] = [
+      await world.user("alice"),
+      await world.user("bob"),
+      await world.user("rita"),
+      await world.user("bart"),
+    ];
     const roomId = await world.room(alice, "private", [bob, rita, bart]);
     const removed = await alice.send("room.remove", { roomId, userId: rita.id, reason: "bye" });
     const banned = await alice.send("room.ban", { roomId, userId: bart.id });
-    expect((await delivered(rita, `deliver.${rita.id}.notice`, removed.seq)).event).toMatchObject({ type: "MemberRemoved", payload: { userId: rita.id } });
-    expect((await delivered(bart, `deliver.${bart.id}.notice`, banned.seq)).event).toMatchObject({ type: "MemberBanned", payload: { userId: bart.id } });
+    expect((await delivered(rita, `deliver.${rita.id}.notice`, removed.seq)).event).toMatchObject({
+      type: "MemberRemoved",
+      payload: { userId: rita.id },
+    });
+    expect((await delivered(bart, `deliver.${bart.id}.notice`, banned.seq)).event).toMatchObject({
+      type: "MemberBanned",
+      payload: { userId: bart.id },
+    });
     // Mentioning them changes nothing: they may not read the room any more.
-    const post = await alice.send("msg.post", { roomId, body: "after they left", mentions: [rita.id, bart.id, bob.id] });
+    const post = await alice.send("msg.post", {
+      roomId,
+      body: "after they left",
+      mentions: [rita.id, bart.id, bob.id],
+    });
     await delivered(bob, `deliver.${bob.id}.room.${roomId}`, post.seq);
     await delivered(bob, `deliver.${bob.id}.mention.${roomId}`, post.seq);
     await world.barrier();
     expect(about(rita, roomId).filter((r) => r.event.seq > removed.seq)).toEqual([]);
     expect(about(bart, roomId).filter((r) => r.event.seq > banned.seq)).toEqual([]);
     // Nor did the removal itself come to them as a room event, only as the notice.
-    expect(about(rita, roomId).filter((r) => r.event.seq === removed.seq).map((r) => r.subject)).toEqual([`deliver.${rita.id}.notice`]);
+    expect(
+      about(rita, roomId)
+        .filter((r) => r.event.seq === removed.seq)
+        .map((r) => r.subject),
+    ).toEqual([`deliver.${rita.id}.notice`]);
   });
 
   test("a thread reply reaches the thread's participants but its author", async () => {
@@ -95,7 +130,9 @@ describe("routing", () => {
     const first = await bob.send("msg.post", { roomId, body: "first reply", threadRootId });
     const second = await carol.send("msg.post", { roomId, body: "second reply", threadRootId });
     const thread = `thread.${roomId}`;
-    expect((await delivered(alice, `deliver.${alice.id}.${thread}`, first.seq)).event.payload["threadRootId"]).toBe(threadRootId);
+    expect((await delivered(alice, `deliver.${alice.id}.${thread}`, first.seq)).event.payload["threadRootId"]).toBe(
+      threadRootId,
+    );
     await delivered(alice, `deliver.${alice.id}.${thread}`, second.seq);
     await delivered(bob, `deliver.${bob.id}.${thread}`, second.seq);
     await world.barrier();
@@ -107,7 +144,11 @@ describe("routing", () => {
     const [alice, bob, dave] = [await world.user("alice"), await world.user("bob"), await world.user("dave")];
     const roomId = await world.room(alice, "private", [bob]);
     const post = await alice.send("msg.post", { roomId, body: "hey @bob and @dave", mentions: [bob.id, dave.id] });
-    const edit = await alice.send("msg.edit", { roomId, messageId: post.result["messageId"], body: "hey @bob, and @dave who is not here" });
+    const edit = await alice.send("msg.edit", {
+      roomId,
+      messageId: post.result["messageId"],
+      body: "hey @bob, and @dave who is not here",
+    });
     expect((await delivered(bob, `deliver.${bob.id}.mention.${roomId}`, post.seq)).event.type).toBe("MessagePosted");
     expect((await delivered(bob, `deliver.${bob.id}.mention.${roomId}`, edit.seq)).event.type).toBe("MessageEdited");
     await world.barrier();
@@ -128,7 +169,12 @@ describe("routing", () => {
 
 describe("a small cache", () => {
   test("rooms folded on a miss route right, and only up to the event: a later joiner does not get what came before", async () => {
-    const [alice, bob, carol, dave] = [await world.user("alice"), await world.user("bob"), await world.user("carol"), await world.user("dave")];
+    const [alice, bob, carol, dave] = [
+      await world.user("alice"),
+      await world.user("bob"),
+      await world.user("carol"),
+      await world.user("dave"),
+    ];
     const one = await world.room(alice, "private", [bob]);
     const two = await world.room(alice, "private", [carol]);
     // While no fan-out runs, a post, then Dave is invited and joins: the next fan-out resumes
@@ -138,13 +184,20 @@ describe("a small cache", () => {
     await alice.send("room.invite", { roomId: one, userId: dave.id });
     const joined = await dave.send("room.join", { roomId: one });
     const small = new Registry();
-    live = await startLive(projections, { registry: small, typing: false, roomCacheSize: 1, postCacheSize: 1, threadCacheSize: 1 });
+    live = await startLive(projections, {
+      registry: small,
+      typing: false,
+      roomCacheSize: 1,
+      postCacheSize: 1,
+      threadCacheSize: 1,
+    });
     await within(live.whenActive(), 10_000, "the fan-out to become active");
     await delivered(bob, `deliver.${bob.id}.room.${one}`, early.seq);
     await delivered(dave, `deliver.${dave.id}.notice`, joined.seq);
     const seqs: Record<string, number[]> = { [one]: [], [two]: [] };
     for (let i = 0; i < 3; i++) {
-      for (const roomId of [one, two]) seqs[roomId]!.push((await alice.send("msg.post", { roomId, body: `round ${i}` })).seq);
+      for (const roomId of [one, two])
+        seqs[roomId]!.push((await alice.send("msg.post", { roomId, body: `round ${i}` })).seq);
     }
     for (const seq of seqs[one]!) for (const u of [bob, dave]) await delivered(u, `deliver.${u.id}.room.${one}`, seq);
     for (const seq of seqs[two]!) await delivered(carol, `deliver.${carol.id}.room.${two}`, seq);
@@ -160,7 +213,11 @@ describe("a small cache", () => {
 
 describe("a fan-out that starts afresh", () => {
   test("a thread's earlier repliers get its new replies: the threads projection remembers them", async () => {
-    const threads = await startProjections(projections, undefined as never, { log: pino({ level: "silent" }), only: ["threads"], leaseMs: 2000 });
+    const threads = await startProjections(projections, undefined as never, {
+      log: pino({ level: "silent" }),
+      only: ["threads"],
+      leaseMs: 2000,
+    });
     try {
       const [fay, gus, hal] = [await world.user("fay"), await world.user("gus"), await world.user("hal")];
       const roomId = await world.room(fay, "public", [], [gus, hal]);
@@ -171,7 +228,8 @@ describe("a fan-out that starts afresh", () => {
       const kv = await new Kvm(projections).open(THREADS_BUCKET);
       await within(
         (async () => {
-          while (!(await threadRepliers(kv, roomId, threadRootId)).includes(gus.id)) await new Promise((r) => setTimeout(r, 20));
+          while (!(await threadRepliers(kv, roomId, threadRootId)).includes(gus.id))
+            await new Promise((r) => setTimeout(r, 20));
         })(),
         10_000,
         "the threads projection to record gus",

@@ -1,10 +1,24 @@
-import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import {
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
+  type ConsumerMessages,
+  type JetStreamManager,
+  type JsMsg,
+} from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { pino, type Logger } from "pino";
 import { Registry } from "prom-client";
 import { EVENTS, RoomId, type LiveEvent, type RoomState } from "../../domain/index.ts";
-import { decodeEvent, ensureBuckets, EVENT_STREAM, EventStore, headersOf, type EventEnvelope } from "../../streams/index.ts";
+import {
+  decodeEvent,
+  ensureBuckets,
+  EVENT_STREAM,
+  EventStore,
+  headersOf,
+  type EventEnvelope,
+} from "../../streams/index.ts";
 import { Lease, openLockBucket } from "../lock.ts";
 import { THREADS_BUCKET, threadRepliers } from "../threads/projection.ts";
 import { countPublished, liveMetrics, type LiveMetrics } from "./liveMetrics.ts";
@@ -147,7 +161,9 @@ class Fanout implements LiveFanout {
     const a = this.active;
     if (this.stopped || !RoomId.is(roomId)) return undefined;
     if (a === undefined) {
-      this.standbyRooms ??= new RoomCache(this.store, this.options.roomCacheSize ?? 10_000, () => this.metrics.cacheMisses.inc({ cache: "standby_rooms" }));
+      this.standbyRooms ??= new RoomCache(this.store, this.options.roomCacheSize ?? 10_000, () =>
+        this.metrics.cacheMisses.inc({ cache: "standby_rooms" }),
+      );
       return this.standbyRooms.latest(roomId);
     }
     const entry = await a.router.room(roomId, a.position + 1);
@@ -158,7 +174,8 @@ class Fanout implements LiveFanout {
 
   readonly publishToRoom = async (roomId: string, event: LiveEvent): Promise<void> => {
     const entry = await this.roomEntry(roomId);
-    if (entry !== undefined) this.publish(event, { room: audienceOf(entry), thread: NONE, mention: NONE, notice: NONE });
+    if (entry !== undefined)
+      this.publish(event, { room: audienceOf(entry), thread: NONE, mention: NONE, notice: NONE });
   };
 
   whenActive(): Promise<void> {
@@ -177,7 +194,8 @@ class Fanout implements LiveFanout {
   private setStatus(status: FanoutStatus): void {
     this.status = status;
     if (status !== "active" && status !== "stopped") return;
-    for (const w of this.waiters.splice(0)) status === "active" ? w.resolve() : w.reject(new Error("the fan-out is stopped"));
+    for (const w of this.waiters.splice(0))
+      status === "active" ? w.resolve() : w.reject(new Error("the fan-out is stopped"));
   }
 
   /** Waits `ms`, or less when stopped meanwhile. */
@@ -199,7 +217,11 @@ class Fanout implements LiveFanout {
       // Losing the lease ends the consume loop at once, even while no event arrives.
       const lease = new Lease(this.locks, FANOUT_LEASE_KEY, this.owner, leaseMs, () => this.messages?.stop());
       if (!(await lease.tryAcquire())) {
-        if (this.status !== "standby") this.log.info({ holder: await Lease.holder(this.locks, FANOUT_LEASE_KEY).catch(() => null) }, "live fan-out standing by");
+        if (this.status !== "standby")
+          this.log.info(
+            { holder: await Lease.holder(this.locks, FANOUT_LEASE_KEY).catch(() => null) },
+            "live fan-out standing by",
+          );
         this.setStatus("standby");
         await this.pause(this.options.standbyPollMs ?? 500);
         continue;
@@ -229,14 +251,23 @@ class Fanout implements LiveFanout {
     try {
       return (await ensureBuckets(this.nc, { replicas: this.options.replicas }))[THREADS_BUCKET];
     } catch (err) {
-      this.log.warn({ err }, `live fan-out: the ${THREADS_BUCKET} bucket cannot be opened: thread replies reach only the repliers seen since it started`);
+      this.log.warn(
+        { err },
+        `live fan-out: the ${THREADS_BUCKET} bucket cannot be opened: thread replies reach only the repliers seen since it started`,
+      );
       return undefined;
     }
   }
 
   /** While the lease holds: follow the log from the resume point, with the tasks running. */
   private async runActive(lease: Lease): Promise<void> {
-    const record = (this.record ??= await PositionRecord.open(this.nc, FANOUT_REACHED_KEY, this.options.resumeWindowMs ?? 60_000, this.log, this.options.replicas));
+    const record = (this.record ??= await PositionRecord.open(
+      this.nc,
+      FANOUT_REACHED_KEY,
+      this.options.resumeWindowMs ?? 60_000,
+      this.log,
+      this.options.replicas,
+    ));
     const from = await record.resumePoint(await this.store.lastSeq());
     if (this.stopped || lease.lost) return;
     const consumer = await jetstream(this.nc).consumers.get(EVENT_STREAM, {
@@ -248,7 +279,11 @@ class Fanout implements LiveFanout {
     this.messages = messages;
     // A stop or a lost lease that came while the consumer was set up stopped no iterator.
     if (this.stopped || lease.lost) messages.stop();
-    const sizes = { rooms: this.options.roomCacheSize ?? 10_000, posts: this.options.postCacheSize ?? 50_000, threads: this.options.threadCacheSize ?? 10_000 };
+    const sizes = {
+      rooms: this.options.roomCacheSize ?? 10_000,
+      posts: this.options.postCacheSize ?? 50_000,
+      threads: this.options.threadCacheSize ?? 10_000,
+    };
     const threads = await this.threadsBucket();
     const repliers = async (roomId: string, rootId: string): Promise<readonly string[]> => {
       if (threads === undefined) return [];
@@ -259,7 +294,11 @@ class Fanout implements LiveFanout {
         return [];
       }
     };
-    const a: Active = { lease, router: new EventRouter(this.store, sizes, (cache) => this.metrics.cacheMisses.inc({ cache }), repliers), position: from };
+    const a: Active = {
+      lease,
+      router: new EventRouter(this.store, sizes, (cache) => this.metrics.cacheMisses.inc({ cache }), repliers),
+      position: from,
+    };
     this.active = a;
     this.metrics.active.set(1);
     this.log.info({ from: from + 1 }, "live fan-out active");
@@ -277,7 +316,8 @@ class Fanout implements LiveFanout {
       messages.stop();
       this.metrics.active.set(0);
       this.metrics.lagSeconds.set(0);
-      for (const r of await Promise.allSettled(tasks.map((t) => t.stop()))) if (r.status === "rejected") this.log.warn({ err: r.reason }, "a live task failed to stop");
+      for (const r of await Promise.allSettled(tasks.map((t) => t.stop())))
+        if (r.status === "rejected") this.log.warn({ err: r.reason }, "a live task failed to stop");
       await this.nc.flush().catch(() => undefined);
       await save(true);
     }
@@ -286,9 +326,18 @@ class Fanout implements LiveFanout {
   private async handle(a: Active, m: JsMsg): Promise<void> {
     let env: EventEnvelope | undefined;
     try {
-      env = decodeEvent({ seq: m.seq, subject: m.subject, time: new Date(Math.floor(m.info.timestampNanos / 1e6)), header: headersOf(m), data: m.data });
+      env = decodeEvent({
+        seq: m.seq,
+        subject: m.subject,
+        time: new Date(Math.floor(m.info.timestampNanos / 1e6)),
+        header: headersOf(m),
+        data: m.data,
+      });
     } catch (err) {
-      this.log.warn({ seq: m.seq, subject: m.subject, err: err instanceof Error ? err.message : String(err) }, "undecodable event: not delivered live");
+      this.log.warn(
+        { seq: m.seq, subject: m.subject, err: err instanceof Error ? err.message : String(err) },
+        "undecodable event: not delivered live",
+      );
       this.metrics.skipped.inc({ reason: "undecodable" });
     }
     if (env !== undefined) {

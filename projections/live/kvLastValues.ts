@@ -14,7 +14,11 @@ const FILTERS_PER_REQUEST = 50;
  *
  * @example await kvLastValues(jsm, "user_rooms", ["u1.*"]) // u1's memberships, tombstones included
  */
-export async function kvLastValues(jsm: JetStreamManager, bucket: string, keyFilters: readonly string[]): Promise<KvValue[]> {
+export async function kvLastValues(
+  jsm: JetStreamManager,
+  bucket: string,
+  keyFilters: readonly string[],
+): Promise<KvValue[]> {
   const prefix = `$KV.${bucket}.`;
   const out: KvValue[] = [];
   for (let i = 0; i < keyFilters.length; i += FILTERS_PER_REQUEST) {
@@ -40,5 +44,7 @@ export async function roomsOfUser(jsm: JetStreamManager, userId: string): Promis
       return false;
     }
   };
-  return (await kvLastValues(jsm, "user_rooms", [`${userId}.*`])).filter((v) => member(v.value)).map((v) => v.key.slice(userId.length + 1));
+  return (await kvLastValues(jsm, "user_rooms", [`${userId}.*`]))
+    .filter((v) => member(v.value))
+    .map((v) => v.key.slice(userId.length + 1));
 }

@@ -27,6 +27,7 @@ export type LiveOptions = FanoutOptions & {
  */
 export async function startLive(nc: NatsConnection, options: LiveOptions = {}): Promise<LiveFanout> {
   const { typing, tasks, ...fanout } = options;
-  const typingTask: LiveTask[] = typing === false ? [] : [(live) => startTyping(nc, live, { log: options.log, ...typing })];
+  const typingTask: LiveTask[] =
+    typing === false ? [] : [(live) => startTyping(nc, live, { log: options.log, ...typing })];
   return startFanout(nc, { ...fanout, whileActive: [...(fanout.whileActive ?? []), ...typingTask, ...(tasks ?? [])] });
 }

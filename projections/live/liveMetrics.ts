@@ -26,14 +26,24 @@ function shared<M>(registry: Registry, name: string, make: (registers: Registry[
 export function liveMetrics(registry: Registry): LiveMetrics {
   const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
     shared(registry, name, (registers) => new Counter<L>({ name, help, labelNames, registers }));
-  const gauge = (name: string, help: string) => shared(registry, name, (registers) => new Gauge({ name, help, registers }));
+  const gauge = (name: string, help: string) =>
+    shared(registry, name, (registers) => new Gauge({ name, help, registers }));
   return {
     events: counter("natter_live_events_total", "Events delivered live, by type", ["type"]),
-    published: counter("natter_live_messages_published_total", "Live messages published, by kind of subject", ["route"]),
+    published: counter("natter_live_messages_published_total", "Live messages published, by kind of subject", [
+      "route",
+    ]),
     skipped: counter("natter_live_events_skipped_total", "Stored events live delivery skipped, by reason", ["reason"]),
-    lagSeconds: gauge("natter_live_lag_seconds", "Age of the newest event live delivery has handled while more wait; 0 when caught up"),
+    lagSeconds: gauge(
+      "natter_live_lag_seconds",
+      "Age of the newest event live delivery has handled while more wait; 0 when caught up",
+    ),
     active: gauge("natter_live_active", "1 when this instance is the active live fan-out"),
-    cacheMisses: counter("natter_live_cache_misses_total", "Rooms and posts read from the log because they were not cached", ["cache"]),
+    cacheMisses: counter(
+      "natter_live_cache_misses_total",
+      "Rooms and posts read from the log because they were not cached",
+      ["cache"],
+    ),
   };
 }
 

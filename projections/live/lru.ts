@@ -12,7 +12,8 @@ export class Lru<K, V> {
   private readonly map = new Map<K, V>();
 
   constructor(readonly capacity: number) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`an LRU needs a capacity of at least 1, not ${capacity}`);
+    if (!Number.isInteger(capacity) || capacity < 1)
+      throw new RangeError(`an LRU needs a capacity of at least 1, not ${capacity}`);
   }
 
   /** The value of `key`, now the most recently used; undefined when absent. */

@@ -24,7 +24,13 @@ export class PositionRecord {
   ) {}
 
   /** Opens (creating if missing) the checkpoint bucket and the record under `key`. */
-  static async open(nc: NatsConnection, key: string, windowMs: number, log: Logger, replicas = 1): Promise<PositionRecord> {
+  static async open(
+    nc: NatsConnection,
+    key: string,
+    windowMs: number,
+    log: Logger,
+    replicas = 1,
+  ): Promise<PositionRecord> {
     const kv = await openCheckpointBucket(nc, replicas);
     return new PositionRecord(kv, key, windowMs, log);
   }

@@ -67,7 +67,12 @@ class Announcements {
   }
 
   /** Resolves with the first call announcing `status` for `userId` in every room, once all have come. */
-  async waitFor(userId: string, status: PresenceStatus, timeoutMs = 5000, rooms: readonly string[] = ROOMS): Promise<Call[]> {
+  async waitFor(
+    userId: string,
+    status: PresenceStatus,
+    timeoutMs = 5000,
+    rooms: readonly string[] = ROOMS,
+  ): Promise<Call[]> {
     const found = () => {
       const calls = this.of(userId).filter((c) => c.event.payload["status"] === status);
       return rooms.every((r) => calls.some((c) => c.roomId === r)) ? calls : undefined;
@@ -83,7 +88,11 @@ class Announcements {
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(`no "${status}" announcement for ${userId} within ${timeoutMs} ms; got ${JSON.stringify(this.of(userId).map((c) => [c.roomId, c.event.payload["status"]]))}`));
+        reject(
+          new Error(
+            `no "${status}" announcement for ${userId} within ${timeoutMs} ms; got ${JSON.stringify(this.of(userId).map((c) => [c.roomId, c.event.payload["status"]]))}`,
+          ),
+        );
       }, timeoutMs);
       const cleanup = () => {
         clearTimeout(timer);
@@ -140,7 +149,11 @@ type Instance = { name: string; presence: Presence; registry: Registry; nc: Nats
 
 type InstanceOptions = { realRooms?: boolean; maxConnectionsPerUser?: number; heartbeatRateLimit?: RateLimit };
 
-async function startInstance(name: string, announcements: Announcements, options: InstanceOptions = {}): Promise<Instance> {
+async function startInstance(
+  name: string,
+  announcements: Announcements,
+  options: InstanceOptions = {},
+): Promise<Instance> {
   const conn = await connect();
   const registry = new Registry();
   const presence = await startPresence(conn, {
@@ -160,7 +173,11 @@ async function startInstance(name: string, announcements: Announcements, options
 
 async function metric(i: Instance, name: string, labels: Record<string, string> = {}): Promise<number> {
   const m = await i.registry.getSingleMetric(name)?.get();
-  return m?.values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((a, v) => a + v.value, 0) ?? 0;
+  return (
+    m?.values
+      .filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))
+      .reduce((a, v) => a + v.value, 0) ?? 0
+  );
 }
 const isActive = async (i: Instance) => (await metric(i, "natter_presence_active")) === 1;
 
@@ -175,7 +192,11 @@ async function activeOf(instances: Instance[]): Promise<Instance> {
 }
 
 /** Starts instances named `names`, runs `body` once one of them announces, stops them all after. */
-async function withInstances(names: string[], body: (a: Announcements, instances: Instance[], active: Instance) => Promise<void>, options: InstanceOptions = {}): Promise<void> {
+async function withInstances(
+  names: string[],
+  body: (a: Announcements, instances: Instance[], active: Instance) => Promise<void>,
+  options: InstanceOptions = {},
+): Promise<void> {
   const a = new Announcements();
   const instances: Instance[] = [];
   try {
@@ -199,7 +220,9 @@ async function onlineThenSilent(a: Announcements, nc: NatsConnection, userId: st
 /** Checks that the offline announcements came from `instance`, no sooner than the timeout after `last` and no later than `latestMs` after it. */
 function expectOfflineBetween(offline: Call[], instance: string, last: number, latestMs: number): void {
   expect(new Set(offline.map((x) => x.instance)), "announced by").toEqual(new Set([instance]));
-  expect(Math.min(...offline.map((x) => x.at)) - last, "announced before the timeout").toBeGreaterThanOrEqual(TIMEOUT_MS);
+  expect(Math.min(...offline.map((x) => x.at)) - last, "announced before the timeout").toBeGreaterThanOrEqual(
+    TIMEOUT_MS,
+  );
   expect(Math.max(...offline.map((x) => x.at)) - last, "announced after the bound").toBeLessThanOrEqual(latestMs);
 }
 
@@ -216,10 +239,21 @@ describe("presence", () => {
       laptop.set("online");
       const online = await a.waitFor("multi", "online");
       for (const c of online) {
-        expect(LiveEvent.parse(c.event)).toEqual({ seq: 0, time: expect.any(String), type: "Presence", actor: "multi", roomId: c.roomId, payload: { userId: "multi", status: "online" } });
+        expect(LiveEvent.parse(c.event)).toEqual({
+          seq: 0,
+          time: expect.any(String),
+          type: "Presence",
+          actor: "multi",
+          roomId: c.roomId,
+          payload: { userId: "multi", status: "online" },
+        });
         expect(Math.abs(Date.parse(c.event.time) - c.at)).toBeLessThan(1000);
       }
-      expect(await p!.presence.statusOf(["multi", "nobody", "bad.id"])).toEqual({ multi: "online", nobody: "offline", "bad.id": "offline" });
+      expect(await p!.presence.statusOf(["multi", "nobody", "bad.id"])).toEqual({
+        multi: "online",
+        nobody: "offline",
+        "bad.id": "offline",
+      });
 
       phone.set("away"); // one online, one away: still online
       laptop.set("away"); // all away
@@ -263,11 +297,18 @@ describe("presence", () => {
       // A good one after them, on the same connection: once it is announced, the bad ones were handled.
       clients.publish("presence.fence", JSON.stringify({ connectionId: "c1", status: "online" }));
       await a.waitFor("fence", "online");
-      await eventually("every heartbeat is counted", async () => (await metric(p!, "natter_presence_heartbeats_total")) === bad.length + 1);
+      await eventually(
+        "every heartbeat is counted",
+        async () => (await metric(p!, "natter_presence_heartbeats_total")) === bad.length + 1,
+      );
       expect(await metric(p!, "natter_presence_heartbeats_total", { outcome: "ignored" })).toBe(bad.length);
       expect(a.of("mallory")).toEqual([]);
       expect(a.of("victim")).toEqual([]);
-      expect(await p!.presence.statusOf(["mallory", "victim", "fence"])).toEqual({ mallory: "offline", victim: "offline", fence: "online" });
+      expect(await p!.presence.statusOf(["mallory", "victim", "fence"])).toEqual({
+        mallory: "offline",
+        victim: "offline",
+        fence: "online",
+      });
       clients.publish("presence.fence", JSON.stringify({ connectionId: "c1", status: "offline" }));
       await a.waitFor("fence", "offline");
     });
@@ -277,31 +318,55 @@ describe("presence", () => {
     await withInstances(
       ["one"],
       async (a, [p]) => {
-        for (let i = 0; i < 3000; i++) clients.publish("presence.flooder", JSON.stringify({ connectionId: `c${i}`, status: "online" }));
+        for (let i = 0; i < 3000; i++)
+          clients.publish("presence.flooder", JSON.stringify({ connectionId: `c${i}`, status: "online" }));
         clients.publish("presence.fence", JSON.stringify({ connectionId: "c1", status: "online" }));
         await a.waitFor("fence", "online");
-        await eventually("every heartbeat is counted", async () => (await metric(p!, "natter_presence_heartbeats_total")) === 3001);
+        await eventually(
+          "every heartbeat is counted",
+          async () => (await metric(p!, "natter_presence_heartbeats_total")) === 3001,
+        );
         const jsm = await jetstreamManager(clients);
         // Counted when taken; stored a moment later.
         let keys: string[] = [];
-        await eventually("the admitted heartbeats are stored", async () => (keys = (await kvLastValues(jsm, "presence", ["flooder.*"])).map((v) => v.key)).length >= MAX_CONNECTIONS);
+        await eventually(
+          "the admitted heartbeats are stored",
+          async () =>
+            (keys = (await kvLastValues(jsm, "presence", ["flooder.*"])).map((v) => v.key)).length >= MAX_CONNECTIONS,
+        );
         expect(keys).toHaveLength(MAX_CONNECTIONS);
-        expect(await metric(p!, "natter_presence_heartbeats_total", { outcome: "too_many_connections" })).toBe(3000 - MAX_CONNECTIONS);
+        expect(await metric(p!, "natter_presence_heartbeats_total", { outcome: "too_many_connections" })).toBe(
+          3000 - MAX_CONNECTIONS,
+        );
         // A connection already counted beats on; one more is refused; a goodbye makes room for it.
         const counted = keys[0]!.slice("flooder.".length);
         clients.publish("presence.flooder", JSON.stringify({ connectionId: counted, status: "away" }));
         clients.publish("presence.flooder", JSON.stringify({ connectionId: "late", status: "online" }));
-        await eventually("both are counted", async () => (await metric(p!, "natter_presence_heartbeats_total")) === 3003);
-        expect(await metric(p!, "natter_presence_heartbeats_total", { outcome: "too_many_connections" })).toBe(3001 - MAX_CONNECTIONS);
+        await eventually(
+          "both are counted",
+          async () => (await metric(p!, "natter_presence_heartbeats_total")) === 3003,
+        );
+        expect(await metric(p!, "natter_presence_heartbeats_total", { outcome: "too_many_connections" })).toBe(
+          3001 - MAX_CONNECTIONS,
+        );
         clients.publish("presence.flooder", JSON.stringify({ connectionId: counted, status: "offline" }));
         clients.publish("presence.flooder", JSON.stringify({ connectionId: "late", status: "online" }));
-        await eventually("the late connection is stored", async () => (await kvLastValues(jsm, "presence", ["flooder.late"])).length === 1);
+        await eventually(
+          "the late connection is stored",
+          async () => (await kvLastValues(jsm, "presence", ["flooder.late"])).length === 1,
+        );
         // Goodbyes of connections nobody counted leave no keys either.
         const beforeGoodbyes = await metric(p!, "natter_presence_heartbeats_total");
-        for (let i = 0; i < 500; i++) clients.publish("presence.flooder", JSON.stringify({ connectionId: `gone${i}`, status: "offline" }));
-        await eventually("the goodbyes are counted", async () => (await metric(p!, "natter_presence_heartbeats_total")) === beforeGoodbyes + 500);
+        for (let i = 0; i < 500; i++)
+          clients.publish("presence.flooder", JSON.stringify({ connectionId: `gone${i}`, status: "offline" }));
+        await eventually(
+          "the goodbyes are counted",
+          async () => (await metric(p!, "natter_presence_heartbeats_total")) === beforeGoodbyes + 500,
+        );
         await clients.flush();
-        expect((await kvLastValues(jsm, "presence", ["flooder.*"])).filter((v) => v.key.startsWith("flooder.gone"))).toEqual([]);
+        expect(
+          (await kvLastValues(jsm, "presence", ["flooder.*"])).filter((v) => v.key.startsWith("flooder.gone")),
+        ).toEqual([]);
         clients.publish("presence.fence", JSON.stringify({ connectionId: "c1", status: "offline" }));
         await a.waitFor("fence", "offline");
       },
@@ -313,13 +378,21 @@ describe("presence", () => {
     await withInstances(
       ["one"],
       async (a, [p]) => {
-        for (let i = 0; i < 200; i++) clients.publish("presence.chatty", JSON.stringify({ connectionId: "c1", status: "online" }));
+        for (let i = 0; i < 200; i++)
+          clients.publish("presence.chatty", JSON.stringify({ connectionId: "c1", status: "online" }));
         clients.publish("presence.fence", JSON.stringify({ connectionId: "c1", status: "online" }));
         await a.waitFor("fence", "online");
-        await eventually("every heartbeat is counted", async () => (await metric(p!, "natter_presence_heartbeats_total")) === 201);
-        expect(await metric(p!, "natter_presence_heartbeats_total", { outcome: "rate_limited" })).toBeGreaterThanOrEqual(200 - 10 - 5);
+        await eventually(
+          "every heartbeat is counted",
+          async () => (await metric(p!, "natter_presence_heartbeats_total")) === 201,
+        );
+        expect(
+          await metric(p!, "natter_presence_heartbeats_total", { outcome: "rate_limited" }),
+        ).toBeGreaterThanOrEqual(200 - 10 - 5);
         // The burst of 10, and the fence's one.
-        expect(await metric(p!, "natter_presence_heartbeats_total", { outcome: "accepted" })).toBeLessThanOrEqual(10 + 1 + 1);
+        expect(await metric(p!, "natter_presence_heartbeats_total", { outcome: "accepted" })).toBeLessThanOrEqual(
+          10 + 1 + 1,
+        );
         expect(await metric(p!, "natter_presence_heartbeats_total", { outcome: "accepted" })).toBeGreaterThanOrEqual(2);
         clients.publish("presence.fence", JSON.stringify({ connectionId: "c1", status: "offline" }));
         await a.waitFor("fence", "offline");
@@ -331,17 +404,25 @@ describe("presence", () => {
   test("two instances: both take heartbeats, one announces, each change once", async () => {
     await withInstances(["left", "right"], async (a, instances, active) => {
       const burst = (status: PresenceStatus) => {
-        for (let i = 0; i < 40; i++) clients.publish("presence.pair", JSON.stringify({ connectionId: `burst${i}`, status }));
+        for (let i = 0; i < 40; i++)
+          clients.publish("presence.pair", JSON.stringify({ connectionId: `burst${i}`, status }));
       };
       // Bursts, so the queue group surely hands heartbeats to both.
       burst("online");
       await a.waitFor("pair", "online");
       // Every goodbye after its connection's heartbeat is stored, whichever instance writes it.
       const jsm = await jetstreamManager(clients);
-      await eventually("the 40 heartbeats are stored", async () => (await kvLastValues(jsm, "presence", ["pair.*"])).length === 40);
+      await eventually(
+        "the 40 heartbeats are stored",
+        async () => (await kvLastValues(jsm, "presence", ["pair.*"])).length === 40,
+      );
       burst("offline");
       await a.waitFor("pair", "offline");
-      for (const i of instances) expect(await metric(i, "natter_presence_heartbeats_total", { outcome: "accepted" }), `heartbeats taken by ${i.name}`).toBeGreaterThan(0);
+      for (const i of instances)
+        expect(
+          await metric(i, "natter_presence_heartbeats_total", { outcome: "accepted" }),
+          `heartbeats taken by ${i.name}`,
+        ).toBeGreaterThan(0);
       expectAnnounced(a, "pair", ["online", "offline"]);
       expect(new Set(a.of("pair").map((x) => x.instance))).toEqual(new Set([active.name]));
     });
@@ -368,7 +449,12 @@ describe("presence", () => {
       await doomed.nc.close();
 
       const offline = await a.waitFor("orphan", "offline", TIMEOUT_MS + LEASE_MS + 5000);
-      expectOfflineBetween(offline, "survivor", last, Math.max(TIMEOUT_MS, LEASE_MS + LEASE_EXPIRY_SLACK_MS + STANDBY_POLL_MS) + SWEEP_MS + SLACK_MS);
+      expectOfflineBetween(
+        offline,
+        "survivor",
+        last,
+        Math.max(TIMEOUT_MS, LEASE_MS + LEASE_EXPIRY_SLACK_MS + STANDBY_POLL_MS) + SWEEP_MS + SLACK_MS,
+      );
       expectAnnounced(a, "orphan", ["online", "offline"]);
     });
   });
@@ -395,6 +481,13 @@ describe("presence", () => {
   });
 
   test("refuses a timeout that is not longer than the heartbeat interval", async () => {
-    await expect(startPresence(clients, { publishToRoom: async () => undefined, heartbeatMs: 1000, timeoutMs: 1000, log: pino({ level: "silent" }) })).rejects.toThrow(/longer than the heartbeat/);
+    await expect(
+      startPresence(clients, {
+        publishToRoom: async () => undefined,
+        heartbeatMs: 1000,
+        timeoutMs: 1000,
+        log: pino({ level: "silent" }),
+      }),
+    ).rejects.toThrow(/longer than the heartbeat/);
   });
 });

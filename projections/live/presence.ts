@@ -4,7 +4,16 @@ import type { Msg, NatsConnection, QueuedIterator } from "@nats-io/transport-nod
 import type { Logger } from "pino";
 import { Counter, Gauge, Registry } from "prom-client";
 import { z } from "zod";
-import { ID_PATTERN, liveSubjects, PRESENCE_STATUSES, PresenceHeartbeat, RateLimiter, type LiveEvent, type PresenceStatus, type RateLimit } from "../../domain/index.ts";
+import {
+  ID_PATTERN,
+  liveSubjects,
+  PRESENCE_STATUSES,
+  PresenceHeartbeat,
+  RateLimiter,
+  type LiveEvent,
+  type PresenceStatus,
+  type RateLimit,
+} from "../../domain/index.ts";
 import { ensureBuckets } from "../../streams/index.ts";
 import { Lease, openLockBucket } from "../lock.ts";
 import { kvLastValues, roomsOfUser } from "./kvLastValues.ts";
@@ -70,8 +79,17 @@ function presenceMetrics(registry: Registry): PresenceMetrics {
       labelNames: ["outcome"],
       registers,
     }),
-    announcements: new Counter({ name: "natter_presence_announcements_total", help: "Changes of a user's presence announced, by new status", labelNames: ["status"], registers }),
-    active: new Gauge({ name: "natter_presence_active", help: "1 when this instance sweeps and announces presence", registers }),
+    announcements: new Counter({
+      name: "natter_presence_announcements_total",
+      help: "Changes of a user's presence announced, by new status",
+      labelNames: ["status"],
+      registers,
+    }),
+    active: new Gauge({
+      name: "natter_presence_active",
+      help: "1 when this instance sweeps and announces presence",
+      registers,
+    }),
   };
   metricsByRegistry.set(registry, m);
   return m;
@@ -111,9 +129,12 @@ function parseHeartbeat(subject: string, data: Uint8Array): { userId: string; he
   } catch {
     return "the body is not JSON";
   }
-  if (typeof body === "object" && body !== null && "userId" in body && body.userId !== userId) return "the body names another user";
+  if (typeof body === "object" && body !== null && "userId" in body && body.userId !== userId)
+    return "the body names another user";
   const r = PresenceHeartbeat.safeParse(body);
-  return r.success ? { userId, heartbeat: r.data } : `the body is not a heartbeat: ${r.error.issues[0]?.message ?? "invalid"}`;
+  return r.success
+    ? { userId, heartbeat: r.data }
+    : `the body is not a heartbeat: ${r.error.issues[0]?.message ?? "invalid"}`;
 }
 
 /**
@@ -144,7 +165,9 @@ export async function startPresence(nc: NatsConnection, options: PresenceOptions
   const heartbeatMs = options.heartbeatMs ?? 10_000;
   const timeoutMs = options.timeoutMs ?? 30_000;
   if (!(timeoutMs > heartbeatMs && heartbeatMs > 0)) {
-    throw new Error(`presence: the timeout (${timeoutMs} ms) must be longer than the heartbeat interval (${heartbeatMs} ms), which must be positive`);
+    throw new Error(
+      `presence: the timeout (${timeoutMs} ms) must be longer than the heartbeat interval (${heartbeatMs} ms), which must be positive`,
+    );
   }
   const sweepMs = Math.max(10, Math.floor(timeoutMs / 10));
   const leaseMs = options.leaseMs ?? 5000;
@@ -161,15 +184,27 @@ export async function startPresence(nc: NatsConnection, options: PresenceOptions
   // but what crashed clients leave stays in it.
   const ttlAllowed = await kv.status().then((s) => s.streamInfo.config.allow_msg_ttl === true);
   const ttl = ttlAllowed ? `${Math.max(1000, 2 * timeoutMs)}ms` : undefined;
-  if (!ttlAllowed) log.warn({ bucket: BUCKET }, "the presence bucket has no per-message TTL (create it with markerTTL): entries of vanished connections are never collected");
-  const put = (key: string, value: unknown, expires: boolean) => js.publish(`$KV.${BUCKET}.${key}`, JSON.stringify(value), expires && ttl ? { ttl } : undefined);
+  if (!ttlAllowed)
+    log.warn(
+      { bucket: BUCKET },
+      "the presence bucket has no per-message TTL (create it with markerTTL): entries of vanished connections are never collected",
+    );
+  const put = (key: string, value: unknown, expires: boolean) =>
+    js.publish(`$KV.${BUCKET}.${key}`, JSON.stringify(value), expires && ttl ? { ttl } : undefined);
 
   const roomsOf = options.roomsOf ?? ((userId: string) => roomsOfUser(jsm, userId));
 
   // Heartbeats, in every instance.
   const maxConnections = options.maxConnectionsPerUser ?? 20;
-  const limiter = new RateLimiter(options.heartbeatRateLimit ?? { burst: maxConnections, perSecond: Math.max(1, (2 * maxConnections * 1000) / heartbeatMs) });
-  const connectionsOf = new ConnectionCounts(maxConnections, timeoutMs, (userId) => liveConnectionIds(jsm, userId, timeoutMs, now()));
+  const limiter = new RateLimiter(
+    options.heartbeatRateLimit ?? {
+      burst: maxConnections,
+      perSecond: Math.max(1, (2 * maxConnections * 1000) / heartbeatMs),
+    },
+  );
+  const connectionsOf = new ConnectionCounts(maxConnections, timeoutMs, (userId) =>
+    liveConnectionIds(jsm, userId, timeoutMs, now()),
+  );
   const writes = new Set<Promise<unknown>>();
   const refuse = (outcome: "ignored" | "rate_limited" | "too_many_connections", subject: string, reason: string) => {
     metrics.heartbeats.inc({ outcome });
@@ -177,7 +212,11 @@ export async function startPresence(nc: NatsConnection, options: PresenceOptions
   };
   const store = (userId: string, heartbeat: PresenceHeartbeat) => {
     metrics.heartbeats.inc({ outcome: "accepted" });
-    const write: Promise<unknown> = put(`${userId}.${heartbeat.connectionId}`, { status: heartbeat.status, at: now() } satisfies ConnectionEntry, true)
+    const write: Promise<unknown> = put(
+      `${userId}.${heartbeat.connectionId}`,
+      { status: heartbeat.status, at: now() } satisfies ConnectionEntry,
+      true,
+    )
       .catch((err: unknown) => log.warn({ err, userId }, "presence heartbeat not stored"))
       .finally(() => writes.delete(write));
     writes.add(write);
@@ -186,10 +225,12 @@ export async function startPresence(nc: NatsConnection, options: PresenceOptions
     const parsed = parseHeartbeat(msg.subject, msg.data);
     if (typeof parsed === "string") return refuse("ignored", msg.subject, parsed);
     const { userId, heartbeat } = parsed;
-    if (limiter.take(userId, now()) > 0) return refuse("rate_limited", msg.subject, "too many heartbeats from this user");
+    if (limiter.take(userId, now()) > 0)
+      return refuse("rate_limited", msg.subject, "too many heartbeats from this user");
     const admitted = connectionsOf.admit(userId, heartbeat.connectionId, heartbeat.status === "offline", now());
     if (admitted === true) return store(userId, heartbeat);
-    if (admitted === false) return refuse("too_many_connections", msg.subject, `more than ${maxConnections} live connections`);
+    if (admitted === false)
+      return refuse("too_many_connections", msg.subject, `more than ${maxConnections} live connections`);
     // A connection this instance has not heard yet: counted against the bucket first.
     const goodbye = heartbeat.status === "offline";
     const pending: Promise<unknown> = admitted
@@ -225,12 +266,24 @@ export async function startPresence(nc: NatsConnection, options: PresenceOptions
 
   async function announce(userId: string, status: PresenceStatus, lease: Lease): Promise<void> {
     if (lease.lost) return;
-    const event: LiveEvent = { seq: 0, time: new Date(now()).toISOString(), type: "Presence", actor: userId, payload: { userId, status } };
+    const event: LiveEvent = {
+      seq: 0,
+      time: new Date(now()).toISOString(),
+      type: "Presence",
+      actor: userId,
+      payload: { userId, status },
+    };
     try {
       const rooms = await roomsOf(userId);
-      const results = await Promise.allSettled(rooms.map((roomId) => options.publishToRoom(roomId, { ...event, roomId })));
+      const results = await Promise.allSettled(
+        rooms.map((roomId) => options.publishToRoom(roomId, { ...event, roomId })),
+      );
       const failed = results.filter((r) => r.status === "rejected");
-      if (failed.length > 0) log.warn({ userId, status, failed: failed.length, err: failed[0]!.reason as unknown }, "presence not delivered to every room");
+      if (failed.length > 0)
+        log.warn(
+          { userId, status, failed: failed.length, err: failed[0]!.reason as unknown },
+          "presence not delivered to every room",
+        );
       metrics.announcements.inc({ status });
     } catch (err) {
       log.warn({ err, userId, status }, "presence not announced: the user's rooms could not be read");
@@ -238,7 +291,9 @@ export async function startPresence(nc: NatsConnection, options: PresenceOptions
     if (lease.lost) return;
     // Recorded after the announcement: a holder that dies in between makes its successor repeat
     // it, rather than skip it.
-    await put(userId, { status, at: now() }, status === "offline").catch((err: unknown) => log.warn({ err, userId }, "announced presence not recorded"));
+    await put(userId, { status, at: now() }, status === "offline").catch((err: unknown) =>
+      log.warn({ err, userId }, "announced presence not recorded"),
+    );
   }
 
   async function announceWhileHeld(lease: Lease): Promise<void> {
@@ -325,7 +380,11 @@ export async function startPresence(nc: NatsConnection, options: PresenceOptions
       // Losing the lease ends the watch at once, and with it the announcing.
       const lease = new Lease(locks, PRESENCE_LEASE_KEY, owner, leaseMs, () => watch?.stop());
       if (!(await lease.tryAcquire())) {
-        if (!standingBy) log.info({ holder: await Lease.holder(locks, PRESENCE_LEASE_KEY).catch(() => null) }, "presence: standing by");
+        if (!standingBy)
+          log.info(
+            { holder: await Lease.holder(locks, PRESENCE_LEASE_KEY).catch(() => null) },
+            "presence: standing by",
+          );
         standingBy = true;
         await pause(standbyPollMs);
         continue;
@@ -364,11 +423,20 @@ export async function startPresence(nc: NatsConnection, options: PresenceOptions
  * `timeoutMs` count as gone), in one batched direct get per 50 users: any process with read access
  * to the bucket may ask, with or without a running presence service. Bad ids answer `offline`.
  */
-export async function presenceStatuses(jsm: JetStreamManager, userIds: readonly string[], timeoutMs: number, at: number): Promise<Record<string, PresenceStatus>> {
+export async function presenceStatuses(
+  jsm: JetStreamManager,
+  userIds: readonly string[],
+  timeoutMs: number,
+  at: number,
+): Promise<Record<string, PresenceStatus>> {
   const ids = [...new Set(userIds)];
   const valid = ids.filter((id) => ID_PATTERN.test(id));
   const byUser = new Map<string, ConnectionEntry[]>();
-  for (const v of await kvLastValues(jsm, BUCKET, valid.map((id) => `${id}.*`))) {
+  for (const v of await kvLastValues(
+    jsm,
+    BUCKET,
+    valid.map((id) => `${id}.*`),
+  )) {
     const entry = parseJson(ConnectionEntry, v.value);
     if (entry === undefined) continue;
     const userId = v.key.slice(0, v.key.indexOf("."));
@@ -379,11 +447,17 @@ export async function presenceStatuses(jsm: JetStreamManager, userIds: readonly 
 }
 
 /** The ids of a user's connections that the `presence` bucket holds as live at `at`. */
-async function liveConnectionIds(jsm: JetStreamManager, userId: string, timeoutMs: number, at: number): Promise<string[]> {
+async function liveConnectionIds(
+  jsm: JetStreamManager,
+  userId: string,
+  timeoutMs: number,
+  at: number,
+): Promise<string[]> {
   const ids: string[] = [];
   for (const v of await kvLastValues(jsm, BUCKET, [`${userId}.*`])) {
     const entry = parseJson(ConnectionEntry, v.value);
-    if (entry !== undefined && entry.status !== "offline" && entry.at + timeoutMs > at) ids.push(v.key.slice(userId.length + 1));
+    if (entry !== undefined && entry.status !== "offline" && entry.at + timeoutMs > at)
+      ids.push(v.key.slice(userId.length + 1));
   }
   return ids;
 }

@@ -45,12 +45,14 @@ test("the replay CLI, first to touch them, makes the lease, checkpoint and membe
   const [a] = cluster.ncs;
   const jsm = await jetstreamManager(a!);
   // As on a new cluster where an operator verifies before any service has run (the live part of the test above made some).
-  for (const stream of ["KV_natter_locks", "KV_natter_checkpoints", "KV_members", "KV_user_rooms"]) await jsm.streams.delete(stream).catch(() => false);
+  for (const stream of ["KV_natter_locks", "KV_natter_checkpoints", "KV_members", "KV_user_rooms"])
+    await jsm.streams.delete(stream).catch(() => false);
   const cli = await replayCli(cluster.urls[0]!, undefined, { NATTER_STREAM_REPLICAS: "3" });
   try {
     const r = await cli.run(["verify", "members", "--no-progress"]);
     expect(r.code, r.stderr).toBe(0);
-    for (const stream of ["KV_natter_locks", "KV_natter_checkpoints", "KV_members", "KV_user_rooms"]) expect(await replicasOf(a!, stream), stream).toBe(3);
+    for (const stream of ["KV_natter_locks", "KV_natter_checkpoints", "KV_members", "KV_user_rooms"])
+      expect(await replicasOf(a!, stream), stream).toBe(3);
   } finally {
     await cli.close();
   }

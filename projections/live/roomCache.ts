@@ -1,4 +1,11 @@
-import { evolveRoom, initialRoomState, liveSubjects, type RoomEvent, type RoomState, type UserId } from "../../domain/index.ts";
+import {
+  evolveRoom,
+  initialRoomState,
+  liveSubjects,
+  type RoomEvent,
+  type RoomState,
+  type UserId,
+} from "../../domain/index.ts";
 import { roomSubject, type EventEnvelope, type EventStore } from "../../streams/index.ts";
 import { Lru } from "./lru.ts";
 
@@ -88,7 +95,13 @@ export class RoomCache {
   async latest(roomId: string): Promise<RoomEntry> {
     const subject = roomSubject(roomId);
     const last = await this.store.lastSeqOf(subject);
-    const entry = this.lru.get(roomId) ?? { roomId, state: initialRoomState(), nextSeq: 0, lastEventSeq: 0, audience: undefined };
+    const entry = this.lru.get(roomId) ?? {
+      roomId,
+      state: initialRoomState(),
+      nextSeq: 0,
+      lastEventSeq: 0,
+      audience: undefined,
+    };
     if (entry.lastEventSeq === last) return entry;
     this.onMiss();
     for (const e of await this.store.readSubject(subject, entry.lastEventSeq)) {

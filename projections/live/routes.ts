@@ -71,16 +71,27 @@ export function noticeTargets(event: RoomEvent): readonly UserId[] {
 export function routesOf(env: EventEnvelope, context: RouteContext): Routes {
   const e = env.event;
   const aggregate = EVENTS[e.type].aggregate;
-  if (aggregate === "user") return { room: NONE, thread: NONE, mention: NONE, notice: [liveSubjects.notice((e.data as { userId: string }).userId)] };
+  if (aggregate === "user")
+    return {
+      room: NONE,
+      thread: NONE,
+      mention: NONE,
+      notice: [liveSubjects.notice((e.data as { userId: string }).userId)],
+    };
   const entry = context.room;
   if (entry === undefined) return { room: NONE, thread: NONE, mention: NONE, notice: NONE };
   const room = audienceOf(entry);
-  const readers = (users: Iterable<UserId>, except: string | undefined, subject: (uid: string, roomId: string) => string) => {
+  const readers = (
+    users: Iterable<UserId>,
+    except: string | undefined,
+    subject: (uid: string, roomId: string) => string,
+  ) => {
     const out: string[] = [];
     for (const uid of users) if (uid !== except && mayRead(entry.state, uid)) out.push(subject(uid, entry.roomId));
     return out;
   };
-  if (aggregate === "room") return { room, thread: NONE, mention: NONE, notice: noticeTargets(e as RoomEvent).map(liveSubjects.notice) };
+  if (aggregate === "room")
+    return { room, thread: NONE, mention: NONE, notice: noticeTargets(e as RoomEvent).map(liveSubjects.notice) };
   if (e.type === "MessagePosted") {
     const participants = e.data.threadRootId === undefined ? undefined : context.threadParticipants;
     const thread = participants === undefined ? NONE : readers(participants, e.data.authorId, liveSubjects.thread);

@@ -1,5 +1,12 @@
 import { describe, expect, test } from "vitest";
-import { evolveRoom, initialRoomState, StreamSeq, type DomainEvent, type RoomEvent, type UserId } from "../../domain/index.ts";
+import {
+  evolveRoom,
+  initialRoomState,
+  StreamSeq,
+  type DomainEvent,
+  type RoomEvent,
+  type UserId,
+} from "../../domain/index.ts";
 import { messagePosted, room, roomCreated, user } from "../../domain/testing/given.ts";
 import { subjectOf, type EventEnvelope } from "../../streams/index.ts";
 import type { RoomEntry } from "./roomCache.ts";
@@ -59,15 +66,24 @@ describe("routesOf", () => {
     });
   });
 
-  test.each(["MemberRemoved", "MemberBanned", "MemberLeft"] as const)("%s: the member gets the notice and not the room's copy", (type) => {
-    const event = { type, data: { roomId: r1, userId: user("tess"), removedBy: user("owen"), bannedBy: user("owen") } } as RoomEvent;
-    const routes = routesOf(stored(event), { room: entryOf([privateRoom, event]) });
-    expect(routes.room).toEqual(["deliver.owen.room.r1", "deliver.mick.room.r1"]);
-    expect(routes.notice).toEqual(["deliver.tess.notice"]);
-  });
+  test.each(["MemberRemoved", "MemberBanned", "MemberLeft"] as const)(
+    "%s: the member gets the notice and not the room's copy",
+    (type) => {
+      const event = {
+        type,
+        data: { roomId: r1, userId: user("tess"), removedBy: user("owen"), bannedBy: user("owen") },
+      } as RoomEvent;
+      const routes = routesOf(stored(event), { room: entryOf([privateRoom, event]) });
+      expect(routes.room).toEqual(["deliver.owen.room.r1", "deliver.mick.room.r1"]);
+      expect(routes.notice).toEqual(["deliver.tess.notice"]);
+    },
+  );
 
   test("an invitation is a notice only: the invited user is not a member yet", () => {
-    const invited: RoomEvent = { type: "MemberInvited", data: { roomId: r1, userId: user("zoe"), invitedBy: user("owen") } };
+    const invited: RoomEvent = {
+      type: "MemberInvited",
+      data: { roomId: r1, userId: user("zoe"), invitedBy: user("owen") },
+    };
     const routes = routesOf(stored(invited), { room: entryOf([privateRoom, invited]) });
     expect(routes.room).not.toContain("deliver.zoe.room.r1");
     expect(routes.notice).toEqual(["deliver.zoe.notice"]);
@@ -75,7 +91,10 @@ describe("routesOf", () => {
 
   test("a thread reply goes to the participants who may read the room, but its author", () => {
     const reply = messagePosted("r1", "m2", "mick", "re", "m1");
-    const routes = routesOf(stored(reply, "mick"), { room: entryOf([privateRoom]), threadParticipants: users("owen", "mick", "gone") });
+    const routes = routesOf(stored(reply, "mick"), {
+      room: entryOf([privateRoom]),
+      threadParticipants: users("owen", "mick", "gone"),
+    });
     expect(routes.thread).toEqual(["deliver.owen.thread.r1"]);
   });
 
@@ -83,17 +102,24 @@ describe("routesOf", () => {
     const post = messagePosted("r1", "m1", "owen");
     const mentioning = { ...post, data: { ...post.data, mentions: [user("mick"), user("zoe")] } } as DomainEvent;
     expect(routesOf(stored(mentioning), { room: entryOf([privateRoom]) }).mention).toEqual(["deliver.mick.mention.r1"]);
-    const edit: DomainEvent = { type: "MessageEdited", data: { roomId: r1, messageId: post.data.messageId, body: "b", previousBody: "a", editedBy: user("owen") } };
-    expect(routesOf(stored(edit), { room: entryOf([publicRoom]), mentions: [user("mick"), user("zoe")] }).mention).toEqual([
-      "deliver.mick.mention.r1",
-      "deliver.zoe.mention.r1",
-    ]);
+    const edit: DomainEvent = {
+      type: "MessageEdited",
+      data: { roomId: r1, messageId: post.data.messageId, body: "b", previousBody: "a", editedBy: user("owen") },
+    };
+    expect(
+      routesOf(stored(edit), { room: entryOf([publicRoom]), mentions: [user("mick"), user("zoe")] }).mention,
+    ).toEqual(["deliver.mick.mention.r1", "deliver.zoe.mention.r1"]);
   });
 
   test("a room that does not exist gets nothing; a profile update is a notice to its user", () => {
     expect(routesOf(stored(messagePosted("r1", "m1", "owen")), { room: entryOf([]) }).room).toEqual([]);
     const profile: DomainEvent = { type: "UserProfileUpdated", data: { userId: user("mick"), displayName: "Mick" } };
-    expect(routesOf(stored(profile, "mick"), {})).toEqual({ room: [], thread: [], mention: [], notice: ["deliver.mick.notice"] });
+    expect(routesOf(stored(profile, "mick"), {})).toEqual({
+      room: [],
+      thread: [],
+      mention: [],
+      notice: ["deliver.mick.notice"],
+    });
   });
 });
 

@@ -28,7 +28,13 @@ async function fanout() {
 }
 
 /** A public room Bob watches on live.room, with a way for Alice to post in it. */
-async function watchedRoom(): Promise<{ roomId: string; watcher: Recorder; bob: TestUser; post: (body: string) => Promise<number>; seen: (seq: number) => Promise<unknown> }> {
+async function watchedRoom(): Promise<{
+  roomId: string;
+  watcher: Recorder;
+  bob: TestUser;
+  post: (body: string) => Promise<number>;
+  seen: (seq: number) => Promise<unknown>;
+}> {
   const [alice, bob] = [await world.user("alice"), await world.user("bob")];
   const roomId = await world.room(alice, "public", [], [bob]);
   const watcher = new Recorder();
@@ -44,7 +50,8 @@ async function watchedRoom(): Promise<{ roomId: string; watcher: Recorder; bob: 
 }
 
 /** How many times each sequence arrived. */
-const counts = (w: Recorder) => w.received.reduce((m, r) => m.set(r.event.seq, (m.get(r.event.seq) ?? 0) + 1), new Map<number, number>());
+const counts = (w: Recorder) =>
+  w.received.reduce((m, r) => m.set(r.event.seq, (m.get(r.event.seq) ?? 0) + 1), new Map<number, number>());
 
 test("when the active fan-out stops, the standby takes over where it got: every event once", async () => {
   const { f: a } = await fanout();
@@ -56,7 +63,14 @@ test("when the active fan-out stops, the standby takes over where it got: every 
   await room.seen(seqs.at(-1)!);
   expect(b.status).not.toBe("active");
   // A standby routes ephemeral events too (presence may lead elsewhere), reading the room from the log.
-  await b.publishToRoom(room.roomId, { seq: 0, time: new Date().toISOString(), type: "Presence", actor: room.bob.id, roomId: room.roomId, payload: { userId: room.bob.id, status: "online" } });
+  await b.publishToRoom(room.roomId, {
+    seq: 0,
+    time: new Date().toISOString(),
+    type: "Presence",
+    actor: room.bob.id,
+    roomId: room.roomId,
+    payload: { userId: room.bob.id, status: "online" },
+  });
   await room.watcher.waitFor((r) => r.event.type === "Presence", "a Presence event from the standby");
 
   await a.stop();

@@ -23,7 +23,8 @@ async function type(u: TestUser, roomId: string): Promise<void> {
   await u.nc.flush();
 }
 
-const typingOf = (u: TestUser, roomId: string) => (r: Received) => r.event.type === "Typing" && r.event.actor === u.id && r.event.roomId === roomId;
+const typingOf = (u: TestUser, roomId: string) => (r: Received) =>
+  r.event.type === "Typing" && r.event.actor === u.id && r.event.roomId === roomId;
 
 test("typing reaches the room's members as a Typing event, and a non-member's is dropped", async () => {
   const [alice, bob, dave] = [await world.user("alice"), await world.user("bob"), await world.user("dave")];
@@ -42,7 +43,12 @@ test("typing reaches the room's members as a Typing event, and a non-member's is
 });
 
 test("in a public room typing goes to live.room, from members only, at most once per user and room every second", async () => {
-  const [alice, bob, carol, erin] = [await world.user("alice"), await world.user("bob"), await world.user("carol"), await world.user("erin")];
+  const [alice, bob, carol, erin] = [
+    await world.user("alice"),
+    await world.user("bob"),
+    await world.user("carol"),
+    await world.user("erin"),
+  ];
   const roomId = await world.room(alice, "public", [], [bob, carol]);
   const watcher = new Recorder();
   watcher.listen(erin.nc, liveSubjects.room(roomId));

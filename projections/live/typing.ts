@@ -64,7 +64,14 @@ export function startTyping(nc: NatsConnection, live: TypingFanout, options: Typ
     last.set(key, now);
     const state = await live.room(roomId);
     if (state === undefined || !mayPost(state, userId)) return;
-    const event: LiveEvent = { seq: 0, time: new Date(now).toISOString(), type: "Typing", actor: userId, roomId, payload: { userId } };
+    const event: LiveEvent = {
+      seq: 0,
+      time: new Date(now).toISOString(),
+      type: "Typing",
+      actor: userId,
+      roomId,
+      payload: { userId },
+    };
     await live.publishToRoom(roomId, event);
   };
 

@@ -12,17 +12,36 @@ const USER_ROOMS = "user_rooms" satisfies BucketName;
 type Change = { roomId: string; userId: string; value: MembershipValue };
 
 /** The membership changes an event makes, with the role it had before where it matters. */
-function changesOf(e: EventEnvelope, current: (roomId: string, userId: string) => MembershipValue | undefined): Change[] {
+function changesOf(
+  e: EventEnvelope,
+  current: (roomId: string, userId: string) => MembershipValue | undefined,
+): Change[] {
   const ev = e.event;
   switch (ev.type) {
     case "RoomCreated":
-      return ev.data.members.map((m) => ({ roomId: ev.data.roomId, userId: m.userId, value: { role: m.role, joinedSeq: e.seq, seq: e.seq } }));
+      return ev.data.members.map((m) => ({
+        roomId: ev.data.roomId,
+        userId: m.userId,
+        value: { role: m.role, joinedSeq: e.seq, seq: e.seq },
+      }));
     case "MemberJoined":
-      return [{ roomId: ev.data.roomId, userId: ev.data.userId, value: { role: ev.data.role ?? "member", joinedSeq: e.seq, seq: e.seq } }];
+      return [
+        {
+          roomId: ev.data.roomId,
+          userId: ev.data.userId,
+          value: { role: ev.data.role ?? "member", joinedSeq: e.seq, seq: e.seq },
+        },
+      ];
     case "MemberRoleChanged": {
       const before = current(ev.data.roomId, ev.data.userId);
       if (before === undefined || before.role === null) return [];
-      return [{ roomId: ev.data.roomId, userId: ev.data.userId, value: { role: ev.data.role, joinedSeq: before.joinedSeq, seq: e.seq } }];
+      return [
+        {
+          roomId: ev.data.roomId,
+          userId: ev.data.userId,
+          value: { role: ev.data.role, joinedSeq: before.joinedSeq, seq: e.seq },
+        },
+      ];
     }
     case "MemberLeft":
     case "MemberRemoved":
@@ -65,7 +84,10 @@ export const membersProjection: KvProjection = {
         const mk = `${c.roomId}.${c.userId}`;
         // Each bucket on its own: a crash between the two writes leaves user_rooms behind members,
         // and the event applied again must still bring user_rooms up to date.
-        const [now] = await Promise.all([putIfNewer(members, mk, c.value.seq, () => c.value), putIfNewer(userRooms, `${c.userId}.${c.roomId}`, c.value.seq, () => c.value)]);
+        const [now] = await Promise.all([
+          putIfNewer(members, mk, c.value.seq, () => c.value),
+          putIfNewer(userRooms, `${c.userId}.${c.roomId}`, c.value.seq, () => c.value),
+        ]);
         seen.set(mk, now);
       }
     }
@@ -73,7 +95,8 @@ export const membersProjection: KvProjection = {
   expected(events) {
     const state = new Map<string, MembershipValue>();
     for (const e of events) {
-      for (const c of changesOf(e, (roomId, userId) => state.get(`${roomId}.${userId}`))) state.set(`${c.roomId}.${c.userId}`, c.value);
+      for (const c of changesOf(e, (roomId, userId) => state.get(`${roomId}.${userId}`)))
+        state.set(`${c.roomId}.${c.userId}`, c.value);
     }
     const members = new Map<string, string>();
     const userRooms = new Map<string, string>();

@@ -46,7 +46,8 @@ export const threadsProjection: KvProjection = {
     const kv = buckets[THREADS_BUCKET]!;
     for (const e of events) {
       const reply = replyOf(e);
-      if (reply !== undefined) await putIfNewer<ThreadValue>(kv, reply.key, e.seq, (current) => withReplier(current, reply.authorId, e.seq));
+      if (reply !== undefined)
+        await putIfNewer<ThreadValue>(kv, reply.key, e.seq, (current) => withReplier(current, reply.authorId, e.seq));
     }
   },
   expected(events) {

@@ -17,7 +17,14 @@ const key = (roomId: string, messageId: string) => `${roomId}\u0000${messageId}`
 const CHUNK = 1000;
 
 /** How to insert into one table: its column list and one `unnest` argument per column, built once. */
-type InsertPlan = { table: SQL; columns: SQL; keys: string[]; casts: string[]; map: ((v: unknown) => unknown)[]; defaults: unknown[] };
+type InsertPlan = {
+  table: SQL;
+  columns: SQL;
+  keys: string[];
+  casts: string[];
+  map: ((v: unknown) => unknown)[];
+  defaults: unknown[];
+};
 const plans = new WeakMap<PgTable, InsertPlan>();
 
 function planOf(schema: string, table: PgTable): InsertPlan {
@@ -29,7 +36,11 @@ function planOf(schema: string, table: PgTable): InsertPlan {
     columns: sql.raw(columns.map(([, c]) => `"${c.name}"`).join(", ")),
     keys: columns.map(([k]) => k),
     casts: columns.map(([, c]) => `::${c.getSQLType()}[]`),
-    map: columns.map(([, c]) => (v: unknown) => c.mapToDriverValue(v)),
+    map: columns.map(
+      ([, c]) =>
+        (v: unknown) =>
+          c.mapToDriverValue(v),
+    ),
     defaults: columns.map(([k, c]) => {
       if (!c.hasDefault) return null;
       if (is(c.default, SQL) || c.default === undefined) return { missing: k };
@@ -47,7 +58,13 @@ function planOf(schema: string, table: PgTable): InsertPlan {
  * and PostgreSQL plans one statement of 14 parameters instead of 14,000. Every column is written:
  * an absent value takes the column's literal default, else NULL (there is no DEFAULT in an array).
  */
-async function insertRows(tx: Tx, schema: string, table: PgTable, rows: readonly Record<string, unknown>[], onConflict?: SQLWrapper): Promise<void> {
+async function insertRows(
+  tx: Tx,
+  schema: string,
+  table: PgTable,
+  rows: readonly Record<string, unknown>[],
+  onConflict?: SQLWrapper,
+): Promise<void> {
   if (rows.length === 0) return;
   const plan = planOf(schema, table);
   for (let from = 0; from < rows.length; from += CHUNK) {
@@ -58,14 +75,17 @@ async function insertRows(tx: Tx, schema: string, table: PgTable, rows: readonly
       const values = chunk.map((r) => {
         const v = r[k];
         if (v === undefined) {
-          if (fallback !== null && typeof fallback === "object" && "missing" in fallback) throw new Error(`insert into ${getTableName(table)}: no value for ${k}, whose default is not a literal`);
+          if (fallback !== null && typeof fallback === "object" && "missing" in fallback)
+            throw new Error(`insert into ${getTableName(table)}: no value for ${k}, whose default is not a literal`);
           return fallback;
         }
         return v === null ? null : map(v);
       });
       return sql`${sql.param(values)}${sql.raw(plan.casts[i]!)}`;
     });
-    await tx.execute(sql`INSERT INTO ${plan.table} (${plan.columns}) SELECT * FROM unnest(${sql.join(args, sql`, `)})${onConflict ? sql` ${onConflict}` : sql``}`);
+    await tx.execute(
+      sql`INSERT INTO ${plan.table} (${plan.columns}) SELECT * FROM unnest(${sql.join(args, sql`, `)})${onConflict ? sql` ${onConflict}` : sql``}`,
+    );
   }
 }
 
@@ -82,7 +102,10 @@ async function applyTimeline(tx: Tx, schema: string, events: readonly EventEnvel
   let reactions = new Map<string, ReactionRow>();
   let mentions: Tables["mentions"]["$inferInsert"][] = [];
   let repliers: Tables["threadParticipants"]["$inferInsert"][] = [];
-  let rootUpdates = new Map<string, { roomId: string; rootId: string; count: number; lastSeq: number; lastAt: string }>();
+  let rootUpdates = new Map<
+    string,
+    { roomId: string; rootId: string; count: number; lastSeq: number; lastAt: string }
+  >();
   let translations = new Map<string, Tables["translations"]["$inferInsert"]>();
 
   const flush = async () => {
@@ -92,23 +115,39 @@ async function applyTimeline(tx: Tx, schema: string, events: readonly EventEnvel
     for (const u of rootUpdates.values()) {
       await tx
         .update(t.messages)
-        .set({ replyCount: sql`${t.messages.replyCount} + ${u.count}`, lastReplySeq: u.lastSeq, lastReplyAt: u.lastAt, updatedSeq: u.lastSeq })
+        .set({
+          replyCount: sql`${t.messages.replyCount} + ${u.count}`,
+          lastReplySeq: u.lastSeq,
+          lastReplyAt: u.lastAt,
+          updatedSeq: u.lastSeq,
+        })
         .where(and(eq(t.messages.roomId, u.roomId), eq(t.messages.messageId, u.rootId)));
     }
     if (repliers.length > 0) {
       // The root's author takes part from the root's own sequence: the same whatever the batches.
-      const roots = [...new Set(repliers.map((r) => key(r.roomId, r.rootId)))].map((k) => k.split("\u0000") as [string, string]);
+      const roots = [...new Set(repliers.map((r) => key(r.roomId, r.rootId)))].map(
+        (k) => k.split("\u0000") as [string, string],
+      );
       await tx.execute(sql`
         INSERT INTO ${ident(schema)}.thread_participants (room_id, root_id, user_id, since_seq)
         SELECT m.room_id, m.message_id, m.author_id, m.seq FROM ${ident(schema)}.messages m
-        WHERE (m.room_id, m.message_id) IN (${sql.join(roots.map(([r, m]) => sql`(${r}, ${m})`), sql`, `)})
+        WHERE (m.room_id, m.message_id) IN (${sql.join(
+          roots.map(([r, m]) => sql`(${r}, ${m})`),
+          sql`, `,
+        )})
         ON CONFLICT DO NOTHING`);
       await insertRows(tx, schema, t.threadParticipants, repliers, sql`ON CONFLICT DO NOTHING`);
     }
     await insertRows(tx, schema, t.mentions, mentions, sql`ON CONFLICT DO NOTHING`);
     await insertRows(tx, schema, t.edits, edits);
     await insertRows(tx, schema, t.reactions, [...reactions.values()], sql`ON CONFLICT DO NOTHING`);
-    await insertRows(tx, schema, t.translations, [...translations.values()], sql`ON CONFLICT (room_id, message_id, language) DO UPDATE SET body = excluded.body, seq = excluded.seq`);
+    await insertRows(
+      tx,
+      schema,
+      t.translations,
+      [...translations.values()],
+      sql`ON CONFLICT (room_id, message_id, language) DO UPDATE SET body = excluded.body, seq = excluded.seq`,
+    );
     edits = [];
     reactions = new Map();
     mentions = [];
@@ -144,7 +183,8 @@ async function applyTimeline(tx: Tx, schema: string, events: readonly EventEnvel
           deletedBy: null,
           updatedSeq: e.seq,
         });
-        for (const userId of d.mentions) mentions.push({ userId, roomId: d.roomId, messageId: d.messageId, seq: e.seq });
+        for (const userId of d.mentions)
+          mentions.push({ userId, roomId: d.roomId, messageId: d.messageId, seq: e.seq });
         if (d.threadRootId !== undefined) {
           const root = pending.get(key(d.roomId, d.threadRootId));
           if (root !== undefined) {
@@ -154,7 +194,13 @@ async function applyTimeline(tx: Tx, schema: string, events: readonly EventEnvel
             root.updatedSeq = e.seq;
           } else {
             const k = key(d.roomId, d.threadRootId);
-            const u = rootUpdates.get(k) ?? { roomId: d.roomId, rootId: d.threadRootId, count: 0, lastSeq: 0, lastAt: "" };
+            const u = rootUpdates.get(k) ?? {
+              roomId: d.roomId,
+              rootId: d.threadRootId,
+              count: 0,
+              lastSeq: 0,
+              lastAt: "",
+            };
             u.count++;
             u.lastSeq = e.seq;
             u.lastAt = e.time;
@@ -166,7 +212,15 @@ async function applyTimeline(tx: Tx, schema: string, events: readonly EventEnvel
       }
       case "MessageEdited": {
         const d = ev.data;
-        edits.push({ roomId: d.roomId, messageId: d.messageId, seq: e.seq, body: d.body, previousBody: d.previousBody, editedBy: d.editedBy, editedAt: e.time });
+        edits.push({
+          roomId: d.roomId,
+          messageId: d.messageId,
+          seq: e.seq,
+          body: d.body,
+          previousBody: d.previousBody,
+          editedBy: d.editedBy,
+          editedAt: e.time,
+        });
         const row = pending.get(key(d.roomId, d.messageId));
         if (row !== undefined) {
           row.body = d.body;
@@ -191,7 +245,10 @@ async function applyTimeline(tx: Tx, schema: string, events: readonly EventEnvel
           await flush();
           const where = (table: Tables["edits"] | Tables["reactions"] | Tables["mentions"] | Tables["translations"]) =>
             and(eq(table.roomId, d.roomId), eq(table.messageId, d.messageId));
-          await tx.update(t.messages).set({ body: "", deleted: true, deletedBy: d.deletedBy, updatedSeq: e.seq }).where(and(eq(t.messages.roomId, d.roomId), eq(t.messages.messageId, d.messageId)));
+          await tx
+            .update(t.messages)
+            .set({ body: "", deleted: true, deletedBy: d.deletedBy, updatedSeq: e.seq })
+            .where(and(eq(t.messages.roomId, d.roomId), eq(t.messages.messageId, d.messageId)));
           await tx.delete(t.edits).where(where(t.edits));
           await tx.delete(t.reactions).where(where(t.reactions));
           await tx.delete(t.mentions).where(where(t.mentions));
@@ -202,12 +259,16 @@ async function applyTimeline(tx: Tx, schema: string, events: readonly EventEnvel
       case "ReactionAdded": {
         const d = ev.data;
         const k = `${key(d.roomId, d.messageId)}\u0000${d.emoji}\u0000${d.userId}`;
-        if (!reactions.has(k)) reactions.set(k, { roomId: d.roomId, messageId: d.messageId, emoji: d.emoji, userId: d.userId, seq: e.seq });
+        if (!reactions.has(k))
+          reactions.set(k, { roomId: d.roomId, messageId: d.messageId, emoji: d.emoji, userId: d.userId, seq: e.seq });
         const row = pending.get(key(d.roomId, d.messageId));
         if (row !== undefined) row.updatedSeq = e.seq;
         else {
           await flush();
-          await tx.update(t.messages).set({ updatedSeq: e.seq }).where(and(eq(t.messages.roomId, d.roomId), eq(t.messages.messageId, d.messageId)));
+          await tx
+            .update(t.messages)
+            .set({ updatedSeq: e.seq })
+            .where(and(eq(t.messages.roomId, d.roomId), eq(t.messages.messageId, d.messageId)));
         }
         break;
       }
@@ -222,13 +283,29 @@ async function applyTimeline(tx: Tx, schema: string, events: readonly EventEnvel
         await flush();
         await tx
           .delete(t.reactions)
-          .where(and(eq(t.reactions.roomId, d.roomId), eq(t.reactions.messageId, d.messageId), eq(t.reactions.emoji, d.emoji), eq(t.reactions.userId, d.userId)));
-        await tx.update(t.messages).set({ updatedSeq: e.seq }).where(and(eq(t.messages.roomId, d.roomId), eq(t.messages.messageId, d.messageId)));
+          .where(
+            and(
+              eq(t.reactions.roomId, d.roomId),
+              eq(t.reactions.messageId, d.messageId),
+              eq(t.reactions.emoji, d.emoji),
+              eq(t.reactions.userId, d.userId),
+            ),
+          );
+        await tx
+          .update(t.messages)
+          .set({ updatedSeq: e.seq })
+          .where(and(eq(t.messages.roomId, d.roomId), eq(t.messages.messageId, d.messageId)));
         break;
       }
       case "MessageTranslated": {
         const d = ev.data;
-        translations.set(`${key(d.roomId, d.messageId)}\u0000${d.language}`, { roomId: d.roomId, messageId: d.messageId, language: d.language, body: d.body, seq: e.seq });
+        translations.set(`${key(d.roomId, d.messageId)}\u0000${d.language}`, {
+          roomId: d.roomId,
+          messageId: d.messageId,
+          language: d.language,
+          body: d.body,
+          seq: e.seq,
+        });
         break;
       }
       default:
@@ -267,7 +344,8 @@ export const timelineProjection: PgProjection = {
           ON c.room_id = r.room_id AND c.thread_root_id = r.message_id
         WHERE r.reply_count <> coalesce(c.replies, 0)`,
     );
-    if ((counts[0]?.n ?? 0) > 0) problems.push(`${counts[0]!.n} thread roots whose reply_count differs from their replies`);
+    if ((counts[0]?.n ?? 0) > 0)
+      problems.push(`${counts[0]!.n} thread roots whose reply_count differs from their replies`);
     const orphans = await query<{ n: number }>(
       db,
       sql`SELECT count(*)::int AS n FROM ${s}.reactions x JOIN ${s}.messages m USING (room_id, message_id) WHERE m.deleted`,

@@ -82,7 +82,10 @@ export function timelineTables(name: string) {
         messageId: text("message_id").notNull(),
         seq: seq("seq").notNull(),
       },
-      (t) => [primaryKey({ columns: [t.userId, t.roomId, t.messageId] }), index("mentions_user_seq").on(t.userId, t.seq)],
+      (t) => [
+        primaryKey({ columns: [t.userId, t.roomId, t.messageId] }),
+        index("mentions_user_seq").on(t.userId, t.seq),
+      ],
     ),
     /** Machine translations of a message, per language. */
     translations: s.table(

@@ -13,12 +13,19 @@ export function querySuite(options: { pglite: boolean }): void {
   beforeAll(async () => {
     h = await startReadHarness({ pglite: options.pglite });
     const { alice, bob } = h.users;
-    general = (await alice.cmd("room.create", { name: "general", kind: "public", topic: "everything" })).result["roomId"] as string;
+    general = (await alice.cmd("room.create", { name: "general", kind: "public", topic: "everything" })).result[
+      "roomId"
+    ] as string;
     await bob.cmd("room.join", { roomId: general });
-    secret = (await alice.cmd("room.create", { name: "secret", kind: "private", members: [bob.id] })).result["roomId"] as string;
+    secret = (await alice.cmd("room.create", { name: "secret", kind: "private", members: [bob.id] })).result[
+      "roomId"
+    ] as string;
     for (let i = 0; i < 30; i++) {
       const author = i % 3 === 0 ? bob : alice;
-      const r = await author.cmd("msg.post", { roomId: general, body: `message number ${i} about ${i % 2 === 0 ? "pelicans" : "otters"}` });
+      const r = await author.cmd("msg.post", {
+        roomId: general,
+        body: `message number ${i} about ${i % 2 === 0 ? "pelicans" : "otters"}`,
+      });
       posts.push({ id: r.result["messageId"] as string, seq: r.seq });
     }
     await alice.cmd("msg.post", { roomId: secret, body: "the pelicans plan is secret" });
@@ -39,7 +46,9 @@ export function querySuite(options: { pglite: boolean }): void {
       expect(latest.body.messages.map((m: { seq: number }) => m.seq)).toEqual(posts.slice(20).map((p) => p.seq));
       expect(latest.body).toMatchObject({ hasBefore: true, hasAfter: false });
       const before = await bob.get(`/api/rooms/${general}/messages?limit=10&before=${latest.body.messages[0].seq}`);
-      expect(before.body.messages.map((m: { messageId: string }) => m.messageId)).toEqual(posts.slice(10, 20).map((p) => p.id));
+      expect(before.body.messages.map((m: { messageId: string }) => m.messageId)).toEqual(
+        posts.slice(10, 20).map((p) => p.id),
+      );
       expect(before.body).toMatchObject({ hasBefore: true, hasAfter: true });
       const first = await bob.get(`/api/rooms/${general}/messages?limit=10&before=${posts[10]!.seq}`);
       expect(first.body).toMatchObject({ hasBefore: false, hasAfter: true });
@@ -52,7 +61,9 @@ export function querySuite(options: { pglite: boolean }): void {
       expect(after.body.messages.map((m: { seq: number }) => m.seq)).toEqual(posts.slice(5, 12).map((p) => p.seq));
       expect(after.body).toMatchObject({ hasBefore: true, hasAfter: true });
       const around = await bob.get(`/api/rooms/${general}/messages?limit=6&around=${posts[15]!.id}`);
-      expect(around.body.messages.map((m: { messageId: string }) => m.messageId)).toEqual(posts.slice(12, 18).map((p) => p.id));
+      expect(around.body.messages.map((m: { messageId: string }) => m.messageId)).toEqual(
+        posts.slice(12, 18).map((p) => p.id),
+      );
       const missing = await bob.get(`/api/rooms/${general}/messages?around=01NOSUCHMESSAGE`);
       expect(missing.status).toBe(404);
     });
@@ -75,7 +86,11 @@ export function querySuite(options: { pglite: boolean }): void {
       await bob.cmd("msg.react", { roomId: general, messageId: posts[27]!.id, emoji: "👍" });
       await alice.cmd("msg.react", { roomId: general, messageId: posts[27]!.id, emoji: "👍" });
       await alice.cmd("msg.react", { roomId: general, messageId: posts[27]!.id, emoji: "🎉" });
-      const reply = await bob.cmd("msg.post", { roomId: general, body: "a reply in the thread", threadRootId: posts[28]!.id });
+      const reply = await bob.cmd("msg.post", {
+        roomId: general,
+        body: "a reply in the thread",
+        threadRootId: posts[28]!.id,
+      });
       const page = await bob.get(`/api/rooms/${general}/messages?limit=5&minSeq=${reply.seq}`);
       const byId = new Map(page.body.messages.map((m: { messageId: string }) => [m.messageId, m]));
       expect(byId.get(target.id)).toMatchObject({ seq: target.seq, deleted: true, body: "" });
@@ -96,7 +111,13 @@ export function querySuite(options: { pglite: boolean }): void {
       expect(thread.body.replies.map((m: { body: string }) => m.body)).toEqual(["a reply in the thread"]);
       expect(thread.body.participants).toEqual(expect.arrayContaining([alice.id, bob.id]));
       const history = await bob.get(`/api/rooms/${general}/messages/${posts[26]!.id}/history`);
-      expect(history.body.edits).toEqual([expect.objectContaining({ body: "edited about otters", previousBody: "message number 26 about pelicans", editedBy: alice.id })]);
+      expect(history.body.edits).toEqual([
+        expect.objectContaining({
+          body: "edited about otters",
+          previousBody: "message number 26 about pelicans",
+          editedBy: alice.id,
+        }),
+      ]);
     });
   });
 
@@ -108,7 +129,11 @@ export function querySuite(options: { pglite: boolean }): void {
         const page = await bob.get(`/api/rooms/${general}/messages?limit=1&minSeq=${r.seq}`);
         expect(page.headers.get("natter-stale")).toBeNull();
         expect(page.body.messages[0].messageId).toBe(r.result["messageId"]);
-        const edit = await alice.cmd("msg.edit", { roomId: general, messageId: r.result["messageId"], body: `fresher ${i}` });
+        const edit = await alice.cmd("msg.edit", {
+          roomId: general,
+          messageId: r.result["messageId"],
+          body: `fresher ${i}`,
+        });
         const viaNats = await bob.q("messages", { roomId: general, limit: 1, minSeq: edit.seq });
         expect(viaNats.result.messages[0].body).toBe(`fresher ${i}`);
       }
@@ -132,7 +157,11 @@ export function querySuite(options: { pglite: boolean }): void {
       const back = await bob.post(`/api/rooms/${general}/read`, { seq: 1 });
       expect(back.body.seq).toBe(mention.seq);
       const after = await bob.get(`/api/rooms`);
-      expect(after.body.rooms.find((r: { roomId: string }) => r.roomId === general)).toMatchObject({ unread: 0, mentions: 0, readSeq: mention.seq });
+      expect(after.body.rooms.find((r: { roomId: string }) => r.roomId === general)).toMatchObject({
+        unread: 0,
+        mentions: 0,
+        readSeq: mention.seq,
+      });
       const readBy = await alice.get(`/api/rooms/${general}/messages/${mention.result["messageId"]}/read-by`);
       expect(readBy.body.userIds).toEqual([bob.id]);
       const earlier = await alice.get(`/api/rooms/${general}/messages/${posts[0]!.id}/read-by`);
@@ -153,7 +182,15 @@ export function querySuite(options: { pglite: boolean }): void {
       await bob.cmd("user.profile", { displayName: "Bob Lee" });
       const invited = await alice.cmd("room.invite", { roomId: secret, userId: dave.id });
       const mine = await dave.get(`/api/rooms?minSeq=${invited.seq}`);
-      expect(mine.body.invitations).toEqual([expect.objectContaining({ roomId: secret, name: "secret", kind: "private", invitedBy: alice.id, seq: invited.seq })]);
+      expect(mine.body.invitations).toEqual([
+        expect.objectContaining({
+          roomId: secret,
+          name: "secret",
+          kind: "private",
+          invitedBy: alice.id,
+          seq: invited.seq,
+        }),
+      ]);
       // Being invited lets dave know the room exists, not read it.
       expect((await dave.get(`/api/rooms/${secret}/messages`)).status).toBe(404);
       const joined = await dave.cmd("room.join", { roomId: secret });
@@ -166,7 +203,9 @@ export function querySuite(options: { pglite: boolean }): void {
       expect(found.body.users).toEqual([{ userId: bob.id, displayName: "Bob Lee" }]);
       expect((await dave.get(`/api/users?q=%25`)).body.users).toEqual([]);
       const left = await dave.cmd("room.leave", { roomId: secret });
-      expect((await dave.get(`/api/rooms?minSeq=${left.seq}`)).body.rooms.map((r: { roomId: string }) => r.roomId)).not.toContain(secret);
+      expect(
+        (await dave.get(`/api/rooms?minSeq=${left.seq}`)).body.rooms.map((r: { roomId: string }) => r.roomId),
+      ).not.toContain(secret);
     });
 
     it("the public directory and a room's members", async () => {
@@ -211,7 +250,9 @@ export function querySuite(options: { pglite: boolean }): void {
       const { alice, bob } = h.users;
       const mine = await alice.get(`/api/audit?actor=${bob.id}&type=MemberJoined`);
       expect(mine.status).toBe(200);
-      expect(mine.body.events).toEqual([expect.objectContaining({ type: "MemberJoined", actor: bob.id, roomId: general })]);
+      expect(mine.body.events).toEqual([
+        expect.objectContaining({ type: "MemberJoined", actor: bob.id, roomId: general }),
+      ]);
       const viaNats = await alice.q("audit", { actor: bob.id, type: "MemberJoined" }, { admin: true });
       expect(viaNats.result.events).toEqual(mine.body.events);
       const refused = await bob.get(`/api/audit`);

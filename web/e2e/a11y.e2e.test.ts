@@ -43,27 +43,40 @@ async function focusUntil(page: Page, what: string, ok: (f: Focused) => boolean,
 }
 
 /** Presses Tab (Shift+Tab with `back`) until `ok`, at most `max` times; answers every stop on the way. */
-async function tabTo(page: Page, what: string, ok: (f: Focused) => boolean, options: { back?: boolean; max?: number } = {}): Promise<Focused[]> {
+async function tabTo(
+  page: Page,
+  what: string,
+  ok: (f: Focused) => boolean,
+  options: { back?: boolean; max?: number } = {},
+): Promise<Focused[]> {
   const stops: Focused[] = [];
   for (let i = 0; i < (options.max ?? 20); i++) {
     const f = await press(page, options.back === true ? "Shift+Tab" : "Tab");
     stops.push(f);
     if (ok(f)) return stops;
   }
-  throw new Error(`Tab never reached ${what}; it went through ${stops.map((s) => `${s.what} "${s.text.slice(0, 30)}"`).join(" → ")}`);
+  throw new Error(
+    `Tab never reached ${what}; it went through ${stops.map((s) => `${s.what} "${s.text.slice(0, 30)}"`).join(" → ")}`,
+  );
 }
 
 /** The message ids of the room's timeline as rendered, oldest first. */
 const messageIds = (page: Page): Promise<string[]> =>
-  page.$$eval('[data-testid="room-view"] article.tl-msg', (els) => els.map((el) => el.getAttribute("data-message-id") ?? ""));
+  page.$$eval('[data-testid="room-view"] article.tl-msg', (els) =>
+    els.map((el) => el.getAttribute("data-message-id") ?? ""),
+  );
 
 async function waitForMessage(page: Page, text: string): Promise<void> {
-  await page.locator('[data-testid="room-view"] article.tl-msg', { hasText: text }).first().waitFor({ timeout: 15_000 });
+  await page
+    .locator('[data-testid="room-view"] article.tl-msg', { hasText: text })
+    .first()
+    .waitFor({ timeout: 15_000 });
 }
 
 /** Opens the sidebar where it is a drawer (phone widths). */
 async function sidebar(page: Page): Promise<void> {
-  if (!(await page.locator('#sidebar [data-testid="open-directory"]').isVisible())) await page.getByTestId("drawer-toggle").click();
+  if (!(await page.locator('#sidebar [data-testid="open-directory"]').isVisible()))
+    await page.getByTestId("drawer-toggle").click();
 }
 
 async function openRoom(page: Page, name: string): Promise<void> {
@@ -98,7 +111,9 @@ describe.skipIf(!HAS_CHROMIUM)("accessibility and fit in the browser", () => {
     await cmd(alice, "user.profile", { displayName: "alice" });
     await cmd(bob, "user.profile", { displayName: "bob" });
     for (const name of ["alpha", "beta", "gamma"] as const) {
-      rooms[name] = (await cmd(alice, "room.create", { name, kind: "public", topic: `the ${name} room` })).result["roomId"] as string;
+      rooms[name] = (await cmd(alice, "room.create", { name, kind: "public", topic: `the ${name} room` })).result[
+        "roomId"
+      ] as string;
       await cmd(bob, "room.join", { roomId: rooms[name] });
     }
     const post = async (who: Nats, body: string, extra: Record<string, unknown> = {}) =>
@@ -106,14 +121,21 @@ describe.skipIf(!HAS_CHROMIUM)("accessibility and fit in the browser", () => {
     // alpha: an edited message, a mention with a link and code, reactions (one of them alice's), a quote, long unbroken text.
     ids.edited = await post(alice, "first from alice");
     await cmd(alice, "msg.edit", { roomId: rooms.alpha, messageId: ids.edited, body: "first from alice, edited" });
-    ids.mention = await post(bob, "hello @alice, see [the docs](https://example.com/docs) and `npm test`", { mentions: [alice.userId] });
+    ids.mention = await post(bob, "hello @alice, see [the docs](https://example.com/docs) and `npm test`", {
+      mentions: [alice.userId],
+    });
     await cmd(alice, "msg.react", { roomId: rooms.alpha, messageId: ids.mention, emoji: "👍" });
     await cmd(bob, "msg.react", { roomId: rooms.alpha, messageId: ids.mention, emoji: "🎉" });
     ids.quote = await post(bob, "> a quoted line\n\n**bold** and *italic* words");
-    ids.last = await post(bob, `a long address https://example.com/${"x".repeat(180)} and a block\n\n\`\`\`\n${"y".repeat(300)}\n\`\`\``);
+    ids.last = await post(
+      bob,
+      `a long address https://example.com/${"x".repeat(180)} and a block\n\n\`\`\`\n${"y".repeat(300)}\n\`\`\``,
+    );
     // beta: a mention of alice she has not read (the sidebar's badges); an invitation to a private room.
     await cmd(bob, "msg.post", { roomId: rooms.beta, body: "@alice over here", mentions: [alice.userId] });
-    await cmd(bob, "room.create", { name: "invite only", kind: "private", members: [] }).then((r) => cmd(bob, "room.invite", { roomId: r.result["roomId"], userId: alice.userId }));
+    await cmd(bob, "room.create", { name: "invite only", kind: "private", members: [] }).then((r) =>
+      cmd(bob, "room.invite", { roomId: r.result["roomId"], userId: alice.userId }),
+    );
     page = (await signIn(browser, app, "alice")).page;
   }, 240_000);
 
@@ -132,9 +154,13 @@ describe.skipIf(!HAS_CHROMIUM)("accessibility and fit in the browser", () => {
     expect(stops.at(-1)!.roomId).toBe(rooms.alpha);
 
     // The arrows, Home and End move between the rooms (and stop at the ends).
-    expect(await walk(page, ["ArrowDown", "ArrowDown", "ArrowDown", "ArrowUp", "Home", "ArrowUp", "End", "Home"], (f) => f.roomId)).toEqual(
-      [rooms.beta, rooms.gamma, rooms.gamma, rooms.beta, rooms.alpha, rooms.alpha, rooms.gamma, rooms.alpha],
-    );
+    expect(
+      await walk(
+        page,
+        ["ArrowDown", "ArrowDown", "ArrowDown", "ArrowUp", "Home", "ArrowUp", "End", "Home"],
+        (f) => f.roomId,
+      ),
+    ).toEqual([rooms.beta, rooms.gamma, rooms.gamma, rooms.beta, rooms.alpha, rooms.alpha, rooms.gamma, rooms.alpha]);
 
     // Enter opens the room; focus stays on it in the list, now the current page.
     await page.keyboard.press("Enter");
@@ -152,9 +178,9 @@ describe.skipIf(!HAS_CHROMIUM)("accessibility and fit in the browser", () => {
     expect(afterRooms).toEqual(["room-settings-button", expect.stringMatching(/^article\.tl-msg/)]);
 
     // Between messages: ArrowUp/Down, Home, End, stopping at the ends.
-    expect(await walk(page, ["ArrowUp", "ArrowUp", "Home", "ArrowUp", "End", "ArrowDown", "ArrowDown"], (f) => f.messageId)).toEqual(
-      [ids.quote, ids.mention, ids.edited, ids.edited, ids.last, ids.last, ids.last],
-    );
+    expect(
+      await walk(page, ["ArrowUp", "ArrowUp", "Home", "ArrowUp", "End", "ArrowDown", "ArrowDown"], (f) => f.messageId),
+    ).toEqual([ids.quote, ids.mention, ids.edited, ids.edited, ids.last, ids.last, ids.last]);
 
     // A message's actions: Enter opens its toolbar on its first button; the arrows move along it; Escape goes back to the message.
     await press(page, "ArrowUp");
@@ -171,7 +197,9 @@ describe.skipIf(!HAS_CHROMIUM)("accessibility and fit in the browser", () => {
     expect((await press(page, "ArrowRight")).label).toBe("React with ❤️");
     await page.keyboard.press("Enter");
     await focusUntil(page, "the message after reacting", (f) => f.messageId === ids.mention);
-    await page.locator(`article[data-message-id="${ids.mention}"] .tl-reaction[aria-label="❤️ 1, including you"]`).waitFor();
+    await page
+      .locator(`article[data-message-id="${ids.mention}"] .tl-reaction[aria-label="❤️ 1, including you"]`)
+      .waitFor();
   });
 
   it("focus goes into a dialog when it opens and back to its opener when Escape closes it; after a send it stays in the composer", async () => {
@@ -204,7 +232,9 @@ describe.skipIf(!HAS_CHROMIUM)("accessibility and fit in the browser", () => {
     await tabTo(page, "the room settings button", (f) => f.testId === "room-settings-button", { back: true });
     await page.keyboard.press("Enter");
     await page.getByTestId("room-settings").waitFor();
-    expect(await focusUntil(page, "inside room settings", (f) => f.dialog === "room-settings")).toMatchObject({ testId: "settings-name-input" });
+    expect(await focusUntil(page, "inside room settings", (f) => f.dialog === "room-settings")).toMatchObject({
+      testId: "settings-name-input",
+    });
     await page.keyboard.press("Escape");
     await page.getByTestId("room-settings").waitFor({ state: "detached" });
     expect((await focused(page)).testId).toBe("room-settings-button");
@@ -213,7 +243,9 @@ describe.skipIf(!HAS_CHROMIUM)("accessibility and fit in the browser", () => {
     await tabTo(page, "the composer", (f) => f.testId === "composer-input");
     await page.keyboard.type("sent from the keyboard");
     await page.keyboard.press("Enter");
-    await page.locator('[data-testid="room-view"] article.tl-msg:not(.tl-pending)', { hasText: "sent from the keyboard" }).waitFor();
+    await page
+      .locator('[data-testid="room-view"] article.tl-msg:not(.tl-pending)', { hasText: "sent from the keyboard" })
+      .waitFor();
     expect((await focused(page)).testId).toBe("composer-input");
     expect(await page.getByTestId("composer-input").inputValue()).toBe("");
   });
@@ -239,7 +271,12 @@ describe.skipIf(!HAS_CHROMIUM)("accessibility and fit in the browser", () => {
         }
       }).observe(document.body, { subtree: true, childList: true, characterData: true });
     });
-    const said = () => page.evaluate(() => (window as unknown as { said: { live: string | null; text: string }[] }).said.filter((s) => /bob|alice|own words/.test(s.text)));
+    const said = () =>
+      page.evaluate(() =>
+        (window as unknown as { said: { live: string | null; text: string }[] }).said.filter((s) =>
+          /bob|alice|own words/.test(s.text),
+        ),
+      );
     const until = async (what: string, ok: (s: { live: string | null; text: string }[]) => boolean) => {
       const deadline = Date.now() + 15_000;
       for (;;) {
@@ -257,7 +294,11 @@ describe.skipIf(!HAS_CHROMIUM)("accessibility and fit in the browser", () => {
     expect(await until("bob's message again", (s) => s.length > 1)).toEqual([hi, hi]);
     // In a room that is not open: said with the room's name.
     await cmd(bob, "msg.post", { roomId: rooms.gamma, body: "over in gamma" });
-    expect(await until("the message in gamma", (s) => s.length > 2)).toEqual([hi, hi, { live: "polite", text: "New message from bob in #gamma" }]);
+    expect(await until("the message in gamma", (s) => s.length > 2)).toEqual([
+      hi,
+      hi,
+      { live: "polite", text: "New message from bob in #gamma" },
+    ]);
     // Alice's own message is not announced to her.
     await cmd(alice, "msg.post", { roomId: rooms.alpha, body: "my own words" });
     await waitForMessage(page, "my own words");
@@ -274,7 +315,10 @@ describe.skipIf(!HAS_CHROMIUM)("accessibility and fit in the browser", () => {
       await page.getByTestId("user-menu-button").click();
       await page.getByTestId("theme-select").selectOption(theme);
       expect(await page.evaluate(() => document.documentElement.getAttribute("data-theme"))).toBe(theme);
-      const menu = await page.evaluate(contrastReport, { scope: '[data-testid="user-menu"]', mustCover: [".field > span", "label", "select", '[data-testid="logout-button"]'] });
+      const menu = await page.evaluate(contrastReport, {
+        scope: '[data-testid="user-menu"]',
+        mustCover: [".field > span", "label", "select", '[data-testid="logout-button"]'],
+      });
       report.push(...menu.failures.map((f) => `${theme}, user menu: ${f}`));
       expect(menu.uncovered, `${theme}: the user menu's text was measured`).toEqual([]);
       await page.keyboard.press("Escape");
@@ -323,7 +367,10 @@ describe.skipIf(!HAS_CHROMIUM)("accessibility and fit in the browser", () => {
       expect(main.uncovered, `${theme}: these were measured on the main screen`).toEqual([]);
       // The composer with text in it (and Send enabled: a disabled control is exempt).
       await page.getByTestId("composer-input").fill("a draft");
-      const composer = await page.evaluate(contrastReport, { scope: '[data-testid="composer"]', mustCover: [".composer-input", ".send-button"] });
+      const composer = await page.evaluate(contrastReport, {
+        scope: '[data-testid="composer"]',
+        mustCover: [".composer-input", ".send-button"],
+      });
       report.push(...composer.failures.map((f) => `${theme}, composer: ${f}`));
       expect(composer.uncovered).toEqual([]);
       await page.getByTestId("composer-input").fill("");
@@ -333,7 +380,16 @@ describe.skipIf(!HAS_CHROMIUM)("accessibility and fit in the browser", () => {
       await page.getByTestId("no-bans").waitFor();
       const dialog = await page.evaluate(contrastReport, {
         scope: '[data-testid="room-settings"]',
-        mustCover: [".dialog-header h2", ".field > span", '[data-testid="settings-name-input"]', ".member-name", "select", '[data-testid="member-ban"]', '[data-testid="no-bans"]', '[data-testid="settings-archive"]'],
+        mustCover: [
+          ".dialog-header h2",
+          ".field > span",
+          '[data-testid="settings-name-input"]',
+          ".member-name",
+          "select",
+          '[data-testid="member-ban"]',
+          '[data-testid="no-bans"]',
+          '[data-testid="settings-archive"]',
+        ],
       });
       report.push(...dialog.failures.map((f) => `${theme}, room settings: ${f}`));
       expect(dialog.uncovered, `${theme}: these were measured in room settings`).toEqual([]);
@@ -382,21 +438,38 @@ describe.skipIf(!HAS_CHROMIUM)("accessibility and fit in the browser", () => {
   }, 60_000);
 
   it("from 390 px to 1920 px nothing scrolls sideways; at 390 the rooms are a drawer the keyboard opens and closes", async () => {
-    const parts = [".app", ".app-header", ".main", ".room-header", ".tl-scroll", ".composer", ".thread-panel", "dialog[open]", ".user-menu-panel", ".sidebar.open"];
+    const parts = [
+      ".app",
+      ".app-header",
+      ".main",
+      ".room-header",
+      ".tl-scroll",
+      ".composer",
+      ".thread-panel",
+      "dialog[open]",
+      ".user-menu-panel",
+      ".sidebar.open",
+    ];
     for (const viewport of [
       { width: 390, height: 844 },
       { width: 1920, height: 1080 },
     ]) {
       const { page: p, context } = await signIn(browser, app, "alice", { viewport });
       const problems: string[] = [];
-      const check = async (screen: string) => problems.push(...(await p.evaluate(horizontalOverflow, parts)).map((x) => `${viewport.width} px, ${screen}: ${x}`));
+      const check = async (screen: string) =>
+        problems.push(
+          ...(await p.evaluate(horizontalOverflow, parts)).map((x) => `${viewport.width} px, ${screen}: ${x}`),
+        );
       await p.getByTestId("home").waitFor();
       await check("home");
       await openRoom(p, "alpha");
       await waitForMessage(p, "a long address");
       await check("room");
       await p.locator(`article[data-message-id="${ids.mention}"]`).hover();
-      await p.locator(`article[data-message-id="${ids.mention}"]`).getByRole("button", { name: "Reply in thread" }).click();
+      await p
+        .locator(`article[data-message-id="${ids.mention}"]`)
+        .getByRole("button", { name: "Reply in thread" })
+        .click();
       await p.getByTestId("thread-panel").waitFor();
       await check("thread");
       await p.getByTestId("close-thread").click();
@@ -416,7 +489,10 @@ describe.skipIf(!HAS_CHROMIUM)("accessibility and fit in the browser", () => {
         await p.locator("#sidebar.open").waitFor();
         await p.waitForFunction(() => document.getElementById("sidebar")!.getBoundingClientRect().left >= 0);
         // Focus goes into the drawer, on the room being read; the arrows move in it.
-        expect(await focusUntil(p, "the current room in the drawer", (f) => f.testId === "room-item")).toMatchObject({ roomId: rooms.alpha, ariaCurrent: "page" });
+        expect(await focusUntil(p, "the current room in the drawer", (f) => f.testId === "room-item")).toMatchObject({
+          roomId: rooms.alpha,
+          ariaCurrent: "page",
+        });
         await check("drawer");
         // The page behind the open drawer is out of reach, as behind a dialog.
         expect(await p.evaluate(() => document.getElementById("main")!.inert)).toBe(true);
@@ -430,7 +506,9 @@ describe.skipIf(!HAS_CHROMIUM)("accessibility and fit in the browser", () => {
         await press(p, "ArrowDown");
         await p.keyboard.press("Enter");
         await p.locator('[data-testid="room-title"]', { hasText: "beta" }).waitFor();
-        expect((await focusUntil(p, "the room just opened", (f) => f.what.startsWith("main"))).what).toBe("main#main.main");
+        expect((await focusUntil(p, "the room just opened", (f) => f.what.startsWith("main"))).what).toBe(
+          "main#main.main",
+        );
         await p.locator("#sidebar").waitFor({ state: "hidden" });
         expect(await p.evaluate(() => document.getElementById("main")!.inert)).toBe(false);
         await check("another room");
@@ -442,7 +520,9 @@ describe.skipIf(!HAS_CHROMIUM)("accessibility and fit in the browser", () => {
         await p.getByTestId("create-room-submit").click();
         await p.locator('[data-testid="room-title"]', { hasText: "made on a phone" }).waitFor();
         await p.locator("#sidebar").waitFor({ state: "hidden" });
-        expect((await focusUntil(p, "the room just created", (f) => f.what.startsWith("main"))).what).toBe("main#main.main");
+        expect((await focusUntil(p, "the room just created", (f) => f.what.startsWith("main"))).what).toBe(
+          "main#main.main",
+        );
       } else {
         expect(await p.locator("#sidebar").isVisible()).toBe(true);
         expect(await p.getByTestId("drawer-toggle").isVisible()).toBe(false);

@@ -26,7 +26,12 @@ async function shown(page: Page, scope = '[data-testid="room-view"] .timeline'):
 }
 
 /** Waits until `page`'s timeline satisfies `ok`, showing what it had when it gives up. */
-async function until(page: Page, what: string, ok: (messages: Shown[]) => boolean, timeoutMs = 15_000): Promise<Shown[]> {
+async function until(
+  page: Page,
+  what: string,
+  ok: (messages: Shown[]) => boolean,
+  timeoutMs = 15_000,
+): Promise<Shown[]> {
   const deadline = Date.now() + timeoutMs;
   let last: Shown[] = [];
   while (Date.now() < deadline) {
@@ -110,7 +115,10 @@ describe.skipIf(!HAS_CHROMIUM)("two people chat in the browser, live", () => {
     await alice.locator('[data-testid="invite-picker"] [data-testid="user-search-input"]').fill("bob");
     await alice.getByRole("button", { name: "Invite bob" }).click();
     await alice.getByTestId("dialog-close").click();
-    await bob.locator('[data-testid="invitation"]', { hasText: "secret plans" }).getByTestId("accept-invitation").click();
+    await bob
+      .locator('[data-testid="invitation"]', { hasText: "secret plans" })
+      .getByTestId("accept-invitation")
+      .click();
     await bob.locator('[data-testid="room-title"]', { hasText: "secret plans" }).waitFor();
     await openRoom(alice, "secret plans");
     // The composer is named for the room as a screen reader says it: no lock glyph read aloud.
@@ -125,12 +133,16 @@ describe.skipIf(!HAS_CHROMIUM)("two people chat in the browser, live", () => {
     await act(bob, "the plan is bold", "Reply in thread");
     await bob.getByTestId("thread-panel").waitFor();
     await send(bob, "in the thread", '[data-testid="thread-composer-input"]');
-    await until(alice, "the reply count", (ms) => ms.some((m) => m.body === "the plan is bold" && /1 repl/.test(m.replies)));
+    await until(alice, "the reply count", (ms) =>
+      ms.some((m) => m.body === "the plan is bold" && /1 repl/.test(m.replies)),
+    );
 
     // bob reacts; alice sees it.
     await act(bob, "the plan is bold", "Add reaction");
     await bob.getByRole("button", { name: "React with 👍" }).click();
-    await until(alice, "bob's reaction", (ms) => ms.some((m) => m.body === "the plan is bold" && m.reactions.includes("👍1")));
+    await until(alice, "bob's reaction", (ms) =>
+      ms.some((m) => m.body === "the plan is bold" && m.reactions.includes("👍1")),
+    );
 
     // alice edits her message, then deletes bob's? No: she deletes her own second one.
     await act(alice, "the plan is bold", "Edit message");
@@ -164,7 +176,8 @@ describe.skipIf(!HAS_CHROMIUM)("two people chat in the browser, live", () => {
     // may be slow to relay the first.
     const indicator = bob.locator('[data-testid="typing-indicator"]', { hasText: /alice is typing/i });
     const input = alice.getByTestId("composer-input");
-    for (let words = 0; words < 12 && !(await indicator.isVisible()); words++) await input.pressSequentially("typing ", { delay: 120 });
+    for (let words = 0; words < 12 && !(await indicator.isVisible()); words++)
+      await input.pressSequentially("typing ", { delay: 120 });
     await indicator.waitFor({ timeout: 5_000 });
     await input.fill("");
   });
@@ -184,7 +197,9 @@ describe.skipIf(!HAS_CHROMIUM)("two people chat in the browser, live", () => {
 
   it("bob's network is cut while alice posts, edits and deletes; back online his timeline equals a fresh load", async () => {
     let net!: Awaited<ReturnType<typeof networkSwitch>>;
-    const { page: bobNet, context } = await signIn(browser, app, "bob", { prepare: async (c) => void (net = await networkSwitch(c)) });
+    const { page: bobNet, context } = await signIn(browser, app, "bob", {
+      prepare: async (c) => void (net = await networkSwitch(c)),
+    });
     await openRoom(bobNet, "secret plans");
     await openRoom(alice, "secret plans");
     await until(bobNet, "the room", (ms) => ms.some((m) => m.body === "sounds good"));
@@ -201,17 +216,32 @@ describe.skipIf(!HAS_CHROMIUM)("two people chat in the browser, live", () => {
     await alice.getByTestId("confirm-delete").click();
     await act(alice, "sounds good", "Add reaction");
     await alice.getByRole("button", { name: "React with 🎉" }).click();
-    await until(alice, "alice's changes", (ms) => ms.some((m) => m.body === "edited while bob is away") && ms.some((m) => m.reactions.includes("🎉1")));
+    await until(
+      alice,
+      "alice's changes",
+      (ms) => ms.some((m) => m.body === "edited while bob is away") && ms.some((m) => m.reactions.includes("🎉1")),
+    );
     // Cut off, bob saw none of it.
     expect((await shown(bobNet)).some((m) => m.body.includes("while bob is away"))).toBe(false);
     await net.restore(bobNet);
     await bobNet.locator('[data-testid="connection-state"][data-state="online"]').waitFor({ timeout: 60_000 });
-    const caughtUp = await until(bobNet, "bob catching up", (ms) => ms.some((m) => m.body === "edited while bob is away" && m.edited) && ms.some((m) => m.reactions.includes("🎉1")), 30_000);
+    const caughtUp = await until(
+      bobNet,
+      "bob catching up",
+      (ms) =>
+        ms.some((m) => m.body === "edited while bob is away" && m.edited) &&
+        ms.some((m) => m.reactions.includes("🎉1")),
+      30_000,
+    );
     // A fresh load of the same tab (its session survives a reload): the same timeline.
     await bobNet.reload();
     await bobNet.locator('[data-testid="connection-state"][data-state="online"]').waitFor({ timeout: 30_000 });
     await openRoom(bobNet, "secret plans");
-    const reloaded = await until(bobNet, "a fresh load", (ms) => ms.length === caughtUp.length && ms.some((m) => m.reactions.includes("🎉1")));
+    const reloaded = await until(
+      bobNet,
+      "a fresh load",
+      (ms) => ms.length === caughtUp.length && ms.some((m) => m.reactions.includes("🎉1")),
+    );
     expect(caughtUp).toEqual(reloaded);
     await context.close();
   }, 180_000);

@@ -9,7 +9,13 @@ import { HAS_CHROMIUM, launchBrowser } from "./harness.ts";
 
 /** A made-up origin served by the test itself, under the policy natter's web server sends. */
 const ORIGIN = "http://natter.test";
-const CSP = contentSecurityPolicy({ issuer: `${ORIGIN}/realms/natter`, clientId: "natter-web", natsWsUrl: "ws://natter.test:9222", maxBody: 8000, presenceHeartbeatMs: 10_000 });
+const CSP = contentSecurityPolicy({
+  issuer: `${ORIGIN}/realms/natter`,
+  clientId: "natter-web",
+  natsWsUrl: "ws://natter.test:9222",
+  maxBody: 8000,
+  presenceHeartbeatMs: 10_000,
+});
 
 /** web/src/markdown.ts bundled for the browser as a script that sets `natterMarkdown`. */
 async function markdownBundle(): Promise<string> {
@@ -17,7 +23,11 @@ async function markdownBundle(): Promise<string> {
     configFile: false,
     root: join(ROOT, "web"),
     logLevel: "warn",
-    build: { write: false, minify: false, lib: { entry: join(ROOT, "web", "src", "markdown.ts"), formats: ["iife"], name: "natterMarkdown" } },
+    build: {
+      write: false,
+      minify: false,
+      lib: { entry: join(ROOT, "web", "src", "markdown.ts"), formats: ["iife"], name: "natterMarkdown" },
+    },
   });
   const outputs = (Array.isArray(out) ? out : [out]) as Rolldown.RolldownOutput[];
   const chunk = outputs.flatMap((o) => o.output).find((o) => o.type === "chunk");
@@ -53,7 +63,10 @@ describe.skipIf(!HAS_CHROMIUM)("the browser tests' console check", () => {
       type: "text/html; charset=utf-8",
       body: '<!doctype html><title>bad</title><button onclick="void 0">inline handler</button><script src="/bad.js"></script>',
     });
-    files.set("/bad.js", { type: "text/javascript", body: 'console.error("a deliberate console error"); setTimeout(() => { throw new Error("a deliberate uncaught error"); });' });
+    files.set("/bad.js", {
+      type: "text/javascript",
+      body: 'console.error("a deliberate console error"); setTimeout(() => { throw new Error("a deliberate uncaught error"); });',
+    });
     await page.goto(`${ORIGIN}/bad.html`);
     // The uncaught error comes from a timer: wait for it rather than for a time.
     const found: string[] = [];
@@ -65,7 +78,9 @@ describe.skipIf(!HAS_CHROMIUM)("the browser tests' console check", () => {
       .toBe(true);
     expect(found).toEqual(
       expect.arrayContaining([
-        expect.stringMatching(/^http:\/\/natter\.test\/bad\.html: CSP violation \(enforce\) of script-src-attr: inline/),
+        expect.stringMatching(
+          /^http:\/\/natter\.test\/bad\.html: CSP violation \(enforce\) of script-src-attr: inline/,
+        ),
         expect.stringMatching(/console error: Executing inline event handler violates/),
         expect.stringContaining("console error: a deliberate console error (at http://natter.test/bad.js"),
       ]),
@@ -73,22 +88,38 @@ describe.skipIf(!HAS_CHROMIUM)("the browser tests' console check", () => {
 
     // And the check each test ends with fails on it (a page without the timer: nothing is left
     // to arrive after the check).
-    files.set("/handler.html", { type: "text/html; charset=utf-8", body: '<!doctype html><title>handler</title><img src="data:," onerror="void 0">' });
+    files.set("/handler.html", {
+      type: "text/html; charset=utf-8",
+      body: '<!doctype html><title>handler</title><img src="data:," onerror="void 0">',
+    });
     await page.goto(`${ORIGIN}/handler.html`);
-    await expect(checkConsoles()).rejects.toThrow(/the browser's console is not clean[\s\S]*CSP violation \(enforce\) of script-src-attr/);
+    await expect(checkConsoles()).rejects.toThrow(
+      /the browser's console is not clean[\s\S]*CSP violation \(enforce\) of script-src-attr/,
+    );
   });
 
   it("passes a page whose console stays clean: the message sanitizer's self-test under natter's CSP", async () => {
-    files.set("/markdown.html", { type: "text/html; charset=utf-8", body: '<!doctype html><title>markdown</title><script src="/markdown.js"></script>' });
+    files.set("/markdown.html", {
+      type: "text/html; charset=utf-8",
+      body: '<!doctype html><title>markdown</title><script src="/markdown.js"></script>',
+    });
     await page.goto(`${ORIGIN}/markdown.html`);
-    type Markdown = { sanitizerActive(): boolean; renderMarkdown(body: string, options: { isMention(name: string): boolean }): string };
+    type Markdown = {
+      sanitizerActive(): boolean;
+      renderMarkdown(body: string, options: { isMention(name: string): boolean }): string;
+    };
     const result = await page.evaluate(() => {
       const md = (globalThis as unknown as { natterMarkdown: Markdown }).natterMarkdown;
-      return { active: md.sanitizerActive(), html: md.renderMarkdown("**hi** @bob <img src=x onerror=1>", { isMention: (n) => n === "bob" }) };
+      return {
+        active: md.sanitizerActive(),
+        html: md.renderMarkdown("**hi** @bob <img src=x onerror=1>", { isMention: (n) => n === "bob" }),
+      };
     });
     // The second wall is in use in a real browser (happy-dom, where the unit tests run, turns it down).
     expect(result.active).toBe(true);
-    expect(result.html).toBe('<p><strong>hi</strong> <span class="mention">@bob</span> &lt;img src=x onerror=1&gt;</p>\n');
+    expect(result.html).toBe(
+      '<p><strong>hi</strong> <span class="mention">@bob</span> &lt;img src=x onerror=1&gt;</p>\n',
+    );
     await checkConsoles();
   });
 });

@@ -13,7 +13,15 @@ const problems: string[] = [];
 const contexts = new Set<BrowserContext>();
 
 /** A violation as the page's `securitypolicyviolation` event describes it. */
-type Violation = { directive: string; disposition: string; blocked: string; source: string; line: number; column: number; sample: string };
+type Violation = {
+  directive: string;
+  disposition: string;
+  blocked: string;
+  source: string;
+  line: number;
+  column: number;
+  sample: string;
+};
 
 const BINDING = "__natterCspViolation";
 
@@ -27,7 +35,9 @@ export async function watchConsole(context: BrowserContext): Promise<void> {
   context.on("console", (message) => {
     if (message.type() !== "error") return;
     const at = message.location();
-    problems.push(`${message.page()?.url() ?? "(no page)"}: console error: ${message.text()} (at ${at.url}:${at.lineNumber}:${at.columnNumber})`);
+    problems.push(
+      `${message.page()?.url() ?? "(no page)"}: console error: ${message.text()} (at ${at.url}:${at.lineNumber}:${at.columnNumber})`,
+    );
   });
   context.on("weberror", (error) => {
     const e = error.error();
@@ -36,7 +46,9 @@ export async function watchConsole(context: BrowserContext): Promise<void> {
   // Chromium prints a violation as a console error too, but that does not say which directive it
   // broke nor, for one caused by a script, the script's line: the event does.
   await context.exposeBinding(BINDING, ({ page }, v: Violation) => {
-    problems.push(`${page.url()}: CSP violation (${v.disposition}) of ${v.directive}: ${v.blocked || "inline"}${v.source === "" ? "" : ` from ${v.source}:${v.line}:${v.column}`}${v.sample === "" ? "" : ` "${v.sample}"`}`);
+    problems.push(
+      `${page.url()}: CSP violation (${v.disposition}) of ${v.directive}: ${v.blocked || "inline"}${v.source === "" ? "" : ` from ${v.source}:${v.line}:${v.column}`}${v.sample === "" ? "" : ` "${v.sample}"`}`,
+    );
   });
   await context.addInitScript((binding: string) => {
     document.addEventListener(
@@ -73,7 +85,8 @@ export async function takeConsoleProblems(): Promise<string[]> {
 /** Fails, listing them, when a watched page did something wrong since the last check. */
 export async function checkConsoles(): Promise<void> {
   const found = await takeConsoleProblems();
-  if (found.length > 0) throw new Error(`the browser's console is not clean (${found.length}):\n  ${found.join("\n  ")}`);
+  if (found.length > 0)
+    throw new Error(`the browser's console is not clean (${found.length}):\n  ${found.join("\n  ")}`);
 }
 
 afterEach(checkConsoles);

@@ -7,7 +7,14 @@ import { promisify } from "node:util";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { decodeJwt } from "jose";
 import { userIdFromSub } from "../../domain/index.ts";
-import { chromium, type Browser, type BrowserContext, type CDPSession, type Page, type WebSocketRoute } from "playwright-core";
+import {
+  chromium,
+  type Browser,
+  type BrowserContext,
+  type CDPSession,
+  type Page,
+  type WebSocketRoute,
+} from "playwright-core";
 import { inject } from "vitest";
 import { childEnv, freePort, ROOT, spawnTsx, type TsxChild } from "../../test/childProcess.ts";
 import { watchConsole } from "./consoleWatch.ts";
@@ -32,13 +39,21 @@ export type App = {
 
 /** Builds the web client if its sources changed (what `npm start` does first). */
 export async function buildWeb(): Promise<void> {
-  await promisify(execFile)(process.execPath, [join(ROOT, "scripts", "build-web.mjs")], { cwd: ROOT, timeout: 180_000 });
+  await promisify(execFile)(process.execPath, [join(ROOT, "scripts", "build-web.mjs")], {
+    cwd: ROOT,
+    timeout: 180_000,
+  });
 }
 
 /** Starts `npm start`'s main on free ports with a fresh data dir, nothing configured. */
 export async function startApp(vars: Record<string, string> = {}): Promise<App> {
   const dataDir = await mkdtemp(join(tmpdir(), "natter-e2e-"));
-  const [port, natsPort, wsPort, monitorPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [port, natsPort, wsPort, monitorPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
   const child = spawnTsx(
     "app/main.ts",
     [],
@@ -76,7 +91,15 @@ export async function startApp(vars: Record<string, string> = {}): Promise<App> 
 export async function launchBrowser(): Promise<Browser> {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
   });
   // Playwright's Browser announces no new context, so the one way in that a test file cannot
   // bypass is the method itself.
@@ -99,7 +122,12 @@ export const PASSWORDS = { alice: "alice123", bob: "bob123", charlie: "charlie12
 export async function natsAs(app: App, user: keyof typeof PASSWORDS): Promise<{ nc: NatsConnection; userId: string }> {
   const res = await fetch(`${app.url}/realms/natter/protocol/openid-connect/token`, {
     method: "POST",
-    body: new URLSearchParams({ grant_type: "password", client_id: "natter-cli", username: user, password: PASSWORDS[user] }),
+    body: new URLSearchParams({
+      grant_type: "password",
+      client_id: "natter-cli",
+      username: user,
+      password: PASSWORDS[user],
+    }),
   });
   const token = ((await res.json()) as { access_token: string }).access_token;
   const userId = userIdFromSub(decodeJwt(token).sub!);
@@ -123,7 +151,10 @@ export async function signIn(
   } = {},
 ): Promise<{ context: BrowserContext; page: Page }> {
   const origin = options.origin ?? app.url;
-  const context = await browser.newContext({ viewport: options.viewport ?? { width: 1280, height: 800 }, colorScheme: options.colorScheme ?? "light" });
+  const context = await browser.newContext({
+    viewport: options.viewport ?? { width: 1280, height: 800 },
+    colorScheme: options.colorScheme ?? "light",
+  });
   await options.prepare?.(context);
   const page = await context.newPage();
   await page.goto(origin);
@@ -131,7 +162,11 @@ export async function signIn(
   await page.locator("#username").fill(user);
   await page.locator("#password").fill(PASSWORDS[user]);
   await page.locator("#password").press("Enter");
-  await page.waitForURL((u) => u.origin === new URL(origin).origin && !u.pathname.startsWith("/realms") && !u.pathname.startsWith("/callback"), { timeout: 30_000 });
+  await page.waitForURL(
+    (u) =>
+      u.origin === new URL(origin).origin && !u.pathname.startsWith("/realms") && !u.pathname.startsWith("/callback"),
+    { timeout: 30_000 },
+  );
   await page.locator('[data-testid="connection-state"][data-state="online"]').waitFor({ timeout: 30_000 });
   return { context, page };
 }
@@ -141,7 +176,9 @@ export async function signIn(
  * and the NATS WebSocket (which Chromium's offline emulation leaves open) closed and refused while
  * cut. Install it (`prepare` of signIn) before the page opens its WebSocket.
  */
-export async function networkSwitch(context: BrowserContext): Promise<{ cut(page: Page): Promise<void>; restore(page: Page): Promise<void> }> {
+export async function networkSwitch(
+  context: BrowserContext,
+): Promise<{ cut(page: Page): Promise<void>; restore(page: Page): Promise<void> }> {
   let down = false;
   const open = new Set<WebSocketRoute>();
   await context.routeWebSocket(/.*/, (ws) => {
@@ -162,7 +199,12 @@ export async function networkSwitch(context: BrowserContext): Promise<{ cut(page
       await cdp.send("Network.enable");
       sessions.set(page, cdp);
     }
-    await cdp.send("Network.emulateNetworkConditions", { offline: value, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+    await cdp.send("Network.emulateNetworkConditions", {
+      offline: value,
+      latency: 0,
+      downloadThroughput: -1,
+      uploadThroughput: -1,
+    });
   };
   return {
     async cut(page) {

@@ -11,7 +11,10 @@ function authorOf(page: Page, body: string) {
 
 /** Waits until `page`'s room shows `body` by an author named `name`, with no reload. */
 async function seesMessage(page: Page, body: string, name: string): Promise<void> {
-  await page.locator('[data-testid="room-view"] article.tl-msg', { hasText: body }).first().waitFor({ timeout: 15_000 });
+  await page
+    .locator('[data-testid="room-view"] article.tl-msg', { hasText: body })
+    .first()
+    .waitFor({ timeout: 15_000 });
   await expect.poll(() => authorOf(page, body).textContent(), { timeout: 15_000 }).toBe(name);
 }
 
@@ -23,7 +26,9 @@ async function seesMessage(page: Page, body: string, name: string): Promise<void
  */
 async function typeAndSend(page: Page, watcher: Page, text: string, name: string): Promise<void> {
   const input = page.locator('[data-testid="composer-input"]');
-  const seen = watcher.locator('[data-testid="typing-indicator"]', { hasText: `${name} is typing` }).waitFor({ timeout: 15_000 });
+  const seen = watcher
+    .locator('[data-testid="typing-indicator"]', { hasText: `${name} is typing` })
+    .waitFor({ timeout: 15_000 });
   await input.pressSequentially(text, { delay: 2500 / text.length });
   await seen;
   await input.press("Enter");
@@ -78,8 +83,12 @@ describe.skipIf(!HAS_CHROMIUM)("people are shown by name, live, wherever natter 
     await bob.keyboard.press("Escape");
 
     // Alice's page was never reloaded: the messages already shown take the new name.
-    await expect.poll(() => authorOf(alice, "hello from 127.0.0.1").textContent(), { timeout: 15_000 }).toBe("Bobby Tables");
-    await expect.poll(() => authorOf(alice, "hello from localhost").textContent(), { timeout: 15_000 }).toBe("Bobby Tables");
+    await expect
+      .poll(() => authorOf(alice, "hello from 127.0.0.1").textContent(), { timeout: 15_000 })
+      .toBe("Bobby Tables");
+    await expect
+      .poll(() => authorOf(alice, "hello from localhost").textContent(), { timeout: 15_000 })
+      .toBe("Bobby Tables");
     await alice.getByTestId("composer-input").fill("nice name");
     await alice.getByTestId("composer-input").press("Enter");
     await typeAndSend(bob, alice, "call me Bobby", "Bobby Tables");

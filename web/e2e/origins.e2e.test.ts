@@ -18,15 +18,18 @@ describe.skipIf(!HAS_CHROMIUM)("natter signs in alike at every address it is ser
     await app?.stop();
   });
 
-  it.each(["127.0.0.1", "localhost", "[::1]"] as const)("bob signs in at http://%s:<port>/ and is online over the NATS WebSocket", async (host) => {
-    const { context, page } = await signIn(browser, app, "bob", { origin: app.at(host) });
-    try {
-      expect(new URL(page.url()).origin).toBe(app.at(host));
-      await page.getByTestId("user-menu-button").waitFor();
-    } finally {
-      await context.close();
-    }
-  });
+  it.each(["127.0.0.1", "localhost", "[::1]"] as const)(
+    "bob signs in at http://%s:<port>/ and is online over the NATS WebSocket",
+    async (host) => {
+      const { context, page } = await signIn(browser, app, "bob", { origin: app.at(host) });
+      try {
+        expect(new URL(page.url()).origin).toBe(app.at(host));
+        await page.getByTestId("user-menu-button").waitFor();
+      } finally {
+        await context.close();
+      }
+    },
+  );
 
   it("refuses a redirect to an origin natter does not serve, and does not go there", async () => {
     const context = await browser.newContext();
@@ -34,7 +37,11 @@ describe.skipIf(!HAS_CHROMIUM)("natter signs in alike at every address it is ser
     try {
       const port = Number(new URL(app.url).port);
       // Another host, another port on loopback, a host that only starts like a served one.
-      for (const redirect of ["http://evil.example/callback", `http://127.0.0.1:${port + 1}/callback`, `http://127.0.0.1.evil.example:${port}/callback`]) {
+      for (const redirect of [
+        "http://evil.example/callback",
+        `http://127.0.0.1:${port + 1}/callback`,
+        `http://127.0.0.1.evil.example:${port}/callback`,
+      ]) {
         const auth = new URL(`${app.url}/realms/natter/protocol/openid-connect/auth`);
         for (const [k, v] of Object.entries({
           client_id: "natter-web",
@@ -56,7 +63,10 @@ describe.skipIf(!HAS_CHROMIUM)("natter signs in alike at every address it is ser
       // and nothing else, are what this test expects on its console.
       const problems = await takeConsoleProblems();
       expect(problems).toHaveLength(3);
-      for (const p of problems) expect(p).toMatch(/\/realms\/natter\/protocol\/openid-connect\/auth\?.*console error: Failed to load resource: the server responded with a status of 400/);
+      for (const p of problems)
+        expect(p).toMatch(
+          /\/realms\/natter\/protocol\/openid-connect\/auth\?.*console error: Failed to load resource: the server responded with a status of 400/,
+        );
     } finally {
       await context.close();
     }

@@ -27,7 +27,17 @@ export type Focused = {
 export function focusedElement(): Focused {
   const el = document.activeElement as HTMLElement | null;
   if (el === null || el === document.body || el === document.documentElement) {
-    return { what: "body", testId: null, label: null, text: "", messageId: null, roomId: null, dialog: null, inToolbar: false, ariaCurrent: null };
+    return {
+      what: "body",
+      testId: null,
+      label: null,
+      text: "",
+      messageId: null,
+      roomId: null,
+      dialog: null,
+      inToolbar: false,
+      ariaCurrent: null,
+    };
   }
   const cls = [...el.classList].map((c) => `.${c}`).join("");
   const testId = el.getAttribute("data-testid");
@@ -69,9 +79,16 @@ export function contrastReport(args: { scope: string; exclude?: string[]; mustCo
   type Rgba = [number, number, number, number];
   const parse = (css: string): Rgba => {
     const rgb = /^rgba?\(\s*([\d.]+),\s*([\d.]+),\s*([\d.]+)(?:,\s*([\d.]+))?\s*\)$/.exec(css);
-    if (rgb !== null) return [Number(rgb[1]), Number(rgb[2]), Number(rgb[3]), rgb[4] === undefined ? 1 : Number(rgb[4])];
+    if (rgb !== null)
+      return [Number(rgb[1]), Number(rgb[2]), Number(rgb[3]), rgb[4] === undefined ? 1 : Number(rgb[4])];
     const srgb = /^color\(srgb\s+([-\d.e]+)\s+([-\d.e]+)\s+([-\d.e]+)(?:\s*\/\s*([\d.]+))?\)$/.exec(css);
-    if (srgb !== null) return [Number(srgb[1]) * 255, Number(srgb[2]) * 255, Number(srgb[3]) * 255, srgb[4] === undefined ? 1 : Number(srgb[4])];
+    if (srgb !== null)
+      return [
+        Number(srgb[1]) * 255,
+        Number(srgb[2]) * 255,
+        Number(srgb[3]) * 255,
+        srgb[4] === undefined ? 1 : Number(srgb[4]),
+      ];
     throw new Error(`contrastReport: a colour it cannot read: ${css}`);
   };
   const over = (top: Rgba, bottom: Rgba): Rgba => {
@@ -87,10 +104,17 @@ export function contrastReport(args: { scope: string; exclude?: string[]; mustCo
     };
     return 0.2126 * lin(c[0]) + 0.7152 * lin(c[1]) + 0.0722 * lin(c[2]);
   };
-  const show = (c: Rgba) => `#${c.slice(0, 3).map((v) => Math.round(v).toString(16).padStart(2, "0")).join("")}`;
+  const show = (c: Rgba) =>
+    `#${c
+      .slice(0, 3)
+      .map((v) => Math.round(v).toString(16).padStart(2, "0"))
+      .join("")}`;
   const name = (el: Element): string => {
     const testId = el.getAttribute("data-testid");
-    const cls = [...el.classList].slice(0, 2).map((c) => `.${c}`).join("");
+    const cls = [...el.classList]
+      .slice(0, 2)
+      .map((c) => `.${c}`)
+      .join("");
     return `${el.tagName.toLowerCase()}${cls}${testId === null ? "" : `[${testId}]`}`;
   };
   const path = (el: Element): string => {
@@ -103,7 +127,8 @@ export function contrastReport(args: { scope: string; exclude?: string[]; mustCo
     const layers: Rgba[] = [];
     for (let at: Element | null = el; at !== null; at = at.parentElement) {
       const style = getComputedStyle(at);
-      if (style.backgroundImage !== "none") return `a background image on ${name(at)} (${style.backgroundImage.slice(0, 60)})`;
+      if (style.backgroundImage !== "none")
+        return `a background image on ${name(at)} (${style.backgroundImage.slice(0, 60)})`;
       const bg = parse(style.backgroundColor);
       if (bg[3] > 0) layers.push(bg);
       if (bg[3] >= 1) break;
@@ -139,10 +164,12 @@ export function contrastReport(args: { scope: string; exclude?: string[]; mustCo
   const measured: Element[] = [];
   for (const el of [root, ...root.querySelectorAll("*")]) {
     if (["SCRIPT", "STYLE", "OPTION", "TEMPLATE", "NOSCRIPT"].includes(el.tagName) || excluded(el)) continue;
-    const field = el instanceof HTMLInputElement || el instanceof HTMLTextAreaElement || el instanceof HTMLSelectElement;
+    const field =
+      el instanceof HTMLInputElement || el instanceof HTMLTextAreaElement || el instanceof HTMLSelectElement;
     let text = "";
     if (field) {
-      if (el instanceof HTMLInputElement && ["checkbox", "radio", "hidden", "range", "color"].includes(el.type)) continue;
+      if (el instanceof HTMLInputElement && ["checkbox", "radio", "hidden", "range", "color"].includes(el.type))
+        continue;
       // A field's own text (its value); the placeholder shown while it is empty is exempt.
       text = el instanceof HTMLSelectElement ? (el.selectedOptions[0]?.textContent ?? "") : el.value;
     } else {
@@ -168,10 +195,14 @@ export function contrastReport(args: { scope: string; exclude?: string[]; mustCo
     const needed = large ? 3 : 4.5;
     measured.push(el);
     if (ratio < needed) {
-      failures.push(`${path(el)} "${text.slice(0, 40)}": ${show(fg)} on ${show(bg)} is ${ratio.toFixed(2)}:1, needs ${needed}:1 (${size}px, weight ${style.fontWeight})`);
+      failures.push(
+        `${path(el)} "${text.slice(0, 40)}": ${show(fg)} on ${show(bg)} is ${ratio.toFixed(2)}:1, needs ${needed}:1 (${size}px, weight ${style.fontWeight})`,
+      );
     }
   }
-  const uncovered = (args.mustCover ?? []).filter((sel) => !measured.some((el) => el.matches(sel) || el.closest(sel) !== null));
+  const uncovered = (args.mustCover ?? []).filter(
+    (sel) => !measured.some((el) => el.matches(sel) || el.closest(sel) !== null),
+  );
   return { checked: measured.length, failures, uncovered };
 }
 
@@ -183,15 +214,21 @@ export function contrastReport(args: { scope: string; exclude?: string[]; mustCo
 export function horizontalOverflow(wholly: string[]): string[] {
   const problems: string[] = [];
   const doc = document.documentElement;
-  if (doc.scrollWidth > doc.clientWidth) problems.push(`the document scrolls sideways: scrollWidth ${doc.scrollWidth} > clientWidth ${doc.clientWidth}`);
-  if (document.body.scrollWidth > document.body.clientWidth) problems.push(`the body is wider than the page: ${document.body.scrollWidth} > ${document.body.clientWidth}`);
+  if (doc.scrollWidth > doc.clientWidth)
+    problems.push(`the document scrolls sideways: scrollWidth ${doc.scrollWidth} > clientWidth ${doc.clientWidth}`);
+  if (document.body.scrollWidth > document.body.clientWidth)
+    problems.push(`the body is wider than the page: ${document.body.scrollWidth} > ${document.body.clientWidth}`);
   const width = window.innerWidth;
   for (const sel of wholly) {
     for (const el of document.querySelectorAll<HTMLElement>(sel)) {
       if (!el.checkVisibility({ visibilityProperty: true })) continue;
       const r = el.getBoundingClientRect();
-      if (r.left < -0.5 || r.right > width + 0.5) problems.push(`${sel} spans ${Math.round(r.left)}..${Math.round(r.right)} px, outside the viewport's 0..${width}`);
-      if (el.scrollWidth > el.clientWidth + 1) problems.push(`${sel} overflows sideways: scrollWidth ${el.scrollWidth} > clientWidth ${el.clientWidth}`);
+      if (r.left < -0.5 || r.right > width + 0.5)
+        problems.push(
+          `${sel} spans ${Math.round(r.left)}..${Math.round(r.right)} px, outside the viewport's 0..${width}`,
+        );
+      if (el.scrollWidth > el.clientWidth + 1)
+        problems.push(`${sel} overflows sideways: scrollWidth ${el.scrollWidth} > clientWidth ${el.clientWidth}`);
     }
   }
   return problems;

@@ -37,15 +37,24 @@ describe.skipIf(!HAS_CHROMIUM)("the token is renewed before it expires, and no l
   it(`over ${TTL_S + 20} s of posts, bob's client renews its token, reconnects when NATS drops the old one, and shows every post once`, async () => {
     const { page } = await signIn(browser, app, "bob");
     // The page's code runs in the browser: its globals are typed here as far as it uses them.
-    type BrowserGlobals = { sessionStorage: Record<string, string> & { getItem(k: string): string | null }; document: { querySelector(s: string): { getAttribute(n: string): string | null } | null } };
+    type BrowserGlobals = {
+      sessionStorage: Record<string, string> & { getItem(k: string): string | null };
+      document: { querySelector(s: string): { getAttribute(n: string): string | null } | null };
+    };
     const tokenOf = () =>
       page.evaluate(() => {
         const { sessionStorage } = globalThis as unknown as BrowserGlobals;
-        return JSON.parse(sessionStorage.getItem(Object.keys(sessionStorage).find((k) => k.startsWith("oidc.user:"))!)!).access_token as string;
+        return JSON.parse(sessionStorage.getItem(Object.keys(sessionStorage).find((k) => k.startsWith("oidc.user:"))!)!)
+          .access_token as string;
       });
     const bob = userIdFromSub(decodeJwt(await tokenOf()).sub!);
     const first = await tokenOf();
-    const roomId = await asAlice(async (nc, alice) => (await mustSend(nc, alice, "room.create", { name: "long haul", kind: "private", members: [bob] })).result["roomId"] as string);
+    const roomId = await asAlice(
+      async (nc, alice) =>
+        (await mustSend(nc, alice, "room.create", { name: "long haul", kind: "private", members: [bob] })).result[
+          "roomId"
+        ] as string,
+    );
     await page.locator('[data-testid="room-item"]', { hasText: "long haul" }).first().click();
     await page.locator('[data-testid="room-title"]', { hasText: "long haul" }).waitFor();
     // Record every connection state the header shows.
@@ -53,7 +62,9 @@ describe.skipIf(!HAS_CHROMIUM)("the token is renewed before it expires, and no l
       const states: string[] = [];
       (globalThis as unknown as { __states: string[] }).__states = states;
       const el = (globalThis as unknown as BrowserGlobals).document.querySelector('[data-testid="connection-state"]')!;
-      const { MutationObserver } = globalThis as unknown as { MutationObserver: new (f: () => void) => { observe(el: unknown, o: { attributes: boolean }): void } };
+      const { MutationObserver } = globalThis as unknown as {
+        MutationObserver: new (f: () => void) => { observe(el: unknown, o: { attributes: boolean }): void };
+      };
       new MutationObserver(() => states.push(el.getAttribute("data-state") ?? "")).observe(el, { attributes: true });
     });
     const bodies: string[] = [];
@@ -73,7 +84,9 @@ describe.skipIf(!HAS_CHROMIUM)("the token is renewed before it expires, and no l
     const deadline = Date.now() + 30_000;
     let shown: string[] = [];
     while (Date.now() < deadline) {
-      shown = await page.$$eval('[data-testid="room-view"] article.tl-msg .tl-body', (els) => els.map((e) => e.textContent?.trim() ?? ""));
+      shown = await page.$$eval('[data-testid="room-view"] article.tl-msg .tl-body', (els) =>
+        els.map((e) => e.textContent?.trim() ?? ""),
+      );
       if (shown.length >= bodies.length) break;
       await page.waitForTimeout(200);
     }

@@ -24,8 +24,10 @@ describe.skipIf(!HAS_CHROMIUM)("the XSS corpus in the browser", () => {
     const { nc, userId: alice } = await natsAs(app, "alice");
     // Two rooms of about 155 each: shorter rooms to scroll through.
     const ids: string[] = [];
-    for (const name of rooms) ids.push((await mustSend(nc, alice, "room.create", { name, kind: "public" })).result["roomId"] as string);
-    for (const [i, body] of payloads.entries()) await mustSend(nc, alice, "msg.post", { roomId: ids[i % ids.length], body });
+    for (const name of rooms)
+      ids.push((await mustSend(nc, alice, "room.create", { name, kind: "public" })).result["roomId"] as string);
+    for (const [i, body] of payloads.entries())
+      await mustSend(nc, alice, "msg.post", { roomId: ids[i % ids.length], body });
     await nc.close();
   }, 240_000);
 
@@ -52,44 +54,60 @@ describe.skipIf(!HAS_CHROMIUM)("the XSS corpus in the browser", () => {
     const seen = new Set<string>();
     const problems: string[] = [];
     for (const [r, roomName] of rooms.entries()) {
-    await page.getByTestId("open-directory").click();
-    await page.locator('[data-testid="directory-room"]', { hasText: roomName }).first().click();
-    await page.locator('[data-testid="room-view"] article.tl-msg').first().waitFor();
-    const want = payloads.filter((_, i) => i % rooms.length === r).length + seen.size;
+      await page.getByTestId("open-directory").click();
+      await page.locator('[data-testid="directory-room"]', { hasText: roomName }).first().click();
+      await page.locator('[data-testid="room-view"] article.tl-msg').first().waitFor();
+      const want = payloads.filter((_, i) => i % rooms.length === r).length + seen.size;
 
-    // Scroll from the newest to the oldest so every message is rendered once, checking each window.
-    for (let step = 0; step < 500 && seen.size < want; step++) {
-      const found = await page.$$eval('[data-testid="room-view"] article.tl-msg', (els) => {
-        const allowed = new Set(["P", "BR", "STRONG", "EM", "CODE", "PRE", "A", "UL", "OL", "LI", "BLOCKQUOTE", "SPAN"]);
-        const bad: string[] = [];
-        for (const el of els) {
-          for (const node of el.querySelectorAll(".tl-body *")) {
-            if (!allowed.has(node.tagName)) bad.push(`<${node.tagName.toLowerCase()}> in ${el.getAttribute("data-message-id")}`);
-            for (const a of node.attributes) if (/^on|^style$|^srcdoc$|^formaction$/i.test(a.name)) bad.push(`${a.name} on <${node.tagName.toLowerCase()}>`);
-            if (node.tagName === "A") {
-              const href = node.getAttribute("href") ?? "";
-              let scheme = "";
-              try {
-                scheme = new URL(href).protocol;
-              } catch {
-                scheme = "unparsable";
+      // Scroll from the newest to the oldest so every message is rendered once, checking each window.
+      for (let step = 0; step < 500 && seen.size < want; step++) {
+        const found = await page.$$eval('[data-testid="room-view"] article.tl-msg', (els) => {
+          const allowed = new Set([
+            "P",
+            "BR",
+            "STRONG",
+            "EM",
+            "CODE",
+            "PRE",
+            "A",
+            "UL",
+            "OL",
+            "LI",
+            "BLOCKQUOTE",
+            "SPAN",
+          ]);
+          const bad: string[] = [];
+          for (const el of els) {
+            for (const node of el.querySelectorAll(".tl-body *")) {
+              if (!allowed.has(node.tagName))
+                bad.push(`<${node.tagName.toLowerCase()}> in ${el.getAttribute("data-message-id")}`);
+              for (const a of node.attributes)
+                if (/^on|^style$|^srcdoc$|^formaction$/i.test(a.name))
+                  bad.push(`${a.name} on <${node.tagName.toLowerCase()}>`);
+              if (node.tagName === "A") {
+                const href = node.getAttribute("href") ?? "";
+                let scheme = "";
+                try {
+                  scheme = new URL(href).protocol;
+                } catch {
+                  scheme = "unparsable";
+                }
+                if (!["http:", "https:", "mailto:"].includes(scheme)) bad.push(`a link to ${href}`);
               }
-              if (!["http:", "https:", "mailto:"].includes(scheme)) bad.push(`a link to ${href}`);
             }
           }
-        }
-        return { ids: els.map((e) => e.getAttribute("data-message-id") ?? ""), bad };
-      });
-      for (const id of found.ids) seen.add(id);
-      problems.push(...found.bad);
-      await page.locator('[data-testid="room-view"] .tl-scroll').evaluate((el) => {
-        // At the top already, nudge it so the timeline sees a scroll to the top again (older pages load there).
-        if (el.scrollTop === 0) el.scrollTop = 5;
-        else el.scrollTop = Math.max(0, el.scrollTop - 600);
-        el.dispatchEvent(new Event("scroll"));
-      });
-      await page.waitForTimeout(50);
-    }
+          return { ids: els.map((e) => e.getAttribute("data-message-id") ?? ""), bad };
+        });
+        for (const id of found.ids) seen.add(id);
+        problems.push(...found.bad);
+        await page.locator('[data-testid="room-view"] .tl-scroll').evaluate((el) => {
+          // At the top already, nudge it so the timeline sees a scroll to the top again (older pages load there).
+          if (el.scrollTop === 0) el.scrollTop = 5;
+          else el.scrollTop = Math.max(0, el.scrollTop - 600);
+          el.dispatchEvent(new Event("scroll"));
+        });
+        await page.waitForTimeout(50);
+      }
     }
     // Hover and focus every link left in view, and give images and autofocus time to fire.
     await page.waitForTimeout(500);

@@ -13,10 +13,23 @@ import { createPreferences } from "./stores/session.ts";
 function SignedIn(props: { config: WebConfig; auth: Auth }) {
   const identity = untrack(() => props.auth.identity())!;
   const token = (): string => props.auth.token();
-  const connection = createConnection({ url: props.config.natsWsUrl, userId: identity.userId, token, onAuthError: () => props.auth.ensureFresh() });
+  const connection = createConnection({
+    url: props.config.natsWsUrl,
+    userId: identity.userId,
+    token,
+    onAuthError: () => props.auth.ensureFresh(),
+  });
   const server = createServer({ userId: identity.userId, token, renew: () => props.auth.renew(), nats: connection });
   const router = createRouter();
-  const chat = createChat({ config: props.config, identity, server, connection, prefs: createPreferences(), router, signOut: () => props.auth.signOut() });
+  const chat = createChat({
+    config: props.config,
+    identity,
+    server,
+    connection,
+    prefs: createPreferences(),
+    router,
+    signOut: () => props.auth.signOut(),
+  });
   onCleanup(() => {
     chat.stop();
     void connection.close();

@@ -39,7 +39,10 @@ export function jwtClaims(token: string): Record<string, unknown> {
   const part = token.split(".")[1];
   if (part === undefined) return {};
   try {
-    const b64 = part.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(part.length / 4) * 4, "=");
+    const b64 = part
+      .replace(/-/g, "+")
+      .replace(/_/g, "/")
+      .padEnd(Math.ceil(part.length / 4) * 4, "=");
     const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
     const claims: unknown = JSON.parse(new TextDecoder().decode(bytes));
     return typeof claims === "object" && claims !== null ? (claims as Record<string, unknown>) : {};
@@ -53,11 +56,20 @@ export function identityOf(user: Pick<User, "access_token" | "profile" | "expire
   const claims = jwtClaims(user.access_token);
   const sub = typeof claims["sub"] === "string" ? claims["sub"] : user.profile.sub;
   const realm = claims["realm_access"];
-  const roles = typeof realm === "object" && realm !== null && Array.isArray((realm as { roles?: unknown }).roles)
-    ? ((realm as { roles: unknown[] }).roles.filter((r) => typeof r === "string") as string[])
-    : [];
-  const username = user.profile.preferred_username ?? (typeof claims["preferred_username"] === "string" ? claims["preferred_username"] : sub);
-  return { userId: userIdFromSub(sub), username, roles, accessToken: user.access_token, expiresAt: (user.expires_at ?? 0) * 1000 };
+  const roles =
+    typeof realm === "object" && realm !== null && Array.isArray((realm as { roles?: unknown }).roles)
+      ? ((realm as { roles: unknown[] }).roles.filter((r) => typeof r === "string") as string[])
+      : [];
+  const username =
+    user.profile.preferred_username ??
+    (typeof claims["preferred_username"] === "string" ? claims["preferred_username"] : sub);
+  return {
+    userId: userIdFromSub(sub),
+    username,
+    roles,
+    accessToken: user.access_token,
+    expiresAt: (user.expires_at ?? 0) * 1000,
+  };
 }
 
 /** Sign-in state and actions. */
@@ -91,18 +103,20 @@ export const CALLBACK_PATH = "/callback";
 /** The page's OIDC session: authorization code with PKCE, renewed with the refresh token before expiry, kept in sessionStorage. */
 export function createAuth(config: WebConfig, manager?: UserManager): Auth {
   const origin = window.location.origin;
-  const um = manager ?? new UserManager({
-    authority: config.issuer,
-    client_id: config.clientId,
-    redirect_uri: `${origin}${CALLBACK_PATH}`,
-    post_logout_redirect_uri: `${origin}/`,
-    response_type: "code",
-    scope: "openid profile",
-    automaticSilentRenew: true,
-    accessTokenExpiringNotificationTimeInSeconds: 60,
-    userStore: new WebStorageStateStore({ store: window.sessionStorage }),
-    stateStore: new WebStorageStateStore({ store: window.sessionStorage }),
-  });
+  const um =
+    manager ??
+    new UserManager({
+      authority: config.issuer,
+      client_id: config.clientId,
+      redirect_uri: `${origin}${CALLBACK_PATH}`,
+      post_logout_redirect_uri: `${origin}/`,
+      response_type: "code",
+      scope: "openid profile",
+      automaticSilentRenew: true,
+      accessTokenExpiringNotificationTimeInSeconds: 60,
+      userStore: new WebStorageStateStore({ store: window.sessionStorage }),
+      stateStore: new WebStorageStateStore({ store: window.sessionStorage }),
+    });
   const [identity, setIdentity] = createSignal<Identity | null>(null);
   const [problem, setProblem] = createSignal<string | null>(null);
   const listeners = new Set<(token: string) => void>();
@@ -162,7 +176,11 @@ export function createAuth(config: WebConfig, manager?: UserManager): Auth {
         if (window.location.pathname === CALLBACK_PATH) {
           const user = await um.signinRedirectCallback();
           const back = (user.state as { returnTo?: string } | undefined)?.returnTo;
-          window.history.replaceState(null, "", back !== undefined && back.startsWith("/") && !back.startsWith("//") ? back : "/");
+          window.history.replaceState(
+            null,
+            "",
+            back !== undefined && back.startsWith("/") && !back.startsWith("//") ? back : "/",
+          );
           take(user);
           return;
         }
@@ -205,5 +223,7 @@ export function createAuth(config: WebConfig, manager?: UserManager): Auth {
 
 /** An answer of the issuer (invalid_grant and the like), as opposed to the network failing. */
 function isOidcError(err: unknown): boolean {
-  return typeof err === "object" && err !== null && "error" in err && typeof (err as { error: unknown }).error === "string";
+  return (
+    typeof err === "object" && err !== null && "error" in err && typeof (err as { error: unknown }).error === "string"
+  );
 }

@@ -17,7 +17,11 @@ const SERVER_MAPPING: [string, string | null][] = [
   ["é".repeat(16), null],
 ];
 
-const b64url = (o: unknown) => btoa(String.fromCharCode(...new TextEncoder().encode(JSON.stringify(o)))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+const b64url = (o: unknown) =>
+  btoa(String.fromCharCode(...new TextEncoder().encode(JSON.stringify(o))))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
 const jwt = (claims: Record<string, unknown>) => `${b64url({ alg: "RS256" })}.${b64url(claims)}.sig`;
 
 describe("userIdFromSub", () => {
@@ -29,16 +33,35 @@ describe("userIdFromSub", () => {
 
 describe("identity", () => {
   test("reads the user id, name and realm roles from the access token", () => {
-    const token = jwt({ sub: "alice@example.com", preferred_username: "alice", realm_access: { roles: ["admin", "user", 7] }, name: "Ålice" });
+    const token = jwt({
+      sub: "alice@example.com",
+      preferred_username: "alice",
+      realm_access: { roles: ["admin", "user", 7] },
+      name: "Ålice",
+    });
     expect(jwtClaims(token)).toMatchObject({ name: "Ålice" });
-    const id = identityOf({ access_token: token, profile: { sub: "ignored", iss: "", aud: "", exp: 0, iat: 0 }, expires_at: 1000 });
-    expect(id).toEqual({ userId: "x_616c696365406578616d706c652e636f6d", username: "alice", roles: ["admin", "user"], accessToken: token, expiresAt: 1_000_000 });
+    const id = identityOf({
+      access_token: token,
+      profile: { sub: "ignored", iss: "", aud: "", exp: 0, iat: 0 },
+      expires_at: 1000,
+    });
+    expect(id).toEqual({
+      userId: "x_616c696365406578616d706c652e636f6d",
+      username: "alice",
+      roles: ["admin", "user"],
+      accessToken: token,
+      expiresAt: 1_000_000,
+    });
   });
 
   test("a token that is not a JWT gives no claims, and the ID token's sub is used", () => {
     expect(jwtClaims("opaque")).toEqual({});
     expect(jwtClaims("a.%%%.c")).toEqual({});
-    const id = identityOf({ access_token: "opaque", profile: { sub: "bob", iss: "", aud: "", exp: 0, iat: 0, preferred_username: "bobby" }, expires_at: undefined });
+    const id = identityOf({
+      access_token: "opaque",
+      profile: { sub: "bob", iss: "", aud: "", exp: 0, iat: 0, preferred_username: "bobby" },
+      expires_at: undefined,
+    });
     expect(id).toMatchObject({ userId: "bob", username: "bobby", roles: [] });
   });
 });

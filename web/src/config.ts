@@ -35,7 +35,8 @@ export function parseConfig(raw: unknown): WebConfig {
   };
   const count = (k: string, fallback: number): number => {
     const v = r[k] ?? fallback;
-    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) throw new Error(`config.json: ${k} must be a positive integer`);
+    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0)
+      throw new Error(`config.json: ${k} must be a positive integer`);
     return v;
   };
   return Object.freeze({

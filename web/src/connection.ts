@@ -47,7 +47,12 @@ export type Connection = {
  *
  * @example backoffDelay(3, 500, 30_000, 0.5) // 3000: 500 * 2^3 = 4000, scaled into 2000..4000
  */
-export function backoffDelay(attempt: number, initialMs: number, maxMs: number, random: number = Math.random()): number {
+export function backoffDelay(
+  attempt: number,
+  initialMs: number,
+  maxMs: number,
+  random: number = Math.random(),
+): number {
   const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
   return Math.round(ceiling / 2 + (ceiling / 2) * random);
 }

@@ -72,7 +72,12 @@ describe("connection", () => {
       expect(conn.state()).toBe("connecting");
       await conn.ready();
       expect(conn.state()).toBe("online");
-      expect(seen[0]).toMatchObject({ servers: "ws://nats", inboxPrefix: "_INBOX.u1", maxReconnectAttempts: -1, ignoreAuthErrorAbort: true });
+      expect(seen[0]).toMatchObject({
+        servers: "ws://nats",
+        inboxPrefix: "_INBOX.u1",
+        maxReconnectAttempts: -1,
+        ignoreAuthErrorAbort: true,
+      });
       expect(connects).toEqual([true]);
 
       f.emit({ type: "disconnect", server: "x" });

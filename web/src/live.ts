@@ -19,7 +19,13 @@ export function decodeLiveEvent(data: Uint8Array): LiveEvent | null {
   try {
     const e = JSON.parse(dec.decode(data)) as Partial<LiveEvent>;
     if (typeof e !== "object" || e === null) return null;
-    if (typeof e.seq !== "number" || typeof e.type !== "string" || typeof e.time !== "string" || typeof e.actor !== "string") return null;
+    if (
+      typeof e.seq !== "number" ||
+      typeof e.type !== "string" ||
+      typeof e.time !== "string" ||
+      typeof e.actor !== "string"
+    )
+      return null;
     if (typeof e.payload !== "object" || e.payload === null) return null;
     if (e.roomId !== undefined && typeof e.roomId !== "string") return null;
     if (e.messageId !== undefined && typeof e.messageId !== "string") return null;
@@ -53,7 +59,10 @@ export function createLive(setup: LiveSetup) {
     if (fresh) own = nc.subscribe(`deliver.${setup.userId}.>`, { callback: handler });
     for (const [roomId, sub] of watched) if (fresh || sub === null) subscribeRoom(nc, roomId);
     // A reconnect keeps the subscriptions; a fresh connection has them now. Ask what was missed.
-    void nc.flush().then(() => setup.onResume(), () => setup.onResume());
+    void nc.flush().then(
+      () => setup.onResume(),
+      () => setup.onResume(),
+    );
   });
 
   return {

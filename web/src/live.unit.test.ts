@@ -5,7 +5,11 @@ import { createLive, decodeLiveEvent } from "./live.ts";
 const enc = new TextEncoder();
 
 function fakeConnection() {
-  const subs: { subject: string; callback: (err: Error | null, m: Msg) => void; unsubscribe: ReturnType<typeof vi.fn> }[] = [];
+  const subs: {
+    subject: string;
+    callback: (err: Error | null, m: Msg) => void;
+    unsubscribe: ReturnType<typeof vi.fn>;
+  }[] = [];
   const order: string[] = [];
   const nc = {
     subscribe: (subject: string, o: { callback: (err: Error | null, m: Msg) => void }) => {
@@ -30,7 +34,8 @@ function fakeConnection() {
       listener?.(nc, fresh);
     },
     deliver(subject: string, data: unknown) {
-      for (const s of subs.filter((x) => x.subject === subject)) s.callback(null, { data: enc.encode(typeof data === "string" ? data : JSON.stringify(data)) } as Msg);
+      for (const s of subs.filter((x) => x.subject === subject))
+        s.callback(null, { data: enc.encode(typeof data === "string" ? data : JSON.stringify(data)) } as Msg);
     },
   };
 }
@@ -49,7 +54,12 @@ describe("live", () => {
     const f = fakeConnection();
     const events: unknown[] = [];
     const resumed = vi.fn(() => f.order.push("resume"));
-    const live = createLive({ connection: f.connection, userId: "u1", onEvent: (e) => events.push(e), onResume: resumed });
+    const live = createLive({
+      connection: f.connection,
+      userId: "u1",
+      onEvent: (e) => events.push(e),
+      onResume: resumed,
+    });
     live.watch("pub1");
     f.connect(true);
     await vi.waitFor(() => expect(resumed).toHaveBeenCalledTimes(1));
@@ -58,7 +68,14 @@ describe("live", () => {
     live.watch("pub2");
     live.watch("pub2");
     expect(f.subs.map((s) => s.subject)).toEqual(["deliver.u1.>", "live.room.pub1", "live.room.pub2"]);
-    f.deliver("live.room.pub2", { seq: 1, time: "t", type: "Typing", actor: "b", roomId: "pub2", payload: { userId: "b" } });
+    f.deliver("live.room.pub2", {
+      seq: 1,
+      time: "t",
+      type: "Typing",
+      actor: "b",
+      roomId: "pub2",
+      payload: { userId: "b" },
+    });
     f.deliver("deliver.u1.>", "garbage");
     expect(events).toHaveLength(1);
 

@@ -14,7 +14,20 @@ import { Marked, type RendererObject, type TokenizerObject, type Tokens } from "
  */
 
 /** The elements the output may contain. */
-export const ALLOWED_TAGS = ["p", "br", "strong", "em", "code", "pre", "a", "ul", "ol", "li", "blockquote", "span"] as const;
+export const ALLOWED_TAGS = [
+  "p",
+  "br",
+  "strong",
+  "em",
+  "code",
+  "pre",
+  "a",
+  "ul",
+  "ol",
+  "li",
+  "blockquote",
+  "span",
+] as const;
 
 /**
  * The attributes the output may contain, and where: on `a`, `href` (http, https or mailto only)
@@ -70,9 +83,25 @@ function escapeAll(s: string): string {
 }
 
 const NAMED_REFERENCES: Record<string, string> = {
-  amp: "&", lt: "<", gt: ">", quot: '"', apos: "'", colon: ":", sol: "/", lpar: "(", rpar: ")",
-  period: ".", comma: ",", semi: ";", equals: "=", num: "#", quest: "?", percnt: "%", Tab: "\t",
-  NewLine: "\n", nbsp: "\u00a0",
+  amp: "&",
+  lt: "<",
+  gt: ">",
+  quot: '"',
+  apos: "'",
+  colon: ":",
+  sol: "/",
+  lpar: "(",
+  rpar: ")",
+  period: ".",
+  comma: ",",
+  semi: ";",
+  equals: "=",
+  num: "#",
+  quest: "?",
+  percnt: "%",
+  Tab: "\t",
+  NewLine: "\n",
+  nbsp: "\u00a0",
 };
 
 /**
@@ -81,11 +110,16 @@ const NAMED_REFERENCES: Record<string, string> = {
  * browser either). What this returns is exactly the string the `href` attribute will hold.
  */
 function decodeReferences(s: string): string {
-  return s.replace(/&(?:#(\d{1,7})|#[xX]([0-9a-fA-F]{1,6})|([A-Za-z]{2,8}));/g, (ref, dec?: string, hex?: string, name?: string) => {
-    if (name !== undefined) return NAMED_REFERENCES[name] ?? ref;
-    const code = dec === undefined ? Number.parseInt(hex ?? "", 16) : Number.parseInt(dec, 10);
-    return code === 0 || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff) ? "\ufffd" : String.fromCodePoint(code);
-  });
+  return s.replace(
+    /&(?:#(\d{1,7})|#[xX]([0-9a-fA-F]{1,6})|([A-Za-z]{2,8}));/g,
+    (ref, dec?: string, hex?: string, name?: string) => {
+      if (name !== undefined) return NAMED_REFERENCES[name] ?? ref;
+      const code = dec === undefined ? Number.parseInt(hex ?? "", 16) : Number.parseInt(dec, 10);
+      return code === 0 || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)
+        ? "\ufffd"
+        : String.fromCodePoint(code);
+    },
+  );
 }
 
 /**
@@ -175,7 +209,15 @@ const renderer: RendererObject = {
   },
 };
 
-const marked = new Marked({ async: false, gfm: true, breaks: true, pedantic: false, silent: false, tokenizer, renderer });
+const marked = new Marked({
+  async: false,
+  gfm: true,
+  breaks: true,
+  pedantic: false,
+  silent: false,
+  tokenizer,
+  renderer,
+});
 
 const PURIFY_CONFIG: Config = {
   ALLOWED_TAGS: [...ALLOWED_TAGS],
@@ -217,7 +259,8 @@ function attributeAllowed(element: Element, name: string, value: string): boolea
 // is parsed, even into DOMPurify's inert document, and reports each one as a violation. An element
 // and an attribute outside the allow-list, a class the hook refuses, a javascript: link and a link
 // the hook completes tell a working sanitizer from one that is not just as well.
-const SELF_TEST_IN = '<p>x<u title="t">y</u><span class="z">z</span><a href="javascript:1" id="q">q</a><a href="https://example.com/">w</a></p>';
+const SELF_TEST_IN =
+  '<p>x<u title="t">y</u><span class="z">z</span><a href="javascript:1" id="q">q</a><a href="https://example.com/">w</a></p>';
 const SELF_TEST_OUT = `<p>xy<span>z</span><a>q</a><a href="https://example.com/" rel="${LINK_REL}" target="_blank">w</a></p>`;
 
 let purifier: Purifier | null | undefined;

@@ -6,7 +6,16 @@
 // script or inline handler by default). It runs only this file's own corpus.
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
-import { ALLOWED_PROTOCOLS, ALLOWED_TAGS, LINK_REL, markdownHtml, mentionCandidates, renderMarkdown, safeHref, sanitizerActive } from "./markdown.ts";
+import {
+  ALLOWED_PROTOCOLS,
+  ALLOWED_TAGS,
+  LINK_REL,
+  markdownHtml,
+  mentionCandidates,
+  renderMarkdown,
+  safeHref,
+  sanitizerActive,
+} from "./markdown.ts";
 import { XSS_PAYLOADS, postable } from "./xssCorpus.ts";
 
 const PEOPLE: ReadonlySet<string> = new Set(["alice", "bob"]);
@@ -31,7 +40,8 @@ const ATTRIBUTE_RULES: Readonly<Record<string, (value: string) => boolean>> = {
 };
 
 function hrefProblem(href: string): string | null {
-  if (!/^(?:https?|mailto):/i.test(href)) return `href ${JSON.stringify(href)} does not start with http:, https: or mailto:`;
+  if (!/^(?:https?|mailto):/i.test(href))
+    return `href ${JSON.stringify(href)} does not start with http:, https: or mailto:`;
   try {
     const protocol = new URL(href).protocol.toLowerCase();
     return ALLOWED_PROTOCOLS.has(protocol) ? null : `href ${JSON.stringify(href)} has scheme ${protocol}`;
@@ -50,7 +60,14 @@ function attributeProblems(tag: string, name: string, value: string): string[] {
   return problems;
 }
 
-const ATTRIBUTE_ENTITIES: Readonly<Record<string, string>> = { amp: "&", quot: '"', "#39": "'", lt: "<", gt: ">", nbsp: "\u00a0" };
+const ATTRIBUTE_ENTITIES: Readonly<Record<string, string>> = {
+  amp: "&",
+  quot: '"',
+  "#39": "'",
+  lt: "<",
+  gt: ">",
+  nbsp: "\u00a0",
+};
 
 /**
  * The problems of markup read as a string, with no parser: every `<` must open an allowed tag
@@ -72,7 +89,8 @@ function markupProblems(html: string): string[] {
     if (closing && attributes) problems.push(`attributes on </${name}>`);
     for (const [, attribute = "", raw = ""] of attributes.matchAll(/ ([a-z-]+)="([^"]*)"/g)) {
       const value = raw.replace(/&(#?\w+);/g, (ref, entity: string) => ATTRIBUTE_ENTITIES[entity] ?? `\u0000${ref}`);
-      if (value.includes("\u0000")) problems.push(`unexpected character reference in ${attribute}=${JSON.stringify(raw)}`);
+      if (value.includes("\u0000"))
+        problems.push(`unexpected character reference in ${attribute}=${JSON.stringify(raw)}`);
       problems.push(...attributeProblems(name, attribute, value));
     }
   }
@@ -86,8 +104,10 @@ function domProblems(html: string): string[] {
   const problems: string[] = [];
   for (const element of template.content.querySelectorAll("*")) {
     const tag = element.localName;
-    if (!TAGS.has(tag) || element.namespaceURI !== "http://www.w3.org/1999/xhtml") problems.push(`element <${tag}> in ${element.namespaceURI}`);
-    for (const attribute of Array.from(element.attributes)) problems.push(...attributeProblems(tag, attribute.name.toLowerCase(), attribute.value));
+    if (!TAGS.has(tag) || element.namespaceURI !== "http://www.w3.org/1999/xhtml")
+      problems.push(`element <${tag}> in ${element.namespaceURI}`);
+    for (const attribute of Array.from(element.attributes))
+      problems.push(...attributeProblems(tag, attribute.name.toLowerCase(), attribute.value));
   }
   return problems;
 }
@@ -101,7 +121,10 @@ function problemsOf(body: string): string[] {
 
 describe("the Markdown subset", () => {
   test.each([
-    ["**bold** and *italic* and _also_ and __strong__", "<p><strong>bold</strong> and <em>italic</em> and <em>also</em> and <strong>strong</strong></p>\n"],
+    [
+      "**bold** and *italic* and _also_ and __strong__",
+      "<p><strong>bold</strong> and <em>italic</em> and <em>also</em> and <strong>strong</strong></p>\n",
+    ],
     ["use `a < b` here", "<p>use <code>a &lt; b</code> here</p>\n"],
     ["```ts\nconst a = 1 < 2;\n```", '<pre><code class="language-ts">const a = 1 &lt; 2;\n</code></pre>\n'],
     ["```\nplain <b>\n```", "<pre><code>plain &lt;b&gt;\n</code></pre>\n"],
@@ -110,8 +133,14 @@ describe("the Markdown subset", () => {
     ["[a **b**](https://example.com)", `<p>${link("https://example.com/", "a <strong>b</strong>")}</p>\n`],
     ['[titled](https://example.com "the title")', `<p>${link("https://example.com/", "titled")}</p>\n`],
     ["<https://example.com>", `<p>${link("https://example.com/", "https://example.com")}</p>\n`],
-    ["see https://example.com/x. and www.example.com", `<p>see ${link("https://example.com/x", "https://example.com/x")}. and ${link("http://www.example.com/", "www.example.com")}</p>\n`],
-    ["[mail](mailto:bob@example.com) or bob@example.com", `<p>${link("mailto:bob@example.com", "mail")} or ${link("mailto:bob@example.com", "bob@example.com")}</p>\n`],
+    [
+      "see https://example.com/x. and www.example.com",
+      `<p>see ${link("https://example.com/x", "https://example.com/x")}. and ${link("http://www.example.com/", "www.example.com")}</p>\n`,
+    ],
+    [
+      "[mail](mailto:bob@example.com) or bob@example.com",
+      `<p>${link("mailto:bob@example.com", "mail")} or ${link("mailto:bob@example.com", "bob@example.com")}</p>\n`,
+    ],
     ["- one\n- two\n  - nested", "<ul>\n<li>one</li>\n<li>two<ul>\n<li>nested</li>\n</ul>\n</li>\n</ul>\n"],
     ["1. one\n2. two", "<ol>\n<li>one</li>\n<li>two</li>\n</ol>\n"],
     ["3. three\n4. four", '<ol start="3">\n<li>three</li>\n<li>four</li>\n</ol>\n'],
@@ -134,12 +163,20 @@ describe("the Markdown subset", () => {
     ["a rule", "---", "<p>---</p>\n"],
     ["task boxes", "- [ ] todo\n- [x] done", "<ul>\n<li>[ ] todo</li>\n<li>[x] done</li>\n</ul>\n"],
     ["indented code", "    indented", "<p>    indented</p>\n"],
-    ["a reference link and its definition", "[a][r]\n\n[r]: /relative 't'", "<p>[a][r]</p>\n<p>[r]: /relative &#39;t&#39;</p>\n"],
+    [
+      "a reference link and its definition",
+      "[a][r]\n\n[r]: /relative 't'",
+      "<p>[a][r]</p>\n<p>[r]: /relative &#39;t&#39;</p>\n",
+    ],
     ["a javascript: link", "[x](javascript:alert(1))", "<p>[x](javascript:alert(1))</p>\n"],
     ["a javascript: autolink", "<javascript:alert(1)>", "<p>&lt;javascript:alert(1)&gt;</p>\n"],
     ["an entity-hidden scheme", "[x](&#106;avascript:alert(1))", "<p>[x](&amp;#106;avascript:alert(1))</p>\n"],
     ["relative links", "[y](/path) [w](//a.example) [v](#top)", "<p>[y](/path) [w](//a.example) [v](#top)</p>\n"],
-    ["other schemes", "[z](ftp://a.example) <ftp://a.example> [f](file:///etc/passwd)", "<p>[z](ftp://a.example) &lt;ftp://a.example&gt; [f](file:///etc/passwd)</p>\n"],
+    [
+      "other schemes",
+      "[z](ftp://a.example) <ftp://a.example> [f](file:///etc/passwd)",
+      "<p>[z](ftp://a.example) &lt;ftp://a.example&gt; [f](file:///etc/passwd)</p>\n",
+    ],
   ])("%s shows as typed", (_what, body, html) => {
     expect(markdownHtml(body)).toBe(html);
   });
@@ -166,7 +203,9 @@ describe("the Markdown subset", () => {
 
 describe("mentions", () => {
   test("a known @name outside code is highlighted", () => {
-    expect(markdownHtml("hi @bob and @carol", new Set(["bob"]))).toBe('<p>hi <span class="mention">@bob</span> and @carol</p>\n');
+    expect(markdownHtml("hi @bob and @carol", new Set(["bob"]))).toBe(
+      '<p>hi <span class="mention">@bob</span> and @carol</p>\n',
+    );
   });
 
   test("never inside code, never the @ of an address, not when escaped", () => {
@@ -184,7 +223,12 @@ describe("mentions", () => {
   });
 
   test("candidates are the names after a free-standing @", () => {
-    expect(mentionCandidates("hi @bob, @bob. @o'neil @a.b-c_d mail alice@example.com @ @-x")).toEqual(["bob", "bob", "o", "a.b-c_d"]);
+    expect(mentionCandidates("hi @bob, @bob. @o'neil @a.b-c_d mail alice@example.com @ @-x")).toEqual([
+      "bob",
+      "bob",
+      "o",
+      "a.b-c_d",
+    ]);
   });
 
   test("renderMarkdown asks isMention once per name and sees a change of answer at once", () => {
@@ -194,7 +238,9 @@ describe("mentions", () => {
     expect(renderMarkdown(body, { isMention })).not.toContain("mention");
     expect(isMention.mock.calls.map(([name]) => name)).toEqual(["dave", "erin"]);
     known.add("dave");
-    expect(renderMarkdown(body, { isMention })).toContain('<span class="mention">@dave</span> <span class="mention">@dave</span> <code>@dave</code> @erin');
+    expect(renderMarkdown(body, { isMention })).toContain(
+      '<span class="mention">@dave</span> <span class="mention">@dave</span> <code>@dave</code> @erin',
+    );
   });
 });
 
@@ -235,7 +281,21 @@ describe("the XSS corpus", () => {
     // happy-dom runs inline scripts and handlers here (JavaScript evaluation is on), but it loads no
     // image, fires no error, focus or toggle by itself and is no browser: the events are dispatched
     // by hand below, and the E2E test in a real chromium is the definitive check.
-    const EVENTS = ["error", "load", "focus", "blur", "focusin", "click", "mouseover", "pointerenter", "toggle", "animationstart", "begin", "start", "pageshow"];
+    const EVENTS = [
+      "error",
+      "load",
+      "focus",
+      "blur",
+      "focusin",
+      "click",
+      "mouseover",
+      "pointerenter",
+      "toggle",
+      "animationstart",
+      "begin",
+      "start",
+      "pageshow",
+    ];
     let canary: ReturnType<typeof vi.fn>;
     let host: HTMLElement;
 
@@ -268,11 +328,14 @@ describe("the XSS corpus", () => {
 
     const settled = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
 
-    test.each(["<img src=x onerror=__xss()>", "<script>__xss()</script>"])("catches the unsanitized %s (the harness works)", async (html) => {
-      insertAndPoke(html);
-      await settled();
-      expect(canary).toHaveBeenCalled();
-    });
+    test.each(["<img src=x onerror=__xss()>", "<script>__xss()</script>"])(
+      "catches the unsanitized %s (the harness works)",
+      async (html) => {
+        insertAndPoke(html);
+        await settled();
+        expect(canary).toHaveBeenCalled();
+      },
+    );
 
     test("never fires for any rendered payload", async () => {
       for (const payload of XSS_PAYLOADS) insertAndPoke(render(payload));
@@ -284,14 +347,103 @@ describe("the XSS corpus", () => {
 
 describe("properties", () => {
   const FRAGMENTS = [
-    "<", ">", "</", "/>", '"', "'", "`", "=", "&", "&#", "&#x", ";", "&lt;", "&gt;", "&quot;", "&amp;", "&colon;", "&Tab;",
-    "&NewLine;", "&#106;", "&#x6A;", "&#58;", "javascript", "JaVaScRiPt", "vbscript", "data", "file", ":", "\u0000", "\u0001",
-    "\t", "\n", "\n\n", " ", "    ", "\u200b", "\u2028", "script", "img", "svg", "math", "mglyph", "style", "iframe", "a",
-    "href", "src", "srcdoc", "formaction", "on", "onerror", "onload", "__xss()", "(", ")", "[", "]", "]: ", "![", "](", "*",
-    "**", "_", "`", "```", "~~~", "~", "#", "-", "- ", "1. ", "> ", "|", "\\", "/", "//", "http", "https", "mailto", "@", "@alice",
-    "@bob", "www.", ".com", "example", "%0a", "%3A", "x", "<!--", "-->", "<![CDATA[", "?",
+    "<",
+    ">",
+    "</",
+    "/>",
+    '"',
+    "'",
+    "`",
+    "=",
+    "&",
+    "&#",
+    "&#x",
+    ";",
+    "&lt;",
+    "&gt;",
+    "&quot;",
+    "&amp;",
+    "&colon;",
+    "&Tab;",
+    "&NewLine;",
+    "&#106;",
+    "&#x6A;",
+    "&#58;",
+    "javascript",
+    "JaVaScRiPt",
+    "vbscript",
+    "data",
+    "file",
+    ":",
+    "\u0000",
+    "\u0001",
+    "\t",
+    "\n",
+    "\n\n",
+    " ",
+    "    ",
+    "\u200b",
+    "\u2028",
+    "script",
+    "img",
+    "svg",
+    "math",
+    "mglyph",
+    "style",
+    "iframe",
+    "a",
+    "href",
+    "src",
+    "srcdoc",
+    "formaction",
+    "on",
+    "onerror",
+    "onload",
+    "__xss()",
+    "(",
+    ")",
+    "[",
+    "]",
+    "]: ",
+    "![",
+    "](",
+    "*",
+    "**",
+    "_",
+    "`",
+    "```",
+    "~~~",
+    "~",
+    "#",
+    "-",
+    "- ",
+    "1. ",
+    "> ",
+    "|",
+    "\\",
+    "/",
+    "//",
+    "http",
+    "https",
+    "mailto",
+    "@",
+    "@alice",
+    "@bob",
+    "www.",
+    ".com",
+    "example",
+    "%0a",
+    "%3A",
+    "x",
+    "<!--",
+    "-->",
+    "<![CDATA[",
+    "?",
   ];
-  const fragment = fc.oneof({ weight: 5, arbitrary: fc.constantFrom(...FRAGMENTS) }, { weight: 1, arbitrary: fc.string({ maxLength: 3 }) });
+  const fragment = fc.oneof(
+    { weight: 5, arbitrary: fc.constantFrom(...FRAGMENTS) },
+    { weight: 1, arbitrary: fc.string({ maxLength: 3 }) },
+  );
   const soup = fc.array(fragment, { maxLength: 40 }).map((parts) => parts.join(""));
 
   test("any mix of dangerous fragments and Markdown syntax renders safely", () => {

@@ -16,7 +16,11 @@ export class ServerError extends Error {
   /** The HTTP status, for a query. */
   readonly status: number | undefined;
 
-  constructor(code: ErrorCode, message: string, options: { details?: Record<string, unknown> | undefined; status?: number; cause?: unknown } = {}) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { details?: Record<string, unknown> | undefined; status?: number; cause?: unknown } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "ServerError";
     this.code = code;
@@ -70,7 +74,11 @@ export type Server = {
    * `seq`, or throws a {@link ServerError}. A lost answer is asked again with the same commandId,
    * which the server applies once.
    */
-  command<C extends CommandName>(name: C, body: CommandBody<C>, options?: { commandId?: string; admin?: boolean }): Promise<{ result: CommandResult<C>; seq: number }>;
+  command<C extends CommandName>(
+    name: C,
+    body: CommandBody<C>,
+    options?: { commandId?: string; admin?: boolean },
+  ): Promise<{ result: CommandResult<C>; seq: number }>;
   /** A presence heartbeat (or `offline` goodbye) of this connection; false when not connected. */
   heartbeat(connectionId: string, status: PresenceStatus): boolean;
   /** Says the user is typing in a room; false when not connected. */
@@ -93,7 +101,15 @@ export type ServerSetup = {
   commandTimeoutMs?: number;
 };
 
-const CODES: readonly ErrorCode[] = ["invalid", "unauthenticated", "forbidden", "not_found", "conflict", "rate_limited", "unavailable"];
+const CODES: readonly ErrorCode[] = [
+  "invalid",
+  "unauthenticated",
+  "forbidden",
+  "not_found",
+  "conflict",
+  "rate_limited",
+  "unavailable",
+];
 const asCode = (c: unknown): ErrorCode => (CODES.includes(c as ErrorCode) ? (c as ErrorCode) : "unavailable");
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -105,7 +121,11 @@ export function createServer(setup: ServerSetup): Server {
   const timeout = setup.commandTimeoutMs ?? 8000;
   const uid = setup.userId;
 
-  const http = async <T>(path: string, params: Record<string, string | number | undefined> = {}, body?: unknown): Promise<T> => {
+  const http = async <T>(
+    path: string,
+    params: Record<string, string | number | undefined> = {},
+    body?: unknown,
+  ): Promise<T> => {
     const qs = new URLSearchParams();
     for (const [k, v] of Object.entries(params)) if (v !== undefined) qs.set(k, String(v));
     const url = `${base}${path}${qs.size > 0 ? `?${qs}` : ""}`;
@@ -114,7 +134,11 @@ export function createServer(setup: ServerSetup): Server {
       try {
         res = await doFetch(url, {
           method: body === undefined ? "GET" : "POST",
-          headers: { authorization: `Bearer ${setup.token()}`, accept: "application/json", ...(body === undefined ? {} : { "content-type": "application/json" }) },
+          headers: {
+            authorization: `Bearer ${setup.token()}`,
+            accept: "application/json",
+            ...(body === undefined ? {} : { "content-type": "application/json" }),
+          },
           ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         });
       } catch (err) {
@@ -123,12 +147,18 @@ export function createServer(setup: ServerSetup): Server {
       if (res.status === 401 && attempt === 0 && setup.renew !== undefined && (await setup.renew())) continue;
       const data = (await res.json().catch(() => null)) as unknown;
       if (res.ok) return data as T;
-      const e = (data as { error?: { code?: unknown; message?: unknown; details?: Record<string, unknown> } } | null)?.error;
-      throw new ServerError(asCode(e?.code), typeof e?.message === "string" ? e.message : `The server answered ${res.status}.`, { details: e?.details, status: res.status });
+      const e = (data as { error?: { code?: unknown; message?: unknown; details?: Record<string, unknown> } } | null)
+        ?.error;
+      throw new ServerError(
+        asCode(e?.code),
+        typeof e?.message === "string" ? e.message : `The server answered ${res.status}.`,
+        { details: e?.details, status: res.status },
+      );
     }
   };
   const room = (roomId: string): string => `/api/rooms/${encodeURIComponent(roomId)}`;
-  const msg = (roomId: string, messageId: string): string => `${room(roomId)}/messages/${encodeURIComponent(messageId)}`;
+  const msg = (roomId: string, messageId: string): string =>
+    `${room(roomId)}/messages/${encodeURIComponent(messageId)}`;
 
   const publish = (subject: string, data: unknown): boolean => {
     const nc = setup.nats.current();
@@ -169,19 +199,29 @@ export function createServer(setup: ServerSetup): Server {
         } catch (err) {
           throw new ServerError("unavailable", "Not connected to the server.", { cause: err });
         }
-        let reply: { ok: boolean; result?: unknown; seq?: number; error?: { code?: unknown; message?: unknown; details?: Record<string, unknown> } };
+        let reply: {
+          ok: boolean;
+          result?: unknown;
+          seq?: number;
+          error?: { code?: unknown; message?: unknown; details?: Record<string, unknown> };
+        };
         try {
           const m = await nc.request(subject, payload, { timeout });
           reply = JSON.parse(dec.decode(m.data)) as typeof reply;
         } catch (err) {
           // No answer (timeout, no responders, connection lost): the same commandId is safe to send again.
           lastErr = err;
-          if (err instanceof Error && /permission/i.test(err.message)) throw new ServerError("forbidden", "You may not do this.", { cause: err });
+          if (err instanceof Error && /permission/i.test(err.message))
+            throw new ServerError("forbidden", "You may not do this.", { cause: err });
           continue;
         }
         if (reply.ok) return { result: (reply.result ?? {}) as CommandResult<typeof name>, seq: reply.seq ?? 0 };
         const e = reply.error;
-        throw new ServerError(asCode(e?.code), typeof e?.message === "string" ? e.message : "The command was refused.", { details: e?.details });
+        throw new ServerError(
+          asCode(e?.code),
+          typeof e?.message === "string" ? e.message : "The command was refused.",
+          { details: e?.details },
+        );
       }
       throw new ServerError("unavailable", "The server did not answer.", { cause: lastErr });
     },

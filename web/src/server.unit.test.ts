@@ -4,7 +4,8 @@ import { createServer, ServerError } from "./server.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-const json = (status: number, body: unknown) => new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+const json = (status: number, body: unknown) =>
+  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
 
 function natsDouble(answers: (() => unknown)[]) {
   const requests: { subject: string; body: Record<string, unknown> }[] = [];
@@ -28,12 +29,24 @@ describe("server", () => {
     const calls: { url: string; auth: string | null; method: string; body: unknown }[] = [];
     const fetch = vi.fn(async (url: RequestInfo | URL, init?: RequestInit) => {
       const headers = new Headers(init?.headers);
-      calls.push({ url: String(url), auth: headers.get("authorization"), method: init?.method ?? "GET", body: init?.body });
-      if (headers.get("authorization") === "Bearer old") return json(401, { error: { code: "unauthenticated", message: "expired" } });
+      calls.push({
+        url: String(url),
+        auth: headers.get("authorization"),
+        method: init?.method ?? "GET",
+        body: init?.body,
+      });
+      if (headers.get("authorization") === "Bearer old")
+        return json(401, { error: { code: "unauthenticated", message: "expired" } });
       if (String(url).includes("/nope")) return json(404, { error: { code: "not_found", message: "no room nope" } });
       return json(200, { messages: [], hasBefore: false, hasAfter: false });
     });
-    const s = createServer({ userId: "u1", token: () => token, renew: async () => ((token = "new"), true), fetch, nats: natsDouble([]).nats });
+    const s = createServer({
+      userId: "u1",
+      token: () => token,
+      renew: async () => ((token = "new"), true),
+      fetch,
+      nats: natsDouble([]).nats,
+    });
     await s.messages("r 1", { before: 10, limit: 5 });
     expect(calls.map((c) => [c.url, c.auth])).toEqual([
       ["/api/rooms/r%201/messages?before=10&limit=5", "Bearer old"],
@@ -62,10 +75,15 @@ describe("server", () => {
     expect(d.requests[0]?.subject).toBe("cmd.u1.room.create");
     expect(d.requests[0]?.body["commandId"]).toMatch(/^[0-9A-HJKMNP-TV-Z]{26}$/);
 
-    expect(await s.command("msg.post", { roomId: "R", body: "hi" }, { commandId: "C1" })).toEqual({ result: { messageId: "M", seq: 9 }, seq: 9 });
+    expect(await s.command("msg.post", { roomId: "R", body: "hi" }, { commandId: "C1" })).toEqual({
+      result: { messageId: "M", seq: 9 },
+      seq: 9,
+    });
     expect(d.requests.slice(1, 3).map((r) => r.body["commandId"])).toEqual(["C1", "C1"]);
 
-    const refused = await s.command("msg.delete", { roomId: "R", messageId: "M" }, { admin: true }).catch((e: unknown) => e);
+    const refused = await s
+      .command("msg.delete", { roomId: "R", messageId: "M" }, { admin: true })
+      .catch((e: unknown) => e);
     expect(d.requests[3]?.subject).toBe("admincmd.u1.msg.delete");
     expect(refused).toMatchObject({ code: "forbidden", message: "not a member", details: { roomId: "R" } });
 

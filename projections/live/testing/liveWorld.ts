@@ -105,7 +105,12 @@ export async function startLiveWorld(): Promise<LiveWorld> {
     users.set(name, u);
     return u;
   };
-  const room = async (owner: TestUser, kind: "public" | "private", members: TestUser[] = [], joiners: TestUser[] = []) => {
+  const room = async (
+    owner: TestUser,
+    kind: "public" | "private",
+    members: TestUser[] = [],
+    joiners: TestUser[] = [],
+  ) => {
     const created = await owner.send("room.create", { name: `${kind} room`, kind, members: members.map((m) => m.id) });
     const roomId = created.result["roomId"] as string;
     for (const j of joiners) await j.send("room.join", { roomId });

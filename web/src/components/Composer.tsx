@@ -138,7 +138,8 @@ export function Composer(props: {
       const original = props.messages.find((m) => m.messageId === editing);
       props.ui.setEditing(null);
       update("");
-      if (original !== undefined && original.body !== body) void chat.edit(props.roomId, editing, body).catch(() => undefined);
+      if (original !== undefined && original.body !== body)
+        void chat.edit(props.roomId, editing, body).catch(() => undefined);
       return;
     }
     props.send(body, mentionsIn(body));
@@ -172,7 +173,9 @@ export function Composer(props: {
       return;
     }
     if (e.key === "ArrowUp" && text() === "" && editingId() === null) {
-      const own = [...props.messages].reverse().find((m) => m.authorId === chat.me && !m.deleted && m.pending !== true && m.failed !== true);
+      const own = [...props.messages]
+        .reverse()
+        .find((m) => m.authorId === chat.me && !m.deleted && m.pending !== true && m.failed !== true);
       if (own !== undefined) {
         e.preventDefault();
         props.ui.setEditing({ roomId: props.roomId, messageId: own.messageId, where: props.where });
@@ -202,7 +205,12 @@ export function Composer(props: {
           <div class="composer-blocked" data-testid="composer-blocked" role="note">
             <span>{block()?.reason}</span>
             <Show when={block()?.canJoin === true}>
-              <button type="button" class="primary small" data-testid="join-room" onClick={() => void chat.join(props.roomId).catch(() => undefined)}>
+              <button
+                type="button"
+                class="primary small"
+                data-testid="join-room"
+                onClick={() => void chat.join(props.roomId).catch(() => undefined)}
+              >
                 Join
               </button>
             </Show>
@@ -235,7 +243,13 @@ export function Composer(props: {
               onClick={(e) => setCaret(e.currentTarget.selectionStart)}
             />
             <Show when={suggestions().length > 0}>
-              <ul id={listId} class="mention-list" role="listbox" aria-label="People to mention" data-testid="mention-suggestions">
+              <ul
+                id={listId}
+                class="mention-list"
+                role="listbox"
+                aria-label="People to mention"
+                data-testid="mention-suggestions"
+              >
                 <For each={suggestions()}>
                   {(id, i) => (
                     <li
@@ -256,13 +270,28 @@ export function Composer(props: {
               </ul>
             </Show>
           </div>
-          <button type="button" class="primary send-button" data-testid="send-button" aria-label={editingId() !== null ? "Save edit" : "Send message"} disabled={empty() || over()} onClick={submit}>
+          <button
+            type="button"
+            class="primary send-button"
+            data-testid="send-button"
+            aria-label={editingId() !== null ? "Save edit" : "Send message"}
+            disabled={empty() || over()}
+            onClick={submit}
+          >
             {editingId() !== null ? "Save" : "Send"}
           </button>
         </div>
         <Show when={length() >= max - COUNTER_FROM}>
-          <p id={counterId} class="composer-counter" classList={{ over: over() }} data-testid="composer-counter" aria-live="polite">
-            {over() ? `${length() - max} characters too long (${length()} / ${max})` : `${length()} / ${max} characters`}
+          <p
+            id={counterId}
+            class="composer-counter"
+            classList={{ over: over() }}
+            data-testid="composer-counter"
+            aria-live="polite"
+          >
+            {over()
+              ? `${length() - max} characters too long (${length()} / ${max})`
+              : `${length()} / ${max} characters`}
           </p>
         </Show>
       </Show>

@@ -9,7 +9,8 @@ import { createUi } from "../stores/ui.ts";
 import { createUsers } from "../stores/users.ts";
 import { Composer, mentionQuery } from "./Composer.tsx";
 
-const msg = (id: string, authorId: string, body: string): TimelineMessage => messageFixture(1, { messageId: id, authorId, body });
+const msg = (id: string, authorId: string, body: string): TimelineMessage =>
+  messageFixture(1, { messageId: id, authorId, body });
 
 let dispose: (() => void) | undefined;
 // Drafts are kept per room for the page's life: each test writes in a room of its own.
@@ -40,11 +41,25 @@ function setup(opts: { block?: PostBlock; maxBody?: number } = {}) {
   const roomId = `r${++rooms}`;
   const root = document.createElement("div");
   document.body.append(root);
-  const messages = [msg("m1", "me", "first"), msg("m2", "b", "theirs"), msg("m3", "me", "last of mine"), msg("m4", "b", "after")];
+  const messages = [
+    msg("m1", "me", "first"),
+    msg("m2", "b", "theirs"),
+    msg("m3", "me", "last of mine"),
+    msg("m4", "b", "after"),
+  ];
   dispose = render(
     () => (
       <ChatContext.Provider value={chat}>
-        <Composer roomId={roomId} where="room" label="Message #r" placeholder="Message" send={send} members={["me", "b", "c"]} messages={messages} ui={ui} />
+        <Composer
+          roomId={roomId}
+          where="room"
+          label="Message #r"
+          placeholder="Message"
+          send={send}
+          members={["me", "b", "c"]}
+          messages={messages}
+          ui={ui}
+        />
       </ChatContext.Provider>
     ),
     root,
@@ -55,7 +70,8 @@ function setup(opts: { block?: PostBlock; maxBody?: number } = {}) {
     box.selectionStart = box.selectionEnd = text.length;
     box.dispatchEvent(new InputEvent("input", { bubbles: true }));
   };
-  const key = (k: string, extra: KeyboardEventInit = {}) => box.dispatchEvent(new KeyboardEvent("keydown", { key: k, bubbles: true, cancelable: true, ...extra }));
+  const key = (k: string, extra: KeyboardEventInit = {}) =>
+    box.dispatchEvent(new KeyboardEvent("keydown", { key: k, bubbles: true, cancelable: true, ...extra }));
   return { root, box, type, key, send, chat, ui, setBlock, roomId };
 }
 

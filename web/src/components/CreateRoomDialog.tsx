@@ -19,7 +19,9 @@ export function CreateRoomDialog(props: { onClose: () => void }) {
       action.setError("Give the room a name.");
       return;
     }
-    const roomId = await action.run(() => chat.createRoom({ name: name().trim(), kind: kind(), topic: topic(), members: members() }));
+    const roomId = await action.run(() =>
+      chat.createRoom({ name: name().trim(), kind: kind(), topic: topic(), members: members() }),
+    );
     if (roomId === undefined) return;
     props.onClose();
     chat.router.go({ view: "room", roomId });
@@ -29,20 +31,48 @@ export function CreateRoomDialog(props: { onClose: () => void }) {
       <form class="form" onSubmit={(e) => void submit(e)}>
         <label class="field">
           <span>Name</span>
-          <input data-testid="room-name-input" required maxLength={80} value={name()} onInput={(e) => setName(e.currentTarget.value)} autofocus />
+          <input
+            data-testid="room-name-input"
+            required
+            maxLength={80}
+            value={name()}
+            onInput={(e) => setName(e.currentTarget.value)}
+            autofocus
+          />
         </label>
         <fieldset class="field">
           <legend>Who can find it</legend>
           <label>
-            <input type="radio" name="kind" value="public" data-testid="room-kind-public" checked={kind() === "public"} onChange={() => setKind("public")} /> Public: anyone can find, read and join it
+            <input
+              type="radio"
+              name="kind"
+              value="public"
+              data-testid="room-kind-public"
+              checked={kind() === "public"}
+              onChange={() => setKind("public")}
+            />{" "}
+            Public: anyone can find, read and join it
           </label>
           <label>
-            <input type="radio" name="kind" value="private" data-testid="room-kind-private" checked={kind() === "private"} onChange={() => setKind("private")} /> Private: members and people they invite
+            <input
+              type="radio"
+              name="kind"
+              value="private"
+              data-testid="room-kind-private"
+              checked={kind() === "private"}
+              onChange={() => setKind("private")}
+            />{" "}
+            Private: members and people they invite
           </label>
         </fieldset>
         <label class="field">
           <span>Topic (optional)</span>
-          <input data-testid="room-topic-input" maxLength={500} value={topic()} onInput={(e) => setTopic(e.currentTarget.value)} />
+          <input
+            data-testid="room-topic-input"
+            maxLength={500}
+            value={topic()}
+            onInput={(e) => setTopic(e.currentTarget.value)}
+          />
         </label>
         <UserPicker
           label="Members (optional)"

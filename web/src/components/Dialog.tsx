@@ -7,18 +7,28 @@ import { createUniqueId, onCleanup, onMount, type JSX } from "solid-js";
  * message whose toolbar opened it); Escape, the Close button and a click on the backdrop call
  * `onClose`. Mount it to open it.
  */
-export function Dialog(props: { title: string; onClose: () => void; testId: string; children: JSX.Element; wide?: boolean; describedBy?: string }) {
+export function Dialog(props: {
+  title: string;
+  onClose: () => void;
+  testId: string;
+  children: JSX.Element;
+  wide?: boolean;
+  describedBy?: string;
+}) {
   let el!: HTMLDialogElement;
   const titleId = createUniqueId();
   const previous = document.activeElement instanceof HTMLElement ? document.activeElement : null;
   // The opener's focusable containers, nearest first: focus goes back to one if the opener is gone by then.
   const containers: HTMLElement[] = [];
-  for (let at = previous?.parentElement ?? null; at !== null; at = at.parentElement) if (at.hasAttribute("tabindex")) containers.push(at);
+  for (let at = previous?.parentElement ?? null; at !== null; at = at.parentElement)
+    if (at.hasAttribute("tabindex")) containers.push(at);
 
   onMount(() => {
     if (typeof el.showModal === "function") el.showModal();
     else el.setAttribute("open", "");
-    const first = el.querySelector<HTMLElement>("[autofocus], .dialog-body input:not([type=hidden]), .dialog-body select, .dialog-body textarea, .dialog-body button");
+    const first = el.querySelector<HTMLElement>(
+      "[autofocus], .dialog-body input:not([type=hidden]), .dialog-body select, .dialog-body textarea, .dialog-body button",
+    );
     (first ?? el.querySelector<HTMLElement>(".dialog-close"))?.focus();
   });
   onCleanup(() => {
@@ -46,7 +56,13 @@ export function Dialog(props: { title: string; onClose: () => void; testId: stri
       <div class="dialog-frame">
         <header class="dialog-header">
           <h2 id={titleId}>{props.title}</h2>
-          <button type="button" class="icon-button dialog-close" aria-label="Close" data-testid="dialog-close" onClick={() => props.onClose()}>
+          <button
+            type="button"
+            class="icon-button dialog-close"
+            aria-label="Close"
+            data-testid="dialog-close"
+            onClick={() => props.onClose()}
+          >
             ×
           </button>
         </header>

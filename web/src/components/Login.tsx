@@ -20,7 +20,9 @@ export function Login(props: { auth: Auth }) {
   return (
     <main class="login" aria-labelledby="login-title">
       <div class="login-card">
-        <h1 id="login-title" class="brand">natter</h1>
+        <h1 id="login-title" class="brand">
+          natter
+        </h1>
         <p class="muted">Team chat: public rooms, private rooms and direct messages.</p>
         <Show when={props.auth.problem() ?? error()}>
           {(text) => (
@@ -29,7 +31,13 @@ export function Login(props: { auth: Auth }) {
             </p>
           )}
         </Show>
-        <button type="button" class="primary large" data-testid="login-button" disabled={busy()} onClick={() => void signIn()}>
+        <button
+          type="button"
+          class="primary large"
+          data-testid="login-button"
+          disabled={busy()}
+          onClick={() => void signIn()}
+        >
           {busy() ? "Signing in…" : "Sign in"}
         </button>
       </div>

@@ -65,13 +65,22 @@ export function ReadByDialog(props: { roomId: string; messageId: string; onClose
 }
 
 /** Asks before deleting a message (one's own, or another's as moderator). */
-export function ConfirmDeleteDialog(props: { roomId: string; messageId: string; authorId: string; onClose: () => void }) {
+export function ConfirmDeleteDialog(props: {
+  roomId: string;
+  messageId: string;
+  authorId: string;
+  onClose: () => void;
+}) {
   const chat = useChat();
   const action = createAction();
   const others = () => props.authorId !== "" && props.authorId !== chat.me;
   return (
     <Dialog title="Delete message" onClose={props.onClose} testId="confirm-delete-dialog">
-      <p>{others() ? `Delete this message by ${chat.users.nameOf(props.authorId)} for everyone?` : "Delete your message for everyone?"}</p>
+      <p>
+        {others()
+          ? `Delete this message by ${chat.users.nameOf(props.authorId)} for everyone?`
+          : "Delete your message for everyone?"}
+      </p>
       <FormError error={action.error()} />
       <div class="form-actions">
         <button type="button" onClick={() => props.onClose()} autofocus>
@@ -82,7 +91,11 @@ export function ConfirmDeleteDialog(props: { roomId: string; messageId: string; 
           class="danger"
           data-testid="confirm-delete"
           disabled={action.busy()}
-          onClick={() => void action.run(() => chat.deleteMessage(props.roomId, props.messageId, props.authorId)).then((ok) => ok !== undefined && props.onClose())}
+          onClick={() =>
+            void action
+              .run(() => chat.deleteMessage(props.roomId, props.messageId, props.authorId))
+              .then((ok) => ok !== undefined && props.onClose())
+          }
         >
           Delete
         </button>

@@ -5,7 +5,14 @@
  * every part follows the message as its store changes.
  */
 import { For, Show, createEffect, createMemo, createSignal } from "solid-js";
-import { PICKER_EMOJI, fullTimeLabel, isUnconfirmed, repliesLabel, timeLabel, type TimelineMessage } from "./timelineRows.ts";
+import {
+  PICKER_EMOJI,
+  fullTimeLabel,
+  isUnconfirmed,
+  repliesLabel,
+  timeLabel,
+  type TimelineMessage,
+} from "./timelineRows.ts";
 
 /** What a message needs from the room: who the user is, names, permissions and the callbacks. */
 export type MessageActions = {
@@ -102,7 +109,8 @@ export function MessageItem(props: MessageItemProps) {
   const onToolbarKey = (e: KeyboardEvent) => {
     if (e.key !== "ArrowLeft" && e.key !== "ArrowRight") return;
     const target = e.target as HTMLElement;
-    const buttons = target.parentElement === null ? [] : [...target.parentElement.querySelectorAll<HTMLElement>(":scope > button")];
+    const buttons =
+      target.parentElement === null ? [] : [...target.parentElement.querySelectorAll<HTMLElement>(":scope > button")];
     const at = buttons.indexOf(target);
     if (at < 0) return;
     e.preventDefault();
@@ -159,7 +167,13 @@ export function MessageItem(props: MessageItemProps) {
       <Show when={!m().deleted} fallback={<p class="tl-placeholder">This message was deleted</p>}>
         <div ref={body} class="tl-body" innerHTML={html()} />
         <Show when={m().editedAt !== null}>
-          <button type="button" class="tl-edited" title="Show edit history" tabIndex={inner()} onClick={() => props.actions.onShowHistory(m().messageId)}>
+          <button
+            type="button"
+            class="tl-edited"
+            title="Show edit history"
+            tabIndex={inner()}
+            onClick={() => props.actions.onShowHistory(m().messageId)}
+          >
             (edited)
           </button>
         </Show>
@@ -172,7 +186,12 @@ export function MessageItem(props: MessageItemProps) {
       <Show when={m().failed === true}>
         <p class="tl-status tl-status-failed" role="alert">
           Not sent —{" "}
-          <button type="button" class="tl-retry" tabIndex={inner()} onClick={() => props.actions.onRetry(m().clientId ?? m().messageId)}>
+          <button
+            type="button"
+            class="tl-retry"
+            tabIndex={inner()}
+            onClick={() => props.actions.onRetry(m().clientId ?? m().messageId)}
+          >
             Retry
           </button>
         </p>
@@ -202,7 +221,12 @@ export function MessageItem(props: MessageItemProps) {
         </div>
       </Show>
       <Show when={m().replyCount > 0}>
-        <button type="button" class="tl-replies" tabIndex={inner()} onClick={() => props.actions.onReply(m().messageId)}>
+        <button
+          type="button"
+          class="tl-replies"
+          tabIndex={inner()}
+          onClick={() => props.actions.onReply(m().messageId)}
+        >
           {repliesLabel(m().replyCount)}
         </button>
       </Show>
@@ -221,20 +245,40 @@ export function MessageItem(props: MessageItemProps) {
           >
             ☺
           </button>
-          <button type="button" aria-label="Reply in thread" title="Reply in thread" onClick={() => props.actions.onReply(m().messageId)}>
+          <button
+            type="button"
+            aria-label="Reply in thread"
+            title="Reply in thread"
+            onClick={() => props.actions.onReply(m().messageId)}
+          >
             ↩
           </button>
           <Show when={own()}>
-            <button type="button" aria-label="Edit message" title="Edit" onClick={() => props.actions.onEdit(m().messageId)}>
+            <button
+              type="button"
+              aria-label="Edit message"
+              title="Edit"
+              onClick={() => props.actions.onEdit(m().messageId)}
+            >
               ✎
             </button>
           </Show>
           <Show when={own() || props.actions.canModerate}>
-            <button type="button" aria-label="Delete message" title="Delete" onClick={() => props.actions.onDelete(m().messageId)}>
+            <button
+              type="button"
+              aria-label="Delete message"
+              title="Delete"
+              onClick={() => props.actions.onDelete(m().messageId)}
+            >
               🗑
             </button>
           </Show>
-          <button type="button" aria-label="Seen by" title="Seen by" onClick={() => props.actions.onShowReadBy(m().messageId)}>
+          <button
+            type="button"
+            aria-label="Seen by"
+            title="Seen by"
+            onClick={() => props.actions.onShowReadBy(m().messageId)}
+          >
             ✓
           </button>
           <Show when={picking()}>

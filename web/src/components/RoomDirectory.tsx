@@ -9,7 +9,9 @@ export function RoomDirectory(props: { onClose: () => void }) {
   onMount(() => void chat.rooms.loadDirectory());
   const shown = createMemo(() => {
     const f = filter().trim().toLowerCase();
-    return chat.rooms.state.directory.filter((r) => f === "" || r.name.toLowerCase().includes(f) || r.topic.toLowerCase().includes(f));
+    return chat.rooms.state.directory.filter(
+      (r) => f === "" || r.name.toLowerCase().includes(f) || r.topic.toLowerCase().includes(f),
+    );
   });
   const open = (roomId: string): void => {
     props.onClose();
@@ -19,11 +21,19 @@ export function RoomDirectory(props: { onClose: () => void }) {
     <Dialog title="Browse rooms" onClose={props.onClose} testId="room-directory" wide>
       <label class="field">
         <span>Filter</span>
-        <input type="search" data-testid="directory-filter" value={filter()} onInput={(e) => setFilter(e.currentTarget.value)} placeholder="Name or topic" />
+        <input
+          type="search"
+          data-testid="directory-filter"
+          value={filter()}
+          onInput={(e) => setFilter(e.currentTarget.value)}
+          placeholder="Name or topic"
+        />
       </label>
       <Switch>
         <Match when={chat.rooms.state.directoryStatus === "loading" && chat.rooms.state.directory.length === 0}>
-          <p class="muted" role="status">Loading rooms…</p>
+          <p class="muted" role="status">
+            Loading rooms…
+          </p>
         </Match>
         <Match when={chat.rooms.state.directoryStatus === "error"}>
           <p role="alert">The directory could not be loaded.</p>
@@ -38,7 +48,13 @@ export function RoomDirectory(props: { onClose: () => void }) {
                 const member = () => chat.rooms.mine(r.roomId) !== undefined;
                 return (
                   <li class="directory-room" data-testid="directory-room" data-room-id={r.roomId}>
-                    <button type="button" class="directory-open" data-testid="open-room" aria-label={`Open ${r.name}`} onClick={() => open(r.roomId)}>
+                    <button
+                      type="button"
+                      class="directory-open"
+                      data-testid="open-room"
+                      aria-label={`Open ${r.name}`}
+                      onClick={() => open(r.roomId)}
+                    >
                       <span class="directory-room-name"># {r.name}</span>
                       <span class="muted small-text">
                         {r.memberCount} member{r.memberCount === 1 ? "" : "s"}
@@ -52,7 +68,12 @@ export function RoomDirectory(props: { onClose: () => void }) {
                           class="primary small"
                           data-testid="join-room"
                           aria-label={`Join ${r.name}`}
-                          onClick={() => void chat.join(r.roomId).then(() => open(r.roomId), () => undefined)}
+                          onClick={() =>
+                            void chat.join(r.roomId).then(
+                              () => open(r.roomId),
+                              () => undefined,
+                            )
+                          }
                         >
                           Join
                         </button>

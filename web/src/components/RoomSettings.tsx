@@ -14,7 +14,13 @@ const RANK: Record<RoomRole, number> = { owner: 3, moderator: 2, member: 1 };
  * each ban or unban made here (`minSeq`: the list includes the change); while it reloads the
  * previous list stays.
  */
-function BanList(props: { roomId: string; minSeq: number; busy: boolean; unban: (userId: string, name: string) => void; headingRef: (el: HTMLHeadingElement) => void }) {
+function BanList(props: {
+  roomId: string;
+  minSeq: number;
+  busy: boolean;
+  unban: (userId: string, name: string) => void;
+  headingRef: (el: HTMLHeadingElement) => void;
+}) {
   const chat = useChat();
   const headingId = createUniqueId();
   const [bans] = createResource(
@@ -28,10 +34,20 @@ function BanList(props: { roomId: string; minSeq: number; busy: boolean; unban: 
       <h3 id={headingId} ref={props.headingRef} tabIndex={-1}>
         Banned{list() === undefined ? "" : ` (${list()!.length})`}
       </h3>
-      <Show when={bans.error === undefined} fallback={<p role="alert">The bans could not be loaded: {errorText(bans.error)}</p>}>
+      <Show
+        when={bans.error === undefined}
+        fallback={<p role="alert">The bans could not be loaded: {errorText(bans.error)}</p>}
+      >
         <Show when={list()} fallback={<p class="muted">Loading…</p>}>
           {(items) => (
-            <Show when={items().length > 0} fallback={<p class="muted" data-testid="no-bans">Nobody is banned.</p>}>
+            <Show
+              when={items().length > 0}
+              fallback={
+                <p class="muted" data-testid="no-bans">
+                  Nobody is banned.
+                </p>
+              }
+            >
               <ul class="member-list">
                 <For each={items()}>
                   {(b) => (
@@ -119,7 +135,12 @@ export function RoomSettings(props: { roomId: string; onClose: () => void }) {
           >
             <label class="field">
               <span>Name</span>
-              <input data-testid="settings-name-input" maxLength={80} value={name()} onInput={(e) => setName(e.currentTarget.value)} />
+              <input
+                data-testid="settings-name-input"
+                maxLength={80}
+                value={name()}
+                onInput={(e) => setName(e.currentTarget.value)}
+              />
             </label>
             <button type="submit" data-testid="settings-rename" disabled={busy()}>
               Rename
@@ -134,7 +155,12 @@ export function RoomSettings(props: { roomId: string; onClose: () => void }) {
           >
             <label class="field">
               <span>Topic</span>
-              <input data-testid="settings-topic-input" maxLength={500} value={topic()} onInput={(e) => setTopic(e.currentTarget.value)} />
+              <input
+                data-testid="settings-topic-input"
+                maxLength={500}
+                value={topic()}
+                onInput={(e) => setTopic(e.currentTarget.value)}
+              />
             </label>
             <button type="submit" data-testid="settings-topic" disabled={busy()}>
               Save topic
@@ -171,7 +197,11 @@ export function RoomSettings(props: { roomId: string; onClose: () => void }) {
                     data-testid="member-role"
                     value={m.role}
                     disabled={busy()}
-                    onChange={(e) => void act("Role changed.", () => chat.setRole(props.roomId, m.userId, e.currentTarget.value as RoomRole))}
+                    onChange={(e) =>
+                      void act("Role changed.", () =>
+                        chat.setRole(props.roomId, m.userId, e.currentTarget.value as RoomRole),
+                      )
+                    }
                   >
                     <option value="member">member</option>
                     <option value="moderator">moderator</option>
@@ -179,10 +209,30 @@ export function RoomSettings(props: { roomId: string; onClose: () => void }) {
                   </select>
                 </Show>
                 <Show when={canModerate() && outranks(m)}>
-                  <button type="button" class="small" data-testid="member-remove" aria-label={`Remove ${chat.users.nameOf(m.userId)}`} disabled={busy()} onClick={() => void act(`Removed ${chat.users.nameOf(m.userId)}.`, () => chat.remove(props.roomId, m.userId)).then((done) => done && membersHeading.focus())}>
+                  <button
+                    type="button"
+                    class="small"
+                    data-testid="member-remove"
+                    aria-label={`Remove ${chat.users.nameOf(m.userId)}`}
+                    disabled={busy()}
+                    onClick={() =>
+                      void act(`Removed ${chat.users.nameOf(m.userId)}.`, () =>
+                        chat.remove(props.roomId, m.userId),
+                      ).then((done) => done && membersHeading.focus())
+                    }
+                  >
                     Remove
                   </button>
-                  <button type="button" class="small danger-outline" data-testid="member-ban" aria-label={`Ban ${chat.users.nameOf(m.userId)}`} disabled={busy()} onClick={() => banAction(`Banned ${chat.users.nameOf(m.userId)}.`, () => chat.ban(props.roomId, m.userId))}>
+                  <button
+                    type="button"
+                    class="small danger-outline"
+                    data-testid="member-ban"
+                    aria-label={`Ban ${chat.users.nameOf(m.userId)}`}
+                    disabled={busy()}
+                    onClick={() =>
+                      banAction(`Banned ${chat.users.nameOf(m.userId)}.`, () => chat.ban(props.roomId, m.userId))
+                    }
+                  >
                     Ban
                   </button>
                 </Show>
@@ -203,7 +253,13 @@ export function RoomSettings(props: { roomId: string; onClose: () => void }) {
 
         <Show when={kind() !== "dm" && !archived() && myRole() !== null && chat.hasRealmRole}>
           <h3>Invite</h3>
-          <UserPicker label="Invite someone" testId="invite-picker" actionLabel="Invite" exclude={members().map((m) => m.userId)} onPick={(id) => void act(`Invited ${chat.users.nameOf(id)}.`, () => chat.invite(props.roomId, id))} />
+          <UserPicker
+            label="Invite someone"
+            testId="invite-picker"
+            actionLabel="Invite"
+            exclude={members().map((m) => m.userId)}
+            onPick={(id) => void act(`Invited ${chat.users.nameOf(id)}.`, () => chat.invite(props.roomId, id))}
+          />
         </Show>
 
         <div class="settings-footer">
@@ -211,13 +267,24 @@ export function RoomSettings(props: { roomId: string; onClose: () => void }) {
             <Show
               when={confirmArchive()}
               fallback={
-                <button type="button" class="danger-outline" data-testid="settings-archive" onClick={() => setConfirmArchive(true)}>
+                <button
+                  type="button"
+                  class="danger-outline"
+                  data-testid="settings-archive"
+                  onClick={() => setConfirmArchive(true)}
+                >
                   Archive room
                 </button>
               }
             >
               <span>Archive for good? Nobody can post afterwards.</span>
-              <button type="button" class="danger" data-testid="settings-archive-confirm" disabled={busy()} onClick={() => void act("Archived.", () => chat.archive(props.roomId))}>
+              <button
+                type="button"
+                class="danger"
+                data-testid="settings-archive-confirm"
+                disabled={busy()}
+                onClick={() => void act("Archived.", () => chat.archive(props.roomId))}
+              >
                 Archive
               </button>
               <button type="button" onClick={() => setConfirmArchive(false)}>
@@ -232,10 +299,13 @@ export function RoomSettings(props: { roomId: string; onClose: () => void }) {
               data-testid="settings-leave"
               disabled={busy()}
               onClick={() =>
-                void chat.leave(props.roomId).then(() => {
-                  props.onClose();
-                  chat.router.go({ view: "home" });
-                }, () => undefined)
+                void chat.leave(props.roomId).then(
+                  () => {
+                    props.onClose();
+                    chat.router.go({ view: "home" });
+                  },
+                  () => undefined,
+                )
               }
             >
               Leave room

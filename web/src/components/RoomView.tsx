@@ -31,10 +31,25 @@ export function TypingIndicator(props: { roomId: string }) {
  * timelines share them). Rendering a body goes through the Markdown sanitizer, with the room's
  * members' handles as mentions.
  */
-export function useMessageActions(roomId: () => string, where: "room" | "thread", ui: Ui, retry: (clientId: string) => void) {
+export function useMessageActions(
+  roomId: () => string,
+  where: "room" | "thread",
+  ui: Ui,
+  retry: (clientId: string) => void,
+) {
   const chat = useChat();
-  const handles = createMemo(() => new Set((chat.rooms.state.details[roomId()]?.members ?? []).map((m) => chat.users.handleOf(m.userId).toLowerCase())));
-  const find = (messageId: string) => chat.timeline(roomId()).find(messageId) ?? chat.thread()?.messages().find((m) => m.messageId === messageId);
+  const handles = createMemo(
+    () =>
+      new Set(
+        (chat.rooms.state.details[roomId()]?.members ?? []).map((m) => chat.users.handleOf(m.userId).toLowerCase()),
+      ),
+  );
+  const find = (messageId: string) =>
+    chat.timeline(roomId()).find(messageId) ??
+    chat
+      .thread()
+      ?.messages()
+      .find((m) => m.messageId === messageId);
   return {
     get me() {
       return chat.me;
@@ -48,16 +63,28 @@ export function useMessageActions(roomId: () => string, where: "room" | "thread"
     onUnreact: (messageId: string, emoji: string) => void chat.unreact(roomId(), messageId, emoji),
     onReply: (messageId: string) => chat.openThread(roomId(), messageId),
     onEdit: (messageId: string) => ui.setEditing({ roomId: roomId(), messageId, where }),
-    onDelete: (messageId: string) => ui.open({ kind: "confirmDelete", roomId: roomId(), messageId, authorId: find(messageId)?.authorId ?? "" }),
+    onDelete: (messageId: string) =>
+      ui.open({ kind: "confirmDelete", roomId: roomId(), messageId, authorId: find(messageId)?.authorId ?? "" }),
     onRetry: retry,
     onShowHistory: (messageId: string) => ui.open({ kind: "history", roomId: roomId(), messageId }),
     onShowReadBy: (messageId: string) => ui.open({ kind: "readBy", roomId: roomId(), messageId }),
   };
 }
 
-function RoomTimeline(props: { timeline: TimelineStore; roomId: string; messageId: string | undefined; lastReadSeq: number; ui: Ui }) {
+function RoomTimeline(props: {
+  timeline: TimelineStore;
+  roomId: string;
+  messageId: string | undefined;
+  lastReadSeq: number;
+  ui: Ui;
+}) {
   const chat = useChat();
-  const actions = useMessageActions(() => props.roomId, "room", props.ui, (clientId) => void props.timeline.sender.retry(clientId));
+  const actions = useMessageActions(
+    () => props.roomId,
+    "room",
+    props.ui,
+    (clientId) => void props.timeline.sender.retry(clientId),
+  );
   return (
     <Timeline
       messages={props.timeline.messages()}
@@ -78,7 +105,8 @@ function RoomTimeline(props: { timeline: TimelineStore; roomId: string; messageI
       onShowHistory={actions.onShowHistory}
       onShowReadBy={actions.onShowReadBy}
       onVisibleLatest={(seq) => {
-        if (document.visibilityState === "visible" && !props.timeline.state.hasNewer) void chat.markRead(props.roomId, seq);
+        if (document.visibilityState === "visible" && !props.timeline.state.hasNewer)
+          void chat.markRead(props.roomId, seq);
       }}
     />
   );
@@ -135,7 +163,13 @@ export function RoomView(props: { roomId: string; messageId?: string; ui: Ui }) 
           <span class="muted small-text room-members-count">
             {detail()!.members.length} member{detail()!.members.length === 1 ? "" : "s"}
           </span>
-          <button type="button" class="icon-button" aria-label="Room settings" data-testid="room-settings-button" onClick={() => props.ui.open({ kind: "settings", roomId: props.roomId })}>
+          <button
+            type="button"
+            class="icon-button"
+            aria-label="Room settings"
+            data-testid="room-settings-button"
+            onClick={() => props.ui.open({ kind: "settings", roomId: props.roomId })}
+          >
             ⚙
           </button>
         </Show>
@@ -152,7 +186,15 @@ export function RoomView(props: { roomId: string; messageId?: string; ui: Ui }) 
         <Match when={true}>
           <div class="room-timeline">
             <Show when={props.roomId} keyed>
-              {(roomId) => <RoomTimeline timeline={timeline()} roomId={roomId} messageId={props.messageId} lastReadSeq={lastRead()} ui={props.ui} />}
+              {(roomId) => (
+                <RoomTimeline
+                  timeline={timeline()}
+                  roomId={roomId}
+                  messageId={props.messageId}
+                  lastReadSeq={lastRead()}
+                  ui={props.ui}
+                />
+              )}
             </Show>
             <Show when={timeline().state.hasNewer}>
               <button

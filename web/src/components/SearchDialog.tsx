@@ -30,7 +30,13 @@ export function SearchDialog(props: { query: string; onClose: () => void }) {
       >
         <label class="field">
           <span>Search messages</span>
-          <input type="search" data-testid="search-dialog-input" maxLength={200} value={query()} onInput={(e) => setQuery(e.currentTarget.value)} />
+          <input
+            type="search"
+            data-testid="search-dialog-input"
+            maxLength={200}
+            value={query()}
+            onInput={(e) => setQuery(e.currentTarget.value)}
+          />
         </label>
         <button type="submit">Search</button>
       </form>
@@ -64,7 +70,10 @@ export function SearchDialog(props: { query: string; onClose: () => void }) {
                     >
                       <span class="search-hit-meta">
                         <strong>{chat.users.nameOf(hit.authorId)}</strong>
-                        <span class="muted"> in {chat.roomName(hit.roomId) || "a room"} · {when(hit.postedAt)}</span>
+                        <span class="muted">
+                          {" "}
+                          in {chat.roomName(hit.roomId) || "a room"} · {when(hit.postedAt)}
+                        </span>
                       </span>
                       <span class="search-hit-text" innerHTML={safeHighlight(hit.highlight)} />
                     </button>

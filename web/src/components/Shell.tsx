@@ -20,7 +20,12 @@ function Home(props: { openDirectory: () => void; createRoom: () => void }) {
       <h1 id="home-title">Welcome, {chat.identity.username}</h1>
       <Show
         when={chat.rooms.state.mine.length > 0}
-        fallback={<p>You are in no room yet. Browse the public rooms to join one{chat.hasRealmRole ? ", or create your own" : ""}.</p>}
+        fallback={
+          <p>
+            You are in no room yet. Browse the public rooms to join one{chat.hasRealmRole ? ", or create your own" : ""}
+            .
+          </p>
+        }
       >
         <p>Pick a room on the left, or browse the public rooms.</p>
       </Show>
@@ -93,14 +98,19 @@ export function Shell() {
         {/* Behind the open drawer (phones) the page is out of reach, as behind a dialog. */}
         <main id="main" class="main" tabIndex={-1} inert={ui.drawerOpen()}>
           <Switch>
-            <Match when={(() => {
-              const r = chat.router.route();
-              return r.view === "room" ? r : null;
-            })()}>
+            <Match
+              when={(() => {
+                const r = chat.router.route();
+                return r.view === "room" ? r : null;
+              })()}
+            >
               {(r) => <RoomView roomId={r().roomId} messageId={r().messageId} ui={ui} />}
             </Match>
             <Match when={true}>
-              <Home openDirectory={() => ui.open({ kind: "directory" })} createRoom={() => ui.open({ kind: "createRoom" })} />
+              <Home
+                openDirectory={() => ui.open({ kind: "directory" })}
+                createRoom={() => ui.open({ kind: "createRoom" })}
+              />
             </Match>
           </Switch>
         </main>
@@ -131,7 +141,9 @@ export function Shell() {
         {(d) => <ReadByDialog roomId={d.roomId} messageId={d.messageId} onClose={ui.close} />}
       </Show>
       <Show when={pick("confirmDelete")} keyed>
-        {(d) => <ConfirmDeleteDialog roomId={d.roomId} messageId={d.messageId} authorId={d.authorId} onClose={ui.close} />}
+        {(d) => (
+          <ConfirmDeleteDialog roomId={d.roomId} messageId={d.messageId} authorId={d.authorId} onClose={ui.close} />
+        )}
       </Show>
 
       <div class="sr-only" aria-live="polite" data-testid="live-announcer">

@@ -12,7 +12,14 @@ function onListKey(e: KeyboardEvent): void {
   const nav = e.currentTarget as HTMLElement;
   const items = [...nav.querySelectorAll<HTMLElement>(".room-item")];
   const i = items.indexOf(target);
-  const next = e.key === "Home" ? 0 : e.key === "End" ? items.length - 1 : e.key === "ArrowDown" ? Math.min(items.length - 1, i + 1) : Math.max(0, i - 1);
+  const next =
+    e.key === "Home"
+      ? 0
+      : e.key === "End"
+        ? items.length - 1
+        : e.key === "ArrowDown"
+          ? Math.min(items.length - 1, i + 1)
+          : Math.max(0, i - 1);
   items[next]?.focus();
   e.preventDefault();
 }
@@ -93,7 +100,8 @@ export function Sidebar(props: { ui: Ui }) {
   const chat = useChat();
   const byKind = createMemo(() => {
     const mine = chat.rooms.state.mine;
-    const sorted = (k: MyRoom["kind"]) => mine.filter((r) => r.kind === k && !r.archived).concat(mine.filter((r) => r.kind === k && r.archived));
+    const sorted = (k: MyRoom["kind"]) =>
+      mine.filter((r) => r.kind === k && !r.archived).concat(mine.filter((r) => r.kind === k && r.archived));
     return { public: sorted("public"), private: sorted("private"), dm: sorted("dm") };
   });
   let nav!: HTMLElement;
@@ -102,13 +110,24 @@ export function Sidebar(props: { ui: Ui }) {
     on(
       () => props.ui.drawerOpen(),
       (open) => {
-        if (open) (nav.querySelector<HTMLElement>('.room-item[aria-current="page"]') ?? nav.querySelector<HTMLElement>(".room-item, button"))?.focus();
+        if (open)
+          (
+            nav.querySelector<HTMLElement>('.room-item[aria-current="page"]') ??
+            nav.querySelector<HTMLElement>(".room-item, button")
+          )?.focus();
       },
       { defer: true },
     ),
   );
   return (
-    <nav ref={nav} id="sidebar" class="sidebar" classList={{ open: props.ui.drawerOpen() }} aria-label="Rooms" onKeyDown={onListKey}>
+    <nav
+      ref={nav}
+      id="sidebar"
+      class="sidebar"
+      classList={{ open: props.ui.drawerOpen() }}
+      aria-label="Rooms"
+      onKeyDown={onListKey}
+    >
       <div class="sidebar-actions">
         <button type="button" data-testid="open-directory" onClick={() => props.ui.open({ kind: "directory" })}>
           Browse rooms
@@ -124,7 +143,10 @@ export function Sidebar(props: { ui: Ui }) {
       </div>
       <Show when={chat.rooms.state.status === "error"}>
         <p class="sidebar-error" role="alert">
-          Rooms could not be loaded. <button type="button" class="link" onClick={() => void chat.rooms.refresh()}>Try again</button>
+          Rooms could not be loaded.{" "}
+          <button type="button" class="link" onClick={() => void chat.rooms.refresh()}>
+            Try again
+          </button>
         </p>
       </Show>
       <Show when={chat.rooms.state.invitations.length > 0}>
@@ -135,13 +157,29 @@ export function Sidebar(props: { ui: Ui }) {
               {(inv) => (
                 <li class="invitation" data-testid="invitation" data-room-id={inv.roomId}>
                   <span>
-                    {chat.users.nameOf(inv.invitedBy)} invited you to {inv.name !== undefined ? <strong>{inv.name}</strong> : "a private room"}
+                    {chat.users.nameOf(inv.invitedBy)} invited you to{" "}
+                    {inv.name !== undefined ? <strong>{inv.name}</strong> : "a private room"}
                   </span>
                   <span class="invitation-actions">
-                    <button type="button" class="primary small" data-testid="accept-invitation" onClick={() => void chat.join(inv.roomId).then(() => chat.router.go({ view: "room", roomId: inv.roomId }), () => undefined)}>
+                    <button
+                      type="button"
+                      class="primary small"
+                      data-testid="accept-invitation"
+                      onClick={() =>
+                        void chat.join(inv.roomId).then(
+                          () => chat.router.go({ view: "room", roomId: inv.roomId }),
+                          () => undefined,
+                        )
+                      }
+                    >
                       Join
                     </button>
-                    <button type="button" class="small" aria-label="Dismiss invitation" onClick={() => chat.rooms.dismissInvitation(inv.roomId)}>
+                    <button
+                      type="button"
+                      class="small"
+                      aria-label="Dismiss invitation"
+                      onClick={() => chat.rooms.dismissInvitation(inv.roomId)}
+                    >
                       Dismiss
                     </button>
                   </span>
@@ -151,9 +189,27 @@ export function Sidebar(props: { ui: Ui }) {
           </ul>
         </section>
       </Show>
-      <Section title="Public rooms" rooms={byKind().public} ui={props.ui} empty="No public rooms joined yet." testId="public-rooms" />
-      <Section title="Private rooms" rooms={byKind().private} ui={props.ui} empty="No private rooms." testId="private-rooms" />
-      <Section title="Direct messages" rooms={byKind().dm} ui={props.ui} empty="No direct messages." testId="direct-messages" />
+      <Section
+        title="Public rooms"
+        rooms={byKind().public}
+        ui={props.ui}
+        empty="No public rooms joined yet."
+        testId="public-rooms"
+      />
+      <Section
+        title="Private rooms"
+        rooms={byKind().private}
+        ui={props.ui}
+        empty="No private rooms."
+        testId="private-rooms"
+      />
+      <Section
+        title="Direct messages"
+        rooms={byKind().dm}
+        ui={props.ui}
+        empty="No direct messages."
+        testId="direct-messages"
+      />
     </nav>
   );
 }

@@ -13,7 +13,12 @@ const NO_SEPARATOR = Number.MAX_SAFE_INTEGER;
 export function ThreadPanel(props: { thread: Thread; ui: Ui }) {
   const chat = useChat();
   let panel!: HTMLElement;
-  const actions = useMessageActions(() => props.thread.roomId, "thread", props.ui, (clientId) => void props.thread.sender.retry(clientId));
+  const actions = useMessageActions(
+    () => props.thread.roomId,
+    "thread",
+    props.ui,
+    (clientId) => void props.thread.sender.retry(clientId),
+  );
   const members = createMemo(() => (chat.rooms.state.details[props.thread.roomId]?.members ?? []).map((m) => m.userId));
   const focusComposer = (): void => panel.querySelector<HTMLTextAreaElement>("textarea")?.focus();
   onMount(() => queueMicrotask(focusComposer));

@@ -46,7 +46,12 @@ export function Timeline(props: TimelineProps) {
   // Effects made together run in the order they are made: the hooks are made in the order their
   // effects run (edges, prepend anchor, new messages, jump) and reach later ones through closures.
   const { virtualizer, rows } = useVirtualTimeline(props, { scroller: () => scroller, onChange: () => edges.check() });
-  const edges = useTimelineEdges(props, { virtualizer, rows, beforeCheck: () => anchor.follow(), onLoadOlder: () => anchor.loadStarts() });
+  const edges = useTimelineEdges(props, {
+    virtualizer,
+    rows,
+    beforeCheck: () => anchor.follow(),
+    onLoadOlder: () => anchor.loadStarts(),
+  });
   const anchor = usePrependAnchor(props, { scroller: () => scroller, loadingOlder: edges.loadingOlder });
   const announcement = useNewMessages(props, { virtualizer });
   const roving = useRovingFocus(props, { scroller: () => scroller, virtualizer, rows, stopSettling: anchor.stop });
@@ -69,7 +74,10 @@ export function Timeline(props: TimelineProps) {
       >
         <div class="tl-sizer" style={{ height: `${virtualizer.getTotalSize()}px` }}>
           <div class="tl-head-line" aria-live="polite">
-            <Show when={edges.loadingOlder()} fallback={<Show when={!props.hasOlder && props.messages.length > 0}>This is the start of the room.</Show>}>
+            <Show
+              when={edges.loadingOlder()}
+              fallback={<Show when={!props.hasOlder && props.messages.length > 0}>This is the start of the room.</Show>}
+            >
               Loading older messages…
             </Show>
           </div>
@@ -80,7 +88,9 @@ export function Timeline(props: TimelineProps) {
                 const index = createMemo(() => rows().at.get(m) ?? 0);
                 // Each row at its own offset: a row above that is not measured yet cannot push it.
                 const top = createMemo(() => rows().start.get(m) ?? 0);
-                const decor = createMemo(() => rowDecor(props.messages, index(), unreadAt()), undefined, { equals: sameDecor });
+                const decor = createMemo(() => rowDecor(props.messages, index(), unreadAt()), undefined, {
+                  equals: sameDecor,
+                });
                 const key = messageKey(m);
                 // Observed before it is in the document: the virtualizer's ResizeObserver then measures
                 // the new rows together, once laid out, instead of forcing a layout per row.

@@ -61,7 +61,13 @@ describe("grouping, day dividers and the unread separator", () => {
   });
 
   test("row decorations: divider on the first message of each day, separator, grouping", () => {
-    const list = [msg("bob", at(0, 26)), msg("bob", at(1, 26)), msg("bob", at(0)), msg("bob", at(1)), msg("bob", at(2))];
+    const list = [
+      msg("bob", at(0, 26)),
+      msg("bob", at(1, 26)),
+      msg("bob", at(0)),
+      msg("bob", at(1)),
+      msg("bob", at(2)),
+    ];
     const unread = unreadIndex(list, list[3]!.seq, "alice");
     expect(unread).toBe(4);
     const decor = list.map((_, i) => rowDecor(list, i, unread));
@@ -71,7 +77,13 @@ describe("grouping, day dividers and the unread separator", () => {
   });
 
   test("new messages below count only others' messages after the newest one seen", () => {
-    const list = [msg("bob", at(0)), msg("alice", at(1)), msg("bob", at(2)), msg("carol", at(3)), msg("alice", at(4), { pending: true, seq: 0 })];
+    const list = [
+      msg("bob", at(0)),
+      msg("alice", at(1)),
+      msg("bob", at(2)),
+      msg("carol", at(3)),
+      msg("alice", at(4), { pending: true, seq: 0 }),
+    ];
     expect(newerThan(list, list[1]!.seq, "alice")).toBe(2);
     expect(newerThan(list, list[3]!.seq, "alice")).toBe(0);
     expect(latestSeq(list)).toBe(list[3]!.seq);
@@ -240,7 +252,11 @@ describe("Timeline", () => {
   });
 
   test("reports the newest confirmed message once it is on screen", async () => {
-    const list = [msg("bob", at(0)), msg("carol", at(1)), msg("alice", at(2), { pending: true, clientId: "c9", seq: 0 })];
+    const list = [
+      msg("bob", at(0)),
+      msg("carol", at(1)),
+      msg("alice", at(2), { pending: true, clientId: "c9", seq: 0 }),
+    ];
     const { handlers, setList } = mount(list);
     await new Promise((resolve) => requestAnimationFrame(resolve));
     expect(handlers.onVisibleLatest).toHaveBeenLastCalledWith(list[1]!.seq);
@@ -262,7 +278,9 @@ describe("Timeline", () => {
   });
 
   test("10,000 messages render a bounded window", () => {
-    const list = Array.from({ length: 10_000 }, (_, i) => msg(i % 3 === 0 ? "bob" : "carol", new Date(Date.UTC(2026, 9, 1) + i * 7 * 60_000).toISOString()));
+    const list = Array.from({ length: 10_000 }, (_, i) =>
+      msg(i % 3 === 0 ? "bob" : "carol", new Date(Date.UTC(2026, 9, 1) + i * 7 * 60_000).toISOString()),
+    );
     const { container, setList } = mount(list);
     const count = () => container.querySelectorAll("[data-message-id]").length;
     expect(count()).toBeGreaterThan(0);

@@ -55,7 +55,9 @@ export function UserMenu() {
         }}
       >
         <PresenceDot status={chat.presence.of(chat.me)} />
-        <span class="user-name" data-testid="my-name">{chat.users.nameOf(chat.me)}</span>
+        <span class="user-name" data-testid="my-name">
+          {chat.users.nameOf(chat.me)}
+        </span>
       </button>
       <Show when={open()}>
         <div
@@ -90,21 +92,45 @@ export function UserMenu() {
           <fieldset class="field">
             <legend>Status</legend>
             <label>
-              <input type="radio" name="status" value="online" data-testid="status-online" checked={chat.presence.chosen() === "online"} onChange={() => chat.setStatus("online")} /> Online
+              <input
+                type="radio"
+                name="status"
+                value="online"
+                data-testid="status-online"
+                checked={chat.presence.chosen() === "online"}
+                onChange={() => chat.setStatus("online")}
+              />{" "}
+              Online
             </label>
             <label>
-              <input type="radio" name="status" value="away" data-testid="status-away" checked={chat.presence.chosen() === "away"} onChange={() => chat.setStatus("away")} /> Away
+              <input
+                type="radio"
+                name="status"
+                value="away"
+                data-testid="status-away"
+                checked={chat.presence.chosen() === "away"}
+                onChange={() => chat.setStatus("away")}
+              />{" "}
+              Away
             </label>
           </fieldset>
           <label class="field">
             <span>Language</span>
-            <select data-testid="language-select" value={chat.prefs.language()} onChange={(e) => void chat.setLanguage(e.currentTarget.value)}>
+            <select
+              data-testid="language-select"
+              value={chat.prefs.language()}
+              onChange={(e) => void chat.setLanguage(e.currentTarget.value)}
+            >
               <For each={languages()}>{(l) => <option value={l.tag}>{l.name}</option>}</For>
             </select>
           </label>
           <label class="field">
             <span>Theme</span>
-            <select data-testid="theme-select" value={chat.prefs.theme()} onChange={(e) => chat.prefs.setTheme(e.currentTarget.value as Theme)}>
+            <select
+              data-testid="theme-select"
+              value={chat.prefs.theme()}
+              onChange={(e) => chat.prefs.setTheme(e.currentTarget.value as Theme)}
+            >
               <option value="system">System</option>
               <option value="light">Light</option>
               <option value="dark">Dark</option>

@@ -43,7 +43,13 @@ export function UserPicker(props: {
     <div class="user-picker" data-testid={props.testId}>
       <label class="field">
         <span>{props.label}</span>
-        <input type="search" data-testid="user-search-input" placeholder="Search people by name" value={q()} onInput={(e) => setQ(e.currentTarget.value)} />
+        <input
+          type="search"
+          data-testid="user-search-input"
+          placeholder="Search people by name"
+          value={q()}
+          onInput={(e) => setQ(e.currentTarget.value)}
+        />
       </label>
       <Show when={matches().length > 0} fallback={<p class="muted small-text">No one found by that name.</p>}>
         <ul class="user-list">
@@ -54,14 +60,23 @@ export function UserPicker(props: {
                   when={props.onPick}
                   fallback={
                     <label class="user-row">
-                      <input type="checkbox" checked={props.selected?.includes(u.id) ?? false} onChange={() => props.onToggle?.(u.id)} />
+                      <input
+                        type="checkbox"
+                        checked={props.selected?.includes(u.id) ?? false}
+                        onChange={() => props.onToggle?.(u.id)}
+                      />
                       <PresenceDot status={chat.presence.of(u.id)} />
                       <span>{u.name}</span>
                     </label>
                   }
                 >
                   {(pick) => (
-                    <button type="button" class="user-row" aria-label={`${props.actionLabel ?? "Choose"} ${u.name}`} onClick={() => pick()(u.id)}>
+                    <button
+                      type="button"
+                      class="user-row"
+                      aria-label={`${props.actionLabel ?? "Choose"} ${u.name}`}
+                      onClick={() => pick()(u.id)}
+                    >
                       <PresenceDot status={chat.presence.of(u.id)} />
                       <span>{u.name}</span>
                     </button>

@@ -43,7 +43,12 @@ export function FormError(props: { error: string | null }) {
 }
 
 /** A resource's value once loaded; "Loading…" before, `failed` (announced) when it fails. */
-export function Loaded<T>(props: { resource: Resource<T>; failed: string; loading?: string; children: (value: Accessor<T>) => JSX.Element }) {
+export function Loaded<T>(props: {
+  resource: Resource<T>;
+  failed: string;
+  loading?: string;
+  children: (value: Accessor<T>) => JSX.Element;
+}) {
   return (
     <Switch>
       <Match when={props.resource.loading}>

@@ -62,7 +62,11 @@ export function unreadIndex(messages: readonly TimelineMessage[], lastReadSeq: n
  * Whether `m` is shown under `prev`'s author line: same author, same day, less than
  * GROUP_WINDOW_MS apart, and no unread separator between them (`separatorBefore`).
  */
-export function groupedWithPrevious(prev: TimelineMessage | undefined, m: TimelineMessage, separatorBefore = false): boolean {
+export function groupedWithPrevious(
+  prev: TimelineMessage | undefined,
+  m: TimelineMessage,
+  separatorBefore = false,
+): boolean {
   if (prev === undefined || separatorBefore || prev.authorId !== m.authorId) return false;
   if (startsDay(prev, m)) return false;
   const gap = Date.parse(m.postedAt) - Date.parse(prev.postedAt);

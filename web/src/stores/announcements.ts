@@ -12,7 +12,13 @@ const REMEMBER_ANNOUNCED = 500;
  * The screen reader's word on new messages of others in rooms not open (the open room's
  * timeline says its own): a mention of the user, or a top-level post in one of their rooms.
  */
-export function createMessageAnnouncer(deps: { me: string; users: Users; rooms: Rooms; names: RoomNames; openRoomId: () => string | null }) {
+export function createMessageAnnouncer(deps: {
+  me: string;
+  users: Users;
+  rooms: Rooms;
+  names: RoomNames;
+  openRoomId: () => string | null;
+}) {
   const { me, users, rooms, names } = deps;
   const [announcement, announce] = createAnnouncer();
   const announced = new Set<number>();
@@ -28,7 +34,8 @@ export function createMessageAnnouncer(deps: { me: string; users: Users; rooms: 
       if (announced.size > REMEMBER_ANNOUNCED) announced.clear();
       const who = users.nameOf(author);
       if (mentionsOf(e).includes(me)) announce(`${who} mentioned you in ${names.roomLabel(e.roomId!)}`);
-      else if (threadRootOf(e) === null && rooms.mine(e.roomId!) !== undefined) announce(`New message from ${who} in ${names.roomLabel(e.roomId!)}`);
+      else if (threadRootOf(e) === null && rooms.mine(e.roomId!) !== undefined)
+        announce(`New message from ${who} in ${names.roomLabel(e.roomId!)}`);
     },
   };
 }

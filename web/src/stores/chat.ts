@@ -62,15 +62,25 @@ export function createChat(setup: ChatSetup) {
     onRefreshed: () => {
       syncWatches();
       // DMs are shown by the other member's name: their members are needed.
-      for (const r of rooms.state.mine) if (r.kind === "dm" && rooms.state.details[r.roomId] === undefined) void loadDetail(r.roomId);
+      for (const r of rooms.state.mine)
+        if (r.kind === "dm" && rooms.state.details[r.roomId] === undefined) void loadDetail(r.roomId);
     },
   });
-  const presence = createPresence({ server, me, heartbeatMs: setup.config.presenceHeartbeatMs, chosen: prefs.status() });
+  const presence = createPresence({
+    server,
+    me,
+    heartbeatMs: setup.config.presenceHeartbeatMs,
+    chosen: prefs.status(),
+  });
   const typing = createTyping({ server, me });
   const can = createPermissions({ rooms, roles: identity.roles });
   const names = createRoomNames({ rooms, users, me });
   const { loadDetail, ...roomActions } = createRoomActions({ rooms, users, presence, me, names, can, run });
-  const { applyLive: applyToMessages, catchUp: catchUpMessages, ...messages } = createMessages({
+  const {
+    applyLive: applyToMessages,
+    catchUp: catchUpMessages,
+    ...messages
+  } = createMessages({
     server,
     me,
     rooms,

@@ -92,16 +92,24 @@ export function applyReply(root: Message, e: LiveEvent): boolean {
  * The reactions after one user adds (`seq`) or removes (`null`) one emoji: users in the order they
  * reacted, emojis in the order of their earliest current reaction.
  */
-export function react(reactions: Message["reactions"], emoji: string, userId: string, seq: number | null): Message["reactions"] {
+export function react(
+  reactions: Message["reactions"],
+  emoji: string,
+  userId: string,
+  seq: number | null,
+): Message["reactions"] {
   const out: Message["reactions"] = [];
   let found = false;
   for (const r of reactions) {
-    const keep = r.userIds.map((u, i) => [u, r.seqs[i] ?? 0] as const).filter(([u]) => r.emoji !== emoji || u !== userId);
+    const keep = r.userIds
+      .map((u, i) => [u, r.seqs[i] ?? 0] as const)
+      .filter(([u]) => r.emoji !== emoji || u !== userId);
     if (r.emoji === emoji) {
       found = true;
       if (seq !== null) keep.push([userId, seq]);
     }
-    if (keep.length > 0) out.push({ emoji: r.emoji, count: keep.length, userIds: keep.map(([u]) => u), seqs: keep.map(([, s]) => s) });
+    if (keep.length > 0)
+      out.push({ emoji: r.emoji, count: keep.length, userIds: keep.map(([u]) => u), seqs: keep.map(([, s]) => s) });
   }
   if (!found && seq !== null) out.push({ emoji, count: 1, userIds: [userId], seqs: [seq] });
   return out.sort((a, b) => (a.seqs[0] ?? 0) - (b.seqs[0] ?? 0));

@@ -5,7 +5,15 @@ import { applyReply, applyToMessage, messageFromPosted, react, threadRootOf } fr
 
 const ROOM = "r1";
 const at = (seq: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, seq)).toISOString();
-const ev = (seq: number, type: string, messageId: string, payload: Record<string, unknown>): LiveEvent => ({ seq, time: at(seq), type, actor: "u", roomId: ROOM, messageId, payload });
+const ev = (seq: number, type: string, messageId: string, payload: Record<string, unknown>): LiveEvent => ({
+  seq,
+  time: at(seq),
+  type,
+  actor: "u",
+  roomId: ROOM,
+  messageId,
+  payload,
+});
 
 /** A deterministic pseudo-random sequence (the test needs no seed library). */
 function rng(seed: number) {
@@ -31,8 +39,23 @@ function expected(events: readonly LiveEvent[]): Message[] {
     const p = e.payload;
     if (e.type === "MessagePosted") {
       const root = typeof p["threadRootId"] === "string" ? out.get(p["threadRootId"]) : undefined;
-      out.set(id, { messageId: id, roomId: ROOM, seq: e.seq, authorId: String(p["authorId"]), body: String(p["body"]), postedAt: e.time, editedAt: null, deleted: false, reactions: [], threadRootId: root?.messageId ?? null, replyCount: 0, lastReplyAt: null, updatedSeq: e.seq });
-      if (root !== undefined) Object.assign(root, { replyCount: root.replyCount + 1, lastReplyAt: e.time, updatedSeq: e.seq });
+      out.set(id, {
+        messageId: id,
+        roomId: ROOM,
+        seq: e.seq,
+        authorId: String(p["authorId"]),
+        body: String(p["body"]),
+        postedAt: e.time,
+        editedAt: null,
+        deleted: false,
+        reactions: [],
+        threadRootId: root?.messageId ?? null,
+        replyCount: 0,
+        lastReplyAt: null,
+        updatedSeq: e.seq,
+      });
+      if (root !== undefined)
+        Object.assign(root, { replyCount: root.replyCount + 1, lastReplyAt: e.time, updatedSeq: e.seq });
     } else if (m !== undefined) {
       m.updatedSeq = e.seq;
       if (e.type === "MessageEdited") Object.assign(m, { body: p["body"], editedAt: e.time });
@@ -53,7 +76,12 @@ function expected(events: readonly LiveEvent[]): Message[] {
       const [emoji, user] = key.split("\u0000") as [string, string];
       byEmoji.set(emoji, [...(byEmoji.get(emoji) ?? []), [user, seq]]);
     }
-    m.reactions = [...byEmoji].map(([emoji, us]) => ({ emoji, count: us.length, userIds: us.map((u) => u[0]), seqs: us.map((u) => u[1]) }));
+    m.reactions = [...byEmoji].map(([emoji, us]) => ({
+      emoji,
+      count: us.length,
+      userIds: us.map((u) => u[0]),
+      seqs: us.map((u) => u[1]),
+    }));
   }
   return [...out.values()].sort((a, b) => a.seq - b.seq);
 }
@@ -88,7 +116,16 @@ describe("message events", () => {
         if (roll < 0.25 || live.length === 0) {
           const id = `m${seq}`;
           const root = live.length > 0 && rand() < 0.3 ? pick(live) : undefined;
-          events.push(ev(seq, "MessagePosted", id, { roomId: ROOM, messageId: id, authorId: pick(users), body: `b${seq}`, mentions: [], ...(root !== undefined ? { threadRootId: root } : {}) }));
+          events.push(
+            ev(seq, "MessagePosted", id, {
+              roomId: ROOM,
+              messageId: id,
+              authorId: pick(users),
+              body: `b${seq}`,
+              mentions: [],
+              ...(root !== undefined ? { threadRootId: root } : {}),
+            }),
+          );
           ids.push(id);
         } else if (roll < 0.4) {
           events.push(ev(seq, "MessageEdited", pick(live), { body: `e${seq}`, previousBody: "?", editedBy: "u" }));
@@ -97,7 +134,12 @@ describe("message events", () => {
           deleted.add(id);
           events.push(ev(seq, "MessageDeleted", id, { deletedBy: "u" }));
         } else {
-          events.push(ev(seq, rand() < 0.65 ? "ReactionAdded" : "ReactionRemoved", pick(live), { emoji: pick(emojis), userId: pick(users) }));
+          events.push(
+            ev(seq, rand() < 0.65 ? "ReactionAdded" : "ReactionRemoved", pick(live), {
+              emoji: pick(emojis),
+              userId: pick(users),
+            }),
+          );
         }
       }
       const mine = new Map<string, Message>();
@@ -113,9 +155,15 @@ describe("message events", () => {
     let r = react([], "👍", "ann", 1);
     r = react(r, "🎉", "bob", 2);
     r = react(r, "👍", "bob", 3);
-    expect(r.map((x) => [x.emoji, x.userIds])).toEqual([["👍", ["ann", "bob"]], ["🎉", ["bob"]]]);
+    expect(r.map((x) => [x.emoji, x.userIds])).toEqual([
+      ["👍", ["ann", "bob"]],
+      ["🎉", ["bob"]],
+    ]);
     r = react(r, "👍", "ann", null);
-    expect(r.map((x) => [x.emoji, x.userIds, x.seqs])).toEqual([["🎉", ["bob"], [2]], ["👍", ["bob"], [3]]]);
+    expect(r.map((x) => [x.emoji, x.userIds, x.seqs])).toEqual([
+      ["🎉", ["bob"], [2]],
+      ["👍", ["bob"], [3]],
+    ]);
     expect(react(r, "😮", "cy", null)).toEqual(r);
   });
 });

@@ -13,7 +13,14 @@ import type { Server } from "../server.ts";
 export type TimelineMessage = Message & { pending?: boolean; failed?: boolean; clientId?: string };
 
 /** A message being sent: shown at once, in the order sent, after the confirmed ones. */
-export function pendingMessage(args: { clientId: string; roomId: string; authorId: string; body: string; threadRootId: string | null; now?: Date }): TimelineMessage {
+export function pendingMessage(args: {
+  clientId: string;
+  roomId: string;
+  authorId: string;
+  body: string;
+  threadRootId: string | null;
+  now?: Date;
+}): TimelineMessage {
   return {
     messageId: args.clientId,
     clientId: args.clientId,
@@ -98,7 +105,10 @@ export function createMessageList() {
         );
         return;
       }
-      set("items", produce((items) => items.splice(insertionIndex(items, m.seq), 0, { ...m })));
+      set(
+        "items",
+        produce((items) => items.splice(insertionIndex(items, m.seq), 0, { ...m })),
+      );
     },
     /**
      * Applies a live event: a post (added when `acceptPost` says so, or replacing the pending
@@ -129,7 +139,10 @@ export function createMessageList() {
     },
     /** Shows a message being sent. */
     addPending(m: TimelineMessage): void {
-      set("items", produce((items) => items.push(m)));
+      set(
+        "items",
+        produce((items) => items.push(m)),
+      );
     },
     /** A send answered: the message is confirmed at `seq` unless the live post already replaced it. */
     confirm(clientId: string, seq: number): void {
@@ -156,15 +169,23 @@ export function createMessageList() {
     /** Removes a message (a failed send given up). */
     remove(messageId: string): void {
       const i = indexOf(messageId);
-      if (i >= 0) set("items", produce((items) => items.splice(i, 1)));
+      if (i >= 0)
+        set(
+          "items",
+          produce((items) => items.splice(i, 1)),
+        );
     },
   };
 
   function applyIn(i: number, f: (m: Message) => boolean): boolean {
     let changed = false;
-    set("items", i, produce((m) => {
-      changed = f(m);
-    }));
+    set(
+      "items",
+      i,
+      produce((m) => {
+        changed = f(m);
+      }),
+    );
     return changed;
   }
 
@@ -221,7 +242,9 @@ export function createSender(list: MessageList, deps: SenderDeps & { roomId: str
     send(body: string, mentions: readonly string[] = []): Promise<void> {
       const clientId = ulid();
       mentionsOf.set(clientId, mentions);
-      list.addPending(pendingMessage({ clientId, roomId: deps.roomId, authorId: deps.me, body, threadRootId: deps.threadRootId }));
+      list.addPending(
+        pendingMessage({ clientId, roomId: deps.roomId, authorId: deps.me, body, threadRootId: deps.threadRootId }),
+      );
       return post(clientId);
     },
     /** Sends a failed message again. */

@@ -76,8 +76,16 @@ export function createMessages(deps: {
     },
     /** Marks a room read up to a message seen on screen. */
     markRead: (roomId: string, seq: number): Promise<void> => rooms.markRead(roomId, seq),
-    react: (roomId: string, messageId: string, emoji: string) => run("msg.react", { roomId, messageId, emoji }).then(() => undefined, () => undefined),
-    unreact: (roomId: string, messageId: string, emoji: string) => run("msg.unreact", { roomId, messageId, emoji }).then(() => undefined, () => undefined),
+    react: (roomId: string, messageId: string, emoji: string) =>
+      run("msg.react", { roomId, messageId, emoji }).then(
+        () => undefined,
+        () => undefined,
+      ),
+    unreact: (roomId: string, messageId: string, emoji: string) =>
+      run("msg.unreact", { roomId, messageId, emoji }).then(
+        () => undefined,
+        () => undefined,
+      ),
     edit: (roomId: string, messageId: string, body: string) => run("msg.edit", { roomId, messageId, body }),
     /** Deletes a message: one's own as a member, another's as moderator (or admin). */
     deleteMessage(roomId: string, messageId: string, authorId: string) {

@@ -25,7 +25,9 @@ export function createPermissions(deps: { rooms: Rooms; roles: readonly string[]
       if (archived) return { reason: "This room is archived", canJoin: false };
       if (mine === undefined) {
         const kind = rooms.state.details[roomId]?.kind;
-        return kind === "public" ? { reason: "Join to post", canJoin: true } : { reason: "You cannot post here", canJoin: false };
+        return kind === "public"
+          ? { reason: "Join to post", canJoin: true }
+          : { reason: "You cannot post here", canJoin: false };
       }
       return null;
     },

@@ -15,14 +15,20 @@ const STATUSES: readonly PresenceStatus[] = ["online", "away", "offline"];
  * `offline` goodbye when the page goes), and others' statuses from `GET /api/presence` and
  * `Presence` live events.
  */
-export function createPresence(deps: { server: Pick<Server, "presence" | "heartbeat">; me: string; heartbeatMs: number; chosen?: ChosenStatus }) {
+export function createPresence(deps: {
+  server: Pick<Server, "presence" | "heartbeat">;
+  me: string;
+  heartbeatMs: number;
+  chosen?: ChosenStatus;
+}) {
   const [statuses, setStatuses] = createStore<Record<string, PresenceStatus>>({});
   const [chosen, setChosenSignal] = createSignal<ChosenStatus>(deps.chosen ?? "online");
   /** One id per page load: each tab is its own connection. */
   const connectionId = ulid();
   let timer: ReturnType<typeof setInterval> | undefined;
 
-  const announced = (): PresenceStatus => (chosen() === "away" || document.visibilityState === "hidden" ? "away" : "online");
+  const announced = (): PresenceStatus =>
+    chosen() === "away" || document.visibilityState === "hidden" ? "away" : "online";
   const beat = (): void => {
     const status = announced();
     if (deps.server.heartbeat(connectionId, status)) setStatuses(deps.me, status);

@@ -5,7 +5,14 @@ import { createPresence } from "./presence.ts";
 import { createTyping, TYPING_SHOWN_MS } from "./typing.ts";
 import { createUsers, fallbackName } from "./users.ts";
 
-const ev = (type: string, payload: Record<string, unknown>, roomId = "r"): LiveEvent => ({ seq: 0, time: "2026-01-01T00:00:00Z", type, actor: String(payload["userId"] ?? "x"), roomId, payload });
+const ev = (type: string, payload: Record<string, unknown>, roomId = "r"): LiveEvent => ({
+  seq: 0,
+  time: "2026-01-01T00:00:00Z",
+  type,
+  actor: String(payload["userId"] ?? "x"),
+  roomId,
+  payload,
+});
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -18,7 +25,10 @@ describe("presence", () => {
   test("heartbeats every interval with this tab's connection id, away when hidden or chosen, offline goodbye", async () => {
     await createRoot(async (dispose) => {
       const beats: [string, string][] = [];
-      const server = { heartbeat: vi.fn((id: string, status: string) => (beats.push([id, status]), true)), presence: vi.fn(async () => ({ presence: { bob: "away" as const, cy: "online" as const } })) };
+      const server = {
+        heartbeat: vi.fn((id: string, status: string) => (beats.push([id, status]), true)),
+        presence: vi.fn(async () => ({ presence: { bob: "away" as const, cy: "online" as const } })),
+      };
       const p = createPresence({ server, me: "alice", heartbeatMs: 10_000 });
       p.start();
       vi.advanceTimersByTime(20_000);
@@ -106,7 +116,13 @@ describe("users", () => {
       expect(u.handleOf("b2")).toBe("Bob_Lee");
       expect(u.byHandle("bob_lee", u.known())).toBe("b2");
       expect(u.nameOf("f81d4fae-7dec-11d0-a765-00a0c91e6bf6")).toBe("user-f81d4fae");
-      u.applyLive({ seq: 9, time: "", type: "UserProfileUpdated", actor: "a1", payload: { userId: "a1", displayName: "Alice A." } });
+      u.applyLive({
+        seq: 9,
+        time: "",
+        type: "UserProfileUpdated",
+        actor: "a1",
+        payload: { userId: "a1", displayName: "Alice A." },
+      });
       expect(u.nameOf("a1")).toBe("Alice A.");
       expect(u.known().sort()).toEqual(["a1", "b2", "f81d4fae-7dec-11d0-a765-00a0c91e6bf6"]);
       expect(fallbackName("x_616c69636540782e6f7267")).toBe("alice");
@@ -123,7 +139,9 @@ describe("users", () => {
         myName: "alice",
         names: async (ids, minSeq) => {
           asked.push({ ids: [...ids], minSeq });
-          return ids.filter((id) => directory[id] !== undefined).map((id) => ({ userId: id, displayName: directory[id]! }));
+          return ids
+            .filter((id) => directory[id] !== undefined)
+            .map((id) => ({ userId: id, displayName: directory[id]! }));
         },
         seenSeq: () => 41,
       });
@@ -147,18 +165,51 @@ describe("users", () => {
     const asked: { ids: string[]; minSeq: number }[] = [];
     let serverName = "Bobby";
     await createRoot(async (dispose) => {
-      const u = createUsers({ me: "a1", myName: "alice", names: async (ids, minSeq) => (asked.push({ ids: [...ids], minSeq }), ids.map((id) => ({ userId: id, displayName: serverName }))) });
+      const u = createUsers({
+        me: "a1",
+        myName: "alice",
+        names: async (ids, minSeq) => (
+          asked.push({ ids: [...ids], minSeq }),
+          ids.map((id) => ({ userId: id, displayName: serverName }))
+        ),
+      });
       u.learn([{ userId: "b2", role: "member", joinedSeq: 1, displayName: "Bob" }]);
-      u.applyLive({ seq: 10, time: "", type: "UserProfileUpdated", actor: "b2", payload: { userId: "b2", displayName: "Bobby" } });
+      u.applyLive({
+        seq: 10,
+        time: "",
+        type: "UserProfileUpdated",
+        actor: "b2",
+        payload: { userId: "b2", displayName: "Bobby" },
+      });
       expect(u.nameOf("b2")).toBe("Bobby");
       // An identity name under a chosen one: the server still says Bobby.
-      u.applyLive({ seq: 12, time: "", type: "UserProfileUpdated", actor: "svc-identity", roomId: "r1", payload: { userId: "b2", identityName: "Robert" } });
-      u.applyLive({ seq: 12, time: "", type: "UserProfileUpdated", actor: "svc-identity", roomId: "r2", payload: { userId: "b2", identityName: "Robert" } });
+      u.applyLive({
+        seq: 12,
+        time: "",
+        type: "UserProfileUpdated",
+        actor: "svc-identity",
+        roomId: "r1",
+        payload: { userId: "b2", identityName: "Robert" },
+      });
+      u.applyLive({
+        seq: 12,
+        time: "",
+        type: "UserProfileUpdated",
+        actor: "svc-identity",
+        roomId: "r2",
+        payload: { userId: "b2", identityName: "Robert" },
+      });
       await u.settled();
       expect(asked).toEqual([{ ids: ["b2"], minSeq: 12 }]);
       expect(u.nameOf("b2")).toBe("Bobby");
       serverName = "Robert";
-      u.applyLive({ seq: 14, time: "", type: "UserProfileUpdated", actor: "svc-identity", payload: { userId: "b2", identityName: "Robert" } });
+      u.applyLive({
+        seq: 14,
+        time: "",
+        type: "UserProfileUpdated",
+        actor: "svc-identity",
+        payload: { userId: "b2", identityName: "Robert" },
+      });
       await u.settled();
       expect(u.nameOf("b2")).toBe("Robert");
       dispose();

@@ -9,8 +9,10 @@ import type { Users } from "./users.ts";
 /** How rooms are named on screen: a DM by the other member's name. */
 export function createRoomNames(deps: { rooms: Rooms; users: Users; me: string }) {
   const { rooms, users, me } = deps;
-  const kindOf = (roomId: string): RoomKind | undefined => rooms.mine(roomId)?.kind ?? rooms.state.details[roomId]?.kind;
-  const dmPartner = (roomId: string): string | undefined => rooms.state.details[roomId]?.members.find((m) => m.userId !== me)?.userId;
+  const kindOf = (roomId: string): RoomKind | undefined =>
+    rooms.mine(roomId)?.kind ?? rooms.state.details[roomId]?.kind;
+  const dmPartner = (roomId: string): string | undefined =>
+    rooms.state.details[roomId]?.members.find((m) => m.userId !== me)?.userId;
   const dmPartnerName = (roomId: string): string => {
     const other = dmPartner(roomId);
     return other === undefined ? (rooms.mine(roomId)?.name ?? "someone") : users.nameOf(other);
@@ -26,7 +28,10 @@ export function createRoomNames(deps: { rooms: Rooms; users: Users; me: string }
       return name === undefined ? "another room" : `#${name}`;
     },
     /** A room's name as shown: a DM by the other member's name. */
-    roomName: (roomId: string): string => (kindOf(roomId) === "dm" ? dmPartnerName(roomId) : (rooms.mine(roomId)?.name ?? rooms.state.details[roomId]?.name ?? "")),
+    roomName: (roomId: string): string =>
+      kindOf(roomId) === "dm"
+        ? dmPartnerName(roomId)
+        : (rooms.mine(roomId)?.name ?? rooms.state.details[roomId]?.name ?? ""),
   };
 }
 
@@ -57,7 +62,12 @@ export function createRoomActions(deps: {
   return {
     /** Loads a room with its members (and their presence); a room the user may not read is left out. */
     loadDetail,
-    async createRoom(args: { name: string; kind: "public" | "private"; topic?: string; members?: string[] }): Promise<string> {
+    async createRoom(args: {
+      name: string;
+      kind: "public" | "private";
+      topic?: string;
+      members?: string[];
+    }): Promise<string> {
       const body: CommandBody<"room.create"> = { name: args.name, kind: args.kind };
       if (args.topic !== undefined && args.topic.trim() !== "") body.topic = args.topic.trim();
       if (args.members !== undefined && args.members.length > 0) body.members = args.members;
@@ -86,13 +96,23 @@ export function createRoomActions(deps: {
       const { seq } = await run("room.leave", { roomId });
       await rooms.refresh(seq);
     },
-    rename: (roomId: string, name: string) => run("room.rename", { roomId, name }, { admin: can.asAdmin(roomId, "moderator") }),
-    setTopic: (roomId: string, topic: string) => run("room.topic", { roomId, topic }, { admin: can.asAdmin(roomId, "moderator") }),
+    rename: (roomId: string, name: string) =>
+      run("room.rename", { roomId, name }, { admin: can.asAdmin(roomId, "moderator") }),
+    setTopic: (roomId: string, topic: string) =>
+      run("room.topic", { roomId, topic }, { admin: can.asAdmin(roomId, "moderator") }),
     invite: (roomId: string, userId: string) => run("room.invite", { roomId, userId }),
-    remove: (roomId: string, userId: string, reason?: string) => run("room.remove", { roomId, userId, ...(reason ? { reason } : {}) }, { admin: can.asAdmin(roomId, "moderator") }),
-    ban: (roomId: string, userId: string, reason?: string) => run("room.ban", { roomId, userId, ...(reason ? { reason } : {}) }, { admin: can.asAdmin(roomId, "moderator") }),
-    unban: (roomId: string, userId: string) => run("room.unban", { roomId, userId }, { admin: can.asAdmin(roomId, "moderator") }),
-    setRole: (roomId: string, userId: string, role: RoomRole) => run("room.role", { roomId, userId, role }, { admin: can.asAdmin(roomId, "owner") }),
+    remove: (roomId: string, userId: string, reason?: string) =>
+      run(
+        "room.remove",
+        { roomId, userId, ...(reason ? { reason } : {}) },
+        { admin: can.asAdmin(roomId, "moderator") },
+      ),
+    ban: (roomId: string, userId: string, reason?: string) =>
+      run("room.ban", { roomId, userId, ...(reason ? { reason } : {}) }, { admin: can.asAdmin(roomId, "moderator") }),
+    unban: (roomId: string, userId: string) =>
+      run("room.unban", { roomId, userId }, { admin: can.asAdmin(roomId, "moderator") }),
+    setRole: (roomId: string, userId: string, role: RoomRole) =>
+      run("room.role", { roomId, userId, role }, { admin: can.asAdmin(roomId, "owner") }),
     archive: (roomId: string) => run("room.archive", { roomId }, { admin: can.asAdmin(roomId, "owner") }),
   };
 }

@@ -28,7 +28,19 @@ type RoomsState = {
 /** What the rooms store needs of the server. */
 export type RoomsServer = Pick<Server, "rooms" | "publicRooms" | "room" | "markRead">;
 
-const ROOM_EVENTS = new Set(["RoomCreated", "RoomRenamed", "RoomTopicChanged", "RoomArchived", "MemberJoined", "MemberInvited", "MemberLeft", "MemberRemoved", "MemberBanned", "MemberUnbanned", "MemberRoleChanged"]);
+const ROOM_EVENTS = new Set([
+  "RoomCreated",
+  "RoomRenamed",
+  "RoomTopicChanged",
+  "RoomArchived",
+  "MemberJoined",
+  "MemberInvited",
+  "MemberLeft",
+  "MemberRemoved",
+  "MemberBanned",
+  "MemberUnbanned",
+  "MemberRoleChanged",
+]);
 
 /**
  * The user's rooms (with unread and mention counts kept current by live posts), the public
@@ -43,7 +55,15 @@ export function createRooms(deps: {
   onRefreshed?: () => void;
 }) {
   const me = deps.me;
-  const [state, setState] = createStore<RoomsState>({ mine: [], status: "idle", error: null, directory: [], directoryStatus: "idle", details: {}, invitations: [] });
+  const [state, setState] = createStore<RoomsState>({
+    mine: [],
+    status: "idle",
+    error: null,
+    directory: [],
+    directoryStatus: "idle",
+    details: {},
+    invitations: [],
+  });
   /** Per room, the highest sequence already counted (posts at or below it are in the counts). */
   const counted = new Map<string, number>();
   let held: LiveEvent[] | null = null;
@@ -63,11 +83,23 @@ export function createRooms(deps: {
       for (const r of ans.rooms) counted.set(r.roomId, Math.max(r.lastSeq, r.readSeq));
       setState({ status: "ready", error: null });
       // The read API's open invitations, and those heard live since (ahead of the read model).
-      const listed = ans.invitations.map((i) => ({ roomId: i.roomId, invitedBy: i.invitedBy, seq: i.seq, name: i.name }));
-      setState("invitations", (inv) => [...listed, ...inv.filter((i) => i.seq > minSeq && !listed.some((l) => l.roomId === i.roomId))].filter((i) => indexOf(i.roomId) < 0));
+      const listed = ans.invitations.map((i) => ({
+        roomId: i.roomId,
+        invitedBy: i.invitedBy,
+        seq: i.seq,
+        name: i.name,
+      }));
+      setState("invitations", (inv) =>
+        [...listed, ...inv.filter((i) => i.seq > minSeq && !listed.some((l) => l.roomId === i.roomId))].filter(
+          (i) => indexOf(i.roomId) < 0,
+        ),
+      );
       deps.onRefreshed?.();
     } catch (err) {
-      setState({ status: state.status === "ready" ? "ready" : "error", error: err instanceof Error ? err.message : String(err) });
+      setState({
+        status: state.status === "ready" ? "ready" : "error",
+        error: err instanceof Error ? err.message : String(err),
+      });
     } finally {
       const events = held;
       held = null;
@@ -116,13 +148,17 @@ export function createRooms(deps: {
     async markRead(roomId: string, seq: number): Promise<void> {
       const i = indexOf(roomId);
       if (i < 0 || !Number.isInteger(seq) || seq <= 0 || seq <= state.mine[i]!.readSeq) return;
-      setState("mine", i, produce((r) => {
-        r.readSeq = seq;
-        if (seq >= r.lastSeq) {
-          r.unread = 0;
-          r.mentions = 0;
-        }
-      }));
+      setState(
+        "mine",
+        i,
+        produce((r) => {
+          r.readSeq = seq;
+          if (seq >= r.lastSeq) {
+            r.unread = 0;
+            r.mentions = 0;
+          }
+        }),
+      );
       await deps.server.markRead(roomId, seq).catch(() => undefined);
     },
     /** Forgets an invitation (declined, or joined). */
@@ -188,7 +224,8 @@ export function createRooms(deps: {
         case "MemberLeft":
         case "MemberRemoved":
         case "MemberBanned":
-          if (state.details[roomId] !== undefined) setState("details", roomId, "members", (ms) => ms.filter((m) => m.userId !== who));
+          if (state.details[roomId] !== undefined)
+            setState("details", roomId, "members", (ms) => ms.filter((m) => m.userId !== who));
           if (who === me) {
             rooms.dismissInvitation(roomId);
             if (i >= 0) setState("mine", (rs) => rs.filter((r) => r.roomId !== roomId));
@@ -216,11 +253,15 @@ export function createRooms(deps: {
     const own = str(e.payload["authorId"]) === me;
     const topLevel = threadRootOf(e) === null;
     const mentioned = !own && mentionsOf(e).includes(me);
-    setState("mine", i, produce((r) => {
-      if (topLevel) r.lastSeq = Math.max(r.lastSeq, e.seq);
-      if (topLevel && !own) r.unread += 1;
-      if (mentioned) r.mentions += 1;
-    }));
+    setState(
+      "mine",
+      i,
+      produce((r) => {
+        if (topLevel) r.lastSeq = Math.max(r.lastSeq, e.seq);
+        if (topLevel && !own) r.unread += 1;
+        if (mentioned) r.mentions += 1;
+      }),
+    );
   }
 
   return rooms;

@@ -6,8 +6,26 @@ import { createRooms, type RoomsServer } from "./rooms.ts";
 
 const ME = "alice";
 type Mine = Output<"rooms">["rooms"][number];
-const room = (roomId: string, over: Partial<Mine> = {}): Mine => ({ roomId, name: roomId, kind: "public", topic: "", archived: false, role: "member", unread: 0, mentions: 0, readSeq: 0, lastSeq: 0, ...over });
-const ev = (seq: number, type: string, roomId: string, payload: Record<string, unknown>, messageId?: string): LiveEvent => ({
+const room = (roomId: string, over: Partial<Mine> = {}): Mine => ({
+  roomId,
+  name: roomId,
+  kind: "public",
+  topic: "",
+  archived: false,
+  role: "member",
+  unread: 0,
+  mentions: 0,
+  readSeq: 0,
+  lastSeq: 0,
+  ...over,
+});
+const ev = (
+  seq: number,
+  type: string,
+  roomId: string,
+  payload: Record<string, unknown>,
+  messageId?: string,
+): LiveEvent => ({
   seq,
   time: "2026-01-01T00:00:00Z",
   type,
@@ -16,7 +34,8 @@ const ev = (seq: number, type: string, roomId: string, payload: Record<string, u
   ...(messageId === undefined ? {} : { messageId }),
   payload: { roomId, ...payload },
 });
-const post = (seq: number, roomId: string, over: Record<string, unknown> = {}) => ev(seq, "MessagePosted", roomId, { authorId: "bob", body: "x", mentions: [], ...over }, `m${seq}`);
+const post = (seq: number, roomId: string, over: Record<string, unknown> = {}) =>
+  ev(seq, "MessagePosted", roomId, { authorId: "bob", body: "x", mentions: [], ...over }, `m${seq}`);
 
 function fakeServer(mine: Mine[]) {
   const server = {
@@ -27,7 +46,16 @@ function fakeServer(mine: Mine[]) {
     rooms: vi.fn(async () => ({ rooms: server.mine, invitations: server.invitations })),
     publicRooms: vi.fn(async () => ({ rooms: [] })),
     room: vi.fn(async (roomId: string) => ({
-      room: { roomId, name: roomId, kind: "private" as const, topic: "", archived: false, createdBy: ME, createdAt: "2026-01-01T00:00:00Z", members: [{ userId: ME, role: "owner" as const, joinedSeq: 1 }] },
+      room: {
+        roomId,
+        name: roomId,
+        kind: "private" as const,
+        topic: "",
+        archived: false,
+        createdBy: ME,
+        createdAt: "2026-01-01T00:00:00Z",
+        members: [{ userId: ME, role: "owner" as const, joinedSeq: 1 }],
+      },
     })),
   };
   return server;
@@ -68,9 +96,14 @@ describe("rooms store", () => {
       rooms.applyLive(ev(20, "RoomRenamed", "b", { name: "beta", previousName: "b" }));
       rooms.applyLive(ev(21, "RoomTopicChanged", "b", { topic: "t", previousTopic: "" }));
       rooms.applyLive(ev(22, "MemberJoined", "b", { userId: "bob" }));
-      rooms.applyLive(ev(23, "MemberRoleChanged", "b", { userId: "bob", role: "moderator", previousRole: "member", changedBy: ME }));
+      rooms.applyLive(
+        ev(23, "MemberRoleChanged", "b", { userId: "bob", role: "moderator", previousRole: "member", changedBy: ME }),
+      );
       expect(rooms.mine("b")).toMatchObject({ name: "beta", topic: "t" });
-      expect(rooms.state.details["b"]?.members.map((m) => [m.userId, m.role])).toEqual([[ME, "owner"], ["bob", "moderator"]]);
+      expect(rooms.state.details["b"]?.members.map((m) => [m.userId, m.role])).toEqual([
+        [ME, "owner"],
+        ["bob", "moderator"],
+      ]);
       rooms.applyLive(ev(24, "MemberRemoved", "b", { userId: "bob", removedBy: ME }));
       expect(rooms.state.details["b"]?.members.map((m) => m.userId)).toEqual([ME]);
       rooms.applyLive(ev(25, "RoomArchived", "b", { archivedBy: ME }));
@@ -88,10 +121,23 @@ describe("rooms store", () => {
       const server = fakeServer([]);
       const rooms = createRooms({ server: server as unknown as RoomsServer, me: ME });
       await rooms.refresh();
-      server.invitations = [{ roomId: "p", name: "p", kind: "private", topic: "", archived: false, invitedBy: "bob", invitedByName: null, seq: 30 }];
+      server.invitations = [
+        {
+          roomId: "p",
+          name: "p",
+          kind: "private",
+          topic: "",
+          archived: false,
+          invitedBy: "bob",
+          invitedByName: null,
+          seq: 30,
+        },
+      ];
       rooms.applyLive(ev(30, "MemberInvited", "p", { userId: ME, invitedBy: "bob" }));
       rooms.applyLive(ev(30, "MemberInvited", "p", { userId: ME, invitedBy: "bob" }));
-      await vi.waitFor(() => expect(rooms.state.invitations).toEqual([{ roomId: "p", invitedBy: "bob", seq: 30, name: "p" }]));
+      await vi.waitFor(() =>
+        expect(rooms.state.invitations).toEqual([{ roomId: "p", invitedBy: "bob", seq: 30, name: "p" }]),
+      );
       server.mine = [room("p", { kind: "private" })];
       server.invitations = [];
       rooms.applyLive(ev(31, "MemberJoined", "p", { userId: ME }));
@@ -105,7 +151,9 @@ describe("rooms store", () => {
     await createRoot(async (dispose) => {
       const server = fakeServer([room("a", { lastSeq: 5 })]);
       let release!: () => void;
-      server.rooms.mockImplementationOnce(() => new Promise((r) => (release = () => r({ rooms: server.mine, invitations: [] }))));
+      server.rooms.mockImplementationOnce(
+        () => new Promise((r) => (release = () => r({ rooms: server.mine, invitations: [] }))),
+      );
       const rooms = createRooms({ server: server as unknown as RoomsServer, me: ME });
       const refreshing = rooms.refresh();
       rooms.applyLive(post(5, "a"));

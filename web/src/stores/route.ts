@@ -12,7 +12,9 @@ export function parseRoute(pathname: string, search = ""): Route {
   const m = /^\/rooms\/([A-Za-z0-9_-]{1,64})\/?$/.exec(pathname);
   if (m === null) return { view: "home" };
   const messageId = new URLSearchParams(search).get("m");
-  return messageId !== null && /^[A-Za-z0-9_-]{1,64}$/.test(messageId) ? { view: "room", roomId: m[1]!, messageId } : { view: "room", roomId: m[1]! };
+  return messageId !== null && /^[A-Za-z0-9_-]{1,64}$/.test(messageId)
+    ? { view: "room", roomId: m[1]!, messageId }
+    : { view: "room", roomId: m[1]! };
 }
 
 /** The path of a route. */

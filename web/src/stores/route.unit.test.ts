@@ -9,7 +9,11 @@ describe("routes", () => {
     expect(parseRoute("/rooms/01ABC", "?m=a.b")).toEqual({ view: "room", roomId: "01ABC" });
     expect(parseRoute("/rooms/a.b")).toEqual({ view: "home" });
     expect(parseRoute("/callback")).toEqual({ view: "home" });
-    for (const r of [{ view: "home" as const }, { view: "room" as const, roomId: "R1" }, { view: "room" as const, roomId: "R1", messageId: "M1" }]) {
+    for (const r of [
+      { view: "home" as const },
+      { view: "room" as const, roomId: "R1" },
+      { view: "room" as const, roomId: "R1", messageId: "M1" },
+    ]) {
       const path = routePath(r);
       const [p, q] = path.split("?");
       expect(parseRoute(p!, q === undefined ? "" : `?${q}`)).toEqual(r);

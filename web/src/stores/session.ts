@@ -21,7 +21,9 @@ export function createPreferences(storage: Storage | undefined = globalThis.loca
   } catch {
     stored = {};
   }
-  const [theme, setThemeSignal] = createSignal<Theme>(THEMES.includes(stored.theme as Theme) ? stored.theme! : "system");
+  const [theme, setThemeSignal] = createSignal<Theme>(
+    THEMES.includes(stored.theme as Theme) ? stored.theme! : "system",
+  );
   const [language, setLanguageSignal] = createSignal<string>(stored.language ?? navigator.language ?? "en");
   const [status, setStatusSignal] = createSignal<ChosenStatus>(stored.status === "away" ? "away" : "online");
 
@@ -42,7 +44,7 @@ export function createPreferences(storage: Storage | undefined = globalThis.loca
 
   /** A setter that also stores the preferences and applies them to the page. */
   const saving =
-    <T,>(set: (v: () => T) => unknown) =>
+    <T>(set: (v: () => T) => unknown) =>
     (v: T): void => {
       set(() => v);
       save();

@@ -17,7 +17,11 @@ export type ThreadServer = Pick<Server, "thread" | "command">;
 export function createThread(roomId: string, rootId: string, deps: SenderDeps & { server: ThreadServer }) {
   const list = createMessageList();
   const sender = createSender(list, { ...deps, roomId, threadRootId: rootId });
-  const [state, setState] = createStore({ status: "idle" as "idle" | "loading" | "ready" | "error", error: null as string | null, participants: [] as string[] });
+  const [state, setState] = createStore({
+    status: "idle" as "idle" | "loading" | "ready" | "error",
+    error: null as string | null,
+    participants: [] as string[],
+  });
   let held: LiveEvent[] | null = null;
 
   const thread = {

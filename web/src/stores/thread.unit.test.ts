@@ -5,7 +5,8 @@ import type { Message } from "../../../read-api/schemas.ts";
 import { messageFixture } from "./fixtures.ts";
 import { createThread, type ThreadServer } from "./thread.ts";
 
-const m = (seq: number, over: Partial<Message> = {}): Message => messageFixture(seq, { threadRootId: "m1", body: `b${seq}`, ...over });
+const m = (seq: number, over: Partial<Message> = {}): Message =>
+  messageFixture(seq, { threadRootId: "m1", body: `b${seq}`, ...over });
 const posted = (seq: number, threadRootId: string | undefined, authorId = "bob", id = `m${seq}`): LiveEvent => ({
   seq,
   time: "2026-01-01T00:00:01Z",
@@ -13,7 +14,14 @@ const posted = (seq: number, threadRootId: string | undefined, authorId = "bob",
   actor: authorId,
   roomId: "r",
   messageId: id,
-  payload: { roomId: "r", messageId: id, authorId, body: `b${seq}`, mentions: [], ...(threadRootId === undefined ? {} : { threadRootId }) },
+  payload: {
+    roomId: "r",
+    messageId: id,
+    authorId,
+    body: `b${seq}`,
+    mentions: [],
+    ...(threadRootId === undefined ? {} : { threadRootId }),
+  },
 });
 
 describe("thread store", () => {
@@ -21,7 +29,11 @@ describe("thread store", () => {
     await createRoot(async (dispose) => {
       const command = vi.fn(async () => ({ result: { messageId: "x", seq: 9 }, seq: 9 }));
       const server = {
-        thread: vi.fn(async () => ({ root: m(1, { threadRootId: null, replyCount: 1, updatedSeq: 2 }), replies: [m(2)], participants: ["bob"] })),
+        thread: vi.fn(async () => ({
+          root: m(1, { threadRootId: null, replyCount: 1, updatedSeq: 2 }),
+          replies: [m(2)],
+          participants: ["bob"],
+        })),
         command,
       } as unknown as ThreadServer;
       const t = createThread("r", "m1", { server, me: "alice" });
@@ -37,7 +49,11 @@ describe("thread store", () => {
       expect(t.root()).toMatchObject({ replyCount: 2, updatedSeq: 3 });
 
       await t.sender.send("mine");
-      expect(command).toHaveBeenCalledWith("msg.post", expect.objectContaining({ roomId: "r", body: "mine", threadRootId: "m1" }), expect.anything());
+      expect(command).toHaveBeenCalledWith(
+        "msg.post",
+        expect.objectContaining({ roomId: "r", body: "mine", threadRootId: "m1" }),
+        expect.anything(),
+      );
       expect(t.replies().at(-1)).toMatchObject({ body: "mine", seq: 9, threadRootId: "m1" });
       expect(t.messages().map((x) => x.messageId)[0]).toBe("m1");
       // The user's own reply, confirmed by the answer first, still counts on the root when its post arrives.

@@ -12,9 +12,18 @@ const ME = "alice";
 const msg = (seq: number, over: Partial<Message> = {}): Message => messageFixture(seq, { roomId: ROOM, ...over });
 
 function live(seq: number, type: string, messageId: string, payload: Record<string, unknown> = {}): LiveEvent {
-  return { seq, time: new Date(Date.UTC(2026, 0, 1, 13, 0, seq)).toISOString(), type, actor: "bob", roomId: ROOM, messageId, payload: { roomId: ROOM, messageId, ...payload } };
+  return {
+    seq,
+    time: new Date(Date.UTC(2026, 0, 1, 13, 0, seq)).toISOString(),
+    type,
+    actor: "bob",
+    roomId: ROOM,
+    messageId,
+    payload: { roomId: ROOM, messageId, ...payload },
+  };
 }
-const posted = (seq: number, over: Record<string, unknown> = {}) => live(seq, "MessagePosted", `m${seq}`, { authorId: "bob", body: `hello ${seq}`, mentions: [], ...over });
+const posted = (seq: number, over: Record<string, unknown> = {}) =>
+  live(seq, "MessagePosted", `m${seq}`, { authorId: "bob", body: `hello ${seq}`, mentions: [], ...over });
 
 /** A server that answers from what the test puts in, and records commands. */
 function fakeServer() {
@@ -73,7 +82,11 @@ describe("timeline store", () => {
       expect(ids(t)).toEqual(["m3", "m5", "m8"]);
       expect(t.state).toMatchObject({ hasOlder: true, hasNewer: false, status: "ready", seenSeq: 8 });
       const before = t.messages()[1];
-      server.page = { messages: [msg(3), msg(5), msg(8, { body: "changed", updatedSeq: 9 })], hasBefore: true, hasAfter: false };
+      server.page = {
+        messages: [msg(3), msg(5), msg(8, { body: "changed", updatedSeq: 9 })],
+        hasBefore: true,
+        hasAfter: false,
+      };
       await t.loadLatest();
       // Reconciled by messageId: an unchanged message keeps its object, a changed one is updated.
       expect(t.messages()[1]).toBe(before);
@@ -131,8 +144,12 @@ describe("timeline store", () => {
       ]);
 
       // A thread reply is counted on its root, not shown in the timeline.
-      t.applyLive(live(10, "MessagePosted", "r1", { authorId: "carol", body: "reply", threadRootId: "m3", mentions: [] }));
-      t.applyLive(live(10, "MessagePosted", "r1", { authorId: "carol", body: "reply", threadRootId: "m3", mentions: [] }));
+      t.applyLive(
+        live(10, "MessagePosted", "r1", { authorId: "carol", body: "reply", threadRootId: "m3", mentions: [] }),
+      );
+      t.applyLive(
+        live(10, "MessagePosted", "r1", { authorId: "carol", body: "reply", threadRootId: "m3", mentions: [] }),
+      );
       expect(ids(t)).toEqual(["m3", "m4"]);
       expect(t.find("m3")).toMatchObject({ replyCount: 1, lastReplyAt: expect.any(String) });
 
@@ -182,7 +199,11 @@ describe("timeline store", () => {
       expect(pending).toMatchObject({ pending: true, authorId: ME, body: "hi @bob", seq: 0 });
       expect(pending.clientId).toBe(pending.messageId);
       const cmd = server.commands[0]!;
-      expect(cmd).toMatchObject({ name: "msg.post", commandId: pending.clientId, body: { roomId: ROOM, body: "hi @bob", messageId: pending.clientId, mentions: ["bob"] } });
+      expect(cmd).toMatchObject({
+        name: "msg.post",
+        commandId: pending.clientId,
+        body: { roomId: ROOM, body: "hi @bob", messageId: pending.clientId, mentions: ["bob"] },
+      });
 
       // Someone else's message arrives first, then our own post: ours moves into seq order.
       t.applyLive(posted(4));
@@ -253,7 +274,10 @@ describe("timeline store", () => {
       // Disconnected: 6 (a post), 7 (an edit of m4), 8 (a reaction on 6) happened meanwhile.
       server.changes = [
         {
-          messages: [msg(4, { body: "edited", editedAt: "2026-01-01T13:00:07Z", updatedSeq: 7 }), msg(6, { updatedSeq: 8, reactions: [{ emoji: "👍", count: 1, userIds: ["bob"], seqs: [8] }] })],
+          messages: [
+            msg(4, { body: "edited", editedAt: "2026-01-01T13:00:07Z", updatedSeq: 7 }),
+            msg(6, { updatedSeq: 8, reactions: [{ emoji: "👍", count: 1, userIds: ["bob"], seqs: [8] }] }),
+          ],
           seq: 8,
           more: false,
         },

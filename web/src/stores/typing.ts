@@ -22,7 +22,10 @@ export function createTyping(deps: { server: Pick<Server, "typing">; me: string;
     // A post ends the typing before its timer does: left running, it would hide the next typing early.
     clearTimeout(timers.get(key));
     timers.delete(key);
-    setState(roomId, produce((r) => delete r[userId]));
+    setState(
+      roomId,
+      produce((r) => delete r[userId]),
+    );
   };
 
   return {
@@ -54,7 +57,10 @@ export function createTyping(deps: { server: Pick<Server, "typing">; me: string;
       clearTimeout(timers.get(key));
       if (state[roomId] === undefined) setState(roomId, {});
       setState(roomId, userId, now());
-      timers.set(key, setTimeout(() => expire(roomId, userId), TYPING_SHOWN_MS));
+      timers.set(
+        key,
+        setTimeout(() => expire(roomId, userId), TYPING_SHOWN_MS),
+      );
     },
   };
 }

@@ -16,7 +16,9 @@ export function createUi() {
   const [dialog, setDialog] = createSignal<DialogState | null>(null);
   const [drawerOpen, setDrawerOpen] = createSignal(false);
   /** The message being edited, and in which composer (the room's or the thread's). */
-  const [editing, setEditing] = createSignal<{ roomId: string; messageId: string; where: "room" | "thread" } | null>(null);
+  const [editing, setEditing] = createSignal<{ roomId: string; messageId: string; where: "room" | "thread" } | null>(
+    null,
+  );
   return {
     dialog,
     open: (d: DialogState): void => {

@@ -11,7 +11,12 @@ import type { Member } from "./rooms.ts";
  */
 export function fallbackName(userId: string): string {
   if (userId.startsWith("x_") && /^[0-9a-f]+$/.test(userId.slice(2)) && userId.length % 2 === 0) {
-    const bytes = new Uint8Array(userId.slice(2).match(/../g)!.map((h) => parseInt(h, 16)));
+    const bytes = new Uint8Array(
+      userId
+        .slice(2)
+        .match(/../g)!
+        .map((h) => parseInt(h, 16)),
+    );
     const text = new TextDecoder("utf-8", { fatal: false }).decode(bytes).replace(/[\s@]+.*$/, "");
     if (text !== "") return text;
   }
@@ -19,7 +24,10 @@ export function fallbackName(userId: string): string {
 }
 
 /** How the users store asks the server for names: the `users` query by ids. */
-export type NameSource = (userIds: readonly string[], minSeq: number) => Promise<readonly { userId: string; displayName: string }[]>;
+export type NameSource = (
+  userIds: readonly string[],
+  minSeq: number,
+) => Promise<readonly { userId: string; displayName: string }[]>;
 
 /** Ids asked for in one `users` query at most (the query's limit). */
 const IDS_PER_QUERY = 200;

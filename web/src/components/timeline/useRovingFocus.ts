@@ -10,7 +10,12 @@ import type { Rows, TimelineVirtualizer } from "./useVirtualTimeline.ts";
  */
 export function useRovingFocus(
   props: { readonly messages: readonly TimelineMessage[] },
-  deps: { scroller: () => HTMLDivElement; virtualizer: TimelineVirtualizer; rows: Accessor<Rows>; stopSettling: () => void },
+  deps: {
+    scroller: () => HTMLDivElement;
+    virtualizer: TimelineVirtualizer;
+    rows: Accessor<Rows>;
+    stopSettling: () => void;
+  },
 ) {
   const { virtualizer, rows } = deps;
   const [activeKey, setActiveKey] = createSignal<string | null>(null);

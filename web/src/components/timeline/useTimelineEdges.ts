@@ -44,7 +44,13 @@ export function useTimelineEdges(
     const latest = latestSeq(props.messages);
     // Seen means on screen: not while the page is hidden (checked again when it shows).
     const shown = document.visibilityState !== "hidden";
-    if (shown && last !== undefined && latest > 0 && (isUnconfirmed(last) || last.seq >= latest) && latest > seenSeq()) {
+    if (
+      shown &&
+      last !== undefined &&
+      latest > 0 &&
+      (isUnconfirmed(last) || last.seq >= latest) &&
+      latest > seenSeq()
+    ) {
       setSeenSeq(latest);
       props.onVisibleLatest(latest);
     }

@@ -287,17 +287,20 @@ export class CommandHandler {
     const given = command.data.messageId;
     const messageId = given ?? command.meta.commandId;
     const root = command.data.threadRootId;
+    // Always checked, so a messageId dated in the future is refused whatever the commandId is.
+    const givenYoung = given === undefined || this.young(given, "messageId", now);
     return {
       target: { subject: messageSubject(roomId, messageId), spec: messageSpec as AggregateSpec<unknown> },
-      blank: young && (given === undefined || this.young(given, "messageId", now)),
-      // The room guards the post, so its cached state serves; the thread root's existence too (a
-      // root the cache does not hold is read from the log).
+      blank: young && givenYoung,
+      // The room guards the post, so its cached state serves. A thread's root is read to the log's
+      // end (one last-sequence read, for replies only): a root deleted through another instance is
+      // a room event of no kind, so the room's guard would not see it.
       reads:
         root === undefined
           ? [{ ...room, current: false }]
           : [
               { ...room, current: false },
-              { subject: messageSubject(roomId, root), spec: messageSpec as AggregateSpec<unknown>, current: false },
+              { subject: messageSubject(roomId, root), spec: messageSpec as AggregateSpec<unknown>, current: true },
             ],
       guard: { read: 0, msgId: postMessageId(roomId, messageId) },
       indexed: given !== undefined,
@@ -326,12 +329,22 @@ export class CommandHandler {
         ? this.commandIndex.get(meta.actor, meta.commandId)
         : Promise.resolve(null);
     let verified = false;
-    for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
+    // A refusal or no-op is decided once more on verified state before it is answered, even when
+    // that takes one attempt past the limit: it is never answered as a conflict.
+    let attempts = this.maxAttempts;
+    const verify = (attempt: number) => {
+      verified = true;
+      if (attempt === attempts) attempts++;
+    };
+    for (let attempt = 1; attempt <= attempts; attempt++) {
       const blank = plan.blank && !verified;
       const [target, reads, hit] = await Promise.all([
         blank
           ? this.repo.blank(plan.target.subject, plan.target.spec)
-          : this.repo.load(plan.target.subject, plan.target.spec, { fresh: verified }),
+          : // A guarded append (a post) does not check the target's own subject: when the target
+            // is not taken as new, it is read to the log's end, so a post on a message that exists
+            // (an old or reused id, a stale cache) is refused, never appended twice.
+            this.repo.load(plan.target.subject, plan.target.spec, { fresh: verified || plan.guard !== undefined }),
         Promise.all(
           plan.reads.map((r) => (r.current || verified ? this.current(r) : this.repo.load(r.subject, r.spec))),
         ),
@@ -361,14 +374,14 @@ export class CommandHandler {
       } catch (err) {
         // A refusal must not rest on a stale cache: look again before answering it.
         if (err instanceof NatterError && !verified) {
-          verified = true;
+          verify(attempt);
           continue;
         }
         throw err;
       }
       if (events.length === 0) {
         if (!verified) {
-          verified = true;
+          verify(attempt);
           continue;
         }
         return {

@@ -18,7 +18,7 @@ export type { Presence, PresenceOptions } from "./live/presence.ts";
 export { MaintenanceError, rebuild, resolveFailures, verify } from "./maintenance.ts";
 export type { Difference, FailureResult, MaintenanceDeps, MaintenanceProgress, RebuildResult } from "./maintenance.ts";
 export type { PoisonPolicy } from "./parking.ts";
-export { listParked, readCheckpoint } from "./pgStore.ts";
+export { listParked, parkedState, readCheckpoint } from "./pgStore.ts";
 export type { Checkpoint, ParkedEvent } from "./pgStore.ts";
 export type { PgProjection, Projection } from "./projection.ts";
 export { appliedAt, waitForApplied } from "./readYourWrites.ts";

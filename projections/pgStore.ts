@@ -155,6 +155,12 @@ export async function parkEvents(
   });
 }
 
+/** What a projection's parked events say of it: `halted` at one, `parked` while any wait, else `ok`. */
+export function parkedState(parked: readonly Pick<ParkedEvent, "status">[]): "ok" | "parked" | "halted" {
+  if (parked.some((x) => x.status === "halted")) return "halted";
+  return parked.length > 0 ? "parked" : "ok";
+}
+
 /** The parked events of `schema`, oldest first. */
 export async function listParked(db: Db | Tx, schema: string): Promise<ParkedEvent[]> {
   const rows = await query<{

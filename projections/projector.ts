@@ -4,7 +4,7 @@ import type { NatsConnection, QueuedIterator } from "@nats-io/transport-node";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
-import { decodeEvent, headersOf, type EventEnvelope } from "../streams/index.ts";
+import { decodeConsumed, type EventEnvelope } from "../streams/index.ts";
 import { announceApplied, announcedRooms } from "./announcements.ts";
 import { BoundedQueue } from "./boundedQueue.ts";
 import { ConsumerSharedError, readInOrder, recreateConsumer } from "./consumer.ts";
@@ -269,15 +269,7 @@ export class Projector {
     for (const m of batch) {
       if (m.seq <= this.checkpoint) continue;
       try {
-        events.push(
-          decodeEvent({
-            seq: m.seq,
-            subject: m.subject,
-            time: new Date(Math.floor(m.info.timestampNanos / 1e6)),
-            header: headersOf(m),
-            data: m.data,
-          }),
-        );
+        events.push(decodeConsumed(m));
       } catch (err) {
         undecodable.push({ m, error: errorText(err) });
       }

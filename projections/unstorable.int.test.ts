@@ -5,32 +5,11 @@ import { createTokenVerifier } from "../auth/index.ts";
 import { startReadApi, type ReadApi } from "../read-api/index.ts";
 import { CheckpointWatch } from "../read-api/checkpoints.ts";
 import { encodeEvent, childTrace, roomSubject } from "../streams/index.ts";
-import { childEnv, runTsx } from "../test/childProcess.ts";
 import { mustSend } from "../test/commandClient.ts";
+import { replayCli, type ReplayCli } from "../test/replayCli.ts";
 import { startSystem, type SystemHarness } from "../test/systemHarness.ts";
 import { auditProjection } from "./audit/projection.ts";
 import { listParked } from "./pgStore.ts";
-
-/** `npm run replay -- <args> --format json` against the system: exit status and rows. */
-async function replay(
-  s: SystemHarness,
-  ...args: string[]
-): Promise<{ code: number | null; rows: Record<string, unknown>[]; stderr: string }> {
-  const r = await runTsx(
-    "replay/cli.ts",
-    [...args, "--format", "json"],
-    childEnv({ NATS_URL: s.server.url, DATABASE_URL: s.database.url }),
-    60_000,
-  );
-  return {
-    code: r.code,
-    rows: r.stdout
-      .split("\n")
-      .filter((l) => l.startsWith("{"))
-      .map((l) => JSON.parse(l) as Record<string, unknown>),
-    stderr: r.stderr,
-  };
-}
 
 /**
  * Events already in a log that the stores cannot carry (written before natter refused such input,
@@ -40,10 +19,12 @@ async function replay(
 describe("an event a projection cannot store", () => {
   let s: SystemHarness;
   let api: ReadApi;
+  let cli: ReplayCli;
   beforeAll(async () => {
     s = await startSystem();
     if (s.database.url === undefined)
       throw new Error("the replay CLI runs as a child process here: this test needs a real PostgreSQL");
+    cli = await replayCli(s.server.url, s.database.url);
     api = await startReadApi(s.nc, s.database.db, s.store, {
       log: pino({ level: "silent" }),
       registry: new Registry(),
@@ -53,6 +34,7 @@ describe("an event a projection cannot store", () => {
     });
   });
   afterAll(async () => {
+    await cli?.close();
     await api?.drain();
     await s?.stop();
   });
@@ -98,13 +80,13 @@ describe("an event a projection cannot store", () => {
     expect(parked[0]!.error).toMatch(/0x00|UTF8/);
     expect(parked[0]!.error).not.toContain("\u0000");
 
-    const failures = await replay(s, "failures");
+    const failures = await cli.json(["failures"]);
     expect(failures.code, failures.stderr).toBe(0);
     expect(failures.rows.filter((r) => r["projection"] === "audit").map((r) => r["seq"])).toEqual([
       first.seq,
       second.seq,
     ]);
-    const list = await replay(s, "list");
+    const list = await cli.json(["list"]);
     expect(list.code, list.stderr).toBe(0);
     expect(list.rows.find((r) => r["projection"] === "audit")).toMatchObject({ parked: 2, state: "parked" });
     expect(list.rows.find((r) => r["projection"] === "timeline")).toMatchObject({ parked: 0, state: "ok" });
@@ -115,7 +97,7 @@ describe("an event a projection cannot store", () => {
     expect(health.projections["timeline"]).toMatchObject({ state: "ok" });
 
     // Skipping the first lets the second through: its lone surrogate cannot be stored either, so it parks on its own.
-    const skipped = await replay(s, "failures", "audit", "--skip", "--seq", String(first.seq));
+    const skipped = await cli.json(["failures", "audit", "--skip", "--seq", String(first.seq)]);
     expect(skipped.rows.map((r) => [r["seq"], r["outcome"]])).toEqual([
       [first.seq, "skipped"],
       [second.seq, "failed"],

@@ -4,6 +4,7 @@ import {
   appliedAt,
   appliedSubject,
   listParked,
+  parkedState,
   projectionNamed,
   query,
   readCheckpoint,
@@ -129,13 +130,8 @@ export class CheckpointWatch {
       if (seen === undefined || seen.checkpoint !== cp || behind === 0)
         this.progress.set(n, { checkpoint: cp, since: now });
       const stalled = behind > 0 && seen !== undefined && seen.checkpoint === cp && now - seen.since >= stallMs;
-      const state = parked.some((x) => x.status === "halted")
-        ? "halted"
-        : stalled
-          ? "stalled"
-          : parked.length > 0
-            ? "parked"
-            : "ok";
+      const fromParked = parkedState(parked);
+      const state = fromParked === "halted" ? "halted" : stalled ? "stalled" : fromParked;
       out[n] = { checkpoint: cp, behind, parked: parked.length, state };
     }
     return out;

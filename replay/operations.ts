@@ -9,6 +9,7 @@ import { z } from "zod";
 import {
   auditFromReadModel,
   listParked,
+  parkedState,
   PROJECTIONS,
   projectionNamed,
   readCheckpoint,
@@ -108,7 +109,7 @@ async function list(ws: Workspace): Promise<OperationResult> {
         const waiting = await listParked(db, p.liveSchema);
         parked = waiting.length;
         // What /healthz says of it too: an operator acts on either (replay failures).
-        state = waiting.some((r) => r.status === "halted") ? "halted" : waiting.length > 0 ? "parked" : "ok";
+        state = parkedState(waiting);
       }
     } else {
       const e = await (await openCheckpointBucket(nc, deps.replicas)).get(p.name);

@@ -222,6 +222,26 @@ function readHeaders(h: MsgHdrs | HeaderPairs | undefined): ReadHeaders {
 }
 
 /**
+ * Decodes an event delivered by a consumer (its stream sequence, subject, the stream's timestamp,
+ * the headers as received and the payload), as decodeEvent does.
+ */
+export function decodeConsumed(m: {
+  readonly seq: number;
+  readonly subject: string;
+  readonly info: { readonly timestampNanos: number };
+  readonly headers: MsgHdrs | undefined;
+  readonly data: Uint8Array;
+}): EventEnvelope {
+  return decodeEvent({
+    seq: m.seq,
+    subject: m.subject,
+    time: new Date(Math.floor(m.info.timestampNanos / 1e6)),
+    header: headersOf(m),
+    data: m.data,
+  });
+}
+
+/**
  * Decodes a stored event: checks its headers, upcasts its payload to the newest version and
  * validates it. Throws EnvelopeError naming the sequence and the reason.
  */

@@ -4,7 +4,7 @@ export { CommandIndex } from "./commandIndex.ts";
 export type { IndexedCommand } from "./commandIndex.ts";
 export { connectNats } from "./connect.ts";
 export type { ServiceCredentials } from "./connect.ts";
-export { decodeEvent, encodeEvent, EnvelopeError, H, headersOf, messageIdFor, postMessageId } from "./envelope.ts";
+export { decodeConsumed, decodeEvent, encodeEvent, EnvelopeError, H, messageIdFor, postMessageId } from "./envelope.ts";
 export type { EncodedEvent, EventEnvelope, EventMeta, HeaderPairs, RawStoredMessage } from "./envelope.ts";
 export { EventStore, isWrongLastSequence } from "./eventStore.ts";
 export type { AppendResult, EventStoreOptions } from "./eventStore.ts";

@@ -1,6 +1,6 @@
 import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { decodeEvent, headersOf, type EventEnvelope } from "./envelope.ts";
+import { decodeConsumed, type EventEnvelope } from "./envelope.ts";
 import { EVENT_STREAM } from "./subjects.ts";
 
 export type ScanOptions = {
@@ -82,15 +82,7 @@ export async function scanLog(
     for await (const m of messages) {
       if (m.seq > until) break;
       try {
-        batch.push(
-          decodeEvent({
-            seq: m.seq,
-            subject: m.subject,
-            time: new Date(Math.floor(m.info.timestampNanos / 1e6)),
-            header: headersOf(m),
-            data: m.data,
-          }),
-        );
+        batch.push(decodeConsumed(m));
       } catch (err) {
         if (options.onUndecodable === undefined) throw err;
         options.onUndecodable(m, err);

@@ -11,14 +11,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { pino, type Logger } from "pino";
 import { Registry } from "prom-client";
 import { EVENTS, RoomId, type LiveEvent, type RoomState } from "../../domain/index.ts";
-import {
-  decodeEvent,
-  ensureBuckets,
-  EVENT_STREAM,
-  EventStore,
-  headersOf,
-  type EventEnvelope,
-} from "../../streams/index.ts";
+import { decodeConsumed, ensureBuckets, EVENT_STREAM, EventStore, type EventEnvelope } from "../../streams/index.ts";
 import { Lease, openLockBucket } from "../lock.ts";
 import { THREADS_BUCKET, threadRepliers } from "../threads/projection.ts";
 import { countPublished, liveMetrics, type LiveMetrics } from "./liveMetrics.ts";
@@ -326,13 +319,7 @@ class Fanout implements LiveFanout {
   private async handle(a: Active, m: JsMsg): Promise<void> {
     let env: EventEnvelope | undefined;
     try {
-      env = decodeEvent({
-        seq: m.seq,
-        subject: m.subject,
-        time: new Date(Math.floor(m.info.timestampNanos / 1e6)),
-        header: headersOf(m),
-        data: m.data,
-      });
+      env = decodeConsumed(m);
     } catch (err) {
       this.log.warn(
         { seq: m.seq, subject: m.subject, err: err instanceof Error ? err.message : String(err) },
